@@ -1,0 +1,256 @@
+"""Configuration: one pydantic model per stage, loaded from a TOML file, environment
+variables and CLI overrides (in that order of precedence, lowest first).
+
+- File: ``codemonkeys.toml`` in the working directory, or ``--config PATH``.
+- Environment: ``CODEMONKEYS_<SECTION>__<KEY>=value`` (e.g. ``CODEMONKEYS_GENERATION__SAMPLES=4``).
+- CLI: ``--set generation.samples=4`` (dotted keys, values parsed as TOML scalars/arrays).
+
+Each stage has a *fingerprint*: a hash of the config section(s) and prompt templates the
+stage depends on. Records carry it, and a record whose fingerprint differs from the current
+one is never reused silently (see ``store.py``).
+
+We merge the three sources by hand (``tomllib`` + a small env/override parser) instead of
+pydantic-settings because the config file path and the dotted ``--set`` overrides are chosen
+at run time; the validation itself is pydantic's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "CODEMONKEYS_"
+DEFAULT_CONFIG_FILE = "codemonkeys.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Price(Section):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cache_write: float | None = None  # defaults to input when unknown
+    cache_read: float | None = None  # defaults to input when unknown
+
+
+class ModelCapabilities(Section):
+    """What a model accepts; looked up next to its price (see llm/pricing.py)."""
+
+    temperature: bool = True  # False: only the default temperature is accepted
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    thinking_budget: int | None = None  # Anthropic extended thinking budget, tokens
+    reasoning_effort: str | None = None  # OpenAI reasoning models
+    max_output_tokens: int | None = None  # clamp requests to this
+
+
+class EndpointConfig(Section):
+    """A model endpoint: ``anthropic/<name>``, ``openai/<name>`` (+ base_url for any
+    OpenAI-compatible server), ``scripted:<policy.py>`` or ``replay:<calls.jsonl>``."""
+
+    model: str = ""
+    base_url: str | None = None
+    api_key_env: str | None = None  # default: ANTHROPIC_API_KEY / OPENAI_API_KEY
+    max_concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=8, ge=0)
+    backoff_initial_s: float = Field(default=2.0, ge=0)
+    backoff_max_s: float = Field(default=120.0, ge=0)
+
+
+class ModelsConfig(Section):
+    primary: EndpointConfig = Field(default_factory=EndpointConfig)
+    """Ranking, test and edit generation, selection."""
+    relevance: EndpointConfig | None = None
+    """The cheap model that reads every file; defaults to the primary model."""
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """Overrides/additions to the built-in price table, keyed by model name."""
+    capabilities: dict[str, ModelCapabilities] = Field(default_factory=dict)
+
+    def relevance_endpoint(self) -> EndpointConfig:
+        return self.relevance or self.primary
+
+
+class ContextConfig(Section):
+    max_file_bytes: int = Field(default=1_000_000, ge=1)
+    test_dirs: list[str] = Field(default_factory=lambda: ["test", "tests", "testing"])
+    """Directory names treated as tests at any depth."""
+    include_tests: bool = False
+    exclude_globs: list[str] = Field(default_factory=list)
+    relevance_max_file_tokens: int = Field(default=100_000, ge=1)
+    relevance_max_output_tokens: int = Field(default=1024, ge=1)
+    relevance_temperature: float = 0.0
+    relevance_retries: int = Field(default=1, ge=0)
+    rankings: int = Field(default=3, ge=1)
+    ranking_temperature: float = 0.0
+    ranking_max_output_tokens: int = Field(default=4096, ge=1)
+    ranking_retries: int = Field(default=2, ge=0)
+    token_budget: int = Field(default=128_000, ge=1)
+    shrink_large_files: bool = True
+
+
+class GenerationConfig(Section):
+    samples: int = Field(default=10, ge=1)
+    test_attempts: int = Field(default=8, ge=1)
+    edit_attempts: int = Field(default=8, ge=1)
+    temperatures: list[float] = Field(default_factory=lambda: [0.5])
+    """Temperature ladder: trajectory i uses temperatures[i % len]."""
+    max_output_tokens: int = Field(default=8192, ge=1)
+    test_language: Literal["python", "shell"] = "python"
+
+    @field_validator("temperatures")
+    @classmethod
+    def _non_empty(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("temperatures needs at least one value")
+        return v
+
+
+class SelectionConfig(Section):
+    top_k: int = Field(default=3, ge=1)
+    attempts: int = Field(default=10, ge=1)
+    temperature: float = 0.0
+    max_output_tokens: int = Field(default=8192, ge=1)
+    voting: Literal["strict", "original"] = "strict"
+    """strict: a test votes for a candidate only if it fails on the original code and passes
+    on the candidate, identical tests counted once. original: exit 0 on the candidate."""
+    allow_test_file_edits: bool = False
+
+
+class SandboxConfig(Section):
+    kind: Literal["docker", "local"] = "docker"
+    image: str = "codemonkeys-sandbox:latest"
+    script_timeout_s: float = Field(default=100.0, gt=0)
+    max_output_chars: int = Field(default=8192, ge=256)
+    memory: str = "4g"
+    cpus: float = Field(default=1.0, gt=0)
+    pids_limit: int = Field(default=512, ge=16)
+    network: bool = False
+    pool_size: int = Field(default=4, ge=1)
+    """Warm containers per problem."""
+    max_containers: int = Field(default=16, ge=1)
+    """Containers alive at once across the whole run."""
+
+
+class RunConfig(Section):
+    runs_dir: Path = Path("runs")
+    max_cost_usd: float | None = None
+    max_cost_per_problem_usd: float | None = None
+    max_problems_in_flight: int = Field(default=4, ge=1)
+    record_prompts: bool = True
+    remove_images_after: bool = False
+
+
+class Config(Section):
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    def fingerprint(self, stage: str) -> str:
+        """Hash of everything that changes a stage's output: its config sections, the
+        models it calls and its prompt templates."""
+        from codemonkeys.prompts import prompt_hash
+
+        parts: dict[str, Any] = {"stage": stage}
+        if stage == "relevance":
+            parts["model"] = self.models.relevance_endpoint().model
+            parts["cfg"] = self.context.model_dump(
+                include={"max_file_bytes", "test_dirs", "include_tests", "exclude_globs",
+                         "relevance_max_file_tokens", "relevance_temperature"},
+                mode="json",
+            )
+        elif stage in ("ranking", "context"):
+            parts["model"] = self.models.primary.model
+            parts["relevance"] = self.fingerprint("relevance")
+            parts["cfg"] = self.context.model_dump(mode="json")
+        elif stage == "generation":
+            parts["model"] = self.models.primary.model
+            parts["context"] = self.fingerprint("context")
+            parts["cfg"] = self.generation.model_dump(mode="json")
+            parts["sandbox"] = self.sandbox.model_dump(
+                include={"script_timeout_s", "max_output_chars"}, mode="json"
+            )
+        elif stage == "selection":
+            parts["model"] = self.models.primary.model
+            parts["generation"] = self.fingerprint("generation")
+            parts["cfg"] = self.selection.model_dump(mode="json")
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        parts["prompts"] = prompt_hash(stage)
+        blob = json.dumps(parts, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """The configuration could not be loaded; the message says what and where."""
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = [k for k in dotted.split(".") if k]
+    if not keys:
+        raise ConfigError(f"empty config key in {dotted!r}")
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[k] = nxt
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def parse_value(raw: str) -> Any:
+    """Parse a CLI/env value as a TOML value (numbers, booleans, arrays, quoted strings);
+    anything that is not valid TOML is taken as a plain string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    return key.strip(), parse_value(raw.strip())
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Effective config: defaults < file < environment < overrides."""
+    data: dict[str, Any] = {}
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = Path(DEFAULT_CONFIG_FILE)
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    env = dict(os.environ) if env is None else env
+    for name, raw in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            _set_dotted(data, dotted, parse_value(raw))
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+    try:
+        return Config.model_validate(data)
+    except Exception as e:  # pydantic.ValidationError: keep its precise field paths
+        raise ConfigError(f"invalid configuration: {e}") from e

@@ -1,0 +1,117 @@
+"""Running a model-written test script against a candidate patch in a sandbox.
+
+Shared by generation (test on the original and on the edited code) and selection (the
+test matrix). ``ExecutionCache`` runs each distinct (patch, script) pair exactly once per
+problem, even when several threads ask for it at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Literal
+
+from pydantic import BaseModel
+
+from codemonkeys.sandbox.base import Sandbox
+
+SCRIPT_DIR = "/tmp/codemonkeys"
+
+
+class Script(BaseModel):
+    content: str
+    language: Literal["python", "shell"] = "python"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.language}\0{self.content}".encode()).hexdigest()[:16]
+
+    @property
+    def path(self) -> str:
+        ext = "py" if self.language == "python" else "sh"
+        return f"{SCRIPT_DIR}/test_{self.digest}.{ext}"
+
+    @property
+    def command(self) -> str:
+        return f"python {self.path}" if self.language == "python" else f"bash {self.path}"
+
+
+class TestRun(BaseModel):
+    patch_applied: bool = True
+    patch_error: str = ""
+    exit_code: int | None = None
+    output: str = ""
+    timed_out: bool = False
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """fixed (exit 0) / unfixed (exit 2) / crash (anything else) / timeout / no-apply."""
+        if not self.patch_applied:
+            return "no-apply"
+        if self.timed_out:
+            return "timeout"
+        return {0: "fixed", 2: "unfixed"}.get(self.exit_code if self.exit_code is not None else -1, "crash")
+
+
+def patch_digest(patch: str | None) -> str:
+    return hashlib.sha256((patch or "").encode()).hexdigest()[:16]
+
+
+def run_script(sandbox: Sandbox, patch: str | None, script: Script, timeout: float) -> TestRun:
+    """Apply ``patch`` (None or "" = the original code), write the script outside the repo
+    and run it from the repo root. The caller hands over a clean sandbox."""
+    if patch and patch.strip():
+        applied = sandbox.apply_patch(patch)
+        if not applied.ok:
+            return TestRun(patch_applied=False, patch_error=applied.error)
+    sandbox.write_file(script.path, script.content)
+    res = sandbox.run(script.command, timeout=timeout)
+    return TestRun(
+        exit_code=res.exit_code, output=res.output, timed_out=res.timed_out, seconds=res.seconds
+    )
+
+
+class ExecutionCache:
+    """Single-flight, per-problem memo of (patch, script) -> TestRun."""
+
+    def __init__(self, lease: Callable[[], AbstractContextManager[Sandbox]], timeout: float):
+        self._lease = lease
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, str], TestRun] = {}
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
+        self.runs = 0
+        self.hits = 0
+
+    def run(self, patch: str | None, script: Script) -> TestRun:
+        key = (patch_digest(patch), script.digest)
+        while True:
+            with self._lock:
+                if key in self._results:
+                    self.hits += 1
+                    return self._results[key]
+                event = self._inflight.get(key)
+                if event is None:
+                    event = threading.Event()
+                    self._inflight[key] = event
+                    break
+            event.wait()
+        try:
+            with self._lease() as sandbox:
+                result = run_script(sandbox, patch, script, self.timeout)
+            with self._lock:
+                self._results[key] = result
+                self.runs += 1
+            return result
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            event.set()
+
+    def seed(self, patch: str | None, script: Script, result: TestRun) -> None:
+        """Reuse a result recorded earlier (e.g. by a trajectory) without running again."""
+        with self._lock:
+            self._results.setdefault((patch_digest(patch), script.digest), result)

@@ -1,0 +1,140 @@
+"""Model layer: one protocol (``base.Model``), providers, and the recording wrapper.
+
+Model strings:
+  ``anthropic/<name>``                Anthropic Messages API (ANTHROPIC_API_KEY)
+  ``openai/<name>``                   OpenAI Chat Completions (OPENAI_API_KEY)
+  ``openai/<name>`` + ``base_url``    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
+  ``scripted:<policy.py>``            a Python policy (tests, demos)
+  ``replay:<calls.jsonl>``            answers from a recorded run
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from codemonkeys.config import EndpointConfig, ModelsConfig
+from codemonkeys.llm.base import (
+    BudgetExceeded,
+    Completion,
+    Message,
+    Model,
+    ModelError,
+    Usage,
+)
+from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit, RecordingModel
+
+__all__ = [
+    "BudgetExceeded",
+    "Completion",
+    "Message",
+    "Model",
+    "ModelError",
+    "Usage",
+    "ModelHub",
+    "build_provider",
+    "NO_MODEL_HELP",
+    "api_key_env",
+]
+
+NO_MODEL_HELP = """No model is configured. Pick one of:
+  Anthropic:  export ANTHROPIC_API_KEY=...  and  --model anthropic/claude-sonnet-4-5
+  OpenAI:     export OPENAI_API_KEY=...     and  --model openai/gpt-5
+  Local OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp):
+              --model openai/<served-name> --base-url http://localhost:8000/v1
+  (or set [models.primary] model = "..." in codemonkeys.toml; see README)"""
+
+
+def api_key_env(endpoint: EndpointConfig) -> str | None:
+    """The environment variable holding this endpoint's key (None: no key needed)."""
+    if endpoint.api_key_env:
+        return endpoint.api_key_env
+    if endpoint.model.startswith("anthropic/"):
+        return "ANTHROPIC_API_KEY"
+    if endpoint.model.startswith("openai/"):
+        return "OPENAI_API_KEY"
+    return None
+
+
+def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
+    spec = endpoint.model.strip()
+    if not spec:
+        raise ModelError(NO_MODEL_HELP)
+    if spec.startswith("scripted:"):
+        from codemonkeys.llm.scripted import ScriptedModel
+
+        return ScriptedModel(spec.split(":", 1)[1], pricing)
+    if spec.startswith("replay:"):
+        from codemonkeys.llm.scripted import ReplayModel
+
+        return ReplayModel(spec.split(":", 1)[1])
+    provider, _, name = spec.partition("/")
+    if not name:
+        raise ModelError(f"model {spec!r}: expected provider/name, e.g. anthropic/claude-sonnet-4-5")
+    key_env = api_key_env(endpoint)
+    key = os.environ.get(key_env) if key_env else None
+    if provider == "anthropic":
+        from codemonkeys.llm.anthropic_model import AnthropicModel
+
+        if not key:
+            raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
+        return AnthropicModel(name, endpoint, pricing, api_key=key)
+    if provider == "openai":
+        from codemonkeys.llm.openai_model import OpenAIModel
+
+        if not key and not endpoint.base_url:
+            raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
+        # local OpenAI-compatible servers usually take any key
+        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed")
+    raise ModelError(f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)")
+
+
+class ModelHub:
+    """Builds the run's models once and hands out ``RecordingModel``s bound to a problem
+    and stage. Owns the call log, the cost tracker and one concurrency limit per endpoint."""
+
+    def __init__(self, config: ModelsConfig, calls: CallLog, costs: CostTracker, *, record_prompts: bool = True):
+        self.config = config
+        self.calls = calls
+        self.costs = costs
+        self.pricing = Pricing(config)
+        self.record_prompts = record_prompts
+        self._lock = threading.Lock()
+        self._providers: dict[str, Model] = {}
+        self.limits: dict[str, EndpointLimit] = {}
+
+    @staticmethod
+    def _endpoint_key(ep: EndpointConfig) -> str:
+        provider = ep.model.split("/", 1)[0].split(":", 1)[0]
+        return f"{provider}|{ep.base_url or ''}"
+
+    def _endpoint(self, role: str) -> EndpointConfig:
+        if role == "relevance":
+            return self.config.relevance_endpoint()
+        return self.config.primary
+
+    def provider(self, role: str) -> Model:
+        ep = self._endpoint(role)
+        with self._lock:
+            ident = f"{ep.model}|{ep.base_url or ''}"
+            if ident not in self._providers:
+                self._providers[ident] = build_provider(ep, self.pricing)
+                key = self._endpoint_key(ep)
+                if key not in self.limits:
+                    self.limits[key] = EndpointLimit(ep.max_concurrency)
+            return self._providers[ident]
+
+    def model(self, role: str, *, problem_id: str, stage: str) -> RecordingModel:
+        """role: "primary" or "relevance"; stage: the cost bucket (relevance, ranking,
+        tests, edits, selection)."""
+        inner = self.provider(role)
+        return RecordingModel(
+            inner,
+            calls=self.calls,
+            costs=self.costs,
+            limit=self.limits[self._endpoint_key(self._endpoint(role))],
+            problem_id=problem_id,
+            stage=stage,
+            record_prompts=self.record_prompts,
+        )

@@ -1,0 +1,211 @@
+"""What wraps every provider: the call log, cost caps and per-endpoint concurrency.
+
+``RecordingModel`` is what stages talk to. Each call:
+
+1. looks its request hash up in the run's ``calls.jsonl``; a call already made (an earlier,
+   killed invocation of the same run) is answered from the log, never paid for twice;
+2. checks the cost caps (per run, per problem) and refuses with ``BudgetExceeded``;
+3. takes a slot of the endpoint's concurrency limit and calls the provider;
+4. appends the call (usage, cost, seconds, response text; never the API key) to the log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from codemonkeys.llm.base import BudgetExceeded, Completion, Message, Model, Usage, request_hash
+from codemonkeys.store import RunStore
+
+CALLS_FILE = "calls.jsonl"
+
+
+class CostTracker:
+    """Spend so far, per run / problem / stage, against optional caps. Thread-safe."""
+
+    def __init__(self, max_run_usd: float | None = None, max_problem_usd: float | None = None):
+        self.max_run_usd = max_run_usd
+        self.max_problem_usd = max_problem_usd
+        self._lock = threading.Lock()
+        self.total = 0.0
+        self.by_problem: dict[str, float] = defaultdict(float)
+        self.by_stage: dict[str, float] = defaultdict(float)
+
+    def add(self, problem_id: str, stage: str, cost: float) -> None:
+        with self._lock:
+            self.total += cost
+            self.by_problem[problem_id] += cost
+            self.by_stage[stage] += cost
+
+    def run_exhausted(self) -> bool:
+        return self.max_run_usd is not None and self.total >= self.max_run_usd
+
+    def problem_exhausted(self, problem_id: str) -> bool:
+        return self.max_problem_usd is not None and self.by_problem[problem_id] >= self.max_problem_usd
+
+    def check(self, problem_id: str) -> None:
+        with self._lock:
+            if self.run_exhausted():
+                raise BudgetExceeded(
+                    f"run cost cap reached: ${self.total:.2f} of ${self.max_run_usd:.2f}"
+                )
+            if self.problem_exhausted(problem_id):
+                raise BudgetExceeded(
+                    f"cost cap per problem reached for {problem_id}: "
+                    f"${self.by_problem[problem_id]:.2f} of ${self.max_problem_usd:.2f}"
+                )
+
+
+class CallLog:
+    """``calls.jsonl`` of a run, indexed by request hash for resume and replay."""
+
+    def __init__(self, store: RunStore, path: str = CALLS_FILE):
+        self.store = store
+        self.path = store.root / path
+        self._lock = threading.Lock()
+        self._by_hash: dict[str, dict] = {}
+        for rec in store.read_jsonl(self.path):
+            if "request_hash" in rec and "text" in rec and not rec.get("error"):
+                self._by_hash.setdefault(rec["request_hash"], rec)
+
+    def lookup(self, h: str) -> dict | None:
+        with self._lock:
+            return self._by_hash.get(h)
+
+    def append(self, record: dict) -> None:
+        self.store.append_jsonl(self.path, record)
+        if not record.get("error"):
+            with self._lock:
+                self._by_hash.setdefault(record["request_hash"], record)
+
+    def records(self) -> list[dict]:
+        return self.store.read_jsonl(self.path)
+
+
+class EndpointLimit:
+    """A concurrency limit shared by every model on one endpoint, with utilisation stats."""
+
+    def __init__(self, max_concurrency: int):
+        self.max_concurrency = max_concurrency
+        self._sem = threading.BoundedSemaphore(max_concurrency)
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+        self.busy_slot_seconds = 0.0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self._sem.acquire()
+        start = time.monotonic()
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.active -= 1
+                self.busy_slot_seconds += time.monotonic() - start
+            self._sem.release()
+
+
+class RecordingModel:
+    """A provider bound to (problem, stage) with the call log, caps and endpoint limit."""
+
+    def __init__(
+        self,
+        inner: Model,
+        *,
+        calls: CallLog,
+        costs: CostTracker,
+        limit: EndpointLimit,
+        problem_id: str,
+        stage: str,
+        record_prompts: bool = True,
+    ):
+        self.inner = inner
+        self.name = inner.name
+        self.calls = calls
+        self.costs = costs
+        self.limit = limit
+        self.problem_id = problem_id
+        self.stage = stage
+        self.record_prompts = record_prompts
+
+    def bind(self, *, problem_id: str | None = None, stage: str | None = None) -> RecordingModel:
+        return RecordingModel(
+            self.inner,
+            calls=self.calls,
+            costs=self.costs,
+            limit=self.limit,
+            problem_id=problem_id or self.problem_id,
+            stage=stage or self.stage,
+            record_prompts=self.record_prompts,
+        )
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None = None,
+        key: str = "",
+    ) -> Completion:
+        h = request_hash(
+            self.name, messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+        )
+        previous = self.calls.lookup(h)
+        if previous is not None:
+            return Completion(
+                text=previous["text"],
+                usage=Usage.model_validate(previous.get("usage") or {}),
+                cost_usd=float(previous.get("cost_usd", 0.0)),
+                seconds=0.0,
+                model=self.name,
+                cached=True,
+            )
+        self.costs.check(self.problem_id)
+        with self.limit.slot():
+            completion = self.inner.complete(
+                messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+            )
+        self.costs.add(self.problem_id, self.stage, completion.cost_usd)
+        self.calls.append(
+            {
+                "ts": time.time(),
+                "problem": self.problem_id,
+                "stage": self.stage,
+                "model": self.name,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "key": key,
+                "request_hash": h,
+                "replay_hash": request_hash(
+                    "", messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+                ),
+                "usage": completion.usage.model_dump(),
+                "cost_usd": completion.cost_usd,
+                "seconds": round(completion.seconds, 3),
+                "text": completion.text,
+            }
+        )
+        if self.record_prompts:
+            self.calls.store.append_prompt(
+                self.problem_id,
+                {
+                    "request_hash": h,
+                    "stage": self.stage,
+                    "messages": [m.model_dump() for m in messages],
+                },
+            )
+        return completion
+
+
+def replay_costs(calls: CallLog, costs: CostTracker) -> None:
+    """Count the spend of calls already in the log (a resumed run) against the caps."""
+    for rec in calls.records():
+        costs.add(rec.get("problem", ""), rec.get("stage", ""), float(rec.get("cost_usd", 0.0)))

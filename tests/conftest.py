@@ -1,0 +1,68 @@
+"""Shared fixtures. Docker tests skip with a reason when no engine is reachable, except
+under CI=true where a missing engine is a failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SANDBOX_IMAGE = os.environ.get("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:latest")
+
+
+def _docker_client():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client, None
+    except Exception as e:  # engine absent or unreachable
+        return None, f"no Docker engine reachable ({type(e).__name__}: {e})"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client, reason = _docker_client()
+    if client is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}; .ci/run must start dockerd")
+        pytest.skip(reason)
+    return client
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client) -> str:
+    """The generic sandbox image, built offline (debootstrap) when absent."""
+    try:
+        docker_client.images.get(SANDBOX_IMAGE)
+    except Exception:
+        script = ROOT / "containers" / "build-offline-image.sh"
+        proc = subprocess.run(["bash", str(script), SANDBOX_IMAGE], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail(f"could not build {SANDBOX_IMAGE}:\n{proc.stdout}\n{proc.stderr}")
+    return SANDBOX_IMAGE
+
+
+def make_git_repo(path: Path, files: dict[str, str | bytes], message: str = "initial") -> str:
+    """Create a git repository with ``files`` committed; returns the commit sha."""
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        f = path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            f.write_bytes(content)
+        else:
+            f.write_text(content)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    run = lambda *a: subprocess.run(["git", *a], cwd=path, check=True, capture_output=True, env=env)  # noqa: E731
+    if not (path / ".git").exists():
+        run("init", "-q", "-b", "main")
+    run("add", "-A")
+    run("commit", "-q", "-m", message, "--allow-empty")
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
