@@ -6,6 +6,7 @@ returns it to exactly that tree, so one warm sandbox serves many (patch, test) r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -46,6 +47,12 @@ class Sandbox(Protocol):
     def apply_patch(self, patch: str) -> PatchResult: ...
 
     def diff(self) -> str: ...
+
+    def export_repo(self, dest: Path) -> list[str]:
+        """Write the files tracked at the base commit into ``dest`` (a host directory) and
+        return their repo-relative paths, sorted. Used by the context stage to read every
+        file without one exec per file."""
+        ...
 
     def reset(self) -> None: ...
 
