@@ -166,8 +166,14 @@ class Config(Section):
         if stage == "relevance":
             parts["model"] = self.models.relevance_endpoint().model
             parts["cfg"] = self.context.model_dump(
-                include={"max_file_bytes", "test_dirs", "include_tests", "exclude_globs",
-                         "relevance_max_file_tokens", "relevance_temperature"},
+                include={
+                    "max_file_bytes",
+                    "test_dirs",
+                    "include_tests",
+                    "exclude_globs",
+                    "relevance_max_file_tokens",
+                    "relevance_temperature",
+                },
                 mode="json",
             )
         elif stage in ("ranking", "context"):
@@ -245,7 +251,7 @@ def load_config(
     env = dict(os.environ) if env is None else env
     for name, raw in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
             _set_dotted(data, dotted, parse_value(raw))
     for item in overrides or []:
         key, value = parse_override(item)

@@ -53,7 +53,9 @@ class TestRun(BaseModel):
             return "no-apply"
         if self.timed_out:
             return "timeout"
-        return {0: "fixed", 2: "unfixed"}.get(self.exit_code if self.exit_code is not None else -1, "crash")
+        return {0: "fixed", 2: "unfixed"}.get(
+            self.exit_code if self.exit_code is not None else -1, "crash"
+        )
 
 
 def patch_digest(patch: str | None) -> str:

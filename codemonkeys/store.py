@@ -172,9 +172,7 @@ class RunStore:
             {"fingerprint": fingerprint, "saved_at": time.time(), "data": to_jsonable(record)},
         )
 
-    def load_record(
-        self, problem_id: str, name: str, cls: type[T], fingerprint: str
-    ) -> T | None:
+    def load_record(self, problem_id: str, name: str, cls: type[T], fingerprint: str) -> T | None:
         """The record if present *and* produced by the same fingerprint. A stale record is
         moved aside (``stale/``) with a warning, so it is never reused silently."""
         path = self.problem_dir(problem_id) / f"{name}.json"
@@ -186,7 +184,10 @@ class RunStore:
             log.warning(
                 "%s/%s was produced by a different config or prompt (fingerprint %s, now %s); "
                 "recomputing it (old record kept in stale/)",
-                problem_id, name, raw.get("fingerprint"), fingerprint,
+                problem_id,
+                name,
+                raw.get("fingerprint"),
+                fingerprint,
             )
             return None
         try:

@@ -71,7 +71,9 @@ def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
         return ReplayModel(spec.split(":", 1)[1])
     provider, _, name = spec.partition("/")
     if not name:
-        raise ModelError(f"model {spec!r}: expected provider/name, e.g. anthropic/claude-sonnet-4-5")
+        raise ModelError(
+            f"model {spec!r}: expected provider/name, e.g. anthropic/claude-sonnet-4-5"
+        )
     key_env = api_key_env(endpoint)
     key = os.environ.get(key_env) if key_env else None
     if provider == "anthropic":
@@ -87,14 +89,23 @@ def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
             raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
         # local OpenAI-compatible servers usually take any key
         return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed")
-    raise ModelError(f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)")
+    raise ModelError(
+        f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)"
+    )
 
 
 class ModelHub:
     """Builds the run's models once and hands out ``RecordingModel``s bound to a problem
     and stage. Owns the call log, the cost tracker and one concurrency limit per endpoint."""
 
-    def __init__(self, config: ModelsConfig, calls: CallLog, costs: CostTracker, *, record_prompts: bool = True):
+    def __init__(
+        self,
+        config: ModelsConfig,
+        calls: CallLog,
+        costs: CostTracker,
+        *,
+        record_prompts: bool = True,
+    ):
         self.config = config
         self.calls = calls
         self.costs = costs

@@ -56,6 +56,11 @@ class BudgetExceeded(RuntimeError):
     """A cost cap was reached; no new model call is started."""
 
 
+class Interrupted(BudgetExceeded):
+    """The user asked the run to stop (Ctrl-C); stages stop the way they do at a cost cap:
+    save what they have and start nothing new."""
+
+
 @runtime_checkable
 class Model(Protocol):
     """Anything that completes a conversation.

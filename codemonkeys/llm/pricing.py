@@ -100,7 +100,8 @@ class Pricing:
                     log.warning(
                         "no price known for model %r: its calls are counted as $0. "
                         "Add [models.prices.%s] input/output/cache_write/cache_read to the config.",
-                        name, name,
+                        name,
+                        name,
                     )
             return None
         return self._prices[key]

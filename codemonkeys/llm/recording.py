@@ -14,10 +14,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
-from codemonkeys.llm.base import BudgetExceeded, Completion, Message, Model, Usage, request_hash
+from codemonkeys.llm.base import (
+    BudgetExceeded,
+    Completion,
+    Interrupted,
+    Message,
+    Model,
+    Usage,
+    request_hash,
+)
 from codemonkeys.store import RunStore
 
 CALLS_FILE = "calls.jsonl"
@@ -26,7 +34,14 @@ CALLS_FILE = "calls.jsonl"
 class CostTracker:
     """Spend so far, per run / problem / stage, against optional caps. Thread-safe."""
 
-    def __init__(self, max_run_usd: float | None = None, max_problem_usd: float | None = None):
+    def __init__(
+        self,
+        max_run_usd: float | None = None,
+        max_problem_usd: float | None = None,
+        stop: threading.Event | None = None,
+    ):
+        self.stop = stop or threading.Event()
+        """Set on Ctrl-C: every later ``check`` raises ``Interrupted``."""
         self.max_run_usd = max_run_usd
         self.max_problem_usd = max_problem_usd
         self._lock = threading.Lock()
@@ -44,9 +59,13 @@ class CostTracker:
         return self.max_run_usd is not None and self.total >= self.max_run_usd
 
     def problem_exhausted(self, problem_id: str) -> bool:
-        return self.max_problem_usd is not None and self.by_problem[problem_id] >= self.max_problem_usd
+        return (
+            self.max_problem_usd is not None and self.by_problem[problem_id] >= self.max_problem_usd
+        )
 
     def check(self, problem_id: str) -> None:
+        if self.stop.is_set():
+            raise Interrupted("run interrupted: no new model calls are started")
         with self._lock:
             if self.run_exhausted():
                 raise BudgetExceeded(
