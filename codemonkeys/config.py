@@ -95,6 +95,19 @@ class ContextConfig(Section):
     ranking_retries: int = Field(default=2, ge=0)
     token_budget: int = Field(default=128_000, ge=1)
     shrink_large_files: bool = True
+    vendor_dirs: list[str] = Field(
+        default_factory=lambda: [
+            "vendor", "vendored", "_vendor", "node_modules", "third_party", "thirdparty",
+            "3rdparty", "bower_components", "site-packages", ".git", "__pycache__",
+        ]
+    )
+    """Directory names whose contents are vendored/generated code, at any depth."""
+    exclude_generated: bool = True
+    """Skip files whose first lines carry a generated-code marker (@generated, DO NOT EDIT)."""
+    max_line_chars: int = Field(default=5_000, ge=80)
+    """A file with a longer line is treated as minified/generated data and skipped."""
+    token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
+    """Fraction of token_budget held back because token counts are estimates."""
 
 
 class GenerationConfig(Section):
@@ -123,6 +136,15 @@ class SelectionConfig(Section):
     """strict: a test votes for a candidate only if it fails on the original code and passes
     on the candidate, identical tests counted once. original: exit 0 on the candidate."""
     allow_test_file_edits: bool = False
+    """False: hunks of test files are stripped from every candidate before the matrix (a
+    candidate left empty is dropped), so the chosen patch never touches test files."""
+    max_file_chars: int = Field(default=60_000, ge=0)
+    """Budget for the original contents of the files the top candidates touch, in the
+    selector's prompt (files beyond it are listed by name only)."""
+    max_output_chars_shown: int = Field(default=3000, ge=200)
+    """Per run, how much of a selector-written test's output the model sees back."""
+    ensemble_test_trajectories: int = Field(default=3, ge=0)
+    """Ensembling: testing state machines run for a problem that has no tests."""
 
 
 class SandboxConfig(Section):
@@ -173,6 +195,9 @@ class Config(Section):
                     "exclude_globs",
                     "relevance_max_file_tokens",
                     "relevance_temperature",
+                    "vendor_dirs",
+                    "exclude_generated",
+                    "max_line_chars",
                 },
                 mode="json",
             )

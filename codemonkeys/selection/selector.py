@@ -1,0 +1,248 @@
+"""The selection state machine: the model tells the top candidates apart and chooses.
+
+States: ``ask`` -> (``<test>`` -> run it on the original + each candidate -> show outputs
+-> ``ask``) | (``<choice>`` valid -> done) | (misparse / invalid id -> correction -> ``ask``).
+Every reply costs one of ``selection.attempts``. Anything that ends without a valid choice
+falls back to the top-voted candidate, and the record says why (``fallback_kind``):
+
+- ``invalid-id`` / ``misparse``: the last reply named an unknown id / had no usable block;
+- ``attempts-exhausted``: the model kept writing tests until the attempts ran out;
+- ``model-error`` / ``budget``: the provider failed for good, or a cost cap was reached.
+
+A user interrupt (``Interrupted``) is re-raised so the stage is re-run on resume instead of
+keeping a degraded choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.candidates import Candidate
+from codemonkeys.config import SelectionConfig
+from codemonkeys.execution import Script
+from codemonkeys.llm.base import BudgetExceeded, Interrupted, Message, Model, ModelError
+from codemonkeys.prompts import render
+from codemonkeys.selection.matrix import ORIGINAL, Cell
+
+
+class SelectorTest(BaseModel):
+    """A test the selector wrote and what it did on each row (``original`` + candidates)."""
+
+    script: Script
+    runs: dict[str, Cell] = Field(default_factory=dict)
+
+
+class SelectorOutcome(BaseModel):
+    chosen_id: str
+    reason: str
+    fallback: bool = False
+    fallback_kind: str | None = None
+    attempts: int = 0
+    transcript: list[Message] = Field(default_factory=list)
+    tests: list[SelectorTest] = Field(default_factory=list)
+
+
+@dataclass
+class ShownCandidate:
+    id: str
+    patch: str
+    votes: int
+    sources: str
+
+
+@dataclass
+class ShownFile:
+    path: str
+    content: str | None
+    truncated: bool = False
+
+
+# -- reply parsing -------------------------------------------------------------------------
+_FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.S)
+
+
+@dataclass
+class Reply:
+    kind: str  # "test" | "choice" | "none"
+    body: str = ""
+
+
+def _strip_fence(text: str) -> str:
+    m = _FENCE.match(text)
+    return m.group(1) if m else text.strip("\n")
+
+
+def parse_reply(text: str) -> Reply:
+    """The last complete ``<test>`` or ``<choice>`` block wins, so a tag quoted earlier in
+    the reasoning does not count; an unclosed final ``<test>`` runs to the end of the text."""
+    blocks: list[tuple[int, Reply]] = []
+    for tag in ("test", "choice"):
+        for m in re.finditer(rf"<{tag}>(.*?)</{tag}>", text, re.S):
+            blocks.append((m.end(), Reply(tag, m.group(1))))
+    last_end = max((end for end, _ in blocks), default=0)
+    tail_open = text.rfind("<test>")
+    if tail_open >= last_end and "</test>" not in text[tail_open:]:
+        body = text[tail_open + len("<test>") :]
+        if body.strip():
+            return Reply("test", _strip_fence(body))
+    if not blocks:
+        return Reply("none")
+    _, reply = max(blocks, key=lambda b: b[0])
+    if reply.kind == "test":
+        reply.body = _strip_fence(reply.body)
+    else:
+        reply.body = reply.body.strip().strip("`'\"").strip()
+    return reply
+
+
+# -- the state machine ---------------------------------------------------------------------
+RunTest = Callable[[Script], dict[str, Cell]]
+"""Runs a selector-written script on the original code and each top candidate."""
+
+
+def run_selector(
+    *,
+    issue: str,
+    candidates: Sequence[Candidate],
+    votes: dict[str, int],
+    files: Sequence[ShownFile],
+    example_test: Script | None,
+    example_results: dict[str, Cell] | None,
+    model: Model,
+    run_test: RunTest,
+    config: SelectionConfig,
+    language: str = "python",
+    key: str = "",
+) -> SelectorOutcome:
+    """Ask the model to choose among ``candidates`` (best-voted first)."""
+    if not candidates:
+        raise ValueError("run_selector needs at least one candidate")
+    top = candidates[0].id
+    if len(candidates) == 1:
+        return SelectorOutcome(
+            chosen_id=top, reason="only one candidate: chosen without a model call"
+        )
+    ids = [c.id for c in candidates]
+    shown = [
+        ShownCandidate(c.id, c.patch, votes.get(c.id, 0), ", ".join(c.sources)) for c in candidates
+    ]
+    transcript = [
+        Message(role="system", content=render("selection/system", language=language)),
+        Message(
+            role="user",
+            content=render(
+                "selection/initial",
+                issue=issue,
+                files=list(files),
+                example_test=example_test.content if example_test else "",
+                example_results=[
+                    {"row": r, "verdict": c.verdict} for r, c in (example_results or {}).items()
+                ],
+                candidates=shown,
+                attempts=config.attempts,
+                ids=ids,
+            ),
+            cache=True,
+        ),
+    ]
+    tests: list[SelectorTest] = []
+
+    def fallback(kind: str, why: str, attempts: int) -> SelectorOutcome:
+        return SelectorOutcome(
+            chosen_id=top,
+            reason=f"fell back to the top-voted candidate: {why}",
+            fallback=True,
+            fallback_kind=kind,
+            attempts=attempts,
+            transcript=transcript,
+            tests=tests,
+        )
+
+    last_problem = ("attempts-exhausted", "no choice within the attempt limit")
+    for attempt in range(1, config.attempts + 1):
+        remaining = config.attempts - attempt
+        try:
+            completion = model.complete(
+                transcript,
+                temperature=config.temperature,
+                max_tokens=config.max_output_tokens,
+                key=f"{key}selection",
+            )
+        except Interrupted:
+            raise
+        except BudgetExceeded as e:
+            return fallback("budget", f"cost cap reached ({e})", attempt - 1)
+        except ModelError as e:
+            return fallback("model-error", f"model error ({e})", attempt - 1)
+        transcript.append(Message(role="assistant", content=completion.text))
+        reply = parse_reply(completion.text)
+        if reply.kind == "choice":
+            if reply.body in ids:
+                return SelectorOutcome(
+                    chosen_id=reply.body,
+                    reason=f"chosen by the selector after {attempt} repl{'y' if attempt == 1 else 'ies'}"
+                    f" and {len(tests)} test(s)",
+                    attempts=attempt,
+                    transcript=transcript,
+                    tests=tests,
+                )
+            last_problem = ("invalid-id", f"the last reply chose an unknown id {reply.body!r}")
+            note = f"{reply.body!r} is not one of the candidate ids."
+        elif reply.kind == "test" and reply.body.strip():
+            script = Script(content=reply.body, language=language)  # type: ignore[arg-type]
+            runs = run_test(script)
+            tests.append(SelectorTest(script=script, runs=runs))
+            last_problem = ("attempts-exhausted", "no choice within the attempt limit")
+            if remaining <= 0:
+                break
+            transcript.append(
+                Message(
+                    role="user",
+                    content=render(
+                        "selection/test_results",
+                        runs=[
+                            _shown_run(row, cell, config.max_output_chars_shown)
+                            for row, cell in runs.items()
+                        ],
+                        remaining=remaining,
+                        ids=ids,
+                    ),
+                )
+            )
+            continue
+        else:
+            last_problem = ("misparse", "the last reply had neither a <test> nor a <choice> block")
+            note = (
+                "I could not find a <test>...</test> or <choice>...</choice> block in your reply."
+            )
+        if remaining <= 0:
+            break
+        transcript.append(
+            Message(
+                role="user",
+                content=render(
+                    "selection/correction",
+                    problem=note,
+                    ids=ids,
+                    language=language,
+                    remaining=remaining,
+                ),
+            )
+        )
+    return fallback(last_problem[0], last_problem[1], config.attempts)
+
+
+def _shown_run(row: str, cell: Cell, limit: int) -> dict[str, object]:
+    out = cell.output_tail
+    if len(out) > limit:
+        out = "[... output cut ...]\n" + out[-limit:]
+    return {
+        "row": "original code" if row == ORIGINAL else row,
+        "verdict": cell.verdict,
+        "exit_code": cell.exit_code,
+        "output": out,
+    }

@@ -1,0 +1,292 @@
+"""The selection stage for one problem: matrix -> votes -> top-k -> selector -> record.
+
+``run_selection`` is the public entry used by the pipeline and by ensembling. Its record is
+saved with the selection fingerprint *and* a digest of its input (candidates + tests), so a
+changed candidate set (e.g. other prediction files) is never answered from an old record.
+A record that fell back because of a provider failure or a cost cap is recomputed on the
+next run; one that fell back because of the model's own replies is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.candidates import Candidate, CandidateSet
+from codemonkeys.config import Config
+from codemonkeys.execution import ExecutionCache, Script
+from codemonkeys.llm.base import Message, ModelError
+from codemonkeys.problem import Problem
+from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
+from codemonkeys.selection.patches import strip_test_file_edits, touched_files
+from codemonkeys.selection.selector import SelectorTest, ShownFile, run_selector
+from codemonkeys.selection.voting import (
+    Cluster,
+    RankedCandidate,
+    behaviour_clusters,
+    count_votes,
+    distinct_tests,
+    rank_candidates,
+    top_k,
+    votes_for,
+)
+from codemonkeys.store import RunStore
+
+log = logging.getLogger(__name__)
+
+RECORD_NAME = "selection"
+RETRYABLE_FALLBACKS = ("budget", "model-error")
+
+
+class StrippedEdit(BaseModel):
+    """A candidate whose test-file hunks were removed before selection."""
+
+    original_id: str
+    new_id: str | None
+    """None: nothing but test files was edited, the candidate was dropped."""
+    removed_files: list[str]
+
+
+class SelectionRecord(BaseModel):
+    problem_id: str
+    input_digest: str = ""
+    candidates: list[Candidate] = Field(default_factory=list)
+    """The candidates selection considered (after stripping test-file edits)."""
+    stripped: list[StrippedEdit] = Field(default_factory=list)
+    tests: list[Script] = Field(default_factory=list)
+    voting: str = "strict"
+    matrix: TestMatrix = Field(default_factory=TestMatrix)
+    votes: dict[str, int] = Field(default_factory=dict)
+    clusters: list[Cluster] = Field(default_factory=list)
+    ranking: list[RankedCandidate] = Field(default_factory=list)
+    top_k: list[str] = Field(default_factory=list)
+    chosen_id: str | None = None
+    chosen_patch: str = ""
+    reason: str = ""
+    fallback: bool = False
+    fallback_kind: str | None = None
+    selector_attempts: int = 0
+    selector_tests: list[SelectorTest] = Field(default_factory=list)
+    transcript: list[Message] = Field(default_factory=list)
+    executions: int = 0
+    """Script runs this stage started (cache hits not counted)."""
+    seconds: float = 0.0
+
+
+def input_digest(candidates: CandidateSet, config: Config) -> str:
+    h = hashlib.sha256()
+    for c in sorted(candidates.candidates, key=lambda c: c.id):
+        h.update(f"{c.id}\0{','.join(sorted(c.sources))}\n".encode())
+    for t in sorted(candidates.tests, key=lambda t: t.digest):
+        h.update(f"t{t.digest}\n".encode())
+    h.update(str(config.selection.allow_test_file_edits).encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_candidates(
+    candidates: CandidateSet, config: Config
+) -> tuple[CandidateSet, list[StrippedEdit]]:
+    """Strip test-file hunks (unless allowed) and collapse whitespace-identical tests."""
+    out = CandidateSet()
+    stripped: list[StrippedEdit] = []
+    for c in candidates.candidates:
+        patch = c.patch
+        if not config.selection.allow_test_file_edits:
+            patch, removed = strip_test_file_edits(c.patch, config.context.test_dirs)
+            if removed:
+                added = None
+                for src in c.sources:
+                    added = out.add_patch(patch, src) or added
+                stripped.append(
+                    StrippedEdit(
+                        original_id=c.id, new_id=added.id if added else None, removed_files=removed
+                    )
+                )
+                continue
+        for src in c.sources or ["unknown"]:
+            out.add_patch(patch, src)
+    out.tests = distinct_tests(candidates.tests)
+    return out, stripped
+
+
+def pool_workers(pool: Any, config: Config) -> int:
+    return int(getattr(pool, "size", 0) or config.sandbox.pool_size)
+
+
+def read_original_files(
+    problem: Problem, pool: Any, paths: list[str], budget: int
+) -> list[ShownFile]:
+    """Original contents of ``paths``: from the local repository at the base commit when
+    there is one (no sandbox needed), else from a clean sandbox lease."""
+    contents: dict[str, str | None] = {}
+    if problem.repo_path is not None:
+        for p in paths:
+            rev = f"{problem.base_commit or 'HEAD'}:{p}"
+            proc = subprocess.run(
+                ["git", "show", rev],
+                cwd=problem.repo_path,
+                capture_output=True,
+                text=True,
+                errors="replace",
+            )
+            contents[p] = proc.stdout if proc.returncode == 0 else None
+    elif paths:
+        try:
+            with pool.lease() as sandbox:
+                for p in paths:
+                    try:
+                        data = sandbox.read_file(f"{sandbox.workdir.rstrip('/')}/{p}")
+                        contents[p] = data.decode("utf-8", errors="replace")
+                    except Exception:  # a file the candidate creates
+                        contents[p] = None
+        except Exception as e:
+            log.warning(
+                "%s: could not read the candidates' files (%s); the selector sees diffs only",
+                problem.id,
+                e,
+            )
+            return []
+    shown: list[ShownFile] = []
+    used = 0
+    for p in paths:
+        text = contents.get(p)
+        if text is not None and used + len(text) > budget:
+            shown.append(ShownFile(p, "", truncated=True))
+            continue
+        used += len(text or "")
+        shown.append(ShownFile(p, text))
+    return shown
+
+
+def _example_test(
+    tests: list[Script], matrix: TestMatrix, top: list[str], rule: str
+) -> Script | None:
+    """The test that votes for the most top-k candidates (first one on ties)."""
+    if not tests:
+        return None
+    by_digest = {t.digest: t for t in tests}
+    score = {t: 0 for t in matrix.tests}
+    for c in top:
+        for t in votes_for(matrix, c, rule):  # type: ignore[arg-type]
+            score[t] += 1
+    best = max(matrix.tests, key=lambda t: score[t]) if matrix.tests else None
+    return by_digest.get(best) if best else tests[0]
+
+
+def run_selection(
+    problem: Problem,
+    candidates: CandidateSet,
+    hub: Any,
+    pool: Any,
+    store: RunStore,
+    config: Config,
+    *,
+    cache: ExecutionCache | None = None,
+) -> SelectionRecord:
+    """Choose one patch for ``problem`` among ``candidates`` and save the record.
+
+    ``hub`` is a ``ModelHub``, ``pool`` a ``SandboxPool`` (anything with ``lease()``)."""
+    fingerprint = config.fingerprint("selection")
+    digest = input_digest(candidates, config)
+    previous = store.load_record(problem.id, RECORD_NAME, SelectionRecord, fingerprint)
+    if (
+        previous is not None
+        and previous.input_digest == digest
+        and previous.fallback_kind not in RETRYABLE_FALLBACKS
+    ):
+        return previous
+
+    start = time.monotonic()
+    sel = config.selection
+    prepared, stripped = prepare_candidates(candidates, config)
+    record = SelectionRecord(
+        problem_id=problem.id,
+        input_digest=digest,
+        candidates=prepared.candidates,
+        stripped=stripped,
+        tests=prepared.tests,
+        voting=sel.voting,
+    )
+    if not prepared.candidates:
+        record.reason = "no candidates (none given, or all empty after stripping test-file edits)"
+        record.seconds = round(time.monotonic() - start, 3)
+        store.save_record(problem.id, RECORD_NAME, record, fingerprint)
+        return record
+
+    cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
+    runs_before = cache.runs
+    workers = pool_workers(pool, config)
+    matrix = run_matrix(prepared.candidates, prepared.tests, cache, workers=workers)
+    record.matrix = matrix
+    record.votes = count_votes(matrix, sel.voting)
+    record.clusters = behaviour_clusters(matrix)
+    record.ranking = rank_candidates(prepared.candidates, matrix, sel.voting)
+    record.top_k = top_k(record.ranking, sel.top_k)
+
+    by_id = {c.id: c for c in prepared.candidates}
+    top = [by_id[i] for i in record.top_k]
+
+    def run_test(script: Script) -> dict[str, Cell]:
+        rows: list[tuple[str, str | None]] = [(ORIGINAL, None)] + [(c.id, c.patch) for c in top]
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as ex:
+            futs = {
+                row: ex.submit(run_cell, cache, patch, script, sel.max_output_chars_shown)
+                for row, patch in rows
+            }
+            return {row: f.result() for row, f in futs.items()}
+
+    example = _example_test(prepared.tests, matrix, record.top_k, sel.voting)
+    example_results = (
+        {row: matrix.cell(row, example.digest) for row in [ORIGINAL, *record.top_k]}
+        if example
+        else None
+    )
+    files: list[ShownFile] = []
+    if len(top) > 1:
+        paths: list[str] = []
+        for c in top:
+            paths += [p for p in touched_files(c.patch) if p not in paths]
+        files = read_original_files(problem, pool, paths, sel.max_file_chars)
+    try:
+        model = (
+            hub.model("primary", problem_id=problem.id, stage="selection") if len(top) > 1 else None
+        )
+    except ModelError as e:
+        model, model_error = None, e
+    else:
+        model_error = None
+    if len(top) > 1 and model is None:
+        record.chosen_id = top[0].id
+        record.reason = f"fell back to the top-voted candidate: model error ({model_error})"
+        record.fallback, record.fallback_kind = True, "model-error"
+    else:
+        outcome = run_selector(
+            issue=problem.issue,
+            candidates=top,
+            votes=record.votes,
+            files=files,
+            example_test=example,
+            example_results=example_results,
+            model=model,  # type: ignore[arg-type]  # None only with a single candidate
+            run_test=run_test,
+            config=sel,
+            language=problem.test_language,
+            key=f"{problem.id}:",
+        )
+        record.chosen_id = outcome.chosen_id
+        record.reason = outcome.reason
+        record.fallback, record.fallback_kind = outcome.fallback, outcome.fallback_kind
+        record.selector_attempts = outcome.attempts
+        record.selector_tests = outcome.tests
+        record.transcript = outcome.transcript
+    record.chosen_patch = by_id[record.chosen_id].patch
+    record.executions = cache.runs - runs_before
+    record.seconds = round(time.monotonic() - start, 3)
+    store.save_record(problem.id, RECORD_NAME, record, fingerprint)
+    return record
