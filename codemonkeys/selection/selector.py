@@ -15,7 +15,6 @@ keeping a degraded choice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import Script
+from codemonkeys.generation.tags import last_block
 from codemonkeys.llm.base import BudgetExceeded, Interrupted, Message, Model, ModelError
 from codemonkeys.prompts import render
 from codemonkeys.selection.matrix import ORIGINAL, Cell
@@ -62,41 +62,23 @@ class ShownFile:
 
 
 # -- reply parsing -------------------------------------------------------------------------
-_FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.S)
-
-
 @dataclass
 class Reply:
     kind: str  # "test" | "choice" | "none"
     body: str = ""
 
 
-def _strip_fence(text: str) -> str:
-    m = _FENCE.match(text)
-    return m.group(1) if m else text.strip("\n")
-
-
 def parse_reply(text: str) -> Reply:
-    """The last complete ``<test>`` or ``<choice>`` block wins, so a tag quoted earlier in
-    the reasoning does not count; an unclosed final ``<test>`` runs to the end of the text."""
-    blocks: list[tuple[int, Reply]] = []
-    for tag in ("test", "choice"):
-        for m in re.finditer(rf"<{tag}>(.*?)</{tag}>", text, re.S):
-            blocks.append((m.end(), Reply(tag, m.group(1))))
-    last_end = max((end for end, _ in blocks), default=0)
-    tail_open = text.rfind("<test>")
-    if tail_open >= last_end and "</test>" not in text[tail_open:]:
-        body = text[tail_open + len("<test>") :]
-        if body.strip():
-            return Reply("test", _strip_fence(body))
-    if not blocks:
+    """Whichever counting block (``generation.tags`` rules: last complete block, anchored
+    preferred, code fences stripped, an unclosed final ``<test>`` accepted) comes last."""
+    test = last_block(text, "test")
+    choice = last_block(text, "choice", allow_unclosed=False)
+    if test is None and choice is None:
         return Reply("none")
-    _, reply = max(blocks, key=lambda b: b[0])
-    if reply.kind == "test":
-        reply.body = _strip_fence(reply.body)
-    else:
-        reply.body = reply.body.strip().strip("`'\"").strip()
-    return reply
+    if choice is not None and (test is None or choice.start > test.start):
+        return Reply("choice", choice.content.strip().strip("`'\"").strip())
+    assert test is not None
+    return Reply("test", test.content)
 
 
 # -- the state machine ---------------------------------------------------------------------

@@ -1,0 +1,298 @@
+"""Ensembling other systems' predictions ("Barrel of Monkeys"): predictions in, candidates
+out, then the same matrix, voting and selection as a codemonkeys run. No ground-truth
+labels are needed.
+
+- ``load_predictions``: SWE-bench JSON lines, the JSON dict form, mini-swe-agent /
+  SWE-agent ``preds.json`` -> ``{instance_id: [(system, patch), ...]}``;
+- ``merge_candidates``: one ``CandidateSet`` per instance, empty patches dropped, duplicates
+  (whitespace-only differences) merged with their sources kept, counts reported;
+- ``ensemble_problem``: generate tests when the instance has none, then ``run_selection``;
+- ``export_predictions``: the chosen patches in the harness format.
+
+Two label-only metrics live here for the ensembling study (``oracle_coverage``,
+``expected_random_pick_rate``); generic reporting metrics are in ``report.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.candidates import CandidateSet, candidate_id
+from codemonkeys.config import Config
+from codemonkeys.execution import ExecutionCache, Script
+from codemonkeys.predictions import (
+    PredictionFormat,
+    PredictionsError,
+    prediction_row,
+    read_prediction_rows,
+    write_predictions,
+)
+from codemonkeys.problem import Problem
+from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.store import RunStore
+
+log = logging.getLogger(__name__)
+
+Predictions = dict[str, list[tuple[str, str]]]
+"""instance_id -> [(system name, patch), ...] in file order."""
+
+__all__ = [
+    "MergeReport",
+    "Predictions",
+    "PredictionsError",
+    "ensemble_problem",
+    "expected_random_pick_rate",
+    "export_predictions",
+    "greedy_systems",
+    "load_predictions",
+    "load_resolved_matrix",
+    "merge_candidates",
+    "oracle_coverage",
+]
+
+
+# -- reading -------------------------------------------------------------------------------
+def default_system_name(path: Path) -> str:
+    """``<dir>/all_preds.jsonl`` and ``<dir>/preds.json`` are named after their folder."""
+    path = Path(path)
+    if path.stem in ("all_preds", "preds", "predictions") and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def load_predictions(path: Path | str, system_name: str | None = None) -> Predictions:
+    """Read one predictions file. The system name of a row is ``system_name`` if given,
+    else the row's ``model_name_or_path``, else the file's folder/stem. Empty patches are
+    kept here (``merge_candidates`` counts and drops them)."""
+    path = Path(path)
+    fallback = default_system_name(path)
+    out: Predictions = {}
+    for row in read_prediction_rows(path):
+        name = system_name or row["model_name_or_path"] or fallback
+        out.setdefault(row["instance_id"], []).append((name, row["model_patch"]))
+    return out
+
+
+# -- merging -------------------------------------------------------------------------------
+class MergeReport(BaseModel):
+    """Counts over all (instance, system, patch) rows merged."""
+
+    total: int = 0
+    empty: int = 0
+    duplicates: int = 0
+    """Non-empty rows whose patch equals (up to whitespace) one already in that instance."""
+    distinct: int = 0
+    instances: int = 0
+    """Instances with at least one distinct candidate."""
+    by_system: dict[str, int] = Field(default_factory=dict)
+    """Non-empty rows per system."""
+
+    def summary(self) -> str:
+        return (
+            f"{self.total} predictions: {self.empty} empty, {self.duplicates} duplicates, "
+            f"{self.distinct} distinct candidates over {self.instances} instances"
+        )
+
+
+def merge_candidates(
+    prediction_sets: Iterable[Predictions],
+    own: Mapping[str, CandidateSet] | None = None,
+    *,
+    instance_ids: Iterable[str] | None = None,
+) -> tuple[dict[str, CandidateSet], MergeReport]:
+    """One ``CandidateSet`` per instance from all ``prediction_sets`` and, optionally, a
+    codemonkeys run's own candidates (their tests come along). ``instance_ids`` restricts
+    the instances kept."""
+    wanted = set(instance_ids) if instance_ids is not None else None
+    merged: dict[str, CandidateSet] = {}
+    report = MergeReport()
+
+    def add(iid: str, system: str, patch: str) -> None:
+        if wanted is not None and iid not in wanted:
+            return
+        report.total += 1
+        if not patch or not patch.strip():
+            report.empty += 1
+            return
+        report.by_system[system] = report.by_system.get(system, 0) + 1
+        cs = merged.setdefault(iid, CandidateSet())
+        cid = candidate_id(patch)
+        if any(c.id == cid for c in cs.candidates):
+            report.duplicates += 1
+        cs.add_patch(patch, system)
+
+    for iid, cs in (own or {}).items():
+        for c in cs.candidates:
+            for src in c.sources or ["codemonkeys"]:
+                add(iid, src, c.patch)
+        if wanted is None or iid in wanted:
+            target = merged.setdefault(iid, CandidateSet())
+            for t in cs.tests:
+                target.add_test(t)
+    for preds in prediction_sets:
+        for iid, rows in preds.items():
+            for system, patch in rows:
+                add(iid, system, patch)
+    merged = {k: v for k, v in sorted(merged.items()) if v.candidates or v.tests}
+    report.distinct = sum(len(v.candidates) for v in merged.values())
+    report.instances = sum(1 for v in merged.values() if v.candidates)
+    return merged, report
+
+
+def load_run_candidates(
+    store: RunStore, record_name: str = "candidates"
+) -> dict[str, CandidateSet]:
+    """A codemonkeys run's own candidates (``problems/<id>/<record_name>.json``), read
+    regardless of fingerprint: ensembling reuses them as input, it does not resume them."""
+    out: dict[str, CandidateSet] = {}
+    for iid in store.problem_ids():
+        raw = store.read_json(store.problem_dir(iid) / f"{record_name}.json")
+        if not raw:
+            continue
+        try:
+            out[iid] = CandidateSet.model_validate(raw.get("data", raw))
+        except Exception as e:
+            log.warning("%s: unreadable %s record (%s); skipped", iid, record_name, e)
+    return out
+
+
+# -- one problem ---------------------------------------------------------------------------
+GenerateTests = Callable[[Problem, Any, Any, RunStore, Config], list[Script]]
+"""(problem, hub, pool, store, config) -> approved test scripts."""
+
+
+def generate_tests_with_testing_machine(
+    problem: Problem, hub: Any, pool: Any, store: RunStore, config: Config
+) -> list[Script]:
+    """Run ``selection.ensemble_test_trajectories`` testing state machines (the generation
+    stage's, reused) and return the distinct approved tests."""
+    from codemonkeys.generation.testing import run_testing_state_machine
+
+    scripts: list[Script] = []
+    for i in range(config.selection.ensemble_test_trajectories):
+        result = run_testing_state_machine(
+            problem=problem, hub=hub, pool=pool, store=store, config=config, trajectory=i
+        )
+        script = getattr(result, "script", None) or getattr(result, "test", None)
+        if isinstance(script, Script) and script.content.strip():
+            scripts.append(script)
+    return scripts
+
+
+def ensemble_problem(
+    problem: Problem,
+    candidate_set: CandidateSet,
+    hub: Any,
+    pool: Any,
+    store: RunStore,
+    config: Config,
+    *,
+    cache: ExecutionCache | None = None,
+    generate_tests: GenerateTests | None = None,
+) -> SelectionRecord:
+    """Select among ``candidate_set`` for ``problem``; when it carries no tests, write some
+    first with the testing state machine (a failure there leaves selection without tests,
+    i.e. ranked by how many systems proposed each patch)."""
+    cs = candidate_set.model_copy(deep=True)
+    if not cs.tests and len(cs.candidates) > 1 and config.selection.ensemble_test_trajectories > 0:
+        gen = generate_tests or generate_tests_with_testing_machine
+        try:
+            for script in gen(problem, hub, pool, store, config):
+                cs.add_test(script)
+        except Exception as e:
+            if type(e).__name__ == "Interrupted":
+                raise
+            log.warning("%s: test generation failed (%s); selecting without tests", problem.id, e)
+    return run_selection(problem, cs, hub, pool, store, config, cache=cache)
+
+
+# -- export --------------------------------------------------------------------------------
+def export_predictions(
+    selections: Mapping[str, SelectionRecord | str | None],
+    path: Path | str,
+    model_name: str,
+    fmt: PredictionFormat = "jsonl",
+) -> Path:
+    """Write the chosen patches in the harness format. An instance without a choice gets
+    an empty patch (the harness counts it unresolved) so the file covers every instance."""
+    rows = []
+    for iid, sel in selections.items():
+        patch = sel.chosen_patch if isinstance(sel, SelectionRecord) else (sel or "")
+        rows.append(prediction_row(iid, model_name, patch))
+    return write_predictions(rows, Path(path), fmt)
+
+
+# -- label-only metrics for the ensembling study ---------------------------------------------
+def load_resolved_matrix(path: Path | str) -> tuple[list[str], dict[str, set[str]]]:
+    """``resolved_matrix.json`` -> (instance ids, {system: resolved ids})."""
+    import json
+
+    data = json.loads(Path(path).read_text())
+    ids = list(data["instance_ids"])
+    return ids, {name: set(s["resolved"]) for name, s in data["systems"].items()}
+
+
+def oracle_coverage(
+    resolved: Mapping[str, set[str]], systems: Sequence[str], instance_ids: Sequence[str]
+) -> float:
+    """Fraction of instances some member system resolved: what a perfect selector reaches."""
+    if not instance_ids:
+        return 0.0
+    union: set[str] = set().union(*(resolved[s] for s in systems)) if systems else set()
+    return sum(1 for i in instance_ids if i in union) / len(instance_ids)
+
+
+def expected_random_pick_rate(
+    resolved: Mapping[str, set[str]], systems: Sequence[str], instance_ids: Sequence[str]
+) -> float:
+    """Expected resolve rate when each instance's patch is one member system's prediction
+    picked uniformly at random: per instance the fraction of members that resolved it,
+    averaged. (With labels only, identical patches cannot be merged; the paper's random
+    baseline picks among distinct candidates, which differs when systems agree.)"""
+    if not instance_ids or not systems:
+        return 0.0
+    return sum(
+        sum(1 for s in systems if i in resolved[s]) / len(systems) for i in instance_ids
+    ) / len(instance_ids)
+
+
+def greedy_systems(
+    resolved: Mapping[str, set[str]], instance_ids: Sequence[str], k: int, start: Sequence[str] = ()
+) -> list[str]:
+    """Greedy max-coverage choice of ``k`` systems (ties: more resolved, then name)."""
+    chosen = list(start)
+    covered = set().union(*(resolved[s] for s in chosen)) if chosen else set()
+    ids = set(instance_ids)
+    while len(chosen) < k:
+        rest = [s for s in sorted(resolved) if s not in chosen]
+        if not rest:
+            break
+        best = min(
+            rest,
+            key=lambda s: (-len((resolved[s] & ids) - covered), -len(resolved[s] & ids), s),
+        )
+        chosen.append(best)
+        covered |= resolved[best]
+    return chosen
+
+
+def random_pick_simulation(
+    resolved: Mapping[str, set[str]],
+    systems: Sequence[str],
+    instance_ids: Sequence[str],
+    seed: int = 0,
+    trials: int = 200,
+) -> float:
+    """Monte-Carlo check of ``expected_random_pick_rate`` (used by tests/benchmarks)."""
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(trials):
+        for i in instance_ids:
+            hits += i in resolved[rng.choice(list(systems))]
+    return hits / (trials * len(instance_ids)) if instance_ids else 0.0
