@@ -75,6 +75,15 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield obj
 
 
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False
+
+
 class RunStore:
     """All reads and writes of one run directory. Thread-safe."""
 
@@ -83,6 +92,7 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._appended: set[Path] = set()
 
     # -- paths -------------------------------------------------------------------------
     def problem_dir(self, problem_id: str) -> Path:
@@ -133,6 +143,9 @@ class RunStore:
         data = line.encode("utf-8")
         with self._lock(path):
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path not in self._appended and _ends_mid_line(path):
+                data = b"\n" + data  # a line cut short by a kill stays alone on its line
+            self._appended.add(path)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, data)

@@ -59,10 +59,18 @@ def make_git_repo(path: Path, files: dict[str, str | bytes], message: str = "ini
             f.write_bytes(content)
         else:
             f.write_text(content)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     run = lambda *a: subprocess.run(["git", *a], cwd=path, check=True, capture_output=True, env=env)  # noqa: E731
     if not (path / ".git").exists():
         run("init", "-q", "-b", "main")
     run("add", "-A")
     run("commit", "-q", "-m", message, "--allow-empty")
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True
+    ).stdout.strip()

@@ -1,0 +1,257 @@
+"""The per-problem flow (context -> generation -> selection) and the scheduler across
+problems.
+
+Problems stream through the stages independently: there is no barrier between stages
+across a dataset. Run-wide limits bound the work: concurrent model calls per endpoint
+(``EndpointLimit`` inside every ``RecordingModel``), live containers (``container_slots``)
+and problems in flight (the scheduler's worker count). A failing problem is recorded with
+its reason and the others go on. Every stage saves fingerprinted records, so rerunning the
+same command resumes; Ctrl-C sets ``Runtime.stop``: no new problem starts, running stages
+stop at their next model call (``Interrupted``) and the store stays consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.config import Config
+from codemonkeys.llm import ModelHub
+from codemonkeys.llm.base import BudgetExceeded, Interrupted
+from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
+from codemonkeys.problem import Gold, Problem
+from codemonkeys.store import RunStore
+
+log = logging.getLogger(__name__)
+
+Status = Literal["done", "failed", "budget_exhausted", "interrupted", "no_candidates"]
+
+
+class ProblemResult(BaseModel):
+    id: str
+    status: Status
+    error: str = ""
+    chosen_id: str | None = None
+    chosen_patch: str = ""
+    reason: str = ""
+    candidates: list[dict[str, Any]] = Field(default_factory=list)
+    """id, sources, votes per candidate (from the selection record)."""
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    finished_at: float = 0.0
+
+
+class Observer:
+    """Progress callbacks; the live display (progress.py) implements them. No-ops here."""
+
+    def problem_stage(self, problem_id: str, stage: str) -> None: ...
+
+    def problem_done(self, result: ProblemResult) -> None: ...
+
+    def event(self, problem_id: str, kind: str, **info: Any) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Everything one run shares; passed explicitly, never global."""
+
+    config: Config
+    store: RunStore
+    hub: ModelHub
+    costs: CostTracker
+    container_slots: threading.BoundedSemaphore
+    stop: threading.Event = field(default_factory=threading.Event)
+    observer: Observer = field(default_factory=Observer)
+
+    @property
+    def run_id(self) -> str:
+        return self.store.root.name
+
+
+def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None) -> Runtime:
+    """Open (or resume) a run directory: write the effective config, load the call log and
+    count its spend against the caps."""
+    store = RunStore(run_dir)
+    store.write_json(Path("config.json"), config)
+    stop = threading.Event()
+    costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
+    calls = CallLog(store)
+    replay_costs(calls, costs)
+    hub = ModelHub(config.models, calls, costs, record_prompts=config.run.record_prompts)
+    return Runtime(
+        config=config,
+        store=store,
+        hub=hub,
+        costs=costs,
+        container_slots=threading.BoundedSemaphore(config.sandbox.max_containers),
+        stop=stop,
+        observer=observer or Observer(),
+    )
+
+
+def result_fingerprint(config: Config) -> str:
+    return config.fingerprint("selection")
+
+
+def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
+    return rt.store.load_record(problem_id, "result", ProblemResult, result_fingerprint(rt.config))
+
+
+def _export_repo(problem: Problem, pool: Any, dest: Path) -> list[str]:
+    """The repository files at the base commit, on the host, for the context stage."""
+    if problem.repo_path is not None and problem.image is None:
+        from codemonkeys.context.files import export_git_tree
+
+        return export_git_tree(problem.repo_path, problem.base_commit or "HEAD", dest)
+    with pool.lease() as sandbox:
+        return sandbox.export_repo(dest)
+
+
+def solve_problem(rt: Runtime, problem: Problem, gold: Gold | None = None) -> ProblemResult:
+    """Run one problem through the three stages; never raises for a problem's own failure."""
+    from codemonkeys.context.stage import run_context
+    from codemonkeys.execution import ExecutionCache
+    from codemonkeys.generation.stage import run_generation
+    from codemonkeys.sandbox import SandboxPool, spec_from_config
+    from codemonkeys.selection.stage import run_selection
+
+    done = load_result(rt, problem.id)
+    if done is not None and done.status in ("done", "no_candidates"):
+        rt.observer.problem_done(done)
+        return done
+
+    cfg = rt.config
+    rt.store.write_json(rt.store.problem_dir(problem.id) / "problem.json", problem)
+    seconds: dict[str, float] = {}
+    result = ProblemResult(id=problem.id, status="failed")
+    pool = None
+    try:
+        spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
+        pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
+        cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
+        with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
+            repo_dir = Path(tmp)
+
+            rt.observer.problem_stage(problem.id, "context")
+            t0 = time.monotonic()
+            paths = _export_repo(problem, pool, repo_dir)
+            context = run_context(problem, repo_dir, paths, rt.hub, rt.store, cfg, gold=gold)
+            seconds["context"] = time.monotonic() - t0
+
+            rt.observer.problem_stage(problem.id, "generation")
+            t0 = time.monotonic()
+            generation = run_generation(
+                problem,
+                context.render(),
+                rt.hub,
+                pool,
+                rt.store,
+                cfg,
+                repo_dir=repo_dir,
+                cache=cache,
+                on_event=lambda kind, **info: rt.observer.event(problem.id, kind, **info),
+            )
+            seconds["generation"] = time.monotonic() - t0
+
+        if not generation.candidates.candidates:
+            result.status = "no_candidates"
+            result.reason = "no trajectory produced a patch"
+        else:
+            rt.observer.problem_stage(problem.id, "selection")
+            t0 = time.monotonic()
+            selection = run_selection(
+                problem, generation.candidates, rt.hub, pool, rt.store, cfg, cache=cache
+            )
+            seconds["selection"] = time.monotonic() - t0
+            result.status = "done"
+            result.chosen_id = selection.chosen_id
+            result.chosen_patch = selection.chosen_patch
+            result.reason = selection.reason
+            result.candidates = selection.candidate_summaries()
+    except Interrupted as e:
+        result.status = "interrupted"
+        result.error = str(e)
+    except BudgetExceeded as e:
+        result.status = "budget_exhausted"
+        result.error = str(e)
+    except Exception as e:  # one problem's failure never stops the others
+        result.status = "failed"
+        result.error = f"{type(e).__name__}: {e}"
+        log.warning("problem %s failed: %s", problem.id, result.error)
+        rt.store.write_json(
+            rt.store.problem_dir(problem.id) / "error.txt.json",
+            {"error": result.error, "traceback": traceback.format_exc()},
+        )
+    finally:
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception as e:
+                log.warning("closing the sandbox pool of %s: %s", problem.id, e)
+    result.stage_seconds = seconds
+    result.cost_usd = round(rt.costs.by_problem.get(problem.id, 0.0), 6)
+    result.finished_at = time.time()
+    rt.store.save_record(problem.id, "result", result, result_fingerprint(cfg))
+    rt.observer.problem_done(result)
+    return result
+
+
+def run_problems(
+    rt: Runtime,
+    problems: Iterable[tuple[Problem, Gold | None]],
+    *,
+    solve: Callable[[Runtime, Problem, Gold | None], ProblemResult] = solve_problem,
+) -> list[ProblemResult]:
+    """Stream problems through ``solve`` with at most ``run.max_problems_in_flight`` at once.
+    Stops starting new problems on Ctrl-C (``rt.stop``) or when the run's cost cap is
+    reached; problems not started are simply absent from the results (a rerun resumes)."""
+    results: list[ProblemResult] = []
+    pending = iter(problems)
+    running: set[Future[ProblemResult]] = set()
+    limit = rt.config.run.max_problems_in_flight
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="problem") as pool:
+        while True:
+            while len(running) < limit and not rt.stop.is_set() and not rt.costs.run_exhausted():
+                try:
+                    problem, gold = next(pending)
+                except StopIteration:
+                    break
+                running.add(pool.submit(solve, rt, problem, gold))
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                results.append(fut.result())
+    status = "finished"
+    if rt.stop.is_set():
+        status = "interrupted"
+    elif rt.costs.run_exhausted():
+        status = "budget_exhausted"
+    rt.store.write_json(
+        Path("status.json"),
+        {
+            "status": status,
+            "problems": len(results),
+            "by_status": _count(r.status for r in results),
+            "cost_usd": round(rt.costs.total, 6),
+            "updated_at": time.time(),
+        },
+    )
+    return results
+
+
+def _count(items: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in items:
+        out[s] = out.get(s, 0) + 1
+    return out

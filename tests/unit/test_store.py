@@ -1,0 +1,35 @@
+import logging
+
+from pydantic import BaseModel
+
+from codemonkeys.store import RunStore
+
+
+class Rec(BaseModel):
+    value: int
+
+
+def test_records_round_trip_and_stale_fingerprints_are_not_reused(tmp_path, caplog):
+    store = RunStore(tmp_path)
+    store.save_record("django__django-1", "thing", Rec(value=3), "fp1")
+    assert store.load_record("django__django-1", "thing", Rec, "fp1") == Rec(value=3)
+    with caplog.at_level(logging.WARNING):
+        assert store.load_record("django__django-1", "thing", Rec, "fp2") is None
+    assert "different config" in caplog.text
+    # kept aside, not deleted; and not reused on the next load either
+    assert list((store.problem_dir("django__django-1") / "stale").glob("thing.*.json"))
+    assert store.load_record("django__django-1", "thing", Rec, "fp1") is None
+
+
+def test_atomic_write_leaves_no_temp_files_and_truncated_jsonl_lines_are_skipped(tmp_path):
+    store = RunStore(tmp_path)
+    store.write_json(tmp_path / "a.json", {"x": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    store.append_jsonl(tmp_path / "l.jsonl", {"n": 1})
+    with open(tmp_path / "l.jsonl", "a") as f:
+        f.write('{"n": 2, "cut sh')  # a kill mid-write
+    store2 = RunStore(tmp_path)
+    store2.append_jsonl(tmp_path / "l.jsonl", {"n": 3})
+    fresh = RunStore(tmp_path)  # the next process after the kill
+    fresh.append_jsonl(tmp_path / "l.jsonl", {"n": 4})
+    assert [r["n"] for r in fresh.read_jsonl(tmp_path / "l.jsonl")] == [1, 3, 4]
