@@ -1,0 +1,167 @@
+"""Ranking: the primary model orders the relevant files, several times; we merge.
+
+The prompt lists the relevant files (path, token size, summary) sorted by path, so the
+same inputs always give the same prompt. Each of the N rankings (``key="ranking-<i>"`` so
+the N requests differ) is parsed leniently: a JSON list anywhere in the answer, else one
+known path per line. Paths the model invented are dropped and recorded. An unparsable
+ranking gets ``ranking_retries`` correction turns; a ranking that still fails (or whose
+call raised ``ModelError``) is recorded as failed. Merging uses the mean relative rank
+(position / length; a file missing from a ranking counts as 1.0); with no usable ranking at
+all we fall back to relevance order. ``BudgetExceeded`` propagates; nothing else aborts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.config import ContextConfig
+from codemonkeys.context.relevance import FileDecision
+from codemonkeys.llm.base import Message, Model, ModelError
+from codemonkeys.prompts import render
+
+
+class RankingAttempt(BaseModel):
+    index: int
+    status: Literal["ok", "parse_error", "error"]
+    ranking: list[str] = Field(default_factory=list)
+    invented: list[str] = Field(default_factory=list)
+    """Paths the model named that are not among the relevant files (dropped)."""
+    attempts: int = 0
+    error: str = ""
+
+
+class RankingResult(BaseModel):
+    attempts: list[RankingAttempt] = Field(default_factory=list)
+    merged: list[str] = Field(default_factory=list)
+    fallback: bool = False
+    """True when no ranking could be used and relevance order was taken instead."""
+
+
+_FENCED = re.compile(r"```(?:json|JSON)?\s*\n(.*?)```", re.DOTALL)
+_ARRAY = re.compile(r"\[[^\[\]]*\]", re.DOTALL)
+
+
+def _clean(p: str) -> str:
+    return p.strip().strip("`'\"").strip().removeprefix("./")
+
+
+def parse_ranking(text: str, known: set[str]) -> tuple[list[str], list[str]] | None:
+    """(ranking of known paths, invented paths) or None when no ranking can be read.
+
+    Tries, in order: JSON lists in fenced blocks, JSON lists anywhere (last one first, as
+    the answer usually ends with it), then lines naming a known path. Duplicates keep
+    their first position."""
+    candidates: list[list[str]] = []
+    for block in reversed(_FENCED.findall(text)):
+        for arr in reversed(_ARRAY.findall(block)):
+            candidates.append(_json_list(arr))
+    for arr in reversed(_ARRAY.findall(text)):
+        candidates.append(_json_list(arr))
+    for items in candidates:
+        if not items:
+            continue
+        ranking, invented = _split(items, known)
+        if ranking:
+            return ranking, invented
+    lines = []
+    for line in text.splitlines():
+        stripped = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s*", "", line)
+        token = _clean(stripped.split()[0]) if stripped.split() else ""
+        if token in known:
+            lines.append(token)
+    if lines:
+        return _split(lines, known)
+    return None
+
+
+def _json_list(arr: str) -> list[str]:
+    try:
+        value = json.loads(arr)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [_clean(v) for v in value if isinstance(v, str) and v.strip()]
+
+
+def _split(items: list[str], known: set[str]) -> tuple[list[str], list[str]]:
+    ranking: list[str] = []
+    invented: list[str] = []
+    for p in items:
+        if p in known:
+            if p not in ranking:
+                ranking.append(p)
+        elif p not in invented:
+            invented.append(p)
+    return ranking, invented
+
+
+def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str]:
+    """Order by mean relative rank (0 = first); a file missing from a ranking counts 1.0
+    there, so files no ranking mentions come last, in ``base_order`` (which breaks ties)."""
+    if not rankings:
+        return list(base_order)
+    score: dict[str, float] = {}
+    for p in base_order:
+        total = 0.0
+        for r in rankings:
+            total += r.index(p) / len(r) if p in r else 1.0
+        score[p] = total / len(rankings)
+    pos = {p: i for i, p in enumerate(base_order)}
+    return sorted(score, key=lambda p: (score[p], pos[p]))
+
+
+def rank_files(
+    *,
+    issue: str,
+    relevant: list[FileDecision],
+    model: Model,
+    cfg: ContextConfig,
+) -> RankingResult:
+    """Run ``cfg.rankings`` rankings and merge them (see the module docstring)."""
+    files = sorted(relevant, key=lambda d: d.path)
+    base_order = [d.path for d in relevant]
+    if not files:
+        return RankingResult(merged=[], fallback=False)
+    known = {d.path for d in files}
+    system = render("ranking/system", budget=cfg.token_budget)
+    user = render("ranking/user", issue=issue, files=files)
+    result = RankingResult()
+    for i in range(cfg.rankings):
+        messages = [
+            Message(role="system", content=system),
+            Message(role="user", content=user, cache=True),
+        ]
+        attempt = RankingAttempt(index=i, status="parse_error")
+        try:
+            for a in range(1 + cfg.ranking_retries):
+                attempt.attempts = a + 1
+                completion = model.complete(
+                    messages,
+                    temperature=cfg.ranking_temperature,
+                    max_tokens=cfg.ranking_max_output_tokens,
+                    key=f"ranking-{i}",
+                )
+                parsed = parse_ranking(completion.text, known)
+                if parsed is not None:
+                    attempt.ranking, attempt.invented = parsed
+                    attempt.status = "ok"
+                    break
+                messages = [
+                    *messages,
+                    Message(role="assistant", content=completion.text),
+                    Message(role="user", content=render("ranking/correction")),
+                ]
+        except ModelError as e:
+            attempt.status, attempt.error = "error", str(e)[:1000]
+        result.attempts.append(attempt)
+    usable = [a.ranking for a in result.attempts if a.status == "ok" and a.ranking]
+    if usable:
+        result.merged = merge_rankings(usable, base_order)
+    else:
+        result.merged, result.fallback = list(base_order), True
+    return result

@@ -1,0 +1,303 @@
+"""Relevance scan: the relevance model reads every source file with the issue.
+
+One call per distinct file content, run concurrently up to the endpoint's concurrency.
+Each decision is appended to ``problems/<id>/relevance_decisions.jsonl`` keyed by
+(content hash, issue hash, model, prompt hash), so a resumed run, or a second file with
+the same content, is never asked again. A file whose answer cannot be parsed (after
+``relevance_retries`` correction turns) is recorded as ``parse_error``, never silently as
+"not relevant"; a ``ModelError`` is recorded as that file's ``error`` and the scan goes on;
+``BudgetExceeded`` stops the scan and propagates (decisions already made are kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.config import ContextConfig
+from codemonkeys.context.files import SourceFile, read_text
+from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
+from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.base import BudgetExceeded, Message, Model, ModelError
+from codemonkeys.prompts import prompt_hash, render
+from codemonkeys.store import RunStore
+
+DECISIONS_FILE = "relevance_decisions.jsonl"
+Status = Literal["relevant", "not_relevant", "parse_error", "error"]
+_FINAL: tuple[str, ...] = ("relevant", "not_relevant", "parse_error")
+"""Statuses that are stored for reuse; an ``error`` (API failure) is asked again."""
+
+
+class FileDecision(BaseModel):
+    path: str
+    sha256: str
+    tokens: int
+    """Tokens of the whole file."""
+    status: Status
+    summary: str = ""
+    sent_tokens: int = 0
+    """Tokens of the prompt sent for this file (0 when the decision was reused)."""
+    shrunk: bool = False
+    truncated: bool = False
+    attempts: int = 0
+    reused: bool = False
+    """Answered from the decisions file (a resumed run or an identical file)."""
+    error: str = ""
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+_DECISION = re.compile(
+    r"decision\W{0,12}?(not[\s_-]*relevant|irrelevant|relevant)\b(?!\s*(?:or|/|\|)\s*not)",
+    re.IGNORECASE,
+)
+_BARE = re.compile(
+    r"^\W*(not[\s_-]*relevant|irrelevant|relevant)\W*$", re.IGNORECASE | re.MULTILINE
+)
+_SUMMARY = re.compile(
+    r"summary\W{0,6}?[:\-]\s*(.*?)(?=^\W*decision\b|\Z)", re.IGNORECASE | re.DOTALL | re.MULTILINE
+)
+
+
+def _norm(word: str) -> Status:
+    return "relevant" if word.lower() == "relevant" else "not_relevant"
+
+
+def parse_relevance(text: str) -> tuple[Status | None, str]:
+    """(decision, summary) from a free-form answer. The decision may sit anywhere; the last
+    ``DECISION: ...`` wins (earlier ones may be the model thinking aloud), then a line that
+    is only ``RELEVANT`` / ``NOT RELEVANT``. None when no decision can be read."""
+    decisions = _DECISION.findall(text)
+    if decisions:
+        decision: Status | None = _norm(decisions[-1])
+    else:
+        bare = _BARE.findall(text)
+        decision = _norm(bare[-1]) if bare else None
+    m = _SUMMARY.search(text)
+    if m:
+        summary = m.group(1).strip()
+    else:
+        cut = re.split(r"^\W*decision\b", text, maxsplit=1, flags=re.IGNORECASE | re.MULTILINE)[0]
+        summary = cut.strip()
+    summary = re.sub(r"\n{3,}", "\n\n", summary)[:2000]
+    return decision, summary
+
+
+# -- the decisions file ------------------------------------------------------------------
+
+
+def decision_key(sha256: str, issue_hash: str, model: str, prompts: str) -> str:
+    blob = f"{sha256}|{issue_hash}|{model}|{prompts}".encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
+
+
+def load_decisions(store: RunStore, problem_id: str) -> dict[str, dict]:
+    """key -> the latest reusable decision in the problem's decisions file."""
+    out: dict[str, dict] = {}
+    for rec in store.read_jsonl(store.problem_dir(problem_id) / DECISIONS_FILE):
+        if rec.get("key") and rec.get("status") in _FINAL:
+            out[rec["key"]] = rec
+    return out
+
+
+# -- the scan ----------------------------------------------------------------------------
+
+
+def file_for_prompt(path: str, text: str, cfg: ContextConfig) -> tuple[str, str, bool, bool]:
+    """(content, note, shrunk, truncated): the file as the relevance model sees it. A file
+    over ``relevance_max_file_tokens`` is shrunk to its outline, then truncated."""
+    limit = cfg.relevance_max_file_tokens
+    if count_tokens(text) <= limit:
+        return text, "", False, False
+    outline = shrink_source(path, text)
+    shrunk = outline != text
+    content, truncated = truncate_to_tokens(outline, limit, count_tokens)
+    notes = []
+    if shrunk:
+        notes.append("outline only: function bodies omitted")
+    if truncated:
+        notes.append("truncated: the end of the file is not shown")
+    return content, "; ".join(notes), shrunk, truncated
+
+
+class _Stopped(Exception):
+    """The scan was stopped (budget reached elsewhere) before this file was asked."""
+
+
+def run_relevance(
+    *,
+    problem_id: str,
+    issue: str,
+    repo_dir: Path,
+    files: list[SourceFile],
+    model: Model,
+    store: RunStore,
+    cfg: ContextConfig,
+    max_workers: int,
+) -> list[FileDecision]:
+    """Decide every file; returns one decision per file in the order of ``files``."""
+    issue_hash = text_hash(issue)
+    prompts = prompt_hash("relevance")
+    system = render("relevance/system", issue=issue)
+    known = load_decisions(store, problem_id)
+    decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
+    stop = threading.Event()
+
+    by_key: dict[str, list[SourceFile]] = {}
+    for f in files:
+        by_key.setdefault(decision_key(f.sha256, issue_hash, model.name, prompts), []).append(f)
+
+    results: dict[str, FileDecision] = {}  # key -> decision of the first file with it
+    to_ask: list[tuple[str, SourceFile]] = []
+    for key, group in by_key.items():
+        rec = known.get(key)
+        if rec is not None:
+            first = group[0]
+            results[key] = FileDecision(
+                path=first.path,
+                sha256=first.sha256,
+                tokens=first.tokens,
+                status=rec["status"],
+                summary=rec.get("summary", ""),
+                shrunk=bool(rec.get("shrunk")),
+                truncated=bool(rec.get("truncated")),
+                attempts=0,
+                reused=True,
+            )
+        else:
+            to_ask.append((key, group[0]))
+
+    def ask(key: str, f: SourceFile) -> FileDecision:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            text = read_text(repo_dir, f.path)
+        except OSError as e:  # vanished since enumeration: that file's error, not the scan's
+            return FileDecision(
+                path=f.path, sha256=f.sha256, tokens=f.tokens, status="error", error=str(e)
+            )
+        content, note, shrunk, truncated = file_for_prompt(f.path, text, cfg)
+        user = render("relevance/user", path=f.path, content=content, note=note)
+        messages = [
+            Message(role="system", content=system, cache=True),
+            Message(role="user", content=user),
+        ]
+        sent = count_tokens(system) + count_tokens(user)
+        decision = FileDecision(
+            path=f.path,
+            sha256=f.sha256,
+            tokens=f.tokens,
+            status="parse_error",
+            sent_tokens=sent,
+            shrunk=shrunk,
+            truncated=truncated,
+        )
+        try:
+            for attempt in range(1 + cfg.relevance_retries):
+                decision.attempts = attempt + 1
+                completion = model.complete(
+                    messages,
+                    temperature=cfg.relevance_temperature,
+                    max_tokens=cfg.relevance_max_output_tokens,
+                    key=f"relevance:{f.sha256}",
+                )
+                status, summary = parse_relevance(completion.text)
+                if status is not None:
+                    decision.status, decision.summary = status, summary
+                    break
+                decision.summary = summary[:500]
+                correction = render("relevance/correction")
+                messages = [
+                    *messages,
+                    Message(role="assistant", content=completion.text),
+                    Message(role="user", content=correction),
+                ]
+                decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
+        except ModelError as e:
+            decision.status, decision.error = "error", str(e)[:1000]
+        store.append_jsonl(
+            decisions_path,
+            {
+                "key": key,
+                "path": f.path,
+                "sha256": f.sha256,
+                "status": decision.status,
+                "summary": decision.summary,
+                "shrunk": shrunk,
+                "truncated": truncated,
+                "attempts": decision.attempts,
+                "model": model.name,
+                "error": decision.error,
+                "ts": time.time(),
+            },
+        )
+        return decision
+
+    if to_ask:
+        with ThreadPoolExecutor(
+            max_workers=max(1, max_workers), thread_name_prefix="relevance"
+        ) as pool:
+            futures: dict[Future[FileDecision], str] = {
+                pool.submit(ask, k, f): k for k, f in to_ask
+            }
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+            except BaseException:
+                stop.set()
+                for fut in futures:
+                    fut.cancel()
+                raise
+
+    out: list[FileDecision] = []
+    for key, group in by_key.items():
+        base = results[key]
+        for i, f in enumerate(group):
+            if i == 0:
+                out.append(base)
+            else:
+                out.append(
+                    base.model_copy(update={"path": f.path, "sent_tokens": 0, "reused": True})
+                )
+    order = {f.path: i for i, f in enumerate(files)}
+    out.sort(key=lambda d: order[d.path])
+    return out
+
+
+class RelevanceRecord(BaseModel):
+    """Saved as ``relevance.json``: every decision plus what enumeration left out."""
+
+    decisions: list[FileDecision] = Field(default_factory=list)
+    excluded: dict[str, str] = Field(default_factory=dict)
+    enumerated_tokens: int = 0
+
+    def counts(self) -> dict[str, int]:
+        c: dict[str, int] = {}
+        for d in self.decisions:
+            c[d.status] = c.get(d.status, 0) + 1
+        return dict(sorted(c.items()))
+
+    def relevant(self) -> list[FileDecision]:
+        return [d for d in self.decisions if d.status == "relevant"]
+
+
+__all__ = [
+    "BudgetExceeded",
+    "FileDecision",
+    "RelevanceRecord",
+    "decision_key",
+    "load_decisions",
+    "parse_relevance",
+    "run_relevance",
+]

@@ -1,0 +1,194 @@
+"""The context stage end to end: enumerate, relevance scan, rank, pack, measure.
+
+``run_context`` saves two records in the problem directory: ``relevance.json`` (every
+decision, fingerprint ``config.fingerprint("relevance")``) and ``context.json`` (rankings and
+the packed context, fingerprint ``config.fingerprint("context")``). A resumed run with the
+same config reuses them; a changed config recomputes (per-file decisions still come from
+the decisions file when their key is unchanged, so only what changed is paid for again).
+Gold data only feeds ``metrics``, computed after every prompt was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from codemonkeys.config import Config
+from codemonkeys.context.files import enumerate_files, read_text
+from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
+from codemonkeys.context.ranking import RankingAttempt, rank_files
+from codemonkeys.context.relevance import RelevanceRecord, run_relevance
+from codemonkeys.problem import Gold, Problem
+from codemonkeys.store import RunStore
+
+log = logging.getLogger(__name__)
+
+RELEVANCE_RECORD = "relevance"
+CONTEXT_RECORD = "context"
+
+
+class RelevantFile(BaseModel):
+    path: str
+    tokens: int
+    summary: str = ""
+
+
+class ContextRecord(BaseModel):
+    """What the generation stage receives: the packed files and how they were chosen."""
+
+    problem_id: str
+    token_budget: int
+    packing_budget: int
+    """token_budget less the safety margin: what the packer filled."""
+    enumerated_files: int = 0
+    excluded_counts: dict[str, int] = Field(default_factory=dict)
+    relevance_counts: dict[str, int] = Field(default_factory=dict)
+    relevant: list[RelevantFile] = Field(default_factory=list)
+    parse_errors: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    rankings: list[RankingAttempt] = Field(default_factory=list)
+    ranking: list[str] = Field(default_factory=list)
+    ranking_fallback: bool = False
+    packed: list[PackedFile] = Field(default_factory=list)
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    total_tokens: int = 0
+    metrics: dict[str, float] | None = None
+
+    def render(self) -> str:
+        """The files as one text block for the generation stage's cached prompt prefix."""
+        return render_files(self.packed)
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self.packed]
+
+
+def context_metrics(
+    record: ContextRecord, relevance: RelevanceRecord, gold: Gold
+) -> dict[str, float]:
+    """Recall of the gold-patch files at the budget and what the scan read."""
+    gold_files = gold.edited_files()
+    decided = {d.path: d.status for d in relevance.decisions}
+    packed = set(record.paths)
+    hit = [p for p in gold_files if p in packed]
+    return {
+        "gold_files": float(len(gold_files)),
+        "recall": (len(hit) / len(gold_files)) if gold_files else 1.0,
+        "gold_files_packed": float(len(hit)),
+        "gold_files_enumerated": float(sum(1 for p in gold_files if p in decided)),
+        "gold_files_relevant": float(sum(1 for p in gold_files if decided.get(p) == "relevant")),
+        "relevant_files": float(len(record.relevant)),
+        "tokens_read": float(relevance.enumerated_tokens),
+        "relevance_prompt_tokens": float(sum(d.sent_tokens for d in relevance.decisions)),
+        "packed_tokens": float(record.total_tokens),
+    }
+
+
+def _relevance(
+    problem: Problem, repo_dir: Path, paths: list[str], hub, store: RunStore, config: Config
+) -> tuple[RelevanceRecord, bool]:
+    """(record, freshly computed)."""
+    fp = config.fingerprint("relevance")
+    rec = store.load_record(problem.id, RELEVANCE_RECORD, RelevanceRecord, fp)
+    if rec is not None and not any(d.status == "error" for d in rec.decisions):
+        return rec, False
+    enum = enumerate_files(repo_dir, paths, config.context)
+    log.info(
+        "%s: %d source files (%d tokens) to scan; excluded %s",
+        problem.id,
+        len(enum.files),
+        enum.total_tokens,
+        enum.excluded_counts(),
+    )
+    model = hub.model("relevance", problem_id=problem.id, stage="relevance")
+    decisions = run_relevance(
+        problem_id=problem.id,
+        issue=problem.issue,
+        repo_dir=repo_dir,
+        files=enum.files,
+        model=model,
+        store=store,
+        cfg=config.context,
+        max_workers=model.limit.max_concurrency,
+    )
+    rec = RelevanceRecord(
+        decisions=decisions, excluded=enum.excluded, enumerated_tokens=enum.total_tokens
+    )
+    store.save_record(problem.id, RELEVANCE_RECORD, rec, fp)
+    return rec, True
+
+
+def run_context(
+    problem: Problem,
+    repo_dir: Path,
+    paths: list[str],
+    hub,
+    store: RunStore,
+    config: Config,
+    *,
+    gold: Gold | None = None,
+) -> ContextRecord:
+    """Context for one problem (see the module docstring). ``hub`` is a ``ModelHub``.
+
+    Raises ``BudgetExceeded`` when a cost cap stops the scan or the ranking; per-file and
+    per-ranking model errors are recorded, never raised. A relevance record holding
+    ``error`` decisions is not trusted on resume: those files are asked again.
+    """
+    relevance, fresh = _relevance(problem, Path(repo_dir), paths, hub, store, config)
+    fp = config.fingerprint("context")
+    rec = None if fresh else store.load_record(problem.id, CONTEXT_RECORD, ContextRecord, fp)
+    changed = rec is None
+    if rec is None:
+        cfg = config.context
+        relevant = relevance.relevant()
+        model = hub.model("primary", problem_id=problem.id, stage="ranking")
+        ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)
+        budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
+        packing = pack_files(
+            ranking.merged,
+            lambda p: read_text(Path(repo_dir), p),
+            budget,
+            shrink=cfg.shrink_large_files,
+        )
+        rec = ContextRecord(
+            problem_id=problem.id,
+            token_budget=cfg.token_budget,
+            packing_budget=budget,
+            enumerated_files=len(relevance.decisions),
+            excluded_counts=_counts(relevance.excluded.values()),
+            relevance_counts=relevance.counts(),
+            relevant=[
+                RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant
+            ],
+            parse_errors=[d.path for d in relevance.decisions if d.status == "parse_error"],
+            errors=[d.path for d in relevance.decisions if d.status == "error"],
+            rankings=ranking.attempts,
+            ranking=ranking.merged,
+            ranking_fallback=ranking.fallback,
+            packed=packing.packed,
+            skipped=packing.skipped,
+            total_tokens=packing.total_tokens,
+        )
+        if rec.parse_errors or rec.errors:
+            log.warning(
+                "%s: relevance could not decide %d file(s) (parse errors) and failed on %d; "
+                "they are not in the context",
+                problem.id,
+                len(rec.parse_errors),
+                len(rec.errors),
+            )
+    if gold is not None and rec.metrics is None:
+        rec.metrics = context_metrics(rec, relevance, gold)
+        changed = True
+    if changed:
+        store.save_record(problem.id, CONTEXT_RECORD, rec, fp)
+    return rec
+
+
+def _counts(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
