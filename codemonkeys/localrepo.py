@@ -80,7 +80,7 @@ class LocalRepo:
             ) from e
 
     def _pathspec(self) -> list[str]:
-        return [f":(top){self.subdir}" if self.subdir else ":(top)."]
+        return [f":(top){self.subdir}" if self.subdir else ":/"]
 
     def changed_files(self) -> list[str]:
         """``git status --porcelain`` lines (status + path relative to the git top level)
