@@ -1,0 +1,271 @@
+"""Behaviour shared by the Docker and local sandboxes, written once as shell scripts.
+
+Both backends only need to (1) run a bash script and collect stdout/stderr, (2) stream a
+script's stdout, (3) run a user command with a timeout into a ``BoundedOutput``, and
+(4) read/write single files. Patch application, diff, reset and export are then the same
+git commands everywhere, so the two backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from codemonkeys.sandbox.base import ExecResult, PatchResult, SandboxError
+from codemonkeys.sandbox.gittree import (
+    ChunkReader,
+    blob_entries,
+    iter_cat_file_batch,
+    parse_ls_tree,
+    write_blobs,
+)
+from codemonkeys.sandbox.output import BoundedOutput
+from codemonkeys.sandbox.patching import check_patch_paths
+
+SCRIPT_TMP = "/tmp/codemonkeys"
+
+# Our own git calls: never run repository hooks, never ask for identity, never trip over
+# "dubious ownership" (the repo may belong to another uid than the container user).
+GIT_PRELUDE = r"""
+git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.quotepath=on "$@"; }
+"""
+
+q = shlex.quote
+
+
+class SandboxFileNotFound(SandboxError, FileNotFoundError):
+    """``read_file`` of a path that does not exist in the sandbox."""
+
+
+METHOD_TAG = "@@codemonkeys-method "
+
+
+def _pattern_escape(path: str) -> str:
+    """A path as an anchored, literal gitignore-style pattern."""
+    return "/" + re.sub(r"([\\*?\[])", r"\\\1", path.lstrip("/"))
+
+
+class ShellGitSandbox:
+    """Base class: subclasses implement the ``_sh*`` primitives and file I/O."""
+
+    workdir: str
+    tmp_dir: str = SCRIPT_TMP
+    base_commit: str = ""
+    max_output_chars: int = 8192
+    default_timeout: float = 100.0
+    env_setup: str = ""
+    keep_untracked: list[str]
+    """Untracked/ignored paths present when the sandbox started (image repos: build
+    artefacts, egg-info); reset keeps them instead of ``git clean``-ing them away."""
+
+    # -- primitives (backend-specific) ---------------------------------------------------
+    def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
+        """Run a bash script; (exit code, stdout, stderr). timeout None = no limit."""
+        raise NotImplementedError
+
+    def _sh_stream(self, script: str) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _run_capture(
+        self, script: str, timeout: float, sink: BoundedOutput
+    ) -> tuple[int | None, bool]:
+        raise NotImplementedError
+
+    def _kill_strays(self) -> str:
+        """Shell snippet that kills every process a previous run left behind."""
+        return ""
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        raise NotImplementedError
+
+    def read_file(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _git_ok(self, script: str, what: str, timeout: float | None = 300.0) -> bytes:
+        code, out, err = self._sh(
+            GIT_PRELUDE + f"cd {q(self.workdir)} || exit 1\n" + script, timeout
+        )
+        if code != 0:
+            detail = (err or out).decode("utf-8", "replace").strip()[-2000:]
+            raise SandboxError(f"{what} failed (exit {code}): {detail}")
+        return out
+
+    def _keep_args(self, flag: str) -> str:
+        return " ".join(f"{flag} {q(_pattern_escape(p))}" for p in self.keep_untracked)
+
+    def _init_copied_repo(self) -> None:
+        """Turn the freshly copied tree into a one-commit repository: the base."""
+        out = self._git_ok(
+            "rm -rf .git && git init -q && git add -A -f && "
+            "git commit -q --no-verify --allow-empty -m 'codemonkeys base' && git rev-parse HEAD",
+            "initialising the copied repository",
+        )
+        self.base_commit = out.decode().strip()
+        self.keep_untracked = []
+
+    def _adopt_image_repo(self, base_commit: str | None) -> None:
+        """Use the repository already in the image; remember what is untracked right now."""
+        ref = base_commit or "HEAD"
+        out = self._git_ok(
+            f"git rev-parse --verify {q(ref + '^{commit}')} && git ls-files -z -o --directory",
+            f"finding the git repository at {self.workdir} (commit {ref})",
+        )
+        first, _, rest = out.partition(b"\n")
+        self.base_commit = first.decode().strip()
+        self.keep_untracked = [p.decode("utf-8", "surrogateescape") for p in rest.split(b"\0") if p]
+
+    # -- Sandbox protocol ----------------------------------------------------------------
+    def run(self, cmd: str, timeout: float | None = None) -> ExecResult:
+        timeout = self.default_timeout if timeout is None else float(timeout)
+        # The repo root is importable, as if the script sat there (scripts live in
+        # /tmp/codemonkeys so that they never show up in diff()).
+        script = (
+            f"cd {q(self.workdir)} || exit 126\n"
+            f'export PYTHONPATH={q(self.workdir)}"${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+            f"{self.env_setup}\n{cmd}\n"
+        )
+        sink = BoundedOutput(self.max_output_chars)
+        start = time.monotonic()
+        exit_code, timed_out = self._run_capture(script, timeout, sink)
+        return ExecResult(
+            exit_code=None if timed_out else exit_code,
+            output=sink.render(),
+            timed_out=timed_out,
+            seconds=round(time.monotonic() - start, 4),
+            truncated=sink.truncated,
+        )
+
+    def apply_patch(self, patch: str) -> PatchResult:
+        if not patch.strip():
+            return PatchResult(ok=True, method="empty")
+        paths, refusal = check_patch_paths(patch)
+        if refusal:
+            return PatchResult(ok=False, error=refusal)
+        if not paths:
+            return PatchResult(
+                ok=False, error="no file paths found in the patch (not a unified diff?)"
+            )
+        if not patch.endswith("\n"):
+            patch += "\n"
+        data = patch.encode("utf-8", "surrogateescape")
+        pfile = f"{self.tmp_dir}/.patch-{hashlib.sha256(data).hexdigest()[:12]}.diff"
+        self.write_file(pfile, data)
+        bk = f"{self.tmp_dir}/.patch-backup.tar"
+        arr = " ".join(q(p) for p in paths)
+        script = (
+            GIT_PRELUDE
+            + f"""
+cd {q(self.workdir)} || exit 1
+P={q(pfile)}; BK={q(bk)}
+paths=({arr})
+WDR=$(pwd -P)
+for f in "${{paths[@]}}"; do
+  r=$(realpath -m -- "$f")
+  case "$r" in "$WDR"/*) ;; *) echo "refused: $f resolves outside the repository (to $r)"; exit 3;; esac
+done
+backup() {{ ex=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; then ex+=("$f"); fi; done
+  tar -cf "$BK" --no-recursion -T /dev/null "${{ex[@]}}" 2>/dev/null; }}
+restore() {{ for f in "${{paths[@]}}"; do if [ -f "$f" ] || [ -L "$f" ]; then rm -f -- "$f"; fi; done
+  tar -xf "$BK" 2>/dev/null; git reset -q -- "${{paths[@]}}" >/dev/null 2>&1; true; }}
+if e1=$(git apply --whitespace=nowarn "$P" 2>&1); then echo "{METHOD_TAG}git-apply"; exit 0; fi
+backup
+if e2=$(git apply --3way --whitespace=nowarn "$P" 2>&1); then echo "{METHOD_TAG}git-apply-3way"; exit 0; fi
+restore
+if e3=$(patch --batch --forward --fuzz=3 -p1 --dry-run -i "$P" 2>&1) && e3=$(patch --batch --forward --fuzz=3 -p1 --no-backup-if-mismatch -r - -i "$P" 2>&1); then echo "{METHOD_TAG}patch-fuzz"; exit 0; fi
+restore
+printf '== git apply ==\\n%s\\n== git apply --3way ==\\n%s\\n== patch --fuzz=3 ==\\n%s\\n' "$e1" "$e2" "$e3"
+exit 1
+"""
+        )
+        code, out, err = self._sh(script, timeout=120)
+        text = (out + err).decode("utf-8", "backslashreplace")
+        if code == 0 and METHOD_TAG in text:
+            return PatchResult(ok=True, method=text.split(METHOD_TAG, 1)[1].split()[0])
+        return PatchResult(
+            ok=False, error=text.strip() or f"patch application failed (exit {code})"
+        )
+
+    def diff(self) -> str:
+        raw = self._diff_bytes([])
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        # Some changed text file is not UTF-8: emit those files as git binary patches so
+        # the diff is valid text, stores as JSON and still applies byte-exactly.
+        names = self._git_ok(
+            self._index_setup()
+            + f'git diff --cached --name-only -z --no-renames {q(self.base_commit)}; rc=$?; rm -f "$idx"; exit $rc',
+            "listing changed files",
+        )
+        paths = [n for n in names.split(b"\0") if n]
+        sections = re.split(rb"(?m)^(?=diff --git )", raw)
+        sections = [s for s in sections if s]
+        bad = []
+        for name, section in zip(paths, sections, strict=False):
+            try:
+                section.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.append(name.decode("utf-8", "surrogateescape"))
+        raw = self._diff_bytes(bad or [p.decode("utf-8", "surrogateescape") for p in paths])
+        return raw.decode("utf-8", "backslashreplace")
+
+    def _index_setup(self) -> str:
+        """Shell: a throw-away index holding base + every change, incl. new files."""
+        excludes = " ".join(q(f":(exclude,literal){p.rstrip('/')}") for p in self.keep_untracked)
+        return f"""
+mkdir -p {q(self.tmp_dir)}
+idx={q(self.tmp_dir)}/.index.$$
+gd=$(git rev-parse --git-dir) || exit 1
+cp "$gd/index" "$idx" 2>/dev/null || true
+export GIT_INDEX_FILE="$idx"
+git add -A -- . {excludes} >/dev/null 2>&1 || {{ rm -f "$idx"; echo 'git add failed' >&2; exit 1; }}
+"""
+
+    def _diff_bytes(self, binary_paths: list[str]) -> bytes:
+        attr = ""
+        if binary_paths:
+            lines = "\n".join(
+                "/" + re.sub(r"[^A-Za-z0-9._/-]", "?", p) + " -diff -text" for p in binary_paths
+            )
+            attr = f'mkdir -p "$gd/info"; [ -e "$gd/info/attributes" ] && cp "$gd/info/attributes" {q(self.tmp_dir)}/.attr.bak\nprintf %s {q(lines + chr(10))} >> "$gd/info/attributes"\n'
+        cleanup = 'rm -f "$idx"\n'
+        if binary_paths:
+            cleanup += f'if [ -e {q(self.tmp_dir)}/.attr.bak ]; then mv {q(self.tmp_dir)}/.attr.bak "$gd/info/attributes"; else rm -f "$gd/info/attributes"; fi\n'
+        script = (
+            self._index_setup()
+            + attr
+            + f"git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames {q(self.base_commit)}\nrc=$?\n"
+            + cleanup
+            + "exit $rc\n"
+        )
+        return self._git_ok(script, "computing the diff")
+
+    def reset(self) -> None:
+        self._git_ok(
+            self._kill_strays()
+            + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} && rm -rf {q(self.tmp_dir)}\n",
+            "resetting to the base commit",
+            timeout=None,
+        )
+
+    def export_repo(self, dest: Path) -> list[str]:
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        listing = self._git_ok(f"git ls-tree -r -z {q(self.base_commit)}", "listing the base tree")
+        entries = blob_entries(parse_ls_tree(listing))
+        if not entries:
+            return []
+        stream = self._sh_stream(
+            GIT_PRELUDE
+            + f"cd {q(self.workdir)} && git ls-tree -r {q(self.base_commit)} | awk '$2==\"blob\"{{print $3}}' | git cat-file --batch"
+        )
+        reader = ChunkReader(stream)
+        written = write_blobs(entries, iter_cat_file_batch(reader, len(entries)), dest)
+        reader.drain()
+        return written

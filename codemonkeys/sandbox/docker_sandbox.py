@@ -1,0 +1,276 @@
+"""DockerSandbox: one long-lived container holding the repository at its base commit.
+
+The container's main process is ``sleep infinity``; every command is a ``docker exec``.
+Limits are enforced by the engine (memory without swap, CPUs, pids, no network, no new
+privileges, a reduced capability set); every container carries the
+``org.codemonkeys.managed=1`` label so a crash leaves nothing that ``clean`` cannot find.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import logging
+import os
+import shlex
+import socket
+import tarfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from posixpath import normpath
+from typing import Any
+
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
+from codemonkeys.sandbox.gittree import host_tree_tar
+from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP, docker_client
+from codemonkeys.sandbox.output import BoundedOutput
+from codemonkeys.sandbox.spec import (
+    HOST_LABEL,
+    MANAGED_LABEL,
+    PID_LABEL,
+    PROBLEM_LABEL,
+    SandboxSpec,
+)
+
+log = logging.getLogger(__name__)
+
+EXEC_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# Capabilities nobody's test script needs; CHOWN/DAC_OVERRIDE/SETUID etc. stay because
+# test suites and package installs running as root inside the container rely on them.
+CAP_DROP = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
+WATCHDOG_GRACE_S = 5.0
+KILL_EXIT = 137  # 128 + SIGKILL
+
+_live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def close_all_live() -> None:
+    """Remove every container this process still holds (atexit, SIGTERM)."""
+    with _live_lock:
+        boxes = list(_live)
+    for box in boxes:
+        with contextlib.suppress(Exception):
+            box.close()
+
+
+atexit.register(close_all_live)
+
+
+class DockerSandbox(ShellGitSandbox):
+    def __init__(self, spec: SandboxSpec, client: Any = None, *, repo_tar: bytes | None = None):
+        """Create and prepare the container. ``repo_tar`` lets a pool compute the copy of a
+        local repository once for all its containers."""
+        import docker
+
+        self.spec = spec
+        self.workdir = spec.workdir.rstrip("/") or "/"
+        self.env_setup = spec.env_setup
+        self.max_output_chars = spec.max_output_chars
+        self.default_timeout = spec.default_timeout
+        self.keep_untracked = []
+        self.client = docker_client(client)
+        self.api = self.client.api
+        self._closed = False
+        labels = {
+            MANAGED_LABEL: "1",
+            PID_LABEL: str(os.getpid()),
+            HOST_LABEL: socket.gethostname(),
+            **spec.labels,
+        }
+        name_hint = "".join(
+            ch if ch.isalnum() or ch in "-_." else "_"
+            for ch in spec.labels.get(PROBLEM_LABEL, "sandbox")
+        )
+        try:
+            self.container = self.client.containers.run(
+                spec.image,
+                command=["infinity"],
+                entrypoint=["sleep"],
+                detach=True,
+                name=f"codemonkeys-{name_hint[:40]}-{uuid.uuid4().hex[:8]}",
+                labels=labels,
+                network_mode=None if spec.network else "none",
+                mem_limit=spec.memory,
+                memswap_limit=spec.memory,
+                nano_cpus=int(spec.cpus * 1e9),
+                pids_limit=spec.pids_limit,
+                privileged=False,
+                cap_drop=CAP_DROP,
+                security_opt=["no-new-privileges"],
+                environment=EXEC_ENV,
+            )
+        except docker.errors.ImageNotFound as e:
+            hint = (
+                GENERIC_IMAGE_HELP.format(image=spec.image)
+                if "codemonkeys-sandbox" in spec.image
+                else (f"pull it with `docker pull {spec.image}`")
+            )
+            raise SandboxError(f"Docker image {spec.image} not found; {hint}") from e
+        except docker.errors.DockerException as e:
+            raise SandboxError(f"could not start a container from {spec.image}: {e}") from e
+        with _live_lock:
+            _live.add(self)
+        try:
+            if spec.repo_path is not None:
+                self._copy_repo_in(repo_tar)
+            else:
+                self._adopt_image_repo(spec.base_commit)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    def _copy_repo_in(self, repo_tar: bytes | None) -> None:
+        assert self.spec.repo_path is not None
+        data = (
+            repo_tar
+            if repo_tar is not None
+            else host_tree_tar(self.spec.repo_path, self.spec.base_commit, self.spec.subdir)
+        )
+        wd = shlex.quote(self.workdir)
+        code, _, err = self._sh(
+            f"mkdir -p {wd} && find {wd} -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +", 60
+        )
+        if code != 0:
+            raise SandboxError(
+                f"cannot prepare {self.workdir} in the container: {err.decode(errors='replace')}"
+            )
+        if not self.container.put_archive(self.workdir, data):
+            raise SandboxError(f"copying the repository into {self.workdir} failed")
+        self._init_copied_repo()
+
+    # -- primitives ------------------------------------------------------------------------
+    def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
+        # timeout=None: no `timeout` wrapper (needed when the script kills every process
+        # but itself, as reset does).
+        argv = ["bash", "-c", script]
+        if timeout is not None:
+            argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
+        try:
+            res = self.container.exec_run(argv, demux=True, environment=EXEC_ENV)
+        except Exception as e:
+            raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
+        out, err = res.output if res.output else (None, None)
+        return res.exit_code, out or b"", err or b""
+
+    def _sh_stream(self, script: str) -> Iterator[bytes]:
+        eid = self.api.exec_create(
+            self.container.id,
+            ["bash", "-c", script],
+            stdout=True,
+            stderr=False,
+            environment=EXEC_ENV,
+        )["Id"]
+        yield from self.api.exec_start(eid, stream=True, demux=False)
+        code = self.api.exec_inspect(eid).get("ExitCode")
+        if code not in (0, None):
+            raise SandboxError(f"streaming command failed with exit {code}")
+
+    def _kill_strays(self) -> str:
+        # Inside the container's PID namespace: everything but PID 1 and this shell.
+        return "kill -9 -1 2>/dev/null; "
+
+    def _kill_everything(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.exec_run(["bash", "-c", "kill -9 -1"], detach=True)
+
+    def _run_capture(
+        self, script: str, timeout: float, sink: BoundedOutput
+    ) -> tuple[int | None, bool]:
+        # `timeout` puts the command in its own process group and SIGKILLs the whole group,
+        # so forks die with it; output streams out as produced, so nothing printed before
+        # the kill is lost. A host-side watchdog covers processes that escaped the group
+        # (setsid) and keep the output pipe open.
+        argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", "bash", "-c", "exec 2>&1\n" + script]
+        start = time.monotonic()
+        try:
+            eid = self.api.exec_create(
+                self.container.id, argv, stdout=True, stderr=True, environment=EXEC_ENV
+            )["Id"]
+            stream = self.api.exec_start(eid, stream=True, demux=False)
+        except Exception as e:
+            raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
+        watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._kill_everything)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for chunk in stream:
+                sink.feed(chunk)
+        except Exception as e:
+            raise SandboxError(
+                f"lost the output stream of a command in {self.container.name}: {e}"
+            ) from e
+        finally:
+            watchdog.cancel()
+        elapsed = time.monotonic() - start
+        code = self.api.exec_inspect(eid).get("ExitCode")
+        timed_out = (code == KILL_EXIT or code is None) and elapsed >= timeout * 0.98
+        return code, timed_out
+
+    def _abs(self, path: str) -> str:
+        p = path if path.startswith("/") else f"{self.workdir}/{path}"
+        return normpath(p)
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        data = (
+            content.encode("utf-8", "surrogateescape")
+            if isinstance(content, str)
+            else bytes(content)
+        )
+        target = self._abs(path)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(target.lstrip("/"))
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        try:
+            ok = self.container.put_archive("/", buf.getvalue())
+        except Exception as e:
+            raise SandboxError(f"cannot write {target} in {self.container.name}: {e}") from e
+        if not ok:
+            raise SandboxError(f"cannot write {target} in {self.container.name}")
+
+    def read_file(self, path: str) -> bytes:
+        import docker
+
+        target = self._abs(path)
+        try:
+            stream, stat = self.container.get_archive(target)
+        except docker.errors.NotFound as e:
+            raise SandboxFileNotFound(f"{target} does not exist in the sandbox") from e
+        except Exception as e:
+            raise SandboxError(f"cannot read {target}: {e}") from e
+        raw = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise SandboxError(f"{target} is not a regular file")
+            f = tar.extractfile(member)
+            assert f is not None
+            return f.read()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with _live_lock:
+            _live.discard(self)
+        with contextlib.suppress(Exception):  # already gone
+            self.container.remove(force=True)
+
+    def __enter__(self) -> DockerSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

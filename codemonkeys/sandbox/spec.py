@@ -1,0 +1,66 @@
+"""What a sandbox should be: image, repository source, limits. Built from a Problem and
+the run's SandboxConfig by ``spec_from_config``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+MANAGED_LABEL = "org.codemonkeys.managed"
+RUN_LABEL = "org.codemonkeys.run"
+PROBLEM_LABEL = "org.codemonkeys.problem"
+PID_LABEL = "org.codemonkeys.pid"
+HOST_LABEL = "org.codemonkeys.host"
+
+
+class SandboxSpec(BaseModel):
+    kind: Literal["docker", "local"] = "docker"
+    image: str = "codemonkeys-sandbox:latest"
+    workdir: str = "/repo"
+    """Where the repository lives in the container (SWE-bench images: /testbed)."""
+    env_setup: str = ""
+    """Shell snippet run before each command, e.g. ``source /opt/miniconda3/bin/activate testbed``."""
+    repo_path: Path | None = None
+    """Local git repository to copy in; None = the image already holds the repo at workdir."""
+    base_commit: str | None = None
+    """Commit-ish of repo_path to copy (default HEAD); for image repos the commit treated
+    as base (default: HEAD in the image)."""
+    subdir: str | None = None
+    """Copy only this subdirectory of repo_path (a package inside a monorepo)."""
+    memory: str = "4g"
+    cpus: float = 1.0
+    pids_limit: int = 512
+    network: bool = False
+    max_output_chars: int = 8192
+    default_timeout: float = 100.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Merged with org.codemonkeys.managed=1."""
+
+
+def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxSpec:
+    """The sandbox for ``problem`` under ``config`` (a SandboxConfig, or a whole Config).
+
+    A problem with an image (SWE-bench) uses it; otherwise the generic image from the
+    config. A problem with a local ``repo_path`` is copied in at ``base_commit``."""
+    cfg = getattr(config, "sandbox", config)
+    labels = {PROBLEM_LABEL: str(problem.id)}
+    if run_id:
+        labels[RUN_LABEL] = run_id
+    return SandboxSpec(
+        kind=cfg.kind,
+        image=problem.image or cfg.image,
+        workdir=problem.workdir,
+        env_setup=problem.env_setup,
+        repo_path=problem.repo_path,
+        base_commit=problem.base_commit,
+        subdir=getattr(problem, "subdir", None),
+        memory=cfg.memory,
+        cpus=cfg.cpus,
+        pids_limit=cfg.pids_limit,
+        network=cfg.network,
+        max_output_chars=cfg.max_output_chars,
+        default_timeout=cfg.script_timeout_s,
+        labels=labels,
+    )
