@@ -31,6 +31,8 @@ PRICES: dict[str, Price] = {
     "claude-opus-4-1": _p(15, 75, 18.75, 1.5),
     "claude-opus-4-0": _p(15, 75, 18.75, 1.5),
     "claude-opus-4-2": _p(15, 75, 18.75, 1.5),
+    # Claude Opus 4's dated id is claude-opus-4-20250514 (no "-0")
+    "claude-opus-4": _p(15, 75, 18.75, 1.5),
     "claude-sonnet-4": _p(3, 15, 3.75, 0.3),
     "claude-3-7-sonnet": _p(3, 15, 3.75, 0.3),
     "claude-3-5-sonnet": _p(3, 15, 3.75, 0.3),
@@ -71,6 +73,33 @@ def _longest_prefix(table: dict[str, object], name: str, separators: tuple[str, 
     """The longest key that is ``name`` itself or a prefix of it ending at a separator."""
     matches = [k for k in table if name == k or any(name.startswith(k + s) for s in separators)]
     return max(matches, key=len) if matches else None
+
+
+# Output limits per family: requests asking for more are clamped (the API would reject them).
+# Each entry keeps the rest of the family's capabilities (temperature, max_tokens_param).
+OUTPUT_LIMITS: dict[str, int] = {
+    "o1": 100_000,
+    "o3": 100_000,
+    "o4-mini": 100_000,
+    "gpt-5": 128_000,
+    "gpt-5-chat": 16_384,
+    "gpt-4.1": 32_768,
+    "gpt-4o": 16_384,
+    "claude-opus-4-6": 64_000,
+    "claude-opus-4-5": 64_000,
+    "claude-opus-4-1": 32_000,
+    "claude-opus-4": 32_000,
+    "claude-sonnet-4": 64_000,
+    "claude-3-7-sonnet": 64_000,
+    "claude-3-5-sonnet": 8_192,
+    "claude-haiku-4-5": 64_000,
+    "claude-3-5-haiku": 8_192,
+    "claude-3-haiku": 4_096,
+}
+for _name, _limit in OUTPUT_LIMITS.items():
+    _family = _longest_prefix(CAPABILITIES, _name, ("-", "."))
+    _base = CAPABILITIES[_family] if _family else ModelCapabilities()
+    CAPABILITIES[_name] = _base.model_copy(update={"max_output_tokens": _limit})
 
 
 class Pricing:

@@ -1,0 +1,213 @@
+"""Anthropic Messages API through the official ``anthropic`` SDK.
+
+- System messages become ``system`` text blocks; user/assistant turns become text blocks.
+- A ``Message(cache=True)`` puts ``cache_control: ephemeral`` on its block: callers mark the
+  end of the large shared prefix (system + context), so every trajectory of a problem
+  reads that prefix from the prompt cache. Anthropic allows 4 breakpoints per request;
+  beyond that the first two and the last two marks are kept.
+- Usage maps ``cache_creation_input_tokens`` / ``cache_read_input_tokens`` to
+  cache write / read tokens; the answer is the concatenation of the text blocks.
+- Extended thinking when the model's capability has ``thinking_budget``: the API then only
+  accepts the default temperature, so a temperature ladder degrades to repeated sampling
+  (warned once). ``messages.create`` of this SDK version has no ``temperature`` argument;
+  it is sent through ``extra_body``.
+- The SDK's retries are off (``max_retries=0``); ``retry.call_with_retries`` retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import anthropic
+
+from codemonkeys.config import EndpointConfig
+from codemonkeys.llm.base import Completion, Message, ModelError, Usage, split_system
+from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.retry import TransientError, call_with_retries, redact, translate_sdk_error
+
+log = logging.getLogger(__name__)
+
+MAX_CACHE_BREAKPOINTS = 4
+MIN_THINKING_BUDGET = 1024
+
+
+def _default_key_env(endpoint: EndpointConfig) -> str:
+    return endpoint.api_key_env or "ANTHROPIC_API_KEY"
+
+
+class AnthropicModel:
+    """``anthropic/<name>``; see the module docstring for the request mapping."""
+
+    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
+        self.name = f"anthropic/{name}"
+        self.model_id = name
+        self.endpoint = endpoint
+        self.pricing = pricing
+        self.capabilities = pricing.capabilities(self.name)
+        self._key_env = _default_key_env(endpoint)
+        self._secret = api_key
+        self._warned = False
+        self._warn_lock = threading.Lock()
+        self._client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=endpoint.base_url or None,
+            timeout=endpoint.timeout_s,
+            max_retries=0,
+        )
+
+    def __repr__(self) -> str:  # never show the client (it holds the key)
+        return f"AnthropicModel({self.name!r})"
+
+    # -- request -----------------------------------------------------------------------
+    @staticmethod
+    def _block(m: Message, cache: bool) -> dict[str, Any]:
+        block: dict[str, Any] = {"type": "text", "text": m.content}
+        if cache:
+            block["cache_control"] = {"type": "ephemeral"}
+        return block
+
+    @staticmethod
+    def _cache_marks(messages: list[Message]) -> set[int]:
+        """Indices (into ``messages``) that get a cache breakpoint, at most 4."""
+        marked = [i for i, m in enumerate(messages) if m.cache]
+        if len(marked) > MAX_CACHE_BREAKPOINTS:
+            marked = marked[:2] + marked[-2:]
+        return set(marked)
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of ``messages.create`` (no network; tested directly)."""
+        system, rest = split_system(messages)
+        if not rest:
+            raise ModelError(f"{self.name}: a request needs at least one user message")
+        ordered = system + rest
+        marks = self._cache_marks(ordered)
+        caps = self.capabilities
+        limit = caps.max_output_tokens
+        kwargs: dict[str, Any] = {"model": self.model_id}
+        if system:
+            kwargs["system"] = [self._block(m, i in marks) for i, m in enumerate(system)]
+        kwargs["messages"] = [
+            {"role": m.role, "content": [self._block(m, (len(system) + j) in marks)]}
+            for j, m in enumerate(rest)
+        ]
+        if stop:
+            kwargs["stop_sequences"] = list(stop)
+        extra_body: dict[str, Any] = {}
+        if caps.thinking_budget:
+            # the budget comes on top of the answer's tokens; both within the output limit
+            total = max_tokens + caps.thinking_budget
+            if limit:
+                total = min(total, limit)
+            budget = min(caps.thinking_budget, total - 1)
+            if budget < MIN_THINKING_BUDGET:
+                raise ModelError(
+                    f"{self.name}: max_tokens {max_tokens} leaves no room for the thinking "
+                    f"budget ({caps.thinking_budget}); raise max_output_tokens or lower it"
+                )
+            kwargs["max_tokens"] = total
+            kwargs["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            self._warn_fixed_temperature(temperature, "extended thinking")
+        else:
+            kwargs["max_tokens"] = min(max_tokens, limit) if limit else max_tokens
+            if caps.temperature:
+                extra_body["temperature"] = temperature
+            else:
+                self._warn_fixed_temperature(temperature, "the model")
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        return kwargs
+
+    def _warn_fixed_temperature(self, temperature: float, why: str) -> None:
+        if temperature == 1.0:
+            return
+        with self._warn_lock:
+            if self._warned:
+                return
+            self._warned = True
+        log.warning(
+            "%s: %s only accepts the default temperature; temperature %s is not sent, so a "
+            "temperature ladder degrades to repeated sampling at temperature 1",
+            self.name,
+            why,
+            temperature,
+        )
+
+    # -- response ----------------------------------------------------------------------
+    def _parse(self, response: Any) -> tuple[str, Usage]:
+        try:
+            blocks = response.content
+            texts = [b.text for b in blocks if getattr(b, "type", None) == "text"]
+            u = response.usage
+            usage = Usage(
+                input_tokens=int(u.input_tokens or 0),
+                output_tokens=int(u.output_tokens or 0),
+                cache_write_tokens=int(getattr(u, "cache_creation_input_tokens", None) or 0),
+                cache_read_tokens=int(getattr(u, "cache_read_input_tokens", None) or 0),
+            )
+        except (AttributeError, TypeError, ValueError) as e:
+            raise TransientError(
+                f"malformed response from {self.name}: {type(e).__name__}: {redact(str(e), self._secret)[:200]}"
+            ) from None
+        return "".join(texts), usage
+
+    # -- the call ----------------------------------------------------------------------
+    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
+        try:
+            response = self._client.messages.create(**kwargs, timeout=self.endpoint.timeout_s)
+        except anthropic.APIError as e:
+            outcome = self._translate(e)
+        except ValueError as e:  # a 2xx body that is not JSON
+            outcome = self._translate(e)
+        else:
+            return self._parse(response)
+        raise outcome from None
+
+    def _translate(self, exc: BaseException) -> TransientError | ModelError:
+        outcome = translate_sdk_error(
+            exc,
+            status_error=anthropic.APIStatusError,
+            connection_error=anthropic.APIConnectionError,
+            timeout_error=anthropic.APITimeoutError,
+            model=self.name,
+            key_env=self._key_env,
+            secret=self._secret,
+        )
+        if outcome is None:
+            outcome = ModelError(
+                f"{self.name}: {type(exc).__name__}: {redact(str(exc), self._secret)[:300]}"
+            )
+        return outcome
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None = None,
+        key: str = "",
+    ) -> Completion:
+        kwargs = self.build_request(
+            messages, temperature=temperature, max_tokens=max_tokens, stop=stop
+        )
+        start = time.monotonic()
+        text, usage = call_with_retries(
+            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
+        )
+        return Completion(
+            text=text,
+            usage=usage,
+            cost_usd=self.pricing.cost(self.name, usage),
+            seconds=time.monotonic() - start,
+            model=self.name,
+        )

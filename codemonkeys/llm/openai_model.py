@@ -1,0 +1,184 @@
+"""OpenAI Chat Completions through the official ``openai`` SDK, also for any
+OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp) via ``EndpointConfig.base_url``.
+
+- Messages map one to one (system/user/assistant); ``cache`` marks are ignored (OpenAI
+  caches long prefixes automatically and reports ``prompt_tokens_details.cached_tokens``).
+- Usage: uncached input = ``prompt_tokens - cached_tokens``, cache read = ``cached_tokens``,
+  output = ``completion_tokens``. Local servers may report no usage: counted as 0 tokens,
+  with a debug log line saying so.
+- Per-model capabilities (``pricing.capabilities``): reasoning models take
+  ``max_completion_tokens`` instead of ``max_tokens`` and only the default temperature, so
+  temperature is not sent and a temperature ladder degrades to repeated sampling (warned
+  once, naming the model); ``reasoning_effort`` when configured; ``max_output_tokens`` clamps.
+- The SDK's retries are off (``max_retries=0``); ``retry.call_with_retries`` retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import openai
+
+from codemonkeys.config import EndpointConfig
+from codemonkeys.llm.base import Completion, Message, ModelError, Usage
+from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.retry import TransientError, call_with_retries, redact, translate_sdk_error
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIModel:
+    """``openai/<name>``; see the module docstring for the request mapping."""
+
+    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
+        self.name = f"openai/{name}"
+        self.model_id = name
+        self.endpoint = endpoint
+        self.pricing = pricing
+        self.capabilities = pricing.capabilities(self.name)
+        self._key_env = endpoint.api_key_env or "OPENAI_API_KEY"
+        self._secret = api_key
+        self._warned = False
+        self._warn_lock = threading.Lock()
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=endpoint.base_url or None,
+            timeout=endpoint.timeout_s,
+            max_retries=0,
+        )
+
+    def __repr__(self) -> str:  # never show the client (it holds the key)
+        return f"OpenAIModel({self.name!r}, base_url={self.endpoint.base_url!r})"
+
+    # -- request -----------------------------------------------------------------------
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` (no network)."""
+        if not messages:
+            raise ModelError(f"{self.name}: a request needs at least one message")
+        caps = self.capabilities
+        limit = caps.max_output_tokens
+        kwargs: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            caps.max_tokens_param: min(max_tokens, limit) if limit else max_tokens,
+        }
+        if caps.temperature:
+            kwargs["temperature"] = temperature
+        else:
+            self._warn_fixed_temperature(temperature)
+        if caps.reasoning_effort:
+            kwargs["reasoning_effort"] = caps.reasoning_effort
+        if stop:
+            kwargs["stop"] = list(stop)
+        return kwargs
+
+    def _warn_fixed_temperature(self, temperature: float) -> None:
+        if temperature == 1.0:
+            return
+        with self._warn_lock:
+            if self._warned:
+                return
+            self._warned = True
+        log.warning(
+            "%s only accepts the default temperature; temperature %s is not sent, so a "
+            "temperature ladder degrades to repeated sampling at temperature 1",
+            self.name,
+            temperature,
+        )
+
+    # -- response ----------------------------------------------------------------------
+    def _usage(self, u: Any) -> Usage:
+        if u is None:
+            log.debug(
+                "%s: the server reported no token usage; counting 0 tokens for this call",
+                self.name,
+            )
+            return Usage()
+        prompt = int(getattr(u, "prompt_tokens", None) or 0)
+        details = getattr(u, "prompt_tokens_details", None)
+        cached = int(getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+        cached = min(cached, prompt) if prompt else cached
+        return Usage(
+            input_tokens=max(0, prompt - cached),
+            output_tokens=int(getattr(u, "completion_tokens", None) or 0),
+            cache_read_tokens=cached,
+        )
+
+    def _parse(self, response: Any) -> tuple[str, Usage]:
+        try:
+            choices = response.choices
+            if not choices:
+                raise ValueError("no choices in the response")
+            text = choices[0].message.content or ""
+            if not isinstance(text, str):
+                raise TypeError(f"message content is {type(text).__name__}, not text")
+            usage = self._usage(getattr(response, "usage", None))
+        except (AttributeError, TypeError, ValueError, IndexError) as e:
+            raise TransientError(
+                f"malformed response from {self.name}: {type(e).__name__}: {redact(str(e), self._secret)[:200]}"
+            ) from None
+        return text, usage
+
+    # -- the call ----------------------------------------------------------------------
+    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
+        try:
+            response = self._client.chat.completions.create(
+                **kwargs, timeout=self.endpoint.timeout_s
+            )
+        except openai.APIError as e:
+            outcome = self._translate(e)
+        except ValueError as e:  # a 2xx body that is not JSON
+            outcome = self._translate(e)
+        else:
+            return self._parse(response)
+        raise outcome from None
+
+    def _translate(self, exc: BaseException) -> TransientError | ModelError:
+        outcome = translate_sdk_error(
+            exc,
+            status_error=openai.APIStatusError,
+            connection_error=openai.APIConnectionError,
+            timeout_error=openai.APITimeoutError,
+            model=self.name,
+            key_env=self._key_env,
+            secret=self._secret,
+        )
+        if outcome is None:
+            outcome = ModelError(
+                f"{self.name}: {type(exc).__name__}: {redact(str(exc), self._secret)[:300]}"
+            )
+        return outcome
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None = None,
+        key: str = "",
+    ) -> Completion:
+        kwargs = self.build_request(
+            messages, temperature=temperature, max_tokens=max_tokens, stop=stop
+        )
+        start = time.monotonic()
+        text, usage = call_with_retries(
+            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
+        )
+        return Completion(
+            text=text,
+            usage=usage,
+            cost_usd=self.pricing.cost(self.name, usage),
+            seconds=time.monotonic() - start,
+            model=self.name,
+        )
