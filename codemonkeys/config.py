@@ -118,6 +118,12 @@ class GenerationConfig(Section):
     """Temperature ladder: trajectory i uses temperatures[i % len]."""
     max_output_tokens: int = Field(default=8192, ge=1)
     test_language: Literal["python", "shell"] = "python"
+    warm_cache: bool = True
+    """The first call for each shared prompt prefix completes before the other trajectories
+    of the problem send theirs, so they read the provider's prompt cache."""
+    warm_cache_min_chars: int = Field(default=4000, ge=0)
+    """Prefixes shorter than this are too small for providers to cache (about 1024
+    tokens): no warm-up wait for them."""
 
     @field_validator("temperatures")
     @classmethod
