@@ -1,0 +1,294 @@
+"""Selection end to end in real containers: a fixture repository with a real bug, a
+correct candidate among decoys, a scripted selector, and the fallback paths.
+
+The fixture: ``calc.stats.median`` returns the upper middle element for even-length
+lists. Candidates:
+
+- ``correct``: averages the two middle elements for even lengths;
+- ``hack``: special-cases the exact input of the reproduction test (proposed by 2 systems,
+  so it ranks first among equal votes: voting alone would pick it);
+- ``breaks_odd``: averages two elements for every length (odd lengths break);
+- ``noop``: a comment only; ``empty``: nothing; ``silencer``: edits only the repo's test file.
+
+One ExecutionCache is shared by the module, so each (patch, test) pair runs once for all
+tests here; that is also what keeps this module quick.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codemonkeys.candidates import CandidateSet, candidate_id
+from codemonkeys.config import Config, EndpointConfig
+from codemonkeys.execution import ExecutionCache, Script, run_script
+from codemonkeys.llm import ModelHub
+from codemonkeys.llm.recording import CallLog, CostTracker
+from codemonkeys.problem import Problem
+from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.store import RunStore
+from tests.conftest import FIXTURES, make_git_repo
+
+pytestmark = [pytest.mark.docker]
+
+STATS = '''"""Small statistics helpers."""
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def median(xs):
+    s = sorted(xs)
+    return s[len(s) // 2]
+'''
+
+SUITE = """import unittest
+
+from calc.stats import mean, median
+
+
+class StatsTest(unittest.TestCase):
+    def test_mean(self):
+        self.assertEqual(mean([1, 2, 3]), 2)
+
+    def test_median_odd(self):
+        self.assertEqual(median([3, 1, 2]), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
+"""
+
+ISSUE = "median() is wrong for lists of even length: median([1, 2, 3, 4]) returns 3, expected 2.5."
+
+
+def _diff(repo: Path, new_stats: str | None = None, new_suite: str | None = None) -> str:
+    """A real git diff of the fixture repo with the given file contents."""
+    targets = {"calc/stats.py": new_stats, "tests/test_stats.py": new_suite}
+    originals = {p: (repo / p).read_text() for p in targets}
+    try:
+        for p, text in targets.items():
+            if text is not None:
+                (repo / p).write_text(text)
+        return subprocess.run(
+            ["git", "diff"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        for p, text in originals.items():
+            (repo / p).write_text(text)
+
+
+MEDIAN_OLD = "    return s[len(s) // 2]\n"
+PATCHED = {
+    "correct": "    n = len(s)\n    if n % 2:\n        return s[n // 2]\n    return (s[n // 2 - 1] + s[n // 2]) / 2\n",
+    "hack": "    if xs == [1, 2, 3, 4]:\n        return 2.5\n    return s[len(s) // 2]\n",
+    "breaks_odd": "    return (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2\n",
+    "noop": "    # the upper middle element\n    return s[len(s) // 2]\n",
+}
+
+STALE = """diff --git a/calc/stats.py b/calc/stats.py
+--- a/calc/stats.py
++++ b/calc/stats.py
+@@ -9,2 +9,2 @@ def median(xs):
+     s = sorted(xs)
+-    return s[len(s) - 1]
++    return s[-1]
+"""
+"""A patch written against other code: it does not apply."""
+
+REPRO = Script(
+    content="from calc.stats import median\n"
+    "got = median([1, 2, 3, 4])\n"
+    "print('median([1, 2, 3, 4]) =', got)\n"
+    "raise SystemExit(0 if got == 2.5 else 2)\n"
+)
+ODD_STILL_WORKS = Script(
+    content="from calc.stats import median\nraise SystemExit(0 if median([5, 1, 3]) == 3 else 2)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory, sandbox_image):
+    from codemonkeys.sandbox import SandboxPool, SandboxSpec
+
+    repo = tmp_path_factory.mktemp("calc")
+    sha = make_git_repo(
+        repo,
+        {
+            "calc/__init__.py": "",
+            "calc/stats.py": STATS,
+            "tests/__init__.py": "",
+            "tests/test_stats.py": SUITE,
+        },
+    )
+    patches = {name: _diff(repo, STATS.replace(MEDIAN_OLD, body)) for name, body in PATCHED.items()}
+    patches["silencer"] = _diff(
+        repo, new_suite=SUITE.replace("self.assertEqual(median([3, 1, 2]), 2)", "pass")
+    )
+    problem = Problem(
+        id="calc-median", repo="local/calc", issue=ISSUE, repo_path=repo, base_commit=sha
+    )
+    pool = SandboxPool(
+        SandboxSpec(
+            kind="docker", image=sandbox_image, workdir="/repo", repo_path=repo, base_commit=sha
+        ),
+        size=2,
+    )
+    cache = ExecutionCache(pool.lease, timeout=60)
+    try:
+        yield problem, pool, cache, patches
+    finally:
+        pool.close()
+
+
+def candidate_set(patches: dict[str, str]) -> CandidateSet:
+    cs = CandidateSet()
+    cs.add_patch("", "sysE")  # empty: dropped on entry
+    cs.add_patch(patches["noop"], "sysN")
+    cs.add_patch(patches["breaks_odd"], "sysB")
+    cs.add_patch(patches["hack"], "sysH")
+    cs.add_patch(patches["hack"].replace("\n", "  \n"), "sysH2")  # whitespace duplicate
+    cs.add_patch(patches["correct"], "sysC")
+    cs.add_patch(patches["silencer"], "sysS")
+    cs.add_patch(STALE, "sysX")
+    cs.add_test(REPRO)
+    cs.add_test(ODD_STILL_WORKS)
+    return cs
+
+
+def select(
+    tmp_path: Path, fixture, policy: str, *, cs: CandidateSet | None = None, **selection
+) -> tuple[SelectionRecord, ModelHub, RunStore]:
+    problem, pool, cache, patches = fixture
+    config = Config()
+    config.models.primary = EndpointConfig(model=f"scripted:{FIXTURES / 'policies' / policy}")
+    for k, v in selection.items():
+        setattr(config.selection, k, v)
+    store = RunStore(tmp_path / "run")
+    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    rec = run_selection(
+        problem, cs or candidate_set(patches), hub, pool, store, config, cache=cache
+    )
+    return rec, hub, store
+
+
+def ids(patches: dict[str, str]) -> dict[str, str]:
+    return {name: candidate_id(p) for name, p in patches.items()}
+
+
+def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
+    problem, pool, cache, patches = fixture
+    rec, hub, store = select(tmp_path, fixture, "sel_discriminate.py")
+    cid = ids(patches)
+
+    # decoys handled before voting: empty dropped, whitespace duplicate merged, silencer stripped
+    stale = candidate_id(STALE)
+    assert {c.id for c in rec.candidates} == {
+        cid["noop"],
+        cid["breaks_odd"],
+        cid["hack"],
+        cid["correct"],
+        stale,
+    }
+    assert [c.sources for c in rec.candidates if c.id == cid["hack"]] == [["sysH", "sysH2"]]
+    assert [(s.original_id, s.new_id, s.removed_files) for s in rec.stripped] == [
+        (cid["silencer"], None, ["tests/test_stats.py"])
+    ]
+
+    # the matrix: the repro fails on the original, the odd check passes there (strict: no vote)
+    assert rec.matrix.original(REPRO.digest).verdict == "unfixed"
+    assert rec.matrix.original(ODD_STILL_WORKS.digest).verdict == "fixed"
+    assert rec.matrix.cell(cid["breaks_odd"], ODD_STILL_WORKS.digest).verdict == "unfixed"
+    assert rec.votes == {
+        cid["noop"]: 0,
+        cid["breaks_odd"]: 1,
+        cid["hack"]: 1,
+        cid["correct"]: 1,
+        stale: 0,
+    }
+    # a patch that does not apply is a recorded result, ranked last
+    assert rec.matrix.outcome_vector(stale) == ("no-apply", "no-apply")
+    assert "stats.py" in rec.matrix.cell(stale, REPRO.digest).output_tail
+    assert rec.ranking[-1].id == stale and not rec.ranking[-1].applies
+    # each distinct (patch, test) pair ran once: 6 rows x 2 tests, then the selector's test on 4 rows
+    assert rec.executions == 6 * 2 + 4
+    sizes = {m: cl.size for cl in rec.clusters for m in cl.members}
+    assert sizes[cid["hack"]] == sizes[cid["correct"]] == 2  # same outcomes on these tests
+    # voting alone would pick the hack (more sources); the selector must do better
+    assert rec.top_k == [cid["hack"], cid["correct"], cid["breaks_odd"]]
+
+    assert not rec.fallback, rec.reason
+    assert rec.chosen_id == cid["correct"]
+    assert rec.chosen_patch == patches["correct"]
+    assert len(rec.selector_tests) == 1
+    runs = rec.selector_tests[0].runs
+    assert runs["original"].verdict == "unfixed" and runs[cid["correct"]].verdict == "fixed"
+    assert (
+        runs[cid["hack"]].verdict == "unfixed"
+        and "median([1, 5, 2, 8]) = 5" in runs[cid["hack"]].output_tail
+    )
+    # the selector saw the original source of the file the candidates touch, and the votes
+    prompt = rec.transcript[1].content
+    assert "def median(xs):" in prompt and f'<candidate id="{cid["hack"]}" votes="1"' in prompt
+    assert [c["stage"] for c in hub.calls.records()] == ["selection", "selection"]
+
+    # the chosen patch really fixes the bug without breaking the suite
+    with pool.lease() as sb:
+        fixed = run_script(
+            sb,
+            rec.chosen_patch,
+            Script(
+                content="import sys\nsys.path.insert(0, '.')\nimport unittest\nfrom calc.stats import median\nassert median([1, 2, 3, 4]) == 2.5\nunittest.main(module='tests.test_stats', exit=True)\n"
+            ),
+            60,
+        )
+    assert fixed.exit_code == 0, fixed.output
+
+    # saved, and answered from the record on a re-run (no new model call)
+    saved = store.load_record(
+        problem.id, "selection", SelectionRecord, Config(models=hub.config).fingerprint("selection")
+    )
+    assert saved is not None and saved.chosen_id == cid["correct"]
+    again = run_selection(
+        problem, candidate_set(patches), hub, pool, store, Config(models=hub.config), cache=cache
+    )
+    assert again.chosen_id == cid["correct"] and len(hub.calls.records()) == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "calls"),
+    [
+        ("sel_invalid_id.py", "invalid-id", 3),
+        ("sel_misparse.py", "misparse", 3),
+        ("sel_tests_forever.py", "attempts-exhausted", 3),
+        ("sel_model_error.py", "model-error", 0),
+    ],
+)
+def test_fallbacks_choose_the_top_voted_candidate_and_say_why(
+    tmp_path, fixture, policy, kind, calls
+):
+    _, _, _, patches = fixture
+    rec, hub, _ = select(tmp_path, fixture, policy, attempts=3)
+    assert rec.fallback and rec.fallback_kind == kind
+    assert rec.chosen_id == rec.top_k[0] == ids(patches)["hack"]
+    assert rec.reason.startswith("fell back to the top-voted candidate")
+    assert len(hub.calls.records()) == calls
+    if kind in ("invalid-id", "misparse"):
+        corrections = [m.content for m in rec.transcript if m.role == "user"][1:]
+        assert len(corrections) == 2 and (
+            "not one of the candidate ids" in corrections[0] or "could not find" in corrections[0]
+        )
+        assert "last reply" in corrections[-1]
+
+
+def test_one_candidate_is_chosen_without_a_model_call(tmp_path, fixture):
+    _, _, _, patches = fixture
+    cs = CandidateSet()
+    cs.add_patch(patches["correct"], "only")
+    cs.add_test(REPRO)
+    rec, hub, _ = select(tmp_path, fixture, "sel_model_error.py", cs=cs)
+    assert rec.chosen_id == ids(patches)["correct"] and not rec.fallback
+    assert hub.calls.records() == [] and rec.transcript == []
