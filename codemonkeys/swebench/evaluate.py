@@ -1,0 +1,412 @@
+"""Grading through the official ``swebench`` harness (5.x) on the local Docker engine.
+
+The harness runs as a subprocess (``python -m swebench.harness.run_evaluation``) so its
+module-level state (logging, rlimits, tqdm, dotenv) stays out of our process, with its
+working directory set to ``report_dir`` because it writes ``logs/run_evaluation/...``
+relative to the cwd. It is given a local JSONL dataset file holding only the rows being
+graded, each with an ``image`` (the row's, or the official name by rule): the 5.x
+harness takes the image, eval script, log parser and eval type from the row, never
+builds environment images without ``--task_repo``, and only pulls an image it cannot
+find locally. We check the images ourselves first, so nothing is pulled behind our back.
+
+The harness keeps one prediction per instance per run id, and caches each instance's
+verdict under ``<run_id>/<model_name_or_path>/<instance_id>/report.json``. Candidate
+grading therefore names each prediction after its patch's hash: a cached verdict is
+reused only for the very same patch, which makes reruns resumable and never stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
+from codemonkeys.swebench.images import (
+    ImageMissing,
+    ensure_instance_image,
+    image_present,
+    instance_image,
+)
+
+log = logging.getLogger(__name__)
+
+HARNESS_MODULE = "swebench.harness.run_evaluation"
+HARNESS_FIELDS = (
+    "instance_id",
+    "repo",
+    "eval_script",
+    "log_parser",
+    "eval_type",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+    "test_patch",
+)
+"""What the 5.x harness reads from a row (``make_test_spec``) plus test_patch, which the
+eval script applies: a row without it is not a gradable instance."""
+EVAL_TYPES = ("pass_and_fail", "fail_only")
+
+
+class HarnessMissing(RuntimeError):
+    """The ``swebench`` package (the official harness) is not importable."""
+
+
+class HarnessFailed(RuntimeError):
+    """The harness process itself failed (not a patch being unresolved)."""
+
+
+@dataclass
+class EvaluationRun:
+    """What one harness run said about each submitted instance."""
+
+    run_id: str
+    resolved: dict[str, bool] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    """instance_id -> resolved | unresolved | empty_patch | image_missing | error"""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why an instance was not graded (image_missing, error)."""
+    report_path: Path | None = None
+    log_dir: Path | None = None
+    harness_log: Path | None = None
+
+
+def harness_available() -> bool:
+    return (
+        importlib.util.find_spec("swebench") is not None
+        and importlib.util.find_spec(HARNESS_MODULE) is not None
+    )
+
+
+def check_harness_row(row: Mapping[str, Any]) -> None:
+    """Raise ``DatasetError`` naming the row and field when the harness cannot grade it."""
+    require(row, HARNESS_FIELDS, "evaluation with the swebench 5.x harness")
+    listed_tests(row, "FAIL_TO_PASS")
+    listed_tests(row, "PASS_TO_PASS")
+    if row["eval_type"] not in EVAL_TYPES:
+        raise DatasetError(
+            f"row {row['instance_id']!r}: eval_type {row['eval_type']!r} is not one of {', '.join(EVAL_TYPES)}"
+        )
+    parsers = _parser_names()
+    if parsers is not None and row["log_parser"] not in parsers:
+        raise DatasetError(
+            f"row {row['instance_id']!r}: log_parser {row['log_parser']!r} is not a parser of the installed "
+            f"harness (e.g. {', '.join(sorted(parsers)[:5])}, ...)"
+        )
+
+
+def _parser_names() -> set[str] | None:
+    try:
+        from swebench.harness.log_parsers import PARSER_REGISTRY
+    except ImportError:
+        return None
+    return set(PARSER_REGISTRY)
+
+
+def _index_rows(dataset_rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {r["instance_id"]: r for r in dataset_rows}
+
+
+def _checked_rows(
+    instance_ids: Sequence[str], by_id: Mapping[str, Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    unknown = [i for i in instance_ids if i not in by_id]
+    if unknown:
+        raise DatasetError(
+            f"predictions for instance(s) not in the dataset: {', '.join(unknown[:10])}"
+        )
+    problems = []
+    for iid in instance_ids:
+        try:
+            check_harness_row(by_id[iid])
+        except DatasetError as e:
+            problems.append(str(e))
+    if problems:
+        more = f"\n(+{len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise DatasetError(
+            f"{len(problems)} row(s) cannot be graded by the harness:\n"
+            + "\n".join(problems[:10])
+            + more
+        )
+    return [by_id[i] for i in instance_ids]
+
+
+def _read_predictions(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        preds = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        data = json.loads(text)
+        preds = list(data.values()) if isinstance(data, dict) else data
+    for p in preds:
+        if not isinstance(p, dict) or "instance_id" not in p:
+            raise DatasetError(f"{path}: every prediction needs an instance_id")
+    return preds
+
+
+def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    # ensure_ascii keeps U+2028 & co. escaped: the harness splits the file with str.splitlines()
+    tmp.write_text("".join(json.dumps(dict(r)) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _open_file_limit(wanted: int = 4096) -> int:
+    """The harness sets soft = hard = this value; above our hard limit that is an error."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def harness_command(
+    dataset_file: Path,
+    predictions_file: Path,
+    *,
+    run_id: str,
+    max_workers: int,
+    timeout: int,
+    report_dir: Path,
+) -> list[str]:
+    """The exact command line we run (cwd = report_dir)."""
+    return [
+        sys.executable,
+        "-m",
+        HARNESS_MODULE,
+        "--dataset_name",
+        str(dataset_file),
+        "--split",
+        "test",
+        "--predictions_path",
+        str(predictions_file),
+        "--max_workers",
+        str(max_workers),
+        "--open_file_limit",
+        str(_open_file_limit()),
+        "--timeout",
+        str(timeout),
+        "--run_id",
+        run_id,
+        "--report_dir",
+        str(report_dir),
+    ]
+
+
+def run_harness(
+    predictions: Sequence[Mapping[str, Any]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    *,
+    run_id: str,
+    max_workers: int = 2,
+    timeout: int = 1800,
+    report_dir: str | Path,
+    pull: bool = False,
+    client: Any = None,
+) -> EvaluationRun:
+    """Grade ``predictions`` (harness format: instance_id, model_name_or_path,
+    model_patch; one per instance) against ``dataset_rows`` in one harness run.
+
+    Instance images must be on the local engine: an absent one is pulled by us when
+    ``pull`` is set, else its instance is marked ``image_missing`` (False) and not sent
+    to the harness, which would otherwise try a registry pull of its own."""
+    if not harness_available():
+        raise HarnessMissing(
+            "the official SWE-bench harness is not installed: `uv sync` (dev group) or "
+            "`pip install 'codemonkeys[swebench]'` (swebench>=5)"
+        )
+    report_dir = Path(report_dir).resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    ids = [p["instance_id"] for p in predictions]
+    if len(set(ids)) != len(ids):
+        raise DatasetError(
+            f"run {run_id}: more than one prediction for an instance; the harness keeps one per run"
+        )
+    rows = _checked_rows(ids, _index_rows(dataset_rows))
+    result = EvaluationRun(run_id=run_id, log_dir=report_dir / "logs" / "run_evaluation" / run_id)
+    by_id = {r["instance_id"]: r for r in rows}
+    if client is None and any((p.get("model_patch") or "").strip() for p in predictions):
+        import docker
+
+        client = docker.from_env()
+    to_grade = []
+    for p in predictions:
+        iid = p["instance_id"]
+        if not (p.get("model_patch") or "").strip():
+            result.resolved[iid] = False
+            result.status[iid] = "empty_patch"
+            continue
+        missing = _image_problem(instance_image(by_id[iid]), pull=pull, client=client)
+        if missing:
+            result.resolved[iid] = False
+            result.status[iid] = "image_missing"
+            result.reasons[iid] = missing
+            log.warning("not grading %s: %s", iid, missing)
+            continue
+        to_grade.append({**p, "model_name_or_path": p.get("model_name_or_path") or "codemonkeys"})
+    if not to_grade:  # the harness cannot write a report without a prediction
+        return result
+
+    dataset_file = report_dir / f"dataset.{run_id}.jsonl"
+    predictions_file = report_dir / f"predictions.{run_id}.jsonl"
+    graded = {p["instance_id"] for p in to_grade}
+    _write_jsonl(dataset_file, [harness_row(r) for r in rows if r["instance_id"] in graded])
+    _write_jsonl(predictions_file, to_grade)
+    cmd = harness_command(
+        dataset_file,
+        predictions_file,
+        run_id=run_id,
+        max_workers=max_workers,
+        timeout=timeout,
+        report_dir=report_dir,
+    )
+    result.harness_log = report_dir / f"harness.{run_id}.log"
+    log.info("running the SWE-bench harness: %s (cwd %s)", " ".join(cmd), report_dir)
+    with result.harness_log.open("w", encoding="utf-8") as out:
+        proc = subprocess.run(
+            cmd, cwd=report_dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    model = to_grade[0]["model_name_or_path"].replace("/", "__")
+    result.report_path = report_dir / f"{model}.{run_id}.json"
+    if proc.returncode != 0 or not result.report_path.is_file():
+        tail = "\n".join(result.harness_log.read_text(errors="replace").splitlines()[-25:])
+        raise HarnessFailed(
+            f"swebench harness run {run_id} exited {proc.returncode} without a report "
+            f"({result.report_path}); log {result.harness_log}:\n{tail}"
+        )
+    summary = json.loads(result.report_path.read_text())
+    resolved = set(summary.get("resolved_ids", []))
+    errors = set(summary.get("error_ids", []))
+    for p in to_grade:
+        iid = p["instance_id"]
+        result.resolved[iid] = iid in resolved
+        result.status[iid] = (
+            "resolved" if iid in resolved else "error" if iid in errors else "unresolved"
+        )
+        if iid in errors:
+            result.reasons[iid] = f"harness error; see {result.log_dir}"
+    if errors:
+        log.warning(
+            "harness run %s: %d instance(s) errored (see %s): %s",
+            run_id,
+            len(errors),
+            result.log_dir,
+            sorted(errors),
+        )
+    return result
+
+
+def _image_problem(image: str, *, pull: bool, client: Any) -> str | None:
+    """None when ``image`` is usable, else why not."""
+    if pull:
+        try:
+            ensure_instance_image(image, client)
+        except ImageMissing as e:
+            return str(e)
+        return None
+    if image_present(image, client):
+        return None
+    return f"image {image} is not on the local Docker engine (pull it, or allow pulling)"
+
+
+def evaluate_predictions(
+    predictions_path: str | Path,
+    dataset_rows: Sequence[Mapping[str, Any]],
+    *,
+    run_id: str,
+    max_workers: int = 2,
+    timeout: int = 1800,
+    report_dir: str | Path,
+    pull: bool = False,
+    client: Any = None,
+) -> dict[str, bool]:
+    """Grade a predictions file (.jsonl or .json, harness format) with the official
+    harness; instance_id -> resolved. Empty patches and harness errors are False.
+    The harness reuses a verdict it already has for (run_id, model, instance): use a
+    new run id after changing the predictions."""
+    predictions = _read_predictions(Path(predictions_path))
+    return run_harness(
+        predictions,
+        dataset_rows,
+        run_id=run_id,
+        max_workers=max_workers,
+        timeout=timeout,
+        report_dir=report_dir,
+        pull=pull,
+        client=client,
+    ).resolved
+
+
+def patch_key(patch: str) -> str:
+    return hashlib.sha256(patch.encode("utf-8")).hexdigest()[:16]
+
+
+def evaluate_candidates(
+    candidates: Mapping[str, Sequence[tuple[str, str]]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    *,
+    run_id_prefix: str,
+    max_workers: int = 2,
+    timeout: int = 1800,
+    report_dir: str | Path,
+    pull: bool = False,
+    client: Any = None,
+) -> dict[str, dict[str, bool]]:
+    """Grade every distinct candidate patch of every instance:
+    ``{instance_id: [(candidate_id, patch), ...]}`` -> ``{instance_id: {candidate_id: resolved}}``.
+
+    Identical patches are graded once. Layer k holds the k-th distinct patch of each
+    instance and runs as harness run ``<run_id_prefix>.L<k>`` (the harness keeps one
+    prediction per instance per run). Each prediction's model name is its patch hash, so
+    a rerun reuses exactly the verdicts of unchanged patches."""
+    by_id = _index_rows(dataset_rows)
+    _checked_rows([iid for iid, cands in candidates.items() if cands], by_id)
+
+    distinct: dict[str, list[str]] = {}
+    for iid, cands in candidates.items():
+        seen: list[str] = []
+        for _cid, patch in cands:
+            if (patch or "").strip() and patch not in seen:
+                seen.append(patch)
+        distinct[iid] = seen
+
+    verdict: dict[tuple[str, str], bool] = {}
+    depth = max((len(v) for v in distinct.values()), default=0)
+    for layer in range(depth):
+        preds = [
+            {
+                "instance_id": iid,
+                "model_name_or_path": f"cm-{patch_key(patches[layer])}",
+                "model_patch": patches[layer],
+            }
+            for iid, patches in distinct.items()
+            if layer < len(patches)
+        ]
+        run = run_harness(
+            preds,
+            dataset_rows,
+            run_id=f"{run_id_prefix}.L{layer}",
+            max_workers=max_workers,
+            timeout=timeout,
+            report_dir=report_dir,
+            pull=pull,
+            client=client,
+        )
+        for p in preds:
+            verdict[(p["instance_id"], p["model_patch"])] = run.resolved.get(
+                p["instance_id"], False
+            )
+
+    return {
+        iid: {
+            cid: verdict.get((iid, patch), False) if (patch or "").strip() else False
+            for cid, patch in cands
+        }
+        for iid, cands in candidates.items()
+    }
