@@ -26,7 +26,13 @@ import anthropic
 from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Completion, Message, ModelError, Usage, split_system
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.llm.retry import TransientError, call_with_retries, redact, translate_sdk_error
+from codemonkeys.llm.retry import (
+    GARBLED_BODY,
+    TransientError,
+    call_with_retries,
+    redact,
+    translate_sdk_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +170,9 @@ class AnthropicModel:
     def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
         try:
             response = self._client.messages.create(**kwargs, timeout=self.endpoint.timeout_s)
-        except anthropic.APIError as e:
+        except anthropic.AnthropicError as e:
             outcome = self._translate(e)
-        except ValueError as e:  # a 2xx body that is not JSON
+        except GARBLED_BODY as e:  # a 2xx body that is not JSON
             outcome = self._translate(e)
         else:
             return self._parse(response)

@@ -25,7 +25,13 @@ import openai
 from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Completion, Message, ModelError, Usage
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.llm.retry import TransientError, call_with_retries, redact, translate_sdk_error
+from codemonkeys.llm.retry import (
+    GARBLED_BODY,
+    TransientError,
+    call_with_retries,
+    redact,
+    translate_sdk_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +141,9 @@ class OpenAIModel:
             response = self._client.chat.completions.create(
                 **kwargs, timeout=self.endpoint.timeout_s
             )
-        except openai.APIError as e:
+        except openai.OpenAIError as e:
             outcome = self._translate(e)
-        except ValueError as e:  # a 2xx body that is not JSON
+        except GARBLED_BODY as e:  # a 2xx body that is not JSON
             outcome = self._translate(e)
         else:
             return self._parse(response)

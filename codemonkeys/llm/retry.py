@@ -19,6 +19,7 @@ exception, a log line or the call log.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -33,6 +34,9 @@ from codemonkeys.llm.base import ModelError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+GARBLED_BODY = (json.JSONDecodeError, UnicodeDecodeError)
+"""What the SDKs raise when a 2xx response body is not valid JSON."""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Besides every 5xx (500, 502, 503, 504, 529 overloaded, ...)."""
@@ -224,6 +228,6 @@ def translate_sdk_error(
             headers=headers,
             secret=secret,
         )
-    if isinstance(exc, ValueError):  # json.JSONDecodeError from a garbled 2xx body
+    if isinstance(exc, GARBLED_BODY):
         return TransientError(f"malformed response from {model}: {redact(str(exc), secret)[:200]}")
     return None

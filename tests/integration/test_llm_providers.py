@@ -319,8 +319,14 @@ def test_hanging_response_times_out_and_is_retried(server, provider):
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_malformed_json_is_retried_then_fails_clearly(server, provider):
     path, make, ok, _ = PROVIDERS[provider]
-    server.enqueue(path, Reply(200, '{"id": "msg_1", "content": [tru'), Reply(200, ok("recovered")))
+    server.enqueue(
+        path,
+        Reply(200, '{"id": "msg_1", "content": [tru'),  # cut off
+        Reply(200, {"unexpected": "shape"}),  # valid JSON, not a message
+        Reply(200, ok("recovered")),
+    )
     assert ask(make(server)).text == "recovered"
+    assert len(server.requests(path)) == 3
 
     server.reset()
     server.set_default(path, Reply(200, "<html>proxy error</html>"))
