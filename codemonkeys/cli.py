@@ -184,6 +184,338 @@ def clean(
     console.print(f"removed {n} container(s)")
 
 
+# -- solve ---------------------------------------------------------------------------------
+@app.command()
+def solve(
+    repo: Annotated[
+        Path,
+        typer.Option("--repo", "-r", help="The git checkout (or a project directory inside one)."),
+    ] = Path("."),
+    issue: Annotated[str | None, typer.Option("--issue", "-i", help="The issue text.")] = None,
+    issue_file: Annotated[
+        Path | None, typer.Option("--issue-file", "-f", help="A file holding the issue text.")
+    ] = None,
+    github_issue: Annotated[
+        str | None,
+        typer.Option("--github-issue", help="A GitHub issue URL (GITHUB_TOKEN used when set)."),
+    ] = None,
+    github_api: Annotated[
+        str, typer.Option("--github-api", hidden=True)
+    ] = "https://api.github.com",
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="Your own image to run tests in (repo copied to /repo)."),
+    ] = None,
+    dockerfile: Annotated[
+        Path | None,
+        typer.Option("--dockerfile", help="Build the test environment from this Dockerfile."),
+    ] = None,
+    sandbox: Annotated[
+        str,
+        typer.Option("--sandbox", help="docker (default) or local (host processes, no isolation)."),
+    ] = "docker",
+    include_uncommitted: Annotated[
+        bool,
+        typer.Option("--include-uncommitted", help="Solve against your uncommitted changes too."),
+    ] = False,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Commit the chosen patch on a new branch (working tree untouched)."
+        ),
+    ] = False,
+    branch: Annotated[
+        str | None, typer.Option("--branch", help="Name of the branch --apply creates.")
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Where records go (default runs/solve-...; rerun resumes)."),
+    ] = None,
+    estimate_only: Annotated[
+        bool, typer.Option("--estimate", help="Print the cost estimate and stop.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    relevance_model: RelevanceModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Solve one issue in a local repository: the chosen patch, its votes, cost and time."""
+    from codemonkeys.llm import ModelError
+    from codemonkeys.solve import SolveError, SolveOptions
+    from codemonkeys.solve import solve as run_solve
+
+    _setup_logging(verbose)
+    cfg = build_config(
+        config,
+        set_,
+        model=model,
+        relevance_model=relevance_model,
+        base_url=base_url,
+        max_cost=max_cost,
+    )
+    if sandbox not in ("docker", "local"):
+        raise _fail("--sandbox is docker or local")
+    if sum(x is not None for x in (issue, issue_file, github_issue)) != 1:
+        raise _fail("give the issue once: --issue TEXT, --issue-file FILE or --github-issue URL")
+    try:
+        if issue_file is not None:
+            text = issue_file.read_text(encoding="utf-8", errors="replace")
+        elif github_issue is not None:
+            from codemonkeys.github import fetch_issue
+
+            text = fetch_issue(github_issue, api_base=github_api).text
+        else:
+            text = issue or ""
+        opts = SolveOptions(
+            repo=repo,
+            issue=text,
+            include_uncommitted=include_uncommitted,
+            image=image,
+            dockerfile=dockerfile,
+            sandbox=sandbox,
+            apply=apply,
+            branch=branch,
+            run_dir=run_dir,
+            estimate_only=estimate_only,
+        )
+        outcome = run_solve(opts, cfg, console)
+    except (ModelError, SolveError, OSError) as e:
+        raise _fail(str(e)) from e
+    except Exception as e:
+        from codemonkeys.github import GitHubError
+        from codemonkeys.localrepo import LocalRepoError
+
+        if isinstance(e, GitHubError | LocalRepoError):
+            raise _fail(str(e)) from e
+        raise
+    if outcome.result is not None and outcome.result.status not in ("done",):
+        raise typer.Exit(1)
+
+
+# -- swebench --------------------------------------------------------------------------------
+@swebench_app.command("run")
+def swebench_run(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset", "-d", help="verified | lite | full | a .json/.jsonl/.parquet file."
+        ),
+    ] = "verified",
+    split: Annotated[str, typer.Option(help="Dataset split (hub datasets).")] = "test",
+    ids_file: Annotated[
+        Path | None, typer.Option("--ids-file", help="File with one instance id per line.")
+    ] = None,
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", help="An instance id (repeatable).")
+    ] = None,
+    regex: Annotated[
+        str | None, typer.Option("--regex", help="Keep instance ids matching this regex.")
+    ] = None,
+    slice_: Annotated[
+        str | None, typer.Option("--slice", help="Python-style slice, e.g. 0:20.")
+    ] = None,
+    shuffle: Annotated[
+        int | None, typer.Option("--shuffle", help="Shuffle with this seed before slicing.")
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Run directory (rerun the same command to resume)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Run name under runs/ (default: swebench-<dataset>)."),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="One line per problem instead of the live display."),
+    ] = False,
+    remove_images: Annotated[
+        bool,
+        typer.Option(
+            "--remove-images", help="Remove each instance image when its problem is done."
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    relevance_model: RelevanceModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    from codemonkeys.llm import ModelError, build_provider
+    from codemonkeys.llm.pricing import Pricing
+    from codemonkeys.swebench.dataset import DatasetError
+    from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
+
+    _setup_logging(verbose)
+    cfg = build_config(
+        config,
+        set_,
+        model=model,
+        relevance_model=relevance_model,
+        base_url=base_url,
+        max_cost=max_cost,
+    )
+    try:
+        build_provider(cfg.models.primary, Pricing(cfg.models))
+    except ModelError as e:
+        raise _fail(str(e)) from e
+    label = (
+        name
+        or f"swebench-{Path(dataset).stem if dataset.endswith(('.json', '.jsonl', '.parquet')) else dataset}"
+    )
+    opts = SwebenchRunOptions(
+        dataset=dataset,
+        split=split,
+        ids_file=ids_file,
+        ids=instance,
+        regex=regex,
+        slice=slice_,
+        shuffle_seed=shuffle,
+        run_dir=run_dir or cfg.run.runs_dir / label,
+        quiet=quiet,
+        remove_images=remove_images,
+    )
+    try:
+        results = run_swebench(opts, cfg, console)
+    except DatasetError as e:
+        raise _fail(str(e)) from e
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    console.print(
+        f"{len(results)} problem(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
+
+
+@swebench_app.command("evaluate")
+def swebench_evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `swebench run`.")],
+    candidates: Annotated[
+        bool,
+        typer.Option(
+            "--candidates/--chosen-only", help="Also grade every distinct candidate (coverage)."
+        ),
+    ] = True,
+    workers: Annotated[int, typer.Option("--workers", help="Harness workers.")] = 2,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Grade a run's patches with the official swebench harness."""
+    from codemonkeys.swebench.run import evaluate_run
+
+    _setup_logging(verbose)
+    try:
+        summary = evaluate_run(run_dir, candidates=candidates, max_workers=workers, console=console)
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        raise _fail(str(e)) from e
+    console.print(json.dumps(summary))
+
+
+# -- ensemble ----------------------------------------------------------------------------------
+@app.command()
+def ensemble(
+    predictions: Annotated[
+        list[Path],
+        typer.Argument(help="Predictions files of other systems (JSONL, JSON dict, preds.json)."),
+    ],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset", "-d", help="Dataset the predictions are for (hub alias or file)."
+        ),
+    ] = "verified",
+    own_run: Annotated[
+        Path | None,
+        typer.Option("--run", help="Also include this codemonkeys run's candidates and tests."),
+    ] = None,
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", help="Only these instance ids.")
+    ] = None,
+    slice_: Annotated[
+        str | None, typer.Option("--slice", help="Python-style slice of the instances.")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default runs/ensemble).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Predictions file to write (.jsonl or .json)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    max_cost: MaxCostOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Select among other systems' patches with model-written tests (no labels needed)."""
+    from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
+    from codemonkeys.llm import ModelError
+
+    _setup_logging(verbose)
+    cfg = build_config(config, set_, model=model, base_url=base_url, max_cost=max_cost)
+    opts = EnsembleOptions(
+        predictions=predictions,
+        dataset=dataset,
+        own_run=own_run,
+        ids=instance,
+        slice=slice_,
+        run_dir=run_dir or cfg.run.runs_dir / "ensemble",
+        out=out,
+        quiet=quiet,
+    )
+    try:
+        path = run_ensemble(opts, cfg, console)
+    except (ModelError, ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from e
+    console.print(f"predictions: {path}")
+
+
+# -- report / show -----------------------------------------------------------------------------
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the HTML report here (default <run>/report.html)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Resolve rate, coverage, selection accuracy, context recall, cost and time per stage."""
+    from codemonkeys.report import render_terminal, write_report
+
+    if not run_dir.is_dir():
+        raise _fail(f"{run_dir} is not a run directory")
+    rep, path = write_report(run_dir, html)
+    if as_json:
+        typer.echo(rep.model_dump_json(indent=2))
+    else:
+        render_terminal(rep, console)
+    console.print(f"HTML report: {path}")
+
+
+@app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    problem: Annotated[str, typer.Argument(help="Problem (instance) id.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write.")] = None,
+) -> None:
+    """Render one problem's trajectories, tests, diffs and votes as HTML."""
+    from codemonkeys.show import write_show
+
+    try:
+        path = write_show(run_dir, problem, out)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        raise _fail(str(e)) from e
+    console.print(f"wrote {path}")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

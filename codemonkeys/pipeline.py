@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
@@ -107,21 +108,25 @@ def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
     return rt.store.load_record(problem_id, "result", ProblemResult, result_fingerprint(rt.config))
 
 
-def _export_repo(problem: Problem, pool: Any, dest: Path) -> list[str]:
-    """The repository files at the base commit, on the host, for the context stage."""
-    if problem.repo_path is not None and problem.image is None:
-        from codemonkeys.context.files import export_git_tree
-
-        return export_git_tree(problem.repo_path, problem.base_commit or "HEAD", dest)
+def _export_repo(pool: Any, dest: Path) -> list[str]:
+    """The repository files at the base commit, on the host, for the context stage. Taken
+    from a sandbox, so local repositories and repository images go the same way."""
     with pool.lease() as sandbox:
         return sandbox.export_repo(dest)
 
 
-def solve_problem(rt: Runtime, problem: Problem, gold: Gold | None = None) -> ProblemResult:
-    """Run one problem through the three stages; never raises for a problem's own failure."""
-    from codemonkeys.context.stage import run_context
+def solve_problem(
+    rt: Runtime,
+    problem: Problem,
+    gold: Gold | None = None,
+    *,
+    candidates: CandidateSet | None = None,
+) -> ProblemResult:
+    """Run one problem through the three stages; never raises for a problem's own failure.
+
+    With ``candidates`` (ensembling other systems' patches) context and generation are
+    skipped: tests are written where the candidates bring none, then the same selection."""
     from codemonkeys.execution import ExecutionCache
-    from codemonkeys.generation.stage import run_generation
     from codemonkeys.sandbox import SandboxPool, spec_from_config
     from codemonkeys.selection.stage import run_selection
 
@@ -139,45 +144,20 @@ def solve_problem(rt: Runtime, problem: Problem, gold: Gold | None = None) -> Pr
         spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
         pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
-        with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
-            repo_dir = Path(tmp)
-
-            rt.observer.problem_stage(problem.id, "context")
-            t0 = time.monotonic()
-            paths = _export_repo(problem, pool, repo_dir)
-            context = run_context(problem, repo_dir, paths, rt.hub, rt.store, cfg, gold=gold)
-            seconds["context"] = time.monotonic() - t0
-
-            rt.observer.problem_stage(problem.id, "generation")
-            t0 = time.monotonic()
-            generation = run_generation(
-                problem,
-                context.render(),
-                rt.hub,
-                pool,
-                rt.store,
-                cfg,
-                repo_dir=repo_dir,
-                cache=cache,
-                on_event=lambda kind, **info: rt.observer.event(problem.id, kind, **info),
-            )
-            seconds["generation"] = time.monotonic() - t0
-
-        if not generation.candidates.candidates:
+        if candidates is None:
+            candidates = _generate_candidates(rt, problem, gold, pool, cache, seconds)
+            select = run_selection
+        else:
+            from codemonkeys.ensemble import ensemble_problem as select
+        if not candidates.candidates:
             result.status = "no_candidates"
             result.reason = "no trajectory produced a patch"
         else:
             rt.observer.problem_stage(problem.id, "selection")
             t0 = time.monotonic()
-            selection = run_selection(
-                problem, generation.candidates, rt.hub, pool, rt.store, cfg, cache=cache
-            )
+            selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
             seconds["selection"] = time.monotonic() - t0
-            result.status = "done"
-            result.chosen_id = selection.chosen_id
-            result.chosen_patch = selection.chosen_patch
-            result.reason = selection.reason
-            result.candidates = selection.candidate_summaries()
+            _take_selection(result, selection)
     except Interrupted as e:
         result.status = "interrupted"
         result.error = str(e)
@@ -189,7 +169,7 @@ def solve_problem(rt: Runtime, problem: Problem, gold: Gold | None = None) -> Pr
         result.error = f"{type(e).__name__}: {e}"
         log.warning("problem %s failed: %s", problem.id, result.error)
         rt.store.write_json(
-            rt.store.problem_dir(problem.id) / "error.txt.json",
+            rt.store.problem_dir(problem.id) / "error.json",
             {"error": result.error, "traceback": traceback.format_exc()},
         )
     finally:
@@ -198,12 +178,79 @@ def solve_problem(rt: Runtime, problem: Problem, gold: Gold | None = None) -> Pr
                 pool.close()
             except Exception as e:
                 log.warning("closing the sandbox pool of %s: %s", problem.id, e)
+    return _finish(rt, result, seconds)
+
+
+def _generate_candidates(
+    rt: Runtime,
+    problem: Problem,
+    gold: Gold | None,
+    pool: Any,
+    cache: Any,
+    seconds: dict[str, float],
+) -> CandidateSet:
+    """Context then generation: the distinct patches and tests of the trajectories."""
+    from codemonkeys.context.stage import run_context
+    from codemonkeys.generation.stage import run_generation
+
+    with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
+        repo_dir = Path(tmp)
+        rt.observer.problem_stage(problem.id, "context")
+        t0 = time.monotonic()
+        paths = _export_repo(pool, repo_dir)
+        context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
+        seconds["context"] = time.monotonic() - t0
+
+        rt.observer.problem_stage(problem.id, "generation")
+        t0 = time.monotonic()
+        generation = run_generation(
+            problem,
+            context.render(),
+            rt.hub,
+            pool,
+            rt.store,
+            rt.config,
+            repo_dir=repo_dir,
+            cache=cache,
+            on_event=lambda kind, **info: rt.observer.event(problem.id, kind, **info),
+        )
+        seconds["generation"] = time.monotonic() - t0
+    return generation.candidates
+
+
+def _take_selection(result: ProblemResult, selection: Any) -> None:
+    result.status = "done" if selection.chosen_patch else "no_candidates"
+    result.chosen_id = selection.chosen_id
+    result.chosen_patch = selection.chosen_patch
+    result.reason = selection.reason
+    result.candidates = candidate_summaries(selection)
+
+
+def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> ProblemResult:
     result.stage_seconds = seconds
-    result.cost_usd = round(rt.costs.by_problem.get(problem.id, 0.0), 6)
+    result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
-    rt.store.save_record(problem.id, "result", result, result_fingerprint(cfg))
+    rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
     rt.observer.problem_done(result)
     return result
+
+
+def candidate_summaries(selection: Any) -> list[dict[str, Any]]:
+    """Per candidate: id, sources, votes and the verdict counts of the test matrix."""
+    out = []
+    for c in selection.candidates:
+        row = selection.matrix.cells.get(c.id, {})
+        verdicts = _count(cell.verdict for cell in row.values())
+        out.append(
+            {
+                "id": c.id,
+                "sources": c.sources,
+                "votes": selection.votes.get(c.id, 0),
+                "outcomes": " ".join(f"{k}:{v}" for k, v in sorted(verdicts.items())),
+            }
+        )
+    out.sort(key=lambda d: (-d["votes"], d["id"]))
+    return out
 
 
 def run_problems(

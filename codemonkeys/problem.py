@@ -20,9 +20,12 @@ class Problem(BaseModel):
     issue: str
     base_commit: str | None = None
     image: str | None = None
-    """Docker image that already holds the repository (SWE-bench: /testbed)."""
+    """Docker image to run in. Without ``repo_path`` it already holds the repository at
+    ``workdir`` (SWE-bench images: /testbed); default: the config's generic sandbox image."""
     repo_path: Path | None = None
-    """Local checkout the sandbox copies in at ``base_commit`` (solve mode)."""
+    """Local git checkout the sandbox copies in at ``base_commit`` (solve mode)."""
+    subdir: str | None = None
+    """With ``repo_path``: the project is this subdirectory of the checkout (monorepos)."""
     workdir: str = "/repo"
     """Where the repository lives inside the sandbox."""
     env_setup: str = ""

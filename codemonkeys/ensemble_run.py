@@ -1,0 +1,77 @@
+"""``codemonkeys ensemble``: other systems' predictions (and optionally a codemonkeys run's
+own candidates) through the same test matrix, voting and selection. No labels needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from codemonkeys.candidates import CandidateSet
+from codemonkeys.config import Config
+from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
+from codemonkeys.problem import Gold, Problem
+
+MODEL_NAME = "codemonkeys-ensemble"
+
+
+class EnsembleOptions(BaseModel):
+    predictions: list[Path]
+    dataset: str = "verified"
+    own_run: Path | None = None
+    ids: list[str] | None = None
+    slice: str | None = None
+    run_dir: Path
+    out: Path | None = None
+    quiet: bool = False
+
+
+def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
+    from codemonkeys.ensemble import (
+        export_predictions,
+        load_predictions,
+        load_run_candidates,
+        merge_candidates,
+    )
+    from codemonkeys.progress import Progress
+    from codemonkeys.store import RunStore
+    from codemonkeys.swebench.dataset import load_dataset, select, to_problem
+    from codemonkeys.swebench.run import ProgressObserver, _install_interrupt, _solver
+
+    sets = [load_predictions(p) for p in opts.predictions]
+    own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
+    rows = load_dataset(opts.dataset)
+    rows = select(rows, ids=opts.ids, slice_=opts.slice)
+    merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
+    console.print(
+        f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
+        f"{report.distinct} distinct over {report.instances} instances"
+    )
+    rt = open_run(opts.run_dir, config)
+    progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
+    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.store.write_json(Path("merge.json"), report)
+    by_id = {r["instance_id"]: r for r in rows}
+    image_check = _solver(remove_images=False)
+
+    def problems() -> Iterator[tuple[Problem, Gold | None]]:
+        for iid in merged:
+            problem, gold = to_problem(by_id[iid])
+            yield problem, gold
+
+    def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
+        cs: CandidateSet = merged[problem.id]
+        return image_check(rt, problem, gold, candidates=cs)
+
+    restore = _install_interrupt(rt, console)
+    try:
+        with progress:
+            results = run_problems(rt, problems(), solve=solve)
+    finally:
+        restore()
+    chosen = {r.id: r.chosen_patch for r in results}
+    out = opts.out or rt.store.root / "predictions.jsonl"
+    fmt = "json" if out.suffix == ".json" else "jsonl"
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)

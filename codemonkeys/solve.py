@@ -1,0 +1,327 @@
+"""``codemonkeys solve``: one issue, one local repository.
+
+1. check a model is configured (before anything slow), open the git checkout and pick the
+   base commit (uncommitted work is refused unless the user includes it; never lost);
+2. the environment to run tests in: the user's image, the user's Dockerfile, or an image
+   built automatically for the detected project kind (cached), or host processes;
+3. print an estimate (files, tokens, calls, USD range) before spending;
+4. the three stages (pipeline.solve_problem), capped by --max-cost;
+5. the chosen patch printed and saved, the candidates with votes, the reason, cost and
+   time; ``--apply`` commits it on a new branch without touching the working tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from codemonkeys.config import Config
+from codemonkeys.llm.pricing import Pricing
+from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
+from codemonkeys.problem import Problem, safe_name
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SolveError(RuntimeError):
+    """A user-facing reason the solve could not start."""
+
+
+class SolveOptions(BaseModel):
+    repo: Path
+    issue: str
+    include_uncommitted: bool = False
+    image: str | None = None
+    dockerfile: Path | None = None
+    sandbox: Literal["docker", "local"] = "docker"
+    apply: bool = False
+    branch: str | None = None
+    run_dir: Path | None = None
+    estimate_only: bool = False
+
+
+class Estimate(BaseModel):
+    files: int
+    file_tokens: int
+    calls_low: int
+    calls_high: int
+    usd_low: float
+    usd_high: float
+
+    def describe(self) -> str:
+        return (
+            f"estimate: {self.files} files to scan ({self.file_tokens:,} tokens), "
+            f"{self.calls_low:,}-{self.calls_high:,} model calls, "
+            f"${self.usd_low:.2f}-${self.usd_high:.2f}"
+        )
+
+
+class SolveOutcome(BaseModel):
+    run_dir: Path
+    result: ProblemResult | None = None
+    estimate: Estimate | None = None
+    patch_file: Path | None = None
+    branch: str | None = None
+    commit: str | None = None
+
+
+class ConsoleObserver(Observer):
+    def __init__(self, console: Console):
+        self.console = console
+        self.started = time.monotonic()
+
+    def problem_stage(self, problem_id: str, stage: str) -> None:
+        self.console.print(f"[bold]{stage}[/] ... ({time.monotonic() - self.started:.0f}s)")
+
+    def event(self, problem_id: str, kind: str, **info) -> None:
+        if kind.endswith("finished") and "trajectory" in kind:
+            idx = info.get("index", "?")
+            status = info.get("status", "")
+            self.console.print(f"  trajectory {idx}: {escape(str(status))}", highlight=False)
+
+
+def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: int) -> Estimate:
+    """A rough range from the paper's call structure: one relevance call per file, the
+    rankings, 2-8 test and 2-8 edit calls per trajectory (the edit prefix cached), and
+    2-10 selection calls."""
+    pricing = Pricing(config.models)
+    rel_model = config.models.relevance_endpoint().model
+    primary = config.models.primary.model
+    g, c = config.generation, config.context
+    context_tokens = min(c.token_budget, max(file_tokens // 10, 2000))
+    rel_in = file_tokens + n_files * (issue_tokens + 400)
+    rel_out = n_files * 120
+
+    def cost(model: str, inp: int, out: int, cached: int = 0) -> float:
+        p = pricing.price(model)
+        if p is None:
+            return 0.0
+        read = p.cache_read if p.cache_read is not None else p.input
+        return (inp * p.input + out * p.output + cached * read) / 1e6
+
+    def generation(calls_each: int) -> tuple[int, float]:
+        calls = g.samples * 2 * calls_each
+        test_in = g.samples * calls_each * (issue_tokens + 1500) * (calls_each + 1) // 2
+        edit_cached = g.samples * calls_each * context_tokens
+        edit_in = g.samples * calls_each * (issue_tokens + 3000) * (calls_each + 1) // 2
+        out = calls * 1500
+        return calls, cost(primary, test_in + edit_in, out, edit_cached)
+
+    low_calls, low_usd = generation(2)
+    high_calls, high_usd = generation(max(g.test_attempts, g.edit_attempts))
+    ranking = cost(primary, c.rankings * (n_files * 80 + issue_tokens), c.rankings * 1500)
+    selection_low = cost(primary, 2 * (context_tokens // 4 + 5000), 2 * 2000)
+    selection_high = cost(
+        primary, config.selection.attempts * (context_tokens // 4 + 8000), 10 * 2000
+    )
+    relevance = cost(rel_model, rel_in, rel_out)
+    base_calls = n_files + c.rankings
+    return Estimate(
+        files=n_files,
+        file_tokens=file_tokens,
+        calls_low=base_calls + low_calls + 1,
+        calls_high=base_calls + high_calls + config.selection.attempts,
+        usd_low=round(relevance + ranking + low_usd + selection_low, 2),
+        usd_high=round(relevance + ranking + high_usd + selection_high, 2),
+    )
+
+
+def ensure_sandbox_image(image: str, client, console: Console) -> None:
+    """Build the generic sandbox image when absent: from a registry base when one is
+    reachable, else offline from Debian packages."""
+    from codemonkeys.sandbox import image_exists
+
+    if image_exists(image, client):
+        return
+    console.print(f"building the generic sandbox image {image} (once) ...")
+    t0 = time.monotonic()
+    try:
+        client.images.build(
+            path=str(ROOT / "containers"), dockerfile="Dockerfile", tag=image, rm=True, pull=True
+        )
+    except Exception as e:
+        log.info("registry build failed (%s); building offline from Debian packages", e)
+        proc = subprocess.run(
+            ["bash", str(ROOT / "containers" / "build-offline-image.sh"), image],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise SolveError(
+                f"could not build the sandbox image {image}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            ) from None
+    console.print(f"sandbox image built in {time.monotonic() - t0:.0f}s")
+
+
+def prepare_environment(
+    opts: SolveOptions, config: Config, tree: Path, console: Console
+) -> tuple[str | None, Literal["python", "shell"]]:
+    """The image to run tests in, and the test-script language for the project."""
+    from codemonkeys.environment import (
+        EnvironmentBuildError,
+        build_environment_image,
+        build_from_dockerfile,
+        default_test_language,
+        detect_environment,
+    )
+
+    plan = detect_environment(tree)
+    language = default_test_language(plan.kind)
+    if opts.sandbox == "local":
+        console.print(
+            "[bold yellow]warning:[/] --sandbox local runs model-written code as host processes, "
+            "without isolation or network limits."
+        )
+        console.print(escape(plan.describe()))
+        return None, language
+    import docker
+
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as e:
+        raise SolveError(
+            f"the Docker engine is not reachable ({type(e).__name__}); start Docker, "
+            "or pass --sandbox local to run on the host without isolation"
+        ) from None
+    if opts.image:
+        from codemonkeys.sandbox import ensure_image
+
+        ensure_image(opts.image, client)
+        console.print(f"environment: your image {opts.image}")
+        return opts.image, language
+    try:
+        if opts.dockerfile:
+            t0 = time.monotonic()
+            tag = build_from_dockerfile(opts.dockerfile, client)
+            console.print(
+                f"environment: {opts.dockerfile} built as {tag} in {time.monotonic() - t0:.0f}s"
+            )
+            return tag, language
+        ensure_sandbox_image(config.sandbox.image, client, console)
+        console.print(escape(plan.describe()))
+        built = build_environment_image(tree, plan, base_image=config.sandbox.image, client=client)
+        console.print(escape(built.describe(plan)))
+        return built.tag, language
+    except EnvironmentBuildError as e:
+        raise SolveError(str(e)) from None
+
+
+def default_run_dir(config: Config, label: str, base_commit: str, issue: str) -> Path:
+    digest = hashlib.sha256(issue.encode()).hexdigest()[:8]
+    return config.run.runs_dir / f"solve-{safe_name(label)}-{base_commit[:8]}-{digest}"
+
+
+def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
+    from codemonkeys.context.files import enumerate_files
+    from codemonkeys.context.tokens import count_tokens
+    from codemonkeys.llm import build_provider
+    from codemonkeys.localrepo import export_tree, open_repo
+
+    # 1. fail fast: a model, a checkout, a base commit
+    build_provider(config.models.primary, Pricing(config.models))
+    if config.models.relevance is not None:
+        build_provider(config.models.relevance, Pricing(config.models))
+    if not opts.issue.strip():
+        raise SolveError("the issue text is empty")
+    repo = open_repo(opts.repo)
+    base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
+    config.sandbox.kind = opts.sandbox
+
+    with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
+        tree = Path(tmp)
+        paths = export_tree(repo, base, tree)
+        # 2. environment
+        image, language = prepare_environment(opts, config, tree, console)
+        # 3. estimate
+        enum = enumerate_files(tree, paths, config.context)
+    estimate = estimate_cost(config, len(enum.files), enum.total_tokens, count_tokens(opts.issue))
+    console.print(escape(estimate.describe()))
+    cap = config.run.max_cost_usd
+    console.print(
+        f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
+    )
+
+    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
+    outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
+    if opts.estimate_only:
+        return outcome
+
+    problem = Problem(
+        id=safe_name(repo.label),
+        repo=repo.label,
+        issue=opts.issue,
+        base_commit=base,
+        image=image,
+        repo_path=repo.root,
+        subdir=repo.subdir or None,
+        workdir="/repo",
+        test_language=language,
+    )
+    rt = open_run(run_dir, config, observer=ConsoleObserver(console))
+    console.print(f"run directory: {run_dir}")
+    t0 = time.monotonic()
+    result = solve_problem(rt, problem)
+    outcome.result = result
+    _print_result(console, result, rt.costs.total, time.monotonic() - t0)
+
+    if result.chosen_patch:
+        outcome.patch_file = run_dir / "chosen.patch"
+        outcome.patch_file.write_text(result.chosen_patch)
+        console.print(f"patch saved to {outcome.patch_file}")
+        if opts.apply:
+            branch, commit = repo.apply_on_branch(
+                result.chosen_patch,
+                base_commit=base,
+                branch_name=opts.branch,
+                message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
+            )
+            outcome.branch, outcome.commit = branch, commit
+            console.print(
+                f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
+            )
+    return outcome
+
+
+def first_line(text: str, limit: int = 60) -> str:
+    line = next((x.strip("# ").strip() for x in text.splitlines() if x.strip()), "issue")
+    return line[:limit]
+
+
+def _print_result(console: Console, result: ProblemResult, cost: float, seconds: float) -> None:
+    if result.candidates:
+        table = Table(title="candidates", show_lines=False)
+        for col in ("id", "votes", "from", "outcomes"):
+            table.add_column(col)
+        for c in result.candidates:
+            mark = " (chosen)" if c.get("id") == result.chosen_id else ""
+            table.add_row(
+                f"{c.get('id')}{mark}",
+                str(c.get("votes", "")),
+                escape(", ".join(c.get("sources", []))),
+                escape(str(c.get("outcomes", ""))),
+            )
+        console.print(table)
+    status_colour = "green" if result.status == "done" else "red"
+    console.print(
+        f"status: [{status_colour}]{result.status}[/]  cost ${cost:.4f}  time {seconds:.0f}s"
+    )
+    if result.error:
+        console.print(f"[red]{escape(result.error)}[/]")
+    if result.reason:
+        console.print(f"selector: {escape(result.reason)}")
+    if result.chosen_patch:
+        console.print(Syntax(result.chosen_patch, "diff", word_wrap=True))
