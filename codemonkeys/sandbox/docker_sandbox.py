@@ -44,6 +44,11 @@ EXEC_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 # test suites and package installs running as root inside the container rely on them.
 CAP_DROP = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
 WATCHDOG_GRACE_S = 5.0
+# PID 1 of every container: idles forever and, being bash, reaps the orphans that killed
+# process trees leave behind (a plain `sleep infinity` as PID 1 never reaps, so zombies of
+# a fork bomb would keep the pids limit exhausted). PID 1 has no signal handlers, so the
+# `kill -9 -1` in reset cannot hit it.
+REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
 
 _live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
@@ -90,8 +95,8 @@ class DockerSandbox(ShellGitSandbox):
         try:
             self.container = self.client.containers.run(
                 spec.image,
-                command=["infinity"],
-                entrypoint=["sleep"],
+                entrypoint=["bash", "-c", REAPER_MAIN],
+                command=[],
                 detach=True,
                 name=f"codemonkeys-{name_hint[:40]}-{uuid.uuid4().hex[:8]}",
                 labels=labels,
