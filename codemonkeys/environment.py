@@ -250,7 +250,7 @@ def dockerfile_text(plan: EnvironmentPlan, base_image: str, *, with_ca: bool = T
         lines.append("RUN find /repo -mindepth 1 -delete")
     lines += [
         "WORKDIR /repo",
-        *(f'LABEL {k}="{v}"' for k, v in MANAGED_LABELS.items()),
+        # org.codemonkeys.managed/image come from the build's labels (also for --dockerfile)
         f'LABEL org.codemonkeys.kind="{plan.kind}"',
     ]
     return "\n".join(lines) + "\n"
@@ -330,32 +330,27 @@ def _run_build(
 ) -> list[str]:
     """Stream a build through the low-level API (its own HTTP timeout: quiet apt/pip steps
     can exceed a short client timeout). Raises on a failed step with the log's tail."""
-    import docker
-
-    api = docker.APIClient(base_url=client.api.base_url, timeout=int(timeout))
     log: list[str] = []
-    try:
-        for chunk in api.build(
-            path=str(ctx),
-            dockerfile=dockerfile,
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            network_mode="host",
-            labels=dict(MANAGED_LABELS),
-            decode=True,
-        ):
-            if "stream" in chunk:
-                for line in chunk["stream"].splitlines():
-                    if line.strip():
-                        log.append(line)
-                        if on_log:
-                            on_log(line)
-            if "error" in chunk:
-                log.append(chunk["error"].strip())
-                raise EnvironmentBuildError(_failure(None, log, chunk["error"].strip()))
-    finally:
-        api.close()
+    for chunk in client.api.build(
+        path=str(ctx),
+        dockerfile=dockerfile,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        network_mode="host",
+        labels=dict(MANAGED_LABELS),
+        decode=True,
+        timeout=int(timeout),
+    ):
+        if "stream" in chunk:
+            for line in chunk["stream"].splitlines():
+                if line.strip():
+                    log.append(line)
+                    if on_log:
+                        on_log(line)
+        if "error" in chunk:
+            log.append(chunk["error"].strip())
+            raise EnvironmentBuildError(_failure(None, log, chunk["error"].strip()))
     return log
 
 
