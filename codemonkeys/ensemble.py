@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field
 from codemonkeys.candidates import CandidateSet, candidate_id
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script
+from codemonkeys.llm.base import Interrupted
 from codemonkeys.predictions import (
     PredictionFormat,
     PredictionsError,
@@ -146,43 +148,58 @@ def merge_candidates(
 
 
 def load_run_candidates(
-    store: RunStore, record_name: str = "candidates"
+    store: RunStore, record_name: str = "generation"
 ) -> dict[str, CandidateSet]:
-    """A codemonkeys run's own candidates (``problems/<id>/<record_name>.json``), read
-    regardless of fingerprint: ensembling reuses them as input, it does not resume them."""
+    """A codemonkeys run's own candidates and tests (the generation stage's result record,
+    ``problems/<id>/generation.json``), read regardless of fingerprint: ensembling uses them
+    as input, it does not resume them."""
     out: dict[str, CandidateSet] = {}
     for iid in store.problem_ids():
         raw = store.read_json(store.problem_dir(iid) / f"{record_name}.json")
         if not raw:
             continue
+        data = raw.get("data", raw)
         try:
-            out[iid] = CandidateSet.model_validate(raw.get("data", raw))
+            out[iid] = CandidateSet.model_validate(data.get("candidates", data))
         except Exception as e:
             log.warning("%s: unreadable %s record (%s); skipped", iid, record_name, e)
     return out
 
 
 # -- one problem ---------------------------------------------------------------------------
-GenerateTests = Callable[[Problem, Any, Any, RunStore, Config], list[Script]]
-"""(problem, hub, pool, store, config) -> approved test scripts."""
+GenerateTests = Callable[[Problem, Any, Any, RunStore, Config, ExecutionCache], list[Script]]
+"""(problem, hub, pool, store, config, cache) -> approved test scripts."""
+
+ENSEMBLE_TESTS_RECORD = "ensemble-tests"
 
 
 def generate_tests_with_testing_machine(
-    problem: Problem, hub: Any, pool: Any, store: RunStore, config: Config
+    problem: Problem, hub: Any, pool: Any, store: RunStore, config: Config, cache: ExecutionCache
 ) -> list[Script]:
     """Run ``selection.ensemble_test_trajectories`` testing state machines (the generation
-    stage's, reused) and return the distinct approved tests."""
-    from codemonkeys.generation.testing import run_testing_state_machine
+    stage's, reused; resumable records ``ensemble-tests-<i>``) in parallel and return the
+    tests the model approved. Their runs on the original code land in ``cache``, so the
+    matrix does not repeat them."""
+    from codemonkeys.generation.stage import run_testing_state_machine
 
-    scripts: list[Script] = []
-    for i in range(config.selection.ensemble_test_trajectories):
-        result = run_testing_state_machine(
-            problem=problem, hub=hub, pool=pool, store=store, config=config, trajectory=i
+    n = config.selection.ensemble_test_trajectories
+
+    def one(i: int) -> Script | None:
+        rec = run_testing_state_machine(
+            problem,
+            hub,
+            config,
+            pool=pool,
+            cache=cache,
+            index=i,
+            store=store,
+            record_name=ENSEMBLE_TESTS_RECORD,
         )
-        script = getattr(result, "script", None) or getattr(result, "test", None)
-        if isinstance(script, Script) and script.content.strip():
-            scripts.append(script)
-    return scripts
+        return rec.final_test if rec.test_approved else None
+
+    with ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="ens-tests") as ex:
+        results = list(ex.map(one, range(n)))
+    return [s for s in results if s is not None and s.content.strip()]
 
 
 def ensemble_problem(
@@ -200,14 +217,15 @@ def ensemble_problem(
     first with the testing state machine (a failure there leaves selection without tests,
     i.e. ranked by how many systems proposed each patch)."""
     cs = candidate_set.model_copy(deep=True)
+    cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
     if not cs.tests and len(cs.candidates) > 1 and config.selection.ensemble_test_trajectories > 0:
         gen = generate_tests or generate_tests_with_testing_machine
         try:
-            for script in gen(problem, hub, pool, store, config):
+            for script in gen(problem, hub, pool, store, config, cache):
                 cs.add_test(script)
-        except Exception as e:
-            if type(e).__name__ == "Interrupted":
-                raise
+        except Interrupted:
+            raise
+        except Exception as e:  # a cost cap or a provider failure: select without tests
             log.warning("%s: test generation failed (%s); selecting without tests", problem.id, e)
     return run_selection(problem, cs, hub, pool, store, config, cache=cache)
 

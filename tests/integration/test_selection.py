@@ -292,3 +292,66 @@ def test_one_candidate_is_chosen_without_a_model_call(tmp_path, fixture):
     rec, hub, _ = select(tmp_path, fixture, "sel_model_error.py", cs=cs)
     assert rec.chosen_id == ids(patches)["correct"] and not rec.fallback
     assert hub.calls.records() == [] and rec.transcript == []
+
+
+def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_path, fixture):
+    """Other systems' predictions (JSONL + preds.json) without tests: the testing state
+    machine writes one, selection tells the candidates apart, the export holds the fix."""
+    import json
+
+    from codemonkeys.ensemble import (
+        ensemble_problem,
+        export_predictions,
+        load_predictions,
+        merge_candidates,
+    )
+
+    problem, pool, cache, patches = fixture
+    iid = problem.id
+    a = tmp_path / "sysA" / "all_preds.jsonl"
+    a.parent.mkdir()
+    a.write_text(
+        "".join(
+            json.dumps({"instance_id": iid, "model_name_or_path": name, "model_patch": p}) + "\n"
+            for name, p in [("sysA", patches["hack"]), ("sysA2", "")]
+        )
+    )
+    b = tmp_path / "sysB" / "preds.json"
+    b.parent.mkdir()
+    b.write_text(
+        json.dumps(
+            {
+                iid: {
+                    "instance_id": iid,
+                    "model_name_or_path": "sysB",
+                    "model_patch": patches["correct"],
+                }
+            }
+        )
+    )
+    merged, report = merge_candidates([load_predictions(a), load_predictions(b)])
+    assert (report.total, report.empty, report.distinct) == (3, 1, 2)
+    cs = merged[iid]
+    cs.add_patch(patches["breaks_odd"], "sysC")
+    assert cs.tests == []
+
+    config = Config()
+    config.models.primary = EndpointConfig(
+        model=f"scripted:{FIXTURES / 'policies' / 'sel_ensemble.py'}"
+    )
+    config.selection.ensemble_test_trajectories = 2
+    store = RunStore(tmp_path / "run")
+    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    rec = ensemble_problem(problem, cs, hub, pool, store, config, cache=cache)
+
+    assert (
+        len(rec.tests) == 1 and "median([1, 2, 3, 4])" in rec.tests[0].content
+    )  # two identical, counted once
+    assert rec.matrix.original(rec.tests[0].digest).verdict == "unfixed"
+    assert sorted(rec.votes.values()) == [1, 1, 1]
+    assert not rec.fallback and rec.chosen_patch == patches["correct"]
+    stages = [c["stage"] for c in hub.calls.records()]
+    assert stages.count("selection") == 2 and len(stages) == 6  # 2 testing machines x 2 calls
+
+    out = export_predictions({iid: rec}, tmp_path / "preds.jsonl", "cm-ensemble")
+    assert load_predictions(out) == {iid: [("cm-ensemble", patches["correct"])]}
