@@ -1,0 +1,9 @@
+"""Selection: the test matrix, voting, and the selection state machine.
+
+Entry point: ``run_selection`` (stage.py). Pure voting rules in voting.py, the matrix in
+matrix.py, the model conversation in selector.py, test-file stripping in patches.py.
+"""
+
+from codemonkeys.selection.stage import SelectionRecord, run_selection
+
+__all__ = ["SelectionRecord", "run_selection"]

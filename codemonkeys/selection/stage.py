@@ -14,7 +14,7 @@ import logging
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +37,10 @@ from codemonkeys.selection.voting import (
     votes_for,
 )
 from codemonkeys.store import RunStore
+
+if TYPE_CHECKING:
+    from codemonkeys.llm import ModelHub
+    from codemonkeys.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
 
@@ -182,16 +186,15 @@ def _example_test(
 def run_selection(
     problem: Problem,
     candidates: CandidateSet,
-    hub: Any,
-    pool: Any,
+    hub: ModelHub,
+    pool: SandboxPool,
     store: RunStore,
     config: Config,
     *,
     cache: ExecutionCache | None = None,
 ) -> SelectionRecord:
-    """Choose one patch for ``problem`` among ``candidates`` and save the record.
-
-    ``hub`` is a ``ModelHub``, ``pool`` a ``SandboxPool`` (anything with ``lease()``)."""
+    """Choose one patch for ``problem`` among ``candidates`` and save the record (``pool``
+    may be anything with ``lease()`` and ``size``)."""
     fingerprint = config.fingerprint("selection")
     digest = input_digest(candidates, config)
     previous = store.load_record(problem.id, RECORD_NAME, SelectionRecord, fingerprint)

@@ -148,7 +148,7 @@ def test_is_test_file():
     assert is_test_file("conftest.py") and is_test_file("lib/foo_test.py")
     assert not is_test_file("src/util/latest.py")
     assert not is_test_file("django/db/contest.py")
-    assert not is_test_file("django/test/utils.py".replace("test/", "testcases/"))
+    assert not is_test_file("django/testcases/utils.py")
     assert not is_test_file("reproduce.py")
 
 
