@@ -130,8 +130,9 @@ def read_original_files(
     there is one (no sandbox needed), else from a clean sandbox lease."""
     contents: dict[str, str | None] = {}
     if problem.repo_path is not None:
+        subdir = (getattr(problem, "subdir", None) or "").strip("/")
         for p in paths:
-            rev = f"{problem.base_commit or 'HEAD'}:{p}"
+            rev = f"{problem.base_commit or 'HEAD'}:{subdir + '/' if subdir else ''}{p}"
             proc = subprocess.run(
                 ["git", "show", rev],
                 cwd=problem.repo_path,

@@ -355,3 +355,18 @@ def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_
 
     out = export_predictions({iid: rec}, tmp_path / "preds.jsonl", "cm-ensemble")
     assert load_predictions(out) == {iid: [("cm-ensemble", patches["correct"])]}
+
+
+def test_original_files_are_read_from_a_sandbox_when_there_is_no_local_repo(fixture):
+    """SWE-bench problems have no local checkout: the selector's file view comes from a
+    clean lease, at the base commit, and a file a candidate creates is marked as new."""
+    from codemonkeys.selection.stage import read_original_files
+
+    problem, pool, _, _ = fixture
+    image_problem = problem.model_copy(update={"repo_path": None})
+    files = read_original_files(
+        image_problem, pool, ["calc/stats.py", "calc/new.py"], budget=10_000
+    )
+    assert [(f.path, f.content) for f in files] == [("calc/stats.py", STATS), ("calc/new.py", None)]
+    tight = read_original_files(problem, pool, ["calc/stats.py"], budget=10)
+    assert tight[0].truncated and tight[0].content == ""
