@@ -285,7 +285,15 @@ def _patch_of(obj: Any) -> str | None:
 
 
 def trajectory_final_patch(traj: Mapping[str, Any]) -> str:
-    """The patch a trajectory submitted ("" when it produced none)."""
+    """The patch a trajectory submitted ("" when it produced none).
+
+    Knows the generation stage's ``TrajectoryRecord`` (``edits[current_edit].patch``) and
+    falls back to a plain ``final_patch`` / ``patch`` field."""
+    edits, current = traj.get("edits"), traj.get("current_edit")
+    if isinstance(edits, list) and "current_edit" in traj:
+        if isinstance(current, int) and 0 <= current < len(edits):
+            return _patch_of(edits[current]) or ""
+        return ""
     for key in ("final_patch", "patch", "edit_patch"):
         val = traj.get(key)
         if isinstance(val, str):
@@ -295,31 +303,81 @@ def trajectory_final_patch(traj: Mapping[str, Any]) -> str:
 
 
 def trajectory_attempt_patches(traj: Mapping[str, Any]) -> list[str]:
-    """The edit in force after each editing attempt, in order (serial scaling).
+    """The candidate in force after each editing attempt 1..A (serial scaling): the last
+    edit that applied by then, "" before any did.
 
-    Looks for a list of steps (``attempts``, ``edit_attempts``, ``pairs``, ``edits``,
-    ``steps``, ``history``; also under an ``editing`` sub-record) whose items carry a patch;
-    a step without a patch (a test rewrite, a misparse) keeps the previous edit in force."""
-    containers: list[Any] = [traj]
-    for sub in ("editing", "edit", "edit_state"):
-        if isinstance(traj.get(sub), dict):
-            containers.append(traj[sub])
-    for cont in containers:
-        for key in ("pairs", "edit_attempts", "attempts", "edits", "steps", "history"):
-            steps = cont.get(key)
-            if not isinstance(steps, list) or not steps:
-                continue
-            if not any(isinstance(s, dict) and _patch_of(s) is not None for s in steps):
-                continue
-            out: list[str] = []
-            current = ""
-            for s in steps:
-                p = _patch_of(s)
-                if p is not None:
-                    current = p
-                out.append(current)
-            return out
+    ``TrajectoryRecord``: ``edits`` carry the editing ``attempt`` (model call) that wrote them
+    and ``edit_attempts`` counts the calls; an edit that did not apply has an empty patch and
+    leaves the previous one in force. Other shapes: a list of steps (``attempts``, ``steps``,
+    ``history``) whose items may carry a patch, one step per attempt."""
+    edits = traj.get("edits")
+    if isinstance(edits, list) and edits and all(isinstance(e, dict) and "attempt" in e for e in edits):
+        by_attempt: dict[int, str] = {}
+        for e in edits:
+            patch = _patch_of(e) or ""
+            if patch.strip() and isinstance(e.get("attempt"), int):
+                by_attempt[e["attempt"]] = patch
+        n = traj.get("edit_attempts")
+        last = max([a for a in (e.get("attempt") for e in edits) if isinstance(a, int)], default=0)
+        n = max(n if isinstance(n, int) else 0, last)
+        out, current = [], ""
+        for a in range(1, n + 1):
+            current = by_attempt.get(a, current)
+            out.append(current)
+        return out
+    for key in ("attempts", "steps", "history"):
+        steps = traj.get(key)
+        if not isinstance(steps, list) or not any(isinstance(s, dict) and _patch_of(s) is not None for s in steps):
+            continue
+        out, current = [], ""
+        for step in steps:
+            p = _patch_of(step)
+            if p and p.strip():
+                current = p
+            out.append(current)
+        return out
     return []
+
+
+def load_trajectories(problem_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(name, record) per trajectory: ``trajectory-<i>.json`` files, else the trajectories
+    of a ``generation.json`` record. Unreadable files are skipped."""
+    out = []
+    for path in _trajectory_files(problem_dir):
+        data = unwrap(read_json_file(path))
+        if isinstance(data, dict):
+            out.append((path.stem, data))
+    if not out:
+        gen = load_record(problem_dir, "generation")
+        trajs = gen.get("trajectories") if isinstance(gen, dict) else None
+        if isinstance(trajs, list):
+            out = [(f"trajectory-{t.get('index', i)}", t) for i, t in enumerate(trajs) if isinstance(t, dict)]
+    return out
+
+
+def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
+    """Every distinct patch the report can use a label for, keyed by ``candidate_id``: the
+    result's candidates, the chosen patch, and every intermediate edit of every trajectory
+    (grading those too gives the serial-scaling curve). The evaluation code can grade these
+    and write ``evaluation.json`` ``{"chosen": bool, "candidates": {id: bool}}``."""
+    problem_dir = Path(problem_dir)
+    patches: dict[str, str] = {}
+
+    def add(p: Any) -> None:
+        if isinstance(p, str) and p.strip():
+            patches.setdefault(candidate_id(p), p)
+
+    result = load_record(problem_dir, "result") or {}
+    if isinstance(result, dict):
+        add(result.get("chosen_patch"))
+        for c in result.get("candidates") or []:
+            if isinstance(c, dict):
+                add(c.get("patch"))
+    for _, traj in load_trajectories(problem_dir):
+        add(trajectory_final_patch(traj))
+        for p in trajectory_attempt_patches(traj):
+            add(p)
+    return patches
 
 
 def _label(labels: Mapping[str, bool], patch: str) -> bool | None:
@@ -372,6 +430,8 @@ def _context_recall(context: Any, gold: Any) -> float | None:
         for holder in (context.get("metrics"), context):
             if not isinstance(holder, dict):
                 continue
+            if holder.get("gold_files") == 0:
+                return None  # no gold files known: a recall of 1.0 would mean nothing
             for key in ("gold_recall", "recall", "context_recall", "gold_file_recall"):
                 val = holder.get(key)
                 if isinstance(val, (int, float)):
@@ -475,8 +535,7 @@ def _load_problem(pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapp
             row.majority_correct = 0.0
 
     # Trajectories: final patches (parallel scaling) and per-attempt patches (serial).
-    trajs = [unwrap(read_json_file(p)) for p in _trajectory_files(pdir)]
-    trajs = [t for t in trajs if isinstance(t, dict)]
+    trajs = [t for _, t in load_trajectories(pdir)]
     row.trajectories = len(trajs)
     if trajs and data.has_candidate_labels:
         finals = [_label(labels_map, trajectory_final_patch(t)) for t in trajs]
@@ -724,15 +783,21 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
         p.add_column(col, justify="right" if col in ("cands (ok)", "cost") else "left")
     for row in report.problems[:max_problems]:
         p.add_row(
-            row.id, row.status, _yn(row.resolved), _yn(row.covered),
+            Text(row.id), Text(row.status), _yn(row.resolved), _yn(row.covered),
             f"{row.candidates} ({'-' if row.correct_candidates is None else row.correct_candidates})",
-            usd(row.cost_usd), (row.error or "")[:60],
+            usd(row.cost_usd), Text(last_line(row.error or "")[:80]),
         )
     if len(report.problems) > max_problems:
         p.caption = f"{len(report.problems) - max_problems} more in the JSON / HTML report"
     console.print(p)
     for warning in report.warnings:
         console.print(Text("warning: ", style="yellow") + Text(warning))
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line: for a traceback, the exception and its message."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
 
 
 def _yn(v: bool | None) -> str:
@@ -765,11 +830,11 @@ th { background: var(--soft); font-weight: 600; } td.num, th.num { text-align: r
 pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
       overflow-x: auto; white-space: pre-wrap; word-break: break-word; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; margin: 4px 0 10px; }
 .warn { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 6px 10px; margin: 4px 0; }
-details { margin: 4px 0; } summary { cursor: pointer; }
+details { margin: 4px 0; } summary { cursor: pointer; } .nowrap { white-space: nowrap; }
 """
 
 _ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters.update(pct=pct, usd=usd, secs=secs, yn=_yn)
+_ENV.filters.update(pct=pct, usd=usd, secs=secs, yn=_yn, lastline=lambda t: last_line(str(t)))
 
 REPORT_TEMPLATE = _ENV.from_string(
     """<!DOCTYPE html>
@@ -832,7 +897,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 <th class="num">correct</th><th class="num">trajectories (ok)</th><th>chosen</th><th class="num">votes</th>
 <th class="num">ctx recall</th><th class="num">cost</th><th class="num">time</th><th>error</th></tr>
 {% for p in r.problems %}
-<tr><td>{{ p.id }}</td><td>{{ p.status }}</td>
+<tr><td class="nowrap">{{ p.id }}</td><td>{{ p.status }}</td>
 <td class="{{ 'ok' if p.resolved else ('bad' if p.resolved is not none else '') }}">{{ p.resolved | yn }}</td>
 <td>{{ p.covered | yn }}</td><td class="num">{{ p.candidates }}</td>
 <td class="num">{{ '-' if p.correct_candidates is none else p.correct_candidates }}</td>
@@ -840,7 +905,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 <td><code>{{ p.chosen_id or '-' }}</code></td><td class="num">{{ '-' if p.chosen_votes is none else p.chosen_votes }}</td>
 <td class="num">{{ p.context_recall | pct }}</td><td class="num">{{ p.cost_usd | usd }}</td>
 <td class="num">{{ (p.stage_seconds.values() | sum) | secs if p.stage_seconds else '-' }}</td>
-<td>{% if p.error %}<details><summary>{{ p.error[:60] }}</summary><pre>{{ p.error }}</pre></details>{% endif %}</td></tr>
+<td>{% if p.error %}<details><summary>{{ p.error | lastline | truncate(80) }}</summary><pre>{{ p.error }}</pre></details>{% endif %}</td></tr>
 {% endfor %}
 </table>
 <p class="muted">Generated by codemonkeys. Self-contained: no scripts, no external resources.</p>
@@ -887,7 +952,7 @@ def svg_line_chart(
         return top + ph - (y / y_max) * ph
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}" font-family="Helvetica, Arial, sans-serif">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>',
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="600">{e(title)}</text>',
@@ -937,7 +1002,7 @@ def svg_bar_chart(values: Mapping[str, float], *, title: str, width: int = 540, 
     vmax = max((v for _, v in items), default=0.0) or 1.0
     pw = width - left - right
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{e(title)}" font-family="Helvetica, Arial, sans-serif">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>',
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="600">{e(title)}</text>',

@@ -22,7 +22,14 @@ from typing import Any
 
 from codemonkeys.candidates import candidate_id
 from codemonkeys.problem import safe_name
-from codemonkeys.report import BASE_CSS, load_record, read_json_file, unwrap
+from codemonkeys.report import (
+    BASE_CSS,
+    load_record,
+    load_trajectories,
+    read_json_file,
+    trajectory_final_patch,
+    unwrap,
+)
 
 esc = html.escape
 
@@ -35,6 +42,7 @@ SHOW_CSS = """
 .diff .add { color: #116329; background: #dafbe1; display: block; }
 .diff .del { color: #82071e; background: #ffebe9; display: block; }
 .diff .hunk { color: #0550ae; display: block; } .diff .file { font-weight: 700; display: block; }
+.diff .ctx { display: block; } .diff { white-space: pre; }
 .kv { margin-left: 10px; border-left: 2px solid var(--line); padding-left: 10px; }
 .kv .k { font-weight: 600; color: var(--muted); }
 .traj { border: 1px solid var(--line); border-radius: 8px; padding: 4px 12px 8px; margin: 10px 0; }
@@ -60,7 +68,7 @@ def diff_html(patch: str) -> str:
         return '<p class="muted">(empty patch)</p>'
     lines = []
     for line in patch.splitlines():
-        cls = ""
+        cls = "ctx"
         if line.startswith(("diff --git", "+++", "---")):
             cls = "file"
         elif line.startswith("@@"):
@@ -69,8 +77,8 @@ def diff_html(patch: str) -> str:
             cls = "add"
         elif line.startswith("-"):
             cls = "del"
-        lines.append(f'<span class="{cls}">{esc(line) or " "}</span>' if cls else esc(line))
-    return '<pre class="diff">' + "\n".join(lines) + "</pre>"
+        lines.append(f'<span class="{cls}">{esc(line) or " "}</span>')
+    return '<pre class="diff">' + "".join(lines) + "</pre>"
 
 
 def messages_html(messages: list[Any]) -> str:
@@ -117,7 +125,7 @@ def value_html(key: str, value: Any, depth: int = 0) -> str:
         items = [
             f'<div><span class="k">{esc(str(k))}:</span> {value_html(str(k), v, depth + 1)}</div>'
             for k, v in value.items()
-            if k not in _SKIP_KEYS
+            if k not in _SKIP_KEYS and v not in ("", [], {}, None)
         ]
         return '<div class="kv">' + "".join(items) + "</div>" if items else "{}"
     if isinstance(value, list):
@@ -237,9 +245,19 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
     return "".join(parts)
 
 
-def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -> str:
-    from codemonkeys.report import trajectory_final_patch
+def _run_html(label: str, run: Any) -> str:
+    """A TestRun / Cell: verdict line plus the output."""
+    if not isinstance(run, Mapping):
+        return ""
+    if run.get("patch_applied") is False:
+        return f"<div><b>{esc(label)}</b>: patch did not apply</div>" + pre(str(run.get("patch_error", "")))
+    code = run.get("exit_code")
+    extra = " (timed out)" if run.get("timed_out") else ""
+    out = str(run.get("output", run.get("output_tail", "")))
+    return f"<div><b>{esc(label)}</b>: exit {esc(str(code))}{extra}</div>" + pre(out)
 
+
+def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -> str:
     if not isinstance(traj, Mapping):
         return f"<div class='traj'><h3>{esc(name)}</h3>{pre('unreadable record')}</div>"
     final = trajectory_final_patch(traj)
@@ -248,17 +266,67 @@ def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -
     head = (f"<h3 id='traj-{i}'>{esc(name)}"
             f"{' &middot; <code>' + esc(cid) + '</code>' if cid else ' &middot; no patch'}"
             f"{'' if ok is None else (' &middot; <span class=ok>correct</span>' if ok else ' &middot; <span class=bad>wrong</span>')}</h3>")
-    scalars = {k: v for k, v in traj.items() if not isinstance(v, (Mapping, list)) and k not in _PATCH_KEYS and not (isinstance(v, str) and len(v) > 100)}
+    scalars = {k: v for k, v in traj.items()
+               if not isinstance(v, (Mapping, list)) and k not in _PATCH_KEYS and v not in ("", None)
+               and not (isinstance(v, str) and len(v) > 100)}
     meta = " &middot; ".join(f"{esc(str(k))}: {esc(str(v))}" for k, v in scalars.items())
     body = [head, f"<div class='muted'>{meta}</div>"]
+    if traj.get("error"):
+        body.append(pre(str(traj["error"]), "bad"))
     if final.strip():
         body.append(f"<details open><summary>final patch</summary>{diff_html(final)}</details>")
-    rest = {k: v for k, v in traj.items() if k not in scalars and k not in ("final_patch",)}
-    for k, v in rest.items():
+    shown = set(scalars) | {"final_patch"}
+
+    tests = traj.get("tests")
+    if _is_messages(traj.get("test_messages")) or isinstance(tests, list):
+        body.append("<h4>Testing</h4>")
+        if _is_messages(traj.get("test_messages")):
+            body.append(f"<details><summary>test conversation ({len(traj['test_messages'])} messages)</summary>"
+                        f"{messages_html(traj['test_messages'])}</details>")
+        for j, t in enumerate(tests if isinstance(tests, list) else []):
+            if not isinstance(t, Mapping):
+                continue
+            script = t.get("script") if isinstance(t.get("script"), Mapping) else {}
+            body.append(f"<details><summary>test v{j} ({esc(str(t.get('phase', '')))} attempt {esc(str(t.get('attempt', '?')))})"
+                        f"{' &middot; final' if traj.get('current_test') == j else ''}</summary>"
+                        f"{pre(str(script.get('content', '')))}{_run_html('on the original code', t.get('original'))}</details>")
+        shown |= {"test_messages", "tests"}
+    edits, pairs = traj.get("edits"), traj.get("pairs")
+    if _is_messages(traj.get("edit_messages")) or isinstance(edits, list):
+        body.append("<h4>Editing</h4>")
+        if _is_messages(traj.get("edit_messages")):
+            body.append(f"<details><summary>edit conversation ({len(traj['edit_messages'])} messages)</summary>"
+                        f"{messages_html(traj['edit_messages'])}</details>")
+        for j, e in enumerate(edits if isinstance(edits, list) else []):
+            if not isinstance(e, Mapping):
+                continue
+            errs = "".join(pre(str(x), "bad") for x in e.get("errors") or [])
+            notes = "".join(pre(str(x)) for x in e.get("notes") or [])
+            body.append(f"<details><summary>edit v{j} (attempt {esc(str(e.get('attempt', '?')))})"
+                        f"{' &middot; final' if traj.get('current_edit') == j else ''}"
+                        f"{' &middot; <span class=bad>did not apply</span>' if not str(e.get('patch', '')).strip() else ''}</summary>"
+                        f"{diff_html(str(e.get('patch', '')))}{errs}{notes}"
+                        f"<details><summary>as written</summary>{pre(str(e.get('text', '')))}</details></details>")
+        if isinstance(pairs, list) and pairs:
+            rows = []
+            for pr in pairs:
+                if not isinstance(pr, Mapping):
+                    continue
+                o, ed = pr.get("original") or {}, pr.get("edited") or {}
+                rows.append(f"<tr><td class='num'>{esc(str(pr.get('attempt')))}</td><td class='num'>v{esc(str(pr.get('test')))}</td>"
+                            f"<td class='num'>v{esc(str(pr.get('edit')))}</td>"
+                            f"<td>{esc(str(o.get('exit_code')))}</td><td>{esc(str(ed.get('exit_code')))}</td>"
+                            f"<td><details><summary>outputs</summary>{_run_html('original', o)}{_run_html('edited', ed)}</details></td></tr>")
+            body.append("<table><tr><th>attempt</th><th>test</th><th>edit</th><th>exit on original</th>"
+                        "<th>exit on edited</th><th></th></tr>" + "".join(rows) + "</table>")
+        shown |= {"edit_messages", "edits", "pairs"}
+    for k, v in traj.items():
+        if k in shown or v in ("", [], {}, None):
+            continue
         if _is_messages(v):
             body.append(f"<details><summary>{esc(k)} ({len(v)} messages)</summary>{messages_html(v)}</details>")
         else:
-            body.append(f"<details open><summary>{esc(k)}</summary>{value_html(k, v)}</details>")
+            body.append(f"<details><summary>{esc(k)}</summary>{value_html(k, v)}</details>")
     return "<div class='traj'>" + "".join(body) + "</div>"
 
 
@@ -276,8 +344,7 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     if chosen is None and isinstance(selection, Mapping):
         chosen = selection.get("chosen_id")
 
-    traj_paths = sorted(pdir.glob("trajectory-*.json"), key=lambda p: (len(p.stem), p.stem))
-    trajs = [(p.stem, unwrap(read_json_file(p))) for p in traj_paths]
+    trajs = load_trajectories(pdir)
     pid = str(problem.get("id", problem_id)) if isinstance(problem, Mapping) else problem_id
 
     parts = [
