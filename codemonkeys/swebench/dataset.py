@@ -10,6 +10,7 @@ that cannot names the row and the field.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,7 +68,7 @@ def load_dataset(source: str | Path, *, split: str = "test") -> list[dict[str, A
     else:
         name = HUB_ALIASES.get(text.strip().lower(), text)
         numbered, where = _load_hub(name, split), f"{name} [{split}]"
-    _check_ids(numbered, where)
+    _check_ids(numbered, where, "line" if path.suffix.lower() == ".jsonl" else "row")
     return [row for _, row in numbered]
 
 
@@ -123,6 +124,17 @@ def _load_local(path: Path) -> Numbered:
 
 
 def _load_hub(name: str, split: str) -> Numbered:
+    # probe before importing `datasets` (slow to import) and before its ~30 s of retries
+    offline = any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+    if not offline and not _hub_reachable():
+        raise DatasetError(
+            f"the Hugging Face hub is unreachable, so dataset {name!r} cannot be downloaded. "
+            "Pass a local .json/.jsonl/.parquet file instead (e.g. exported on a machine with "
+            "access), or set HF_HUB_OFFLINE=1 to use a copy in the local datasets cache."
+        )
     try:
         import datasets
     except ImportError as e:
@@ -130,13 +142,6 @@ def _load_hub(name: str, split: str) -> Numbered:
             f"loading {name!r} from the Hugging Face hub needs the `datasets` library "
             "(install codemonkeys[swebench]); or pass a local .json/.jsonl/.parquet file"
         ) from e
-    offline = bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
-    if not offline and not _hub_reachable():
-        raise DatasetError(
-            f"the Hugging Face hub is unreachable, so dataset {name!r} cannot be downloaded. "
-            "Pass a local .json/.jsonl/.parquet file instead (e.g. exported on a machine with "
-            "access), or set HF_HUB_OFFLINE=1 to use a copy in the local datasets cache."
-        )
     try:
         ds = datasets.load_dataset(name, split=split)
     except Exception as e:
@@ -158,15 +163,15 @@ def _hub_reachable(timeout: float = 5.0) -> bool:
         return False
 
 
-def _check_ids(rows: Numbered, where: str) -> None:
+def _check_ids(rows: Numbered, where: str, unit: str) -> None:
     seen: dict[str, int] = {}
     for ref, row in rows:
         iid = row.get("instance_id")
         if not isinstance(iid, str) or not iid.strip():
-            raise DatasetError(f"{where} row {ref}: missing field 'instance_id'")
+            raise DatasetError(f"{where} {unit} {ref}: missing field 'instance_id'")
         if iid in seen:
             raise DatasetError(
-                f"{where}: instance_id {iid!r} appears twice (rows {seen[iid]} and {ref})"
+                f"{where}: instance_id {iid!r} appears twice ({unit}s {seen[iid]} and {ref})"
             )
         seen[iid] = ref
 
