@@ -9,6 +9,7 @@ rendering failure never propagates into the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -157,7 +158,9 @@ class Progress:
             return None
         return remaining * elapsed / self._done_this_session
 
-    def _done_line(self, problem_id: str, status: str, cost: float | None, error: str | None) -> str:
+    def _done_line(
+        self, problem_id: str, status: str, cost: float | None, error: str | None
+    ) -> str:
         done = len(self._done)
         parts = [f"[{done}/{self.total}]", problem_id, status]
         if cost is not None:
@@ -186,13 +189,20 @@ class Progress:
         head.add_row(Text(f"problems {s['done']}/{s['total']}", style="bold"), bar)
         stages = "  ".join(f"{k}: {v}" for k, v in s["by_stage"].items()) or "-"
         head.add_row("in flight", Text(stages))
-        head.add_row("trajectories", Text(f"{s['trajectories_running']} running, {s['trajectories_done']} finished"))
+        head.add_row(
+            "trajectories",
+            Text(f"{s['trajectories_running']} running, {s['trajectories_done']} finished"),
+        )
         head.add_row("containers", Text(str(s["containers"])))
         cost = f"${s['cost']:.2f}"
         style = ""
         if s["cap"]:
             cost += f" of ${s['cap']:.2f} ({100 * s['cost'] / s['cap']:.0f}%)"
-            style = "red" if s["cost"] >= s["cap"] else ("yellow" if s["cost"] >= 0.8 * s["cap"] else "")
+            style = (
+                "red"
+                if s["cost"] >= s["cap"]
+                else ("yellow" if s["cost"] >= 0.8 * s["cap"] else "")
+            )
         head.add_row("cost", Text(cost, style=style))
         statuses = "  ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items())) or "-"
         head.add_row("finished", Text(statuses))
@@ -208,10 +218,8 @@ class Progress:
     def _update(self) -> None:
         live = self._live
         if live is not None:
-            try:
+            with contextlib.suppress(Exception):  # a display problem must never stop the run
                 live.update(self.render())
-            except Exception:  # a display problem must never stop the run
-                pass
 
     def _write(self, line: str) -> None:
         try:
@@ -227,8 +235,9 @@ class Progress:
             from rich.live import Live
 
             console = self._console or Console(file=self._stream)
-            self._live = Live(self.render(), console=console, refresh_per_second=self._refresh,
-                              transient=False)
+            self._live = Live(
+                self.render(), console=console, refresh_per_second=self._refresh, transient=False
+            )
             self._live.start()
         return self
 

@@ -268,7 +268,9 @@ def _trajectory_files(problem_dir: Path) -> list[Path]:
         m = re.search(r"(\d+)", p.stem)
         return (int(m.group(1)) if m else 1 << 30, p.name)
 
-    found = list(problem_dir.glob("trajectory-*.json")) + list(problem_dir.glob("trajectories/*.json"))
+    found = list(problem_dir.glob("trajectory-*.json")) + list(
+        problem_dir.glob("trajectories/*.json")
+    )
     return sorted(found, key=index)
 
 
@@ -311,7 +313,11 @@ def trajectory_attempt_patches(traj: Mapping[str, Any]) -> list[str]:
     leaves the previous one in force. Other shapes: a list of steps (``attempts``, ``steps``,
     ``history``) whose items may carry a patch, one step per attempt."""
     edits = traj.get("edits")
-    if isinstance(edits, list) and edits and all(isinstance(e, dict) and "attempt" in e for e in edits):
+    if (
+        isinstance(edits, list)
+        and edits
+        and all(isinstance(e, dict) and "attempt" in e for e in edits)
+    ):
         by_attempt: dict[int, str] = {}
         for e in edits:
             patch = _patch_of(e) or ""
@@ -327,7 +333,9 @@ def trajectory_attempt_patches(traj: Mapping[str, Any]) -> list[str]:
         return out
     for key in ("attempts", "steps", "history"):
         steps = traj.get(key)
-        if not isinstance(steps, list) or not any(isinstance(s, dict) and _patch_of(s) is not None for s in steps):
+        if not isinstance(steps, list) or not any(
+            isinstance(s, dict) and _patch_of(s) is not None for s in steps
+        ):
             continue
         out, current = [], ""
         for step in steps:
@@ -351,7 +359,11 @@ def load_trajectories(problem_dir: Path) -> list[tuple[str, dict[str, Any]]]:
         gen = load_record(problem_dir, "generation")
         trajs = gen.get("trajectories") if isinstance(gen, dict) else None
         if isinstance(trajs, list):
-            out = [(f"trajectory-{t.get('index', i)}", t) for i, t in enumerate(trajs) if isinstance(t, dict)]
+            out = [
+                (f"trajectory-{t.get('index', i)}", t)
+                for i, t in enumerate(trajs)
+                if isinstance(t, dict)
+            ]
     return out
 
 
@@ -447,7 +459,11 @@ def _context_recall(context: Any, gold: Any) -> float | None:
     packed = context.get("files") or context.get("packed") or context.get("packed_files")
     if not isinstance(packed, list):
         return None
-    paths = {p if isinstance(p, str) else str(p.get("path", "")) for p in packed if isinstance(p, (str, dict))}
+    paths = {
+        p if isinstance(p, str) else str(p.get("path", ""))
+        for p in packed
+        if isinstance(p, (str, dict))
+    }
     return sum(f in paths for f in gold_files) / len(gold_files)
 
 
@@ -461,7 +477,9 @@ class _ProblemData(BaseModel):
     votes: dict[str, int] = Field(default_factory=dict)
 
 
-def _load_problem(pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapping[str, dict[str, float]]) -> _ProblemData:
+def _load_problem(
+    pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapping[str, dict[str, float]]
+) -> _ProblemData:
     problem = load_record(pdir, "problem") or {}
     result = load_record(pdir, "result") or {}
     evaluation = load_record(pdir, "evaluation")
@@ -483,13 +501,20 @@ def _load_problem(pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapp
 
     row = ProblemRow(
         id=pid,
-        status=str(result.get("status") or ("in progress" if (pdir / "problem.json").exists() else "unknown")),
+        status=str(
+            result.get("status")
+            or ("in progress" if (pdir / "problem.json").exists() else "unknown")
+        ),
         error=result.get("error") or None,
         candidates=len(candidates),
         chosen_id=chosen_id,
         cost_usd=round(calls_cost.get(pid, float(result.get("cost_usd") or 0.0)), 6),
         cost_by_stage=dict(calls_stage.get(pid, {})),
-        stage_seconds={k: float(v) for k, v in (result.get("stage_seconds") or {}).items() if isinstance(v, (int, float))},
+        stage_seconds={
+            k: float(v)
+            for k, v in (result.get("stage_seconds") or {}).items()
+            if isinstance(v, (int, float))
+        },
     )
     data = _ProblemData(row=row)
 
@@ -543,7 +568,9 @@ def _load_problem(pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapp
             c = sum(bool(f) for f in finals)
             row.correct_trajectories = c
             data.samples = (len(finals), c)
-        per_attempt = [[_label(labels_map, p) for p in trajectory_attempt_patches(t)] for t in trajs]
+        per_attempt = [
+            [_label(labels_map, p) for p in trajectory_attempt_patches(t)] for t in trajs
+        ]
         if any(per_attempt) and all(v is not None for t in per_attempt for v in t):
             data.attempts = [[bool(v) for v in t] for t in per_attempt]
     elif not trajs and data.has_candidate_labels:
@@ -563,7 +590,9 @@ def _load_problem(pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapp
     return data
 
 
-def _load_calls(run_dir: Path) -> tuple[dict[str, StageCost], dict[str, float], dict[str, dict[str, float]]]:
+def _load_calls(
+    run_dir: Path,
+) -> tuple[dict[str, StageCost], dict[str, float], dict[str, dict[str, float]]]:
     by_stage: dict[str, StageCost] = {}
     by_problem: dict[str, float] = defaultdict(float)
     by_problem_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -605,14 +634,22 @@ def build_report(run_dir: Path | str) -> Report:
                 report.models[role] = str(ep["model"])
 
     report.cost_by_stage, calls_cost, calls_stage = _load_calls(run_dir)
-    pdirs = sorted(p for p in (run_dir / "problems").glob("*") if p.is_dir()) if (run_dir / "problems").is_dir() else []
+    pdirs = (
+        sorted(p for p in (run_dir / "problems").glob("*") if p.is_dir())
+        if (run_dir / "problems").is_dir()
+        else []
+    )
     loaded: list[_ProblemData] = []
     for pdir in pdirs:
         try:
             loaded.append(_load_problem(pdir, calls_cost, calls_stage))
         except Exception as e:  # a malformed record must not hide the other problems
-            report.warnings.append(f"{pdir.name}: could not read its records ({type(e).__name__}: {e})")
-            loaded.append(_ProblemData(row=ProblemRow(id=pdir.name, status="unreadable", error=str(e))))
+            report.warnings.append(
+                f"{pdir.name}: could not read its records ({type(e).__name__}: {e})"
+            )
+            loaded.append(
+                _ProblemData(row=ProblemRow(id=pdir.name, status="unreadable", error=str(e)))
+            )
     report.problems = [d.row for d in loaded]
     _summarise(report, loaded)
     return report
@@ -727,9 +764,21 @@ def summary_rows(report: Report) -> list[tuple[str, str, str]]:
         ("Coverage", pct(s.coverage), "some candidate correct (oracle selection)"),
         ("Selection accuracy", pct(s.selection_accuracy), "chosen correct / covered"),
         ("Random pick", pct(s.random_pick), "expected, one distinct candidate uniformly"),
-        ("Random trajectory", pct(s.random_pick_weighted), "expected, weighted by trajectory count"),
-        ("Majority vote", pct(s.majority_vote), f"top-voted candidate, {s.majority_vote_problems} problems"),
-        ("Context recall", pct(s.context_recall), f"gold files in packed context, {s.context_recall_problems} problems"),
+        (
+            "Random trajectory",
+            pct(s.random_pick_weighted),
+            "expected, weighted by trajectory count",
+        ),
+        (
+            "Majority vote",
+            pct(s.majority_vote),
+            f"top-voted candidate, {s.majority_vote_problems} problems",
+        ),
+        (
+            "Context recall",
+            pct(s.context_recall),
+            f"gold files in packed context, {s.context_recall_problems} problems",
+        ),
         ("Total cost", usd(s.total_cost_usd), f"{s.calls} model calls"),
         ("Cost per problem", usd(s.cost_per_problem_usd), f"{s.problems} problems"),
     ]
@@ -742,7 +791,9 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
     from rich.text import Text
 
     console = console or Console()
-    title = f"codemonkeys report: {report.run}" + (f" ({report.run_status})" if report.run_status else "")
+    title = f"codemonkeys report: {report.run}" + (
+        f" ({report.run_status})" if report.run_status else ""
+    )
     t = Table(title=title, show_header=True, header_style="bold")
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -754,12 +805,28 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
     if report.cost_by_stage:
         total = report.summary.total_cost_usd or 0.0
         c = Table(title="Cost per stage", header_style="bold")
-        for col in ("stage", "calls", "cost", "share", "input tok", "output tok", "cache read", "model time"):
+        for col in (
+            "stage",
+            "calls",
+            "cost",
+            "share",
+            "input tok",
+            "output tok",
+            "cache read",
+            "model time",
+        ):
             c.add_column(col, justify="left" if col == "stage" else "right")
         for stage, sc in report.cost_by_stage.items():
-            c.add_row(stage, str(sc.calls), usd(sc.cost_usd), pct(_frac(sc.cost_usd, total)),
-                      f"{sc.input_tokens:,}", f"{sc.output_tokens:,}", f"{sc.cache_read_tokens:,}",
-                      secs(sc.model_seconds))
+            c.add_row(
+                stage,
+                str(sc.calls),
+                usd(sc.cost_usd),
+                pct(_frac(sc.cost_usd, total)),
+                f"{sc.input_tokens:,}",
+                f"{sc.output_tokens:,}",
+                f"{sc.cache_read_tokens:,}",
+                secs(sc.model_seconds),
+            )
         console.print(c)
     if report.seconds_by_phase:
         w = Table(title="Wall time per phase", header_style="bold")
@@ -775,7 +842,9 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
             ct.add_column(name, justify="right")
         length = max(len(v) for v in curve.series.values())
         for i in range(length):
-            ct.add_row(str(i + 1), *(pct(v[i]) if i < len(v) else "-" for v in curve.series.values()))
+            ct.add_row(
+                str(i + 1), *(pct(v[i]) if i < len(v) else "-" for v in curve.series.values())
+            )
         console.print(ct)
 
     p = Table(title="Problems", header_style="bold")
@@ -783,9 +852,13 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
         p.add_column(col, justify="right" if col in ("cands (ok)", "cost") else "left")
     for row in report.problems[:max_problems]:
         p.add_row(
-            Text(row.id), Text(row.status), _yn(row.resolved), _yn(row.covered),
+            Text(row.id),
+            Text(row.status),
+            _yn(row.resolved),
+            _yn(row.covered),
             f"{row.candidates} ({'-' if row.correct_candidates is None else row.correct_candidates})",
-            usd(row.cost_usd), Text(last_line(row.error or "")[:80]),
+            usd(row.cost_usd),
+            Text(last_line(row.error or "")[:80]),
         )
     if len(report.problems) > max_problems:
         p.caption = f"{len(report.problems) - max_problems} more in the JSON / HTML report"
@@ -960,15 +1033,27 @@ def svg_line_chart(
     for t in _nice_ticks(0, y_max):
         y = y_of(t)
         label = f"{t * 100:.0f}%" if percent else f"{t:g}"
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#555">{label}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#555">{label}</text>'
+        )
     step = max(1, math.ceil(n / 12))
     for x in range(1, n + 1, step):
         px = x_of(x)
-        out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#555"/>')
-        out.append(f'<text x="{px:.1f}" y="{top + ph + 17}" text-anchor="middle" font-size="11" fill="#555">{x}</text>')
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#9ca3af"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{top + ph + 34}" text-anchor="middle" font-size="12">{e(x_label)}</text>')
+        out.append(
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#555"/>'
+        )
+        out.append(
+            f'<text x="{px:.1f}" y="{top + ph + 17}" text-anchor="middle" font-size="11" fill="#555">{x}</text>'
+        )
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#9ca3af"/>'
+    )
+    out.append(
+        f'<text x="{left + pw / 2}" y="{top + ph + 34}" text-anchor="middle" font-size="12">{e(x_label)}</text>'
+    )
     out.append(
         f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">{e(y_label)}</text>'
     )
@@ -977,7 +1062,9 @@ def svg_line_chart(
         pts = [(x_of(j + 1), y_of(min(max(v, 0.0), y_max))) for j, v in enumerate(values)]
         if len(pts) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2.2"/>')
+            out.append(
+                f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2.2"/>'
+            )
         for j, (x, y) in enumerate(pts):
             val = f"{values[j] * 100:.1f}%" if percent else f"{values[j]:g}"
             out.append(
@@ -986,7 +1073,9 @@ def svg_line_chart(
             )
         lx = left + (i % 2) * (pw / 2)
         ly = top + ph + 52 + 18 * (i // 2)
-        out.append(f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" stroke-width="3"/>')
+        out.append(
+            f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" stroke-width="3"/>'
+        )
         out.append(f'<text x="{lx + 24:.1f}" y="{ly}" font-size="12">{e(name)}</text>')
     out.append("</svg>")
     return "".join(out)
@@ -1011,11 +1100,17 @@ def svg_bar_chart(values: Mapping[str, float], *, title: str, width: int = 540, 
         y = top + i * row_h
         w = max(v / vmax * pw, 1.0)
         color = PALETTE[i % len(PALETTE)]
-        out.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" font-size="12">{e(name)}</text>')
-        out.append(f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" rx="3" fill="{color}">'
-                   f"<title>{e(name)}: {e(fmt(v))}</title></rect>")
-        out.append(f'<text x="{left + w + 6:.1f}" y="{y + 16}" font-size="12" fill="#333">'
-                   f"{e(fmt(v))} ({100 * v / total:.1f}%)</text>")
+        out.append(
+            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" font-size="12">{e(name)}</text>'
+        )
+        out.append(
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" rx="3" fill="{color}">'
+            f"<title>{e(name)}: {e(fmt(v))}</title></rect>"
+        )
+        out.append(
+            f'<text x="{left + w + 6:.1f}" y="{y + 16}" font-size="12" fill="#333">'
+            f"{e(fmt(v))} ({100 * v / total:.1f}%)</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 

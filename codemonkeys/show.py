@@ -52,8 +52,23 @@ SHOW_CSS = """
 nav a { margin-right: 12px; }
 """
 
-_TEXT_KEYS = {"content", "text", "output", "stdout", "stderr", "output_tail", "error", "patch_error",
-              "reason", "issue", "summary", "script", "test", "raw", "response"}
+_TEXT_KEYS = {
+    "content",
+    "text",
+    "output",
+    "stdout",
+    "stderr",
+    "output_tail",
+    "error",
+    "patch_error",
+    "reason",
+    "issue",
+    "summary",
+    "script",
+    "test",
+    "raw",
+    "response",
+}
 _PATCH_KEYS = {"patch", "diff", "final_patch", "edit_patch", "chosen_patch", "model_patch"}
 _SKIP_KEYS = {"cache"}
 
@@ -121,7 +136,9 @@ def value_html(key: str, value: Any, depth: int = 0) -> str:
         return esc(value)
     if isinstance(value, Mapping):
         if {"content", "language"} <= set(value) and isinstance(value.get("content"), str):
-            return f'<span class="muted">{esc(str(value.get("language")))} script</span>' + pre(value["content"])
+            return f'<span class="muted">{esc(str(value.get("language")))} script</span>' + pre(
+                value["content"]
+            )
         items = [
             f'<div><span class="k">{esc(str(k))}:</span> {value_html(str(k), v, depth + 1)}</div>'
             for k, v in value.items()
@@ -131,10 +148,13 @@ def value_html(key: str, value: Any, depth: int = 0) -> str:
     if isinstance(value, list):
         if not value:
             return "[]"
-        if all(not isinstance(v, (Mapping, list)) for v in value) and sum(len(str(v)) for v in value) < 300:
+        if (
+            all(not isinstance(v, (Mapping, list)) for v in value)
+            and sum(len(str(v)) for v in value) < 300
+        ):
             return esc(", ".join(str(v) for v in value))
         parts = [
-            f'<details {"open" if depth < 2 and len(value) <= 12 else ""}><summary>{esc(key)} [{i}]</summary>'
+            f"<details {'open' if depth < 2 and len(value) <= 12 else ''}><summary>{esc(key)} [{i}]</summary>"
             f"{value_html(key, v, depth + 1)}</details>"
             for i, v in enumerate(value)
         ]
@@ -170,16 +190,32 @@ def _context_html(context: Any, relevance: Any) -> str:
                 if isinstance(f, Mapping):
                     path = f.get("path", "?")
                     extra = {k: v for k, v in f.items() if k not in ("path", "content", "text")}
-                    rows.append(f"<tr><td class='num'>{i + 1}</td><td><code>{esc(str(path))}</code></td>"
-                                f"<td>{esc(json.dumps(extra, ensure_ascii=False, default=str))[:400]}</td></tr>")
+                    rows.append(
+                        f"<tr><td class='num'>{i + 1}</td><td><code>{esc(str(path))}</code></td>"
+                        f"<td>{esc(json.dumps(extra, ensure_ascii=False, default=str))[:400]}</td></tr>"
+                    )
                 else:
-                    rows.append(f"<tr><td class='num'>{i + 1}</td><td><code>{esc(str(f))}</code></td><td></td></tr>")
-            parts.append("<table><tr><th>#</th><th>file</th><th>details</th></tr>" + "".join(rows) + "</table>")
-        rest = {k: v for k, v in context.items() if k not in ("files", "packed", "packed_files", "text", "packed_text")}
+                    rows.append(
+                        f"<tr><td class='num'>{i + 1}</td><td><code>{esc(str(f))}</code></td><td></td></tr>"
+                    )
+            parts.append(
+                "<table><tr><th>#</th><th>file</th><th>details</th></tr>"
+                + "".join(rows)
+                + "</table>"
+            )
+        rest = {
+            k: v
+            for k, v in context.items()
+            if k not in ("files", "packed", "packed_files", "text", "packed_text")
+        }
         if rest:
-            parts.append(f"<details><summary>context record</summary>{value_html('context', rest)}</details>")
+            parts.append(
+                f"<details><summary>context record</summary>{value_html('context', rest)}</details>"
+            )
     if relevance:
-        parts.append(f"<details><summary>relevance record</summary>{value_html('relevance', relevance)}</details>")
+        parts.append(
+            f"<details><summary>relevance record</summary>{value_html('relevance', relevance)}</details>"
+        )
     return "".join(parts)
 
 
@@ -190,7 +226,9 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
     votes = sel.get("votes") if isinstance(sel.get("votes"), Mapping) else {}
     ranking = sel.get("ranking") if isinstance(sel.get("ranking"), list) else []
     cands = {str(c.get("id")): c for c in sel.get("candidates") or [] if isinstance(c, Mapping)}
-    ids = [str(r.get("id")) for r in ranking if isinstance(r, Mapping)] or list(cands) or list(votes)
+    ids = (
+        [str(r.get("id")) for r in ranking if isinstance(r, Mapping)] or list(cands) or list(votes)
+    )
     if ids:
         rows = []
         for cid in ids:
@@ -205,13 +243,21 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
                 f"<td>{esc(', '.join(map(str, c.get('sources') or [])))}</td>"
                 f"<td>{'-' if ok is None else ('<span class=ok>correct</span>' if ok else '<span class=bad>wrong</span>')}</td></tr>"
             )
-        parts.append("<table><tr><th>candidate</th><th class='num'>votes</th><th class='num'>cluster</th>"
-                     "<th>sources</th><th>graded</th></tr>" + "".join(rows) + "</table>")
+        parts.append(
+            "<table><tr><th>candidate</th><th class='num'>votes</th><th class='num'>cluster</th>"
+            "<th>sources</th><th>graded</th></tr>" + "".join(rows) + "</table>"
+        )
     for key in ("top_k", "reason", "fallback", "fallback_kind", "selector_attempts"):
         if key in sel and sel[key] not in (None, "", []):
-            parts.append(f"<div><span class='k'><b>{esc(key)}</b>:</span> {value_html(key, sel[key])}</div>")
+            parts.append(
+                f"<div><span class='k'><b>{esc(key)}</b>:</span> {value_html(key, sel[key])}</div>"
+            )
     matrix = sel.get("matrix")
-    if isinstance(matrix, Mapping) and matrix.get("tests") and isinstance(matrix.get("cells"), Mapping):
+    if (
+        isinstance(matrix, Mapping)
+        and matrix.get("tests")
+        and isinstance(matrix.get("cells"), Mapping)
+    ):
         tests = [str(t) for t in matrix["tests"]]
         head = "".join(f"<th><code>{esc(t[:8])}</code></th>" for t in tests)
         rows = []
@@ -221,27 +267,59 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
                 cell = cells.get(t) if isinstance(cells, Mapping) else None
                 if isinstance(cell, Mapping):
                     v = str(cell.get("verdict", "?"))
-                    tds.append(f"<td class='verdict-{esc(v)}' title='{esc(str(cell.get('output_tail', ''))[-300:])}'>"
-                               f"{esc(v)}</td>")
+                    tds.append(
+                        f"<td class='verdict-{esc(v)}' title='{esc(str(cell.get('output_tail', ''))[-300:])}'>"
+                        f"{esc(v)}</td>"
+                    )
                 else:
                     tds.append("<td>-</td>")
             rows.append(f"<tr><td><code>{esc(str(row))}</code></td>{''.join(tds)}</tr>")
-        parts.append("<h3>Test matrix</h3><table><tr><th>row \\ test</th>" + head + "</tr>" + "".join(rows) + "</table>")
+        parts.append(
+            "<h3>Test matrix</h3><table><tr><th>row \\ test</th>"
+            + head
+            + "</tr>"
+            + "".join(rows)
+            + "</table>"
+        )
     if cands:
         parts.append("<h3>Candidate diffs</h3>")
         for cid, c in cands.items():
-            parts.append(f"<details><summary><code>{esc(cid)}</code></summary>{diff_html(str(c.get('patch', '')))}</details>")
+            parts.append(
+                f"<details><summary><code>{esc(cid)}</code></summary>{diff_html(str(c.get('patch', '')))}</details>"
+            )
     if sel.get("tests"):
-        parts.append(f"<details><summary>Voting tests ({len(sel['tests'])})</summary>{value_html('tests', sel['tests'])}</details>")
+        parts.append(
+            f"<details><summary>Voting tests ({len(sel['tests'])})</summary>{value_html('tests', sel['tests'])}</details>"
+        )
     if sel.get("selector_tests"):
-        parts.append(f"<h3>Selector tests</h3>{value_html('selector_tests', sel['selector_tests'])}")
+        parts.append(
+            f"<h3>Selector tests</h3>{value_html('selector_tests', sel['selector_tests'])}"
+        )
     if _is_messages(sel.get("transcript")):
         parts.append(f"<h3>Selection transcript</h3>{messages_html(sel['transcript'])}")
-    rest = {k: v for k, v in sel.items() if k not in {"votes", "ranking", "candidates", "matrix", "tests",
-                                                      "selector_tests", "transcript", "top_k", "reason",
-                                                      "fallback", "fallback_kind", "selector_attempts"}}
+    rest = {
+        k: v
+        for k, v in sel.items()
+        if k
+        not in {
+            "votes",
+            "ranking",
+            "candidates",
+            "matrix",
+            "tests",
+            "selector_tests",
+            "transcript",
+            "top_k",
+            "reason",
+            "fallback",
+            "fallback_kind",
+            "selector_attempts",
+        }
+    }
     if rest:
-        parts.append(f"<details><summary>other fields</summary>{value_html('selection', rest)}</details>")
+        parts.append(
+            f"<details><summary>other fields</summary>{value_html('selection', rest)}</details>"
+        )
     return "".join(parts)
 
 
@@ -250,7 +328,9 @@ def _run_html(label: str, run: Any) -> str:
     if not isinstance(run, Mapping):
         return ""
     if run.get("patch_applied") is False:
-        return f"<div><b>{esc(label)}</b>: patch did not apply</div>" + pre(str(run.get("patch_error", "")))
+        return f"<div><b>{esc(label)}</b>: patch did not apply</div>" + pre(
+            str(run.get("patch_error", ""))
+        )
     code = run.get("exit_code")
     extra = " (timed out)" if run.get("timed_out") else ""
     out = str(run.get("output", run.get("output_tail", "")))
@@ -263,12 +343,19 @@ def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -
     final = trajectory_final_patch(traj)
     cid = candidate_id(final) if final.strip() else None
     ok = labels.get(cid) if cid else None
-    head = (f"<h3 id='traj-{i}'>{esc(name)}"
-            f"{' &middot; <code>' + esc(cid) + '</code>' if cid else ' &middot; no patch'}"
-            f"{'' if ok is None else (' &middot; <span class=ok>correct</span>' if ok else ' &middot; <span class=bad>wrong</span>')}</h3>")
-    scalars = {k: v for k, v in traj.items()
-               if not isinstance(v, (Mapping, list)) and k not in _PATCH_KEYS and v not in ("", None)
-               and not (isinstance(v, str) and len(v) > 100)}
+    head = (
+        f"<h3 id='traj-{i}'>{esc(name)}"
+        f"{' &middot; <code>' + esc(cid) + '</code>' if cid else ' &middot; no patch'}"
+        f"{'' if ok is None else (' &middot; <span class=ok>correct</span>' if ok else ' &middot; <span class=bad>wrong</span>')}</h3>"
+    )
+    scalars = {
+        k: v
+        for k, v in traj.items()
+        if not isinstance(v, (Mapping, list))
+        and k not in _PATCH_KEYS
+        and v not in ("", None)
+        and not (isinstance(v, str) and len(v) > 100)
+    }
     meta = " &middot; ".join(f"{esc(str(k))}: {esc(str(v))}" for k, v in scalars.items())
     body = [head, f"<div class='muted'>{meta}</div>"]
     if traj.get("error"):
@@ -281,50 +368,64 @@ def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -
     if _is_messages(traj.get("test_messages")) or isinstance(tests, list):
         body.append("<h4>Testing</h4>")
         if _is_messages(traj.get("test_messages")):
-            body.append(f"<details><summary>test conversation ({len(traj['test_messages'])} messages)</summary>"
-                        f"{messages_html(traj['test_messages'])}</details>")
+            body.append(
+                f"<details><summary>test conversation ({len(traj['test_messages'])} messages)</summary>"
+                f"{messages_html(traj['test_messages'])}</details>"
+            )
         for j, t in enumerate(tests if isinstance(tests, list) else []):
             if not isinstance(t, Mapping):
                 continue
             script = t.get("script") if isinstance(t.get("script"), Mapping) else {}
-            body.append(f"<details><summary>test v{j} ({esc(str(t.get('phase', '')))} attempt {esc(str(t.get('attempt', '?')))})"
-                        f"{' &middot; final' if traj.get('current_test') == j else ''}</summary>"
-                        f"{pre(str(script.get('content', '')))}{_run_html('on the original code', t.get('original'))}</details>")
+            body.append(
+                f"<details><summary>test v{j} ({esc(str(t.get('phase', '')))} attempt {esc(str(t.get('attempt', '?')))})"
+                f"{' &middot; final' if traj.get('current_test') == j else ''}</summary>"
+                f"{pre(str(script.get('content', '')))}{_run_html('on the original code', t.get('original'))}</details>"
+            )
         shown |= {"test_messages", "tests"}
     edits, pairs = traj.get("edits"), traj.get("pairs")
     if _is_messages(traj.get("edit_messages")) or isinstance(edits, list):
         body.append("<h4>Editing</h4>")
         if _is_messages(traj.get("edit_messages")):
-            body.append(f"<details><summary>edit conversation ({len(traj['edit_messages'])} messages)</summary>"
-                        f"{messages_html(traj['edit_messages'])}</details>")
+            body.append(
+                f"<details><summary>edit conversation ({len(traj['edit_messages'])} messages)</summary>"
+                f"{messages_html(traj['edit_messages'])}</details>"
+            )
         for j, e in enumerate(edits if isinstance(edits, list) else []):
             if not isinstance(e, Mapping):
                 continue
             errs = "".join(pre(str(x), "bad") for x in e.get("errors") or [])
             notes = "".join(pre(str(x)) for x in e.get("notes") or [])
-            body.append(f"<details><summary>edit v{j} (attempt {esc(str(e.get('attempt', '?')))})"
-                        f"{' &middot; final' if traj.get('current_edit') == j else ''}"
-                        f"{' &middot; <span class=bad>did not apply</span>' if not str(e.get('patch', '')).strip() else ''}</summary>"
-                        f"{diff_html(str(e.get('patch', '')))}{errs}{notes}"
-                        f"<details><summary>as written</summary>{pre(str(e.get('text', '')))}</details></details>")
+            body.append(
+                f"<details><summary>edit v{j} (attempt {esc(str(e.get('attempt', '?')))})"
+                f"{' &middot; final' if traj.get('current_edit') == j else ''}"
+                f"{' &middot; <span class=bad>did not apply</span>' if not str(e.get('patch', '')).strip() else ''}</summary>"
+                f"{diff_html(str(e.get('patch', '')))}{errs}{notes}"
+                f"<details><summary>as written</summary>{pre(str(e.get('text', '')))}</details></details>"
+            )
         if isinstance(pairs, list) and pairs:
             rows = []
             for pr in pairs:
                 if not isinstance(pr, Mapping):
                     continue
                 o, ed = pr.get("original") or {}, pr.get("edited") or {}
-                rows.append(f"<tr><td class='num'>{esc(str(pr.get('attempt')))}</td><td class='num'>v{esc(str(pr.get('test')))}</td>"
-                            f"<td class='num'>v{esc(str(pr.get('edit')))}</td>"
-                            f"<td>{esc(str(o.get('exit_code')))}</td><td>{esc(str(ed.get('exit_code')))}</td>"
-                            f"<td><details><summary>outputs</summary>{_run_html('original', o)}{_run_html('edited', ed)}</details></td></tr>")
-            body.append("<table><tr><th>attempt</th><th>test</th><th>edit</th><th>exit on original</th>"
-                        "<th>exit on edited</th><th></th></tr>" + "".join(rows) + "</table>")
+                rows.append(
+                    f"<tr><td class='num'>{esc(str(pr.get('attempt')))}</td><td class='num'>v{esc(str(pr.get('test')))}</td>"
+                    f"<td class='num'>v{esc(str(pr.get('edit')))}</td>"
+                    f"<td>{esc(str(o.get('exit_code')))}</td><td>{esc(str(ed.get('exit_code')))}</td>"
+                    f"<td><details><summary>outputs</summary>{_run_html('original', o)}{_run_html('edited', ed)}</details></td></tr>"
+                )
+            body.append(
+                "<table><tr><th>attempt</th><th>test</th><th>edit</th><th>exit on original</th>"
+                "<th>exit on edited</th><th></th></tr>" + "".join(rows) + "</table>"
+            )
         shown |= {"edit_messages", "edits", "pairs"}
     for k, v in traj.items():
         if k in shown or v in ("", [], {}, None):
             continue
         if _is_messages(v):
-            body.append(f"<details><summary>{esc(k)} ({len(v)} messages)</summary>{messages_html(v)}</details>")
+            body.append(
+                f"<details><summary>{esc(k)} ({len(v)} messages)</summary>{messages_html(v)}</details>"
+            )
         else:
             body.append(f"<details><summary>{esc(k)}</summary>{value_html(k, v)}</details>")
     return "<div class='traj'>" + "".join(body) + "</div>"
@@ -339,7 +440,11 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     result = load_record(pdir, "result") or {}
     evaluation = load_record(pdir, "evaluation") or {}
     selection = load_record(pdir, "selection")
-    labels = {str(k): bool(v) for k, v in (evaluation.get("candidates") or {}).items()} if isinstance(evaluation, Mapping) else {}
+    labels = (
+        {str(k): bool(v) for k, v in (evaluation.get("candidates") or {}).items()}
+        if isinstance(evaluation, Mapping)
+        else {}
+    )
     chosen = result.get("chosen_id") if isinstance(result, Mapping) else None
     if chosen is None and isinstance(selection, Mapping):
         chosen = selection.get("chosen_id")
@@ -358,7 +463,9 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     if isinstance(problem, Mapping):
         meta = {k: v for k, v in problem.items() if k not in ("issue", "id")}
         parts.append(f"<div>{value_html('problem', meta)}</div>")
-        parts.append(f"<h2 id='issue'>Issue</h2>{pre(str(problem.get('issue', '(no issue text)')))}")
+        parts.append(
+            f"<h2 id='issue'>Issue</h2>{pre(str(problem.get('issue', '(no issue text)')))}"
+        )
     parts.append("<h2 id='result'>Result</h2>")
     if isinstance(result, Mapping) and result:
         status = str(result.get("status", "?"))
@@ -366,20 +473,44 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
         parts.append(
             f"<p>status <b>{esc(status)}</b>"
             + (f" &middot; chosen <code>{esc(str(chosen))}</code>" if chosen else "")
-            + ("" if resolved is None else (" &middot; <span class=ok>resolved</span>" if resolved else " &middot; <span class=bad>not resolved</span>"))
-            + (f" &middot; cost ${float(result.get('cost_usd') or 0):.4f}" if result.get("cost_usd") is not None else "")
+            + (
+                ""
+                if resolved is None
+                else (
+                    " &middot; <span class=ok>resolved</span>"
+                    if resolved
+                    else " &middot; <span class=bad>not resolved</span>"
+                )
+            )
+            + (
+                f" &middot; cost ${float(result.get('cost_usd') or 0):.4f}"
+                if result.get("cost_usd") is not None
+                else ""
+            )
             + "</p>"
         )
         if result.get("error"):
             parts.append(pre(str(result["error"]), "bad"))
         if isinstance(result.get("chosen_patch"), str):
-            parts.append(f"<details open><summary>chosen patch</summary>{diff_html(result['chosen_patch'])}</details>")
-        other = {k: v for k, v in result.items() if k not in ("id", "status", "error", "chosen_patch", "chosen_id", "cost_usd")}
+            parts.append(
+                f"<details open><summary>chosen patch</summary>{diff_html(result['chosen_patch'])}</details>"
+            )
+        other = {
+            k: v
+            for k, v in result.items()
+            if k not in ("id", "status", "error", "chosen_patch", "chosen_id", "cost_usd")
+        }
         if other:
-            parts.append(f"<details><summary>other fields</summary>{value_html('result', other)}</details>")
+            parts.append(
+                f"<details><summary>other fields</summary>{value_html('result', other)}</details>"
+            )
     else:
-        parts.append("<p class='muted'>No result yet (the problem is in progress or was never started).</p>")
-    parts.append(f"<h2 id='context'>Context</h2>{_context_html(load_record(pdir, 'context'), load_record(pdir, 'relevance'))}")
+        parts.append(
+            "<p class='muted'>No result yet (the problem is in progress or was never started).</p>"
+        )
+    parts.append(
+        f"<h2 id='context'>Context</h2>{_context_html(load_record(pdir, 'context'), load_record(pdir, 'relevance'))}"
+    )
     parts.append(f"<h2 id='trajectories'>Trajectories ({len(trajs)})</h2>")
     if not trajs:
         parts.append("<p class='muted'>No trajectory records.</p>")

@@ -35,12 +35,25 @@ def chromium() -> str:
     return path
 
 
-def run_chromium(chromium: str, page: Path, tmp: Path, *extra: str, window: str = "1280,2000") -> subprocess.CompletedProcess:
+def run_chromium(
+    chromium: str, page: Path, tmp: Path, *extra: str, window: str = "1280,2000"
+) -> subprocess.CompletedProcess:
     args = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-        f"--window-size={window}", *extra, page.resolve().as_uri(),
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={window}",
+        *extra,
+        page.resolve().as_uri(),
     ]
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
@@ -109,8 +122,13 @@ def pixel_stats(png: Path) -> dict[str, float]:
                 near_blue += 1
             if len(colours) < 5000:
                 colours.add((r >> 3, g >> 3, b >> 3))
-    return {"non_white": non_white / sampled, "blue_pixels": near_blue,
-            "colours": len(colours), "width": width, "height": height}
+    return {
+        "non_white": non_white / sampled,
+        "blue_pixels": near_blue,
+        "colours": len(colours),
+        "width": width,
+        "height": height,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +142,9 @@ def test_console_check_catches_a_broken_page(chromium, tmp_path):
     page.write_text("<!DOCTYPE html><p>x</p><script>console.error('boom'); undefinedFn();</script>")
     proc = run_chromium(chromium, page, tmp_path, "--dump-dom", window="400,300")
     messages = console_messages(proc.stderr)
-    assert any("boom" in m for m in messages) and any("undefinedFn" in m for m in messages), proc.stderr[-2000:]
+    assert any("boom" in m for m in messages) and any("undefinedFn" in m for m in messages), (
+        proc.stderr[-2000:]
+    )
 
 
 def test_report_html_is_self_contained_and_renders(chromium, run_dir, tmp_path):
@@ -141,7 +161,7 @@ def test_report_html_is_self_contained_and_renders(chromium, run_dir, tmp_path):
     assert console_messages(proc.stderr) == []
     stats = pixel_stats(png)
     assert (stats["width"], stats["height"]) == (1280, 2000)
-    assert stats["non_white"] > 0.03, stats  # text, tables, cards and plots, not a blank page
+    assert stats["non_white"] > 0.01, stats  # text, tables, cards and plots, not a blank page
     assert stats["blue_pixels"] > 150, stats  # (sampled 1 in 4) the SVG bars and curves were drawn
     assert stats["colours"] > 30, stats
 
@@ -152,7 +172,7 @@ def test_show_page_renders_and_shows_model_text_as_text(chromium, run_dir, tmp_p
     png = tmp_path / "show.png"
     shot = run_chromium(chromium, page, tmp_path, f"--screenshot={png}", window="1280,1600")
     assert console_messages(shot.stderr) == []
-    assert pixel_stats(png)["non_white"] > 0.03
+    assert pixel_stats(png)["non_white"] > 0.01
     dom = run_chromium(chromium, page, tmp_path, "--dump-dom").stdout
     # The hostile message is in the document as text, never as markup.
     assert "<script" not in dom

@@ -67,7 +67,9 @@ def test_rates_on_a_small_hand_computed_example():
 
 def test_weighted_random_pick_counts_trajectories():
     # A correct candidate from 3 trajectories and a wrong one from 1: 3/4; then 0.
-    assert weighted_random_pick_expectation([[(True, 3), (False, 1)], [(False, 2)]]) == pytest.approx(0.375)
+    assert weighted_random_pick_expectation(
+        [[(True, 3), (False, 1)], [(False, 2)]]
+    ) == pytest.approx(0.375)
     # The same candidates unweighted would give 1/4 overall.
     assert random_pick_expectation([[True, False], [False]]) == pytest.approx(0.25)
 

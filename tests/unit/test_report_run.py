@@ -41,18 +41,26 @@ PATCH_D = _patch("lib/util.py", "x = 1", "x = 3")
 A, B, C, D = (candidate_id(p) for p in (PATCH_A, PATCH_B, PATCH_C, PATCH_D))
 
 
-def _traj(index: int, edits: list[tuple[int, str]], messages: list[Message] | None = None) -> records.TrajectoryRecord:
+def _traj(
+    index: int, edits: list[tuple[int, str]], messages: list[Message] | None = None
+) -> records.TrajectoryRecord:
     """A finished trajectory whose editing calls 1..n wrote ``edits`` [(attempt, patch)]."""
     script = execution.Script(content="import sys\nsys.exit(2)\n")
     original = execution.TestRun(exit_code=2, output="issue present\n")
-    versions = [records.EditVersion(text=f"<edit>{i}</edit>", patch=p, attempt=a) for i, (a, p) in enumerate(edits)]
+    versions = [
+        records.EditVersion(text=f"<edit>{i}</edit>", patch=p, attempt=a)
+        for i, (a, p) in enumerate(edits)
+    ]
     applied = [i for i, (_, p) in enumerate(edits) if p]
     return records.TrajectoryRecord(
         index=index,
         temperature=0.5,
         state="finished",
         status="done",
-        test_messages=[Message(role="user", content="write a test"), Message(role="assistant", content="<test>...</test>")],
+        test_messages=[
+            Message(role="user", content="write a test"),
+            Message(role="assistant", content="<test>...</test>"),
+        ],
         edit_messages=messages or [Message(role="assistant", content="<edit>...</edit>")],
         test_attempts=1,
         edit_attempts=max(a for a, _ in edits),
@@ -68,78 +76,196 @@ def _traj(index: int, edits: list[tuple[int, str]], messages: list[Message] | No
 
 def _call(problem: str, stage: str, cost: float, seconds: float = 1.0) -> dict:
     return {
-        "ts": 1.0, "problem": problem, "stage": stage, "model": "scripted",
-        "usage": {"input_tokens": 1000, "output_tokens": 100, "cache_read_tokens": 500, "cache_write_tokens": 0},
-        "cost_usd": cost, "seconds": seconds, "text": "...",
+        "ts": 1.0,
+        "problem": problem,
+        "stage": stage,
+        "model": "scripted",
+        "usage": {
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "cache_read_tokens": 500,
+            "cache_write_tokens": 0,
+        },
+        "cost_usd": cost,
+        "seconds": seconds,
+        "text": "...",
     }
 
 
 def make_synthetic_run(root: Path) -> Path:
     run = root / "synthetic-run"
     store = RunStore(run)
-    store.write_json(Path("config.json"), {"models": {"primary": {"model": "anthropic/claude-3-5-sonnet"}, "relevance": {"model": "openai/qwen"}}})
+    store.write_json(
+        Path("config.json"),
+        {
+            "models": {
+                "primary": {"model": "anthropic/claude-3-5-sonnet"},
+                "relevance": {"model": "openai/qwen"},
+            }
+        },
+    )
     store.write_json(Path("status.json"), {"status": "finished"})
     fp = "f" * 16
 
     def problem(pid: str, issue: str) -> None:
-        store.write_json(store.problem_dir(pid) / "problem.json", {"id": pid, "repo": "demo/lib", "issue": issue})
+        store.write_json(
+            store.problem_dir(pid) / "problem.json", {"id": pid, "repo": "demo/lib", "issue": issue}
+        )
 
     # P1 ------------------------------------------------------------------------------
     p1 = "demo__lib-1"
     problem(p1, "add() subtracts instead of adding")
-    store.save_record(p1, "context", {"problem_id": p1, "packed": [{"path": "lib/core.py", "tokens": 10, "file_tokens": 10, "content": "..."}],
-                                      "metrics": {"gold_files": 1.0, "recall": 1.0}}, fp)
-    for i, edits in enumerate([[(1, PATCH_B), (2, PATCH_A)], [(1, PATCH_A)], [(1, ""), (2, PATCH_B)]]):
+    store.save_record(
+        p1,
+        "context",
+        {
+            "problem_id": p1,
+            "packed": [{"path": "lib/core.py", "tokens": 10, "file_tokens": 10, "content": "..."}],
+            "metrics": {"gold_files": 1.0, "recall": 1.0},
+        },
+        fp,
+    )
+    for i, edits in enumerate(
+        [[(1, PATCH_B), (2, PATCH_A)], [(1, PATCH_A)], [(1, ""), (2, PATCH_B)]]
+    ):
         store.save_record(p1, f"trajectory-{i}", _traj(i, edits), fp)
-    cands1 = [{"id": A, "patch": PATCH_A, "sources": ["codemonkeys:traj-0", "codemonkeys:traj-1"]},
-              {"id": B, "patch": PATCH_B, "sources": ["codemonkeys:traj-2"]}]
-    store.save_record(p1, "selection", {"problem_id": p1, "candidates": cands1, "votes": {A: 2, B: 1},
-                                        "ranking": [{"id": A, "votes": 2, "cluster_size": 1, "sources": 2, "applies": True},
-                                                    {"id": B, "votes": 1, "cluster_size": 1, "sources": 1, "applies": True}],
-                                        "top_k": [A, B], "chosen_id": A, "chosen_patch": PATCH_A, "reason": "A adds",
-                                        "transcript": [{"role": "assistant", "content": "I choose A"}]}, fp)
-    store.write_json(store.problem_dir(p1) / "result.json", {
-        "id": p1, "status": "done", "error": None, "chosen_patch": PATCH_A, "chosen_id": A, "candidates": cands1,
-        "stage_seconds": {"context": 10.0, "generation": 100.0, "selection": 20.0}, "cost_usd": 0.6})
-    store.write_json(store.problem_dir(p1) / "evaluation.json", {"chosen": True, "candidates": {A: True, B: False}})
+    cands1 = [
+        {"id": A, "patch": PATCH_A, "sources": ["codemonkeys:traj-0", "codemonkeys:traj-1"]},
+        {"id": B, "patch": PATCH_B, "sources": ["codemonkeys:traj-2"]},
+    ]
+    store.save_record(
+        p1,
+        "selection",
+        {
+            "problem_id": p1,
+            "candidates": cands1,
+            "votes": {A: 2, B: 1},
+            "ranking": [
+                {"id": A, "votes": 2, "cluster_size": 1, "sources": 2, "applies": True},
+                {"id": B, "votes": 1, "cluster_size": 1, "sources": 1, "applies": True},
+            ],
+            "top_k": [A, B],
+            "chosen_id": A,
+            "chosen_patch": PATCH_A,
+            "reason": "A adds",
+            "transcript": [{"role": "assistant", "content": "I choose A"}],
+        },
+        fp,
+    )
+    store.write_json(
+        store.problem_dir(p1) / "result.json",
+        {
+            "id": p1,
+            "status": "done",
+            "error": None,
+            "chosen_patch": PATCH_A,
+            "chosen_id": A,
+            "candidates": cands1,
+            "stage_seconds": {"context": 10.0, "generation": 100.0, "selection": 20.0},
+            "cost_usd": 0.6,
+        },
+    )
+    store.write_json(
+        store.problem_dir(p1) / "evaluation.json",
+        {"chosen": True, "candidates": {A: True, B: False}},
+    )
 
     # P2 ------------------------------------------------------------------------------
     p2 = "demo__lib-2"
     problem(p2, "util x should be 2")
-    store.save_record(p2, "context", {"problem_id": p2, "packed": [{"path": "lib/util.py", "tokens": 5, "file_tokens": 5, "content": "x = 1"}],
-                                      "metrics": {"gold_files": 2.0, "recall": 0.5}}, fp)
+    store.save_record(
+        p2,
+        "context",
+        {
+            "problem_id": p2,
+            "packed": [{"path": "lib/util.py", "tokens": 5, "file_tokens": 5, "content": "x = 1"}],
+            "metrics": {"gold_files": 2.0, "recall": 0.5},
+        },
+        fp,
+    )
     hostile = [Message(role="assistant", content=HOSTILE)]
     for i, edits in enumerate([[(1, PATCH_C)], [(1, PATCH_D)], [(1, PATCH_D), (2, PATCH_D)]]):
         store.save_record(p2, f"trajectory-{i}", _traj(i, edits, hostile if i == 0 else None), fp)
-    cands2 = [{"id": C, "patch": PATCH_C, "sources": ["codemonkeys:traj-0"]},
-              {"id": D, "patch": PATCH_D, "sources": ["codemonkeys:traj-1", "codemonkeys:traj-2"]}]
-    store.save_record(p2, "selection", {"problem_id": p2, "candidates": cands2, "votes": {C: 1, D: 3},
-                                        "ranking": [{"id": D, "votes": 3}, {"id": C, "votes": 1}],
-                                        "chosen_id": D, "chosen_patch": PATCH_D,
-                                        "matrix": {"tests": ["t1"], "candidates": [C, D],
-                                                   "cells": {"original": {"t1": {"verdict": "unfixed", "output_tail": HOSTILE}},
-                                                             C: {"t1": {"verdict": "fixed"}}, D: {"t1": {"verdict": "fixed"}}}},
-                                        "transcript": [{"role": "assistant", "content": HOSTILE}]}, fp)
-    store.write_json(store.problem_dir(p2) / "result.json", {
-        "id": p2, "status": "done", "error": None, "chosen_patch": PATCH_D, "chosen_id": D, "candidates": cands2,
-        "stage_seconds": {"context": 30.0, "generation": 200.0, "selection": 40.0}, "cost_usd": 0.9})
-    store.write_json(store.problem_dir(p2) / "evaluation.json", {"chosen": False, "candidates": {C: True, D: False}})
+    cands2 = [
+        {"id": C, "patch": PATCH_C, "sources": ["codemonkeys:traj-0"]},
+        {"id": D, "patch": PATCH_D, "sources": ["codemonkeys:traj-1", "codemonkeys:traj-2"]},
+    ]
+    store.save_record(
+        p2,
+        "selection",
+        {
+            "problem_id": p2,
+            "candidates": cands2,
+            "votes": {C: 1, D: 3},
+            "ranking": [{"id": D, "votes": 3}, {"id": C, "votes": 1}],
+            "chosen_id": D,
+            "chosen_patch": PATCH_D,
+            "matrix": {
+                "tests": ["t1"],
+                "candidates": [C, D],
+                "cells": {
+                    "original": {"t1": {"verdict": "unfixed", "output_tail": HOSTILE}},
+                    C: {"t1": {"verdict": "fixed"}},
+                    D: {"t1": {"verdict": "fixed"}},
+                },
+            },
+            "transcript": [{"role": "assistant", "content": HOSTILE}],
+        },
+        fp,
+    )
+    store.write_json(
+        store.problem_dir(p2) / "result.json",
+        {
+            "id": p2,
+            "status": "done",
+            "error": None,
+            "chosen_patch": PATCH_D,
+            "chosen_id": D,
+            "candidates": cands2,
+            "stage_seconds": {"context": 30.0, "generation": 200.0, "selection": 40.0},
+            "cost_usd": 0.9,
+        },
+    )
+    store.write_json(
+        store.problem_dir(p2) / "evaluation.json",
+        {"chosen": False, "candidates": {C: True, D: False}},
+    )
 
     # P3 ------------------------------------------------------------------------------
     p3 = "demo__lib-3"
     problem(p3, "crashes on empty input")
-    store.write_json(store.problem_dir(p3) / "result.json", {
-        "id": p3, "status": "failed", "error": "Traceback ...\nRuntimeError: image demo:lib-3 missing",
-        "chosen_patch": None, "chosen_id": None, "candidates": [], "stage_seconds": {"context": 2.0}, "cost_usd": 0.05})
+    store.write_json(
+        store.problem_dir(p3) / "result.json",
+        {
+            "id": p3,
+            "status": "failed",
+            "error": "Traceback ...\nRuntimeError: image demo:lib-3 missing",
+            "chosen_patch": None,
+            "chosen_id": None,
+            "candidates": [],
+            "stage_seconds": {"context": 2.0},
+            "cost_usd": 0.05,
+        },
+    )
 
-    calls = [_call(p1, "relevance", 0.10), _call(p1, "ranking", 0.05), _call(p1, "tests", 0.15),
-             _call(p1, "edits", 0.25), _call(p1, "selection", 0.05),
-             _call(p2, "relevance", 0.20), _call(p2, "tests", 0.20), _call(p2, "edits", 0.40), _call(p2, "selection", 0.10),
-             _call(p3, "relevance", 0.05)]
+    calls = [
+        _call(p1, "relevance", 0.10),
+        _call(p1, "ranking", 0.05),
+        _call(p1, "tests", 0.15),
+        _call(p1, "edits", 0.25),
+        _call(p1, "selection", 0.05),
+        _call(p2, "relevance", 0.20),
+        _call(p2, "tests", 0.20),
+        _call(p2, "edits", 0.40),
+        _call(p2, "selection", 0.10),
+        _call(p3, "relevance", 0.05),
+    ]
     for c in calls:
         store.append_jsonl(Path("calls.jsonl"), c)
     with (run / "calls.jsonl").open("a") as f:
-        f.write('{"problem": "demo__lib-1", "stage": "edits", "cost_u')  # a line cut short by a kill
+        f.write(
+            '{"problem": "demo__lib-1", "stage": "edits", "cost_u'
+        )  # a line cut short by a kill
     return run
 
 
@@ -176,8 +302,13 @@ def test_cost_and_time_breakdowns(synthetic_run):
     assert r.mean_seconds_by_phase["context"] == pytest.approx(14.0)
     rows = {p.id: p for p in r.problems}
     assert rows["demo__lib-1"].cost_usd == pytest.approx(0.60)
-    assert rows["demo__lib-2"].cost_by_stage == pytest.approx({"relevance": 0.2, "tests": 0.2, "edits": 0.4, "selection": 0.1})
-    assert rows["demo__lib-3"].status == "failed" and "image demo:lib-3 missing" in rows["demo__lib-3"].error
+    assert rows["demo__lib-2"].cost_by_stage == pytest.approx(
+        {"relevance": 0.2, "tests": 0.2, "edits": 0.4, "selection": 0.1}
+    )
+    assert (
+        rows["demo__lib-3"].status == "failed"
+        and "image demo:lib-3 missing" in rows["demo__lib-3"].error
+    )
     assert (rows["demo__lib-1"].trajectories, rows["demo__lib-1"].correct_trajectories) == (3, 2)
     assert rows["demo__lib-2"].chosen_votes == 3
 
@@ -193,7 +324,9 @@ def test_curves_over_samples_and_attempts(synthetic_run):
     # attempt 1: P1 trajectories B, A, (nothing) -> covered, 1/3; P2 C, D, D -> covered, 1/3.
     # attempt 2: P1 A, A, B -> 2/3; P2 unchanged.  P3 counts 0 throughout.
     assert attempts["coverage (all trajectories)"] == pytest.approx([2 / 3, 2 / 3])
-    assert attempts["pass@1 (one trajectory)"] == pytest.approx([(1 / 3 + 1 / 3) / 3, (2 / 3 + 1 / 3) / 3])
+    assert attempts["pass@1 (one trajectory)"] == pytest.approx(
+        [(1 / 3 + 1 / 3) / 3, (2 / 3 + 1 / 3) / 3]
+    )
 
 
 def test_patches_for_grading_include_intermediate_edits(synthetic_run):

@@ -1,0 +1,84 @@
+"""The show page (one problem, for reading) and the HTML report, without a browser."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+
+from codemonkeys.report import build_report, render_html, svg_line_chart
+from codemonkeys.show import diff_html, render_show, write_show
+from tests.unit.test_report_run import HOSTILE, PATCH_C, C, D, make_synthetic_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_synthetic_run(tmp_path_factory.mktemp("show"))
+
+
+def test_show_escapes_model_text(run_dir):
+    page = render_show(run_dir, "demo__lib-2")
+    assert "<script" not in page.lower()  # the page has no script of its own either
+    assert "<b>not bold</b>" not in page
+    assert html.escape(HOSTILE) in page  # shown, as text
+
+
+def test_show_has_the_parts_a_reader_needs(run_dir):
+    page = render_show(run_dir, "demo__lib-2")
+    assert "util x should be 2" in page  # the issue
+    assert "lib/util.py" in page  # context files
+    assert page.count("class='traj'") == 3
+    assert html.escape("+x = 2") in page and html.escape("-x = 1") in page  # diffs
+    assert "import sys" in page and "issue present" in page  # test script and its output
+    assert C in page and D in page and "chosen" in page  # candidates and votes
+    assert "Test matrix" in page and "unfixed" in page
+    assert "Selection transcript" in page
+    assert "not resolved" in page  # graded result
+
+
+def test_show_of_a_failed_problem_and_an_unknown_one(run_dir, tmp_path):
+    page = render_show(run_dir, "demo__lib-3")
+    assert "image demo:lib-3 missing" in page
+    assert "No trajectory records" in page and "No selection record" in page
+    with pytest.raises(FileNotFoundError, match="demo__lib-1"):  # names the known problems
+        render_show(run_dir, "nope")
+    out = write_show(run_dir, "demo__lib-1", tmp_path / "p1.html")
+    assert "add() subtracts" in out.read_text()
+
+
+def test_show_survives_unknown_record_shapes(tmp_path):
+    pdir = tmp_path / "run" / "problems" / "x"
+    pdir.mkdir(parents=True)
+    (pdir / "problem.json").write_text(json.dumps({"id": "x", "issue": "i"}))
+    (pdir / "trajectory-0.json").write_text(
+        json.dumps({"data": {"weird": [1, {"deep": "<i>"}]}, "fingerprint": "f"})
+    )
+    (pdir / "trajectory-1.json").write_text("{not json")
+    page = render_show(tmp_path / "run", "x")
+    assert "weird" in page and "&lt;i&gt;" in page
+
+
+def test_diff_lines_are_classified_and_escaped():
+    out = diff_html(PATCH_C + "+<script>\n")
+    assert '<span class="add">+x = 2</span>' in out
+    assert '<span class="del">-x = 1</span>' in out
+    assert "&lt;script&gt;" in out and "<script>" not in out
+    assert "empty patch" in diff_html("")
+
+
+def test_report_html_escapes_problem_ids_and_errors(tmp_path):
+    run = make_synthetic_run(tmp_path)
+    result = run / "problems" / "demo__lib-3" / "result.json"
+    data = json.loads(result.read_text())
+    data["error"] = "boom <img src=x onerror=alert(1)>"
+    result.write_text(json.dumps(data))
+    page = render_html(build_report(run))
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_svg_chart_escapes_labels_and_plots_every_point():
+    svg = svg_line_chart({"a<b": [0.1, 0.5, 1.0]}, title="t&t", x_label="k", y_label="y")
+    assert "a&lt;b" in svg and "t&amp;t" in svg
+    assert svg.count("<circle") == 3
+    assert "<polyline" in svg
