@@ -24,6 +24,7 @@ Where dependencies go, so that the sandbox's copy of the repo into /repo finds t
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import tempfile
@@ -179,11 +180,21 @@ def _mentions_pytest(repo_dir: Path, detected: list[str]) -> bool:
 
 def _node_plan(repo_dir: Path, detected: list[str]) -> EnvironmentPlan:
     has_lock = (repo_dir / "package-lock.json").is_file()
-    install = "npm ci" if has_lock else "npm install"
     files = ["package.json"] + (["package-lock.json"] if has_lock else [])
     notes = []
     if (repo_dir / "yarn.lock").is_file() or (repo_dir / "pnpm-lock.yaml").is_file():
         notes.append("a yarn/pnpm lock file is present; installing with npm anyway")
+    if not _node_has_dependencies(repo_dir / "package.json"):
+        # Debian's npm drags in ~250 packages (minutes of apt); a project without
+        # dependencies only needs the runtime.
+        return EnvironmentPlan(
+            kind="node",
+            detected=detected,
+            dependency_files=files,
+            apt_packages=["nodejs"],
+            notes=[*notes, "package.json declares no dependencies: installing Node only"],
+        )
+    install = "npm ci" if has_lock else "npm install"
     return EnvironmentPlan(
         kind="node",
         detected=detected,
@@ -191,7 +202,7 @@ def _node_plan(repo_dir: Path, detected: list[str]) -> EnvironmentPlan:
         apt_packages=["nodejs", "npm"],
         commands=[
             "mkdir -p /opt/codemonkeys-deps && cp package*.json /opt/codemonkeys-deps/",
-            f"cd /opt/codemonkeys-deps && {install} --no-audit --no-fund",
+            f"cd /opt/codemonkeys-deps && {install} --no-audit --no-fund && mkdir -p node_modules",
             # Node looks for node_modules in every parent of /repo, so / works whatever
             # the sandbox does with /repo.
             "mv /opt/codemonkeys-deps/node_modules /node_modules && rm -rf /opt/codemonkeys-deps",
@@ -201,6 +212,18 @@ def _node_plan(repo_dir: Path, detected: list[str]) -> EnvironmentPlan:
         },
         notes=notes,
     )
+
+
+def _node_has_dependencies(package_json: Path) -> bool:
+    """True unless package.json parses and lists no (dev/optional/peer) dependencies."""
+    try:
+        data = json.loads(package_json.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return True  # let npm report what is wrong with it
+    if not isinstance(data, dict):
+        return True
+    keys = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
+    return any(data.get(k) for k in keys)
 
 
 def _go_plan(detected: list[str]) -> EnvironmentPlan:

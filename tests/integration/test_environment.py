@@ -83,10 +83,17 @@ def test_node_go_and_generic(tmp_path: Path):
     node = FIXTURES / "node_project"
     plan = detect_environment(node)
     assert plan.kind == "node"
-    assert "npm install" in " ".join(plan.commands)  # no lock file
+    # no dependencies declared: the runtime only (Debian's npm is ~250 packages)
+    assert plan.apt_packages == ["nodejs"] and plan.commands == []
     assert default_test_language(plan.kind) == "shell"
 
-    locked = write(tmp_path / "locked", {"package.json": "{}", "package-lock.json": "{}"})
+    deps = '{"dependencies": {"left-pad": "^1.3.0"}}'
+    unlocked = write(tmp_path / "unlocked", {"package.json": deps})
+    plan = detect_environment(unlocked)
+    assert plan.apt_packages == ["nodejs", "npm"]
+    assert "npm install" in " ".join(plan.commands)
+
+    locked = write(tmp_path / "locked", {"package.json": deps, "package-lock.json": "{}"})
     plan = detect_environment(locked)
     assert "npm ci" in " ".join(plan.commands)
     assert plan.dependency_files == ["package.json", "package-lock.json"]
@@ -103,7 +110,8 @@ def test_node_go_and_generic(tmp_path: Path):
 
 
 def test_dockerfiles_install_dependencies_and_trust_the_host_ca(tmp_path: Path):
-    node = dockerfile_text(detect_environment(FIXTURES / "node_project"), "base:1")
+    node_dir = write(tmp_path / "node", {"package.json": '{"devDependencies": {"tap": "1"}}'})
+    node = dockerfile_text(detect_environment(node_dir), "base:1")
     assert node.startswith("FROM base:1\n")
     assert "apt-get install" in node and "nodejs npm" in node
     assert "NODE_EXTRA_CA_CERTS=" in node and "PIP_CERT=" in node and "SSL_CERT_FILE=" in node
@@ -235,3 +243,23 @@ def test_build_from_users_dockerfile(docker_client, sandbox_image, tmp_path: Pat
     assert out.decode() == "from the context\n"
     with pytest.raises(EnvironmentBuildError, match="not found"):
         build_from_dockerfile(tmp_path / "nope" / "Dockerfile", docker_client)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_node_env_image_runs_the_fixture_suite(docker_client, sandbox_image, tmp_path: Path):
+    """Node from Debian on top of the sandbox image (the fixture declares no dependencies,
+    so npm, ~250 Debian packages and minutes of apt, is not installed)."""
+    from codemonkeys.sandbox import DockerSandbox, SandboxSpec
+
+    repo = tmp_path / "node"
+    shutil.copytree(FIXTURES / "node_project", repo)
+    sha = make_git_repo(repo, {})
+    plan = detect_environment(repo)
+    built = build_environment_image(repo, plan, base_image=sandbox_image, client=docker_client)
+    assert built.tag.startswith("codemonkeys-env:node-")
+    spec = SandboxSpec(image=built.tag, repo_path=repo, base_commit=sha)
+    with DockerSandbox(spec, docker_client) as box:
+        suite = box.run("node --test test/", timeout=120)
+        assert suite.exit_code == 0, suite.output
+        assert "# pass 4" in suite.output
