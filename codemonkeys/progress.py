@@ -41,7 +41,9 @@ class Progress:
         max_errors_shown: int = 5,
     ):
         self.total = total
-        self._stream = stream or sys.stderr
+        if stream is None:
+            stream = getattr(console, "file", None) or sys.stderr
+        self._stream = stream
         self._clock = clock
         self._lock = threading.RLock()
         self._start = clock()
@@ -59,7 +61,10 @@ class Progress:
         self._refresh = refresh_per_second
         self._live: Any | None = None
         if mode == "auto":
-            is_tty = bool(getattr(self._stream, "isatty", lambda: False)())
+            if console is not None:
+                is_tty = bool(getattr(console, "is_terminal", False))
+            else:
+                is_tty = bool(getattr(self._stream, "isatty", lambda: False)())
             mode = "live" if is_tty else "quiet"
         self.mode: Mode = mode
         self._console = console

@@ -392,6 +392,21 @@ def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
     return patches
 
 
+def _alias_stripped(labels: dict[str, bool], selection: Any) -> None:
+    """Selection strips test-file hunks from candidates, which changes their ids; graded
+    labels are keyed by the stripped id. Give the original (trajectory) id the same label;
+    an edit that only touched test files (no stripped id) is an empty patch: wrong."""
+    stripped = selection.get("stripped") if isinstance(selection, dict) else None
+    for s in stripped if isinstance(stripped, list) else []:
+        if not isinstance(s, dict) or not isinstance(s.get("original_id"), str):
+            continue
+        new_id = s.get("new_id")
+        if new_id is None:
+            labels.setdefault(s["original_id"], False)
+        elif new_id in labels:
+            labels.setdefault(s["original_id"], labels[new_id])
+
+
 def _label(labels: Mapping[str, bool], patch: str) -> bool | None:
     if not patch or not patch.strip():
         return False  # an empty patch never resolves an issue
@@ -475,6 +490,7 @@ class _ProblemData(BaseModel):
     samples: tuple[int, int] | None = None
     attempts: list[list[bool]] | None = None
     votes: dict[str, int] = Field(default_factory=dict)
+    ungraded_attempts: int = 0
 
 
 def _load_problem(
@@ -524,6 +540,7 @@ def _load_problem(
         raw = evaluation.get("candidates")
         if isinstance(raw, dict):
             labels_map = {str(k): bool(v) for k, v in raw.items() if v is not None}
+        _alias_stripped(labels_map, selection)
         if isinstance(evaluation.get("chosen"), bool):
             row.resolved = evaluation["chosen"]
         elif chosen_id in labels_map:
@@ -571,8 +588,10 @@ def _load_problem(
         per_attempt = [
             [_label(labels_map, p) for p in trajectory_attempt_patches(t)] for t in trajs
         ]
-        if any(per_attempt) and all(v is not None for t in per_attempt for v in t):
+        ungraded = sum(v is None for t in per_attempt for v in t)
+        if any(per_attempt) and not ungraded:
             data.attempts = [[bool(v) for v in t] for t in per_attempt]
+        data.ungraded_attempts = ungraded
     elif not trajs and data.has_candidate_labels:
         if data.weighted:
             # No trajectory records (e.g. an ensemble run): count trajectories from sources.
@@ -727,9 +746,17 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
                 note="Each trajectory truncated after a attempts keeps the edit in force then.",
             )
         )
-    elif labelled and any(d.row.trajectories for d in labelled):
+    missing = [d for d in labelled if d.row.trajectories and d.attempts is None]
+    if missing:
+        ungraded = sum(d.ungraded_attempts for d in missing)
         report.warnings.append(
-            "no attempt-level curve: trajectory records lack intermediate edits or their labels"
+            f"the serial-scaling curve leaves out {len(missing)} problem(s): "
+            + (
+                f"{ungraded} intermediate edit states are not graded; grade "
+                "report.patches_for_grading(problem_dir) into evaluation.json to include them"
+                if ungraded
+                else "their trajectory records hold no intermediate edits"
+            )
         )
 
 

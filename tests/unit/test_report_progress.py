@@ -119,3 +119,12 @@ def test_format_duration():
     assert format_duration(5) == "5s"
     assert format_duration(125) == "2m05s"
     assert format_duration(3 * 3600 + 120) == "3h02m"
+
+
+def test_a_console_decides_auto_mode_and_receives_quiet_lines():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False)
+    p = Progress(1, mode="auto", console=console)
+    assert p.mode == "quiet"
+    p.problem_done("a", "done", 0.1)
+    assert buf.getvalue().startswith("[1/1] a done $0.10")

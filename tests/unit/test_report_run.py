@@ -152,18 +152,21 @@ def make_synthetic_run(root: Path) -> Path:
         },
         fp,
     )
-    store.write_json(
-        store.problem_dir(p1) / "result.json",
+    # As the pipeline writes it: a save_record envelope, candidates without their patches.
+    store.save_record(
+        p1,
+        "result",
         {
             "id": p1,
             "status": "done",
-            "error": None,
+            "error": "",
             "chosen_patch": PATCH_A,
             "chosen_id": A,
-            "candidates": cands1,
+            "candidates": [{k: v for k, v in c.items() if k != "patch"} for c in cands1],
             "stage_seconds": {"context": 10.0, "generation": 100.0, "selection": 20.0},
             "cost_usd": 0.6,
         },
+        fp,
     )
     store.write_json(
         store.problem_dir(p1) / "evaluation.json",
@@ -374,3 +377,34 @@ def test_terminal_rendering_mentions_the_figures(synthetic_run):
 def test_missing_run_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run directory"):
         build_report(tmp_path / "nope")
+
+
+def test_labels_follow_candidates_whose_test_file_hunks_selection_stripped(tmp_path):
+    """Selection strips test-file hunks (new id); trajectories still carry the original."""
+    run = make_synthetic_run(tmp_path)
+    pdir = run / "problems" / "demo__lib-2"
+    sel = json.loads((pdir / "selection.json").read_text())
+    sel["data"]["stripped"] = [{"original_id": C, "new_id": "cstripped", "removed_files": ["t.py"]}]
+    (pdir / "selection.json").write_text(json.dumps(sel))
+    (pdir / "evaluation.json").write_text(
+        json.dumps({"chosen": False, "candidates": {"cstripped": True, D: False}})
+    )
+    data = json.loads((pdir / "result.json").read_text())
+    data["candidates"][0]["id"] = "cstripped"
+    (pdir / "result.json").write_text(json.dumps(data))
+    r = build_report(run)
+    row = {p.id: p for p in r.problems}["demo__lib-2"]
+    assert (row.covered, row.correct_trajectories) == (True, 1)
+    assert r.curves[0].series["coverage = pass@k (unbiased)"][-1] == pytest.approx(2 / 3)
+
+
+def test_ungraded_intermediate_edits_leave_the_problem_out_of_the_serial_curve(tmp_path):
+    run = make_synthetic_run(tmp_path)
+    store = RunStore(run)
+    other = _patch("lib/util.py", "x = 1", "x = 99")  # never graded
+    store.save_record("demo__lib-2", "trajectory-0", _traj(0, [(1, other), (2, PATCH_C)]), "f" * 16)
+    r = build_report(run)
+    serial = {c.name: c for c in r.curves}["Scaling over attempts (serial)"]
+    assert serial.problems == 2  # P1 and P3; P2 left out, and said so
+    assert any("leaves out 1 problem" in w and "patches_for_grading" in w for w in r.warnings)
+    assert candidate_id(other) in patches_for_grading(run / "problems" / "demo__lib-2")
