@@ -837,12 +837,12 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
             "calls",
             "cost",
             "share",
-            "input tok",
-            "output tok",
-            "cache read",
-            "model time",
+            "in tok",
+            "out tok",
+            "cached",
+            "model s",
         ):
-            c.add_column(col, justify="left" if col == "stage" else "right")
+            c.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
         for stage, sc in report.cost_by_stage.items():
             c.add_row(
                 stage,
