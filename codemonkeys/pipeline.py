@@ -59,6 +59,10 @@ class Observer:
 
     def problem_done(self, result: ProblemResult) -> None: ...
 
+    def problem_resumed(self, result: ProblemResult) -> None:
+        """A problem finished by an earlier invocation of the same run."""
+        self.problem_done(result)
+
     def event(self, problem_id: str, kind: str, **info: Any) -> None: ...
 
 
@@ -132,7 +136,7 @@ def solve_problem(
 
     done = load_result(rt, problem.id)
     if done is not None and done.status in ("done", "no_candidates"):
-        rt.observer.problem_done(done)
+        rt.observer.problem_resumed(done)
         return done
 
     cfg = rt.config

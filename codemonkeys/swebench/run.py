@@ -67,6 +67,9 @@ class ProgressObserver(Observer):
         if self.costs is not None:
             self.progress.cost(self.costs.total, self.cap)
 
+    def problem_resumed(self, result: ProblemResult) -> None:
+        self.progress.resumed(result.id, result.status)
+
     def event(self, problem_id: str, kind: str, **info: Any) -> None:
         if kind == "trajectory_started":
             self.progress.trajectory_started(problem_id, info.get("index"))
