@@ -18,6 +18,7 @@ from codemonkeys.config import Config, EndpointConfig, GenerationConfig, ModelsC
 from codemonkeys.generation import run_generation, run_testing_state_machine
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.llm import ModelHub
+from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem
 from codemonkeys.sandbox import SandboxPool, SandboxSpec
@@ -192,6 +193,24 @@ def test_testing_state_machine_alone(tmp_path, pool):
     assert rec.test_approved and rec.final_test is not None and rec.state == "editing"
     assert rec.tests[-1].original.exit_code == 2
     assert store.read_json(store.problem_dir("stats-mean") / "tests-0.json") is not None
+
+
+def test_budget_exceeded_stops_cleanly_and_resumes(tmp_path, pool, monkeypatch):
+    config = make_config("gen_fix.py", samples=2)
+    store = RunStore(tmp_path / "run")
+    fp = config.fingerprint("generation")
+    monkeypatch.setenv("GEN_POLICY_BUDGET_KEYS", "traj-1")
+    with pytest.raises(BudgetExceeded):
+        run_generation(problem(), "(packed context)", make_hub(store, config), pool, store, config)
+    saved = store.load_record("stats-mean", "trajectory-1", TrajectoryRecord, fp)
+    assert saved is not None and saved.state == "editing" and saved.status == "running"
+    assert saved.test_approved  # the work done before the cap is kept
+    # a later invocation (cap raised) continues from the saved state
+    monkeypatch.delenv("GEN_POLICY_BUDGET_KEYS")
+    result = run_generation(
+        problem(), "(packed context)", make_hub(store, config), pool, store, config
+    )
+    assert [t.status for t in result.trajectories] == ["done", "done"]
 
 
 DRIVER = """
