@@ -63,6 +63,8 @@ class EnvironmentPlan(BaseModel):
     apt_packages: list[str] = Field(default_factory=list)
     commands: list[str] = Field(default_factory=list)
     """Shell commands run at build time, in order."""
+    steps: list[str] = Field(default_factory=list)
+    """The commands as the user reads them (``commands`` carry fallbacks and plumbing)."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment of the image (PATH for node binaries, ...)."""
     notes: list[str] = Field(default_factory=list)
@@ -77,9 +79,12 @@ class EnvironmentPlan(BaseModel):
         if not self.needs_build:
             line = f"project kind: {self.kind} ({found}); using the generic sandbox image as is"
         else:
-            steps = "; ".join(self.commands) if self.commands else "(none)"
-            apt = f"apt: {' '.join(self.apt_packages)}; " if self.apt_packages else ""
-            line = f"project kind: {self.kind} ({found}); image installs {apt}{steps}"
+            steps = [f"apt-get install {' '.join(self.apt_packages)}"] if self.apt_packages else []
+            steps += self.steps or self.commands
+            line = (
+                f"project kind: {self.kind} ({found}); building an environment image: "
+                + "; ".join(steps)
+            )
         return "\n".join([line, *self.notes])
 
 
@@ -132,6 +137,7 @@ def detect_environment(repo_dir: Path) -> EnvironmentPlan:
 def _python_plan(repo_dir: Path, detected: list[str], requirements: list[str]) -> EnvironmentPlan:
     notes: list[str] = []
     commands = [f"pip install -r {r}" for r in requirements]
+    steps = list(commands)
     installable = (repo_dir / "setup.py").is_file()
     extras: list[str] = []
     pyproject = repo_dir / "pyproject.toml"
@@ -153,8 +159,10 @@ def _python_plan(repo_dir: Path, detected: list[str], requirements: list[str]) -
         commands.append(
             f"(pip install -e '{target}' || pip install --no-build-isolation -e '{target}')"
         )
+        steps.append(f"pip install -e {target}")
     if _mentions_pytest(repo_dir, detected):
         commands.append("(python -c 'import pytest' 2>/dev/null || pip install pytest)")
+        steps.append("pip install pytest (when missing)")
     deps = list(detected)
     return EnvironmentPlan(
         kind="python",
@@ -162,6 +170,7 @@ def _python_plan(repo_dir: Path, detected: list[str], requirements: list[str]) -
         dependency_files=[d for d in deps if not d.startswith(("package", "go."))],
         copy_whole_tree=installable,
         commands=commands,
+        steps=steps,
         notes=notes,
     )
 
@@ -207,6 +216,7 @@ def _node_plan(repo_dir: Path, detected: list[str]) -> EnvironmentPlan:
             # the sandbox does with /repo.
             "mv /opt/codemonkeys-deps/node_modules /node_modules && rm -rf /opt/codemonkeys-deps",
         ],
+        steps=[f"{install} (node_modules in /node_modules)"],
         env={
             "PATH": "/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         },
@@ -233,6 +243,7 @@ def _go_plan(detected: list[str]) -> EnvironmentPlan:
         detected=detected,
         dependency_files=files,
         apt_packages=["golang-go"],
+        steps=["go mod download"],
         commands=[
             "mkdir -p /opt/codemonkeys-deps && cp go.mod go.sum* /opt/codemonkeys-deps/",
             "cd /opt/codemonkeys-deps && go mod download && rm -rf /opt/codemonkeys-deps",

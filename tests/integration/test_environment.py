@@ -238,9 +238,14 @@ def test_build_from_users_dockerfile(docker_client, sandbox_image, tmp_path: Pat
         / "Dockerfile"
     )
     tag = build_from_dockerfile(dockerfile, docker_client, context=ctx)
-    assert tag.startswith("codemonkeys-env:dockerfile-")
-    out = docker_client.containers.run(tag, ["cat", "/opt/marker.txt"], remove=True)
-    assert out.decode() == "from the context\n"
+    try:
+        assert tag.startswith("codemonkeys-env:dockerfile-")
+        out = docker_client.containers.run(tag, ["cat", "/opt/marker.txt"], remove=True)
+        assert out.decode() == "from the context\n"
+        labels = docker_client.images.get(tag).labels
+        assert labels["org.codemonkeys.managed"] == "1"
+    finally:
+        docker_client.images.remove(tag, force=True)  # the tag hashes the tmp context path
     with pytest.raises(EnvironmentBuildError, match="not found"):
         build_from_dockerfile(tmp_path / "nope" / "Dockerfile", docker_client)
 
