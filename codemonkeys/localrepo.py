@@ -4,7 +4,7 @@ where the chosen patch goes back to.
 Two promises shape this module: the user's work is never lost, and the user's working
 tree, index and current branch are never touched. So a snapshot of uncommitted work is a
 commit object built through a *temporary* index (no branch, no ref moves), and the fix is
-committed in a *temporary worktree* on a new branch, never in the user's checkout.
+committed through another temporary index onto a new branch, never in the user's checkout.
 
 A repository path may be a subdirectory of a git checkout (one package of a monorepo);
 ``subdir`` records where it sits below the git top level. Everything the rest of the
@@ -13,10 +13,8 @@ pipeline sees (file lists, patches) is relative to that subdirectory.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -172,9 +170,11 @@ class LocalRepo:
         """Commit ``patch`` (paths relative to ``subdir``) on a new branch starting at
         ``base_commit``; returns (branch, commit sha).
 
-        The work happens in a temporary detached worktree; the branch is created only once
-        the commit exists, so a patch that does not apply leaves no trace. The user's
-        working tree, index and current branch are never touched."""
+        The patch is applied to a *temporary index* read from ``base_commit`` (``git apply
+        --cached``) and committed with ``commit-tree``: no checkout, so the user's working
+        tree, index and current branch are never touched, no hooks or checkout filters run,
+        and the patch meets the exact blobs the sandbox saw. The branch is created only
+        once the commit exists, so a patch that does not apply leaves no trace."""
         if not patch.strip():
             raise LocalRepoError("the patch is empty; nothing to apply")
         if not self.has_commit(base_commit):
@@ -191,36 +191,30 @@ class LocalRepo:
         if not patch.endswith("\n"):
             patch += "\n"
 
-        tmp = Path(tempfile.mkdtemp(prefix="codemonkeys-worktree-"))
-        worktree = tmp / "wt"
-        patch_file = tmp / "fix.patch"
-        patch_file.write_text(patch)
-        try:
-            self._git("worktree", "add", "--detach", "--quiet", str(worktree), base_commit)
-            wt = git.Repo(worktree)
-            args = ["apply", "--whitespace=nowarn"]
+        with tempfile.TemporaryDirectory(prefix="codemonkeys-apply-") as tmp:
+            patch_file = Path(tmp) / "fix.patch"
+            patch_file.write_text(patch)
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self._git("read-tree", base_commit, env=env)
+            args = ["apply", "--cached", "--whitespace=nowarn"]
             if self.subdir:
                 args.append(f"--directory={self.subdir}")
             try:
-                wt.git.execute(["git", *args, str(patch_file)])
-            except git.GitCommandError as e:
+                self._git(*args, str(patch_file), env=env)
+            except LocalRepoError as e:
+                detail = str(e).split(": ", 1)[-1]
                 raise LocalRepoError(
-                    f"the patch does not apply to {base_commit[:12]}:\n{_stderr(e)}"
+                    f"the patch does not apply to {base_commit[:12]}:\n{detail}"
                 ) from None
-            wt.git.add("-A")
-            if not wt.git.diff("--cached", "--name-only").strip():
-                raise LocalRepoError("the patch changes nothing at the base commit")
-            with wt.git.custom_environment(**self._identity_env()):
-                wt.git.commit("-q", "--no-verify", "-m", message)
-            sha = wt.head.commit.hexsha
-            self._git("branch", branch_name, sha)
-            return branch_name, sha
-        finally:
-            with contextlib.suppress(LocalRepoError):
-                self._git("worktree", "remove", "--force", str(worktree))
-            shutil.rmtree(tmp, ignore_errors=True)
-            with contextlib.suppress(LocalRepoError):
-                self._git("worktree", "prune")
+            tree = self._git("write-tree", env=env).strip()
+        if tree == self._git("rev-parse", f"{base_commit}^{{tree}}").strip():
+            raise LocalRepoError("the patch changes nothing at the base commit")
+        sha = self._git(
+            "commit-tree", tree, "-p", base_commit, "-m", message, env=self._identity_env()
+        ).strip()
+        # The only ref we touch, and only once the commit exists: a failure leaves no trace.
+        self._git("branch", branch_name, sha)
+        return branch_name, sha
 
     def _free_branch_name(self, base_commit: str) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")
