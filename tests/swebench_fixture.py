@@ -17,6 +17,7 @@ while the fixture files and the base image stay the same.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -138,8 +139,6 @@ def eval_script(base_commit: str, test_patch: str) -> str:
 def fixture_row(repo: FixtureRepo) -> dict[str, Any]:
     """The dataset row, with every field the 5.x harness reads plus the usual SWE-bench
     columns (JSON-encoded test lists, as on the hub)."""
-    import json
-
     return {
         "instance_id": INSTANCE_ID,
         "repo": REPO,

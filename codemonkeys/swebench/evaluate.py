@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -253,6 +254,8 @@ def run_harness(
     if not to_grade:  # the harness cannot write a report without a prediction
         return result
 
+    for p in to_grade:
+        _drop_stale_verdict(result.log_dir, p)
     dataset_file = report_dir / f"dataset.{run_id}.jsonl"
     predictions_file = report_dir / f"predictions.{run_id}.jsonl"
     graded = {p["instance_id"] for p in to_grade}
@@ -273,33 +276,75 @@ def run_harness(
             cmd, cwd=report_dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     model = to_grade[0]["model_name_or_path"].replace("/", "__")
-    result.report_path = report_dir / f"{model}.{run_id}.json"
-    if proc.returncode != 0 or not result.report_path.is_file():
+    summary_path = report_dir / f"{model}.{run_id}.json"
+    result.report_path = summary_path if summary_path.is_file() else None
+    # Verdicts come from the per-instance report.json files the harness writes as each
+    # instance finishes, not from its end-of-run summary: the summary step lists every
+    # container on the engine and crashes (docker NotFound) when any other container is
+    # removed meanwhile, which happens whenever sandboxes run alongside evaluation.
+    verdicts = {p["instance_id"]: _instance_verdict(result.log_dir, p) for p in to_grade}
+    if proc.returncode != 0 and all(v is None for v in verdicts.values()):
         tail = "\n".join(result.harness_log.read_text(errors="replace").splitlines()[-25:])
         raise HarnessFailed(
-            f"swebench harness run {run_id} exited {proc.returncode} without a report "
-            f"({result.report_path}); log {result.harness_log}:\n{tail}"
+            f"swebench harness run {run_id} exited {proc.returncode} without grading any "
+            f"instance; log {result.harness_log}:\n{tail}"
         )
-    summary = json.loads(result.report_path.read_text())
-    resolved = set(summary.get("resolved_ids", []))
-    errors = set(summary.get("error_ids", []))
-    for p in to_grade:
-        iid = p["instance_id"]
-        result.resolved[iid] = iid in resolved
-        result.status[iid] = (
-            "resolved" if iid in resolved else "error" if iid in errors else "unresolved"
+    if proc.returncode != 0:
+        log.warning(
+            "harness run %s exited %s after grading; see %s",
+            run_id,
+            proc.returncode,
+            result.harness_log,
         )
-        if iid in errors:
-            result.reasons[iid] = f"harness error; see {result.log_dir}"
+    errors = []
+    for iid, verdict in verdicts.items():
+        result.resolved[iid] = bool(verdict)
+        if verdict is None:
+            errors.append(iid)
+            result.status[iid] = "error"
+            result.reasons[iid] = (
+                f"the harness produced no verdict; see {result.log_dir / _model_dir(iid, to_grade)}"
+            )
+        else:
+            result.status[iid] = "resolved" if verdict else "unresolved"
     if errors:
         log.warning(
-            "harness run %s: %d instance(s) errored (see %s): %s",
-            run_id,
-            len(errors),
-            result.log_dir,
-            sorted(errors),
+            "harness run %s: %d instance(s) errored: %s", run_id, len(errors), sorted(errors)
         )
     return result
+
+
+def _model_dir(iid: str, preds: Sequence[Mapping[str, Any]]) -> str:
+    model = next(p["model_name_or_path"] for p in preds if p["instance_id"] == iid)
+    return f"{model.replace('/', '__')}/{iid}"
+
+
+def _instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
+    """The harness's verdict for one prediction (its report.json), None when it has none
+    (the instance errored: patch did not apply, container failure, timeout)."""
+    path = (
+        log_dir
+        / pred["model_name_or_path"].replace("/", "__")
+        / pred["instance_id"]
+        / "report.json"
+    )
+    try:
+        return bool(json.loads(path.read_text())[pred["instance_id"]]["resolved"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
+    """The harness reuses any report.json under (run_id, model, instance) without
+    looking at the patch; when the patch it graded differs from this one, remove that
+    instance's logs so it is graded again instead of answering for another patch."""
+    inst_dir = log_dir / pred["model_name_or_path"].replace("/", "__") / pred["instance_id"]
+    graded = inst_dir / "patch.diff"
+    if graded.is_file() and graded.read_text(errors="replace") != pred["model_patch"]:
+        log.info(
+            "patch for %s changed since %s graded it; grading again", pred["instance_id"], inst_dir
+        )
+        shutil.rmtree(inst_dir)
 
 
 def _image_problem(image: str, *, pull: bool, client: Any) -> str | None:
@@ -328,8 +373,8 @@ def evaluate_predictions(
 ) -> dict[str, bool]:
     """Grade a predictions file (.jsonl or .json, harness format) with the official
     harness; instance_id -> resolved. Empty patches and harness errors are False.
-    The harness reuses a verdict it already has for (run_id, model, instance): use a
-    new run id after changing the predictions."""
+    A verdict the harness already has for the same (run_id, model, instance, patch)
+    is reused; a changed patch is graded again."""
     predictions = _read_predictions(Path(predictions_path))
     return run_harness(
         predictions,
