@@ -42,6 +42,7 @@ class SandboxFileNotFound(SandboxError, FileNotFoundError):
 
 
 METHOD_TAG = "@@codemonkeys-method "
+MAX_KEEP_PATTERNS = 5000
 
 
 def _pattern_escape(path: str) -> str:
@@ -61,6 +62,8 @@ class ShellGitSandbox:
     keep_untracked: list[str]
     """Untracked/ignored paths present when the sandbox started (image repos: build
     artefacts, egg-info); reset keeps them instead of ``git clean``-ing them away."""
+    keep_visible: list[str] = []
+    """The non-ignored part of keep_untracked: excluded from diff() explicitly."""
 
     # -- primitives (backend-specific) ---------------------------------------------------
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
@@ -111,13 +114,24 @@ class ShellGitSandbox:
     def _adopt_image_repo(self, base_commit: str | None) -> None:
         """Use the repository already in the image; remember what is untracked right now."""
         ref = base_commit or "HEAD"
+        sep = "@@codemonkeys-sep@@"
         out = self._git_ok(
-            f"git rev-parse --verify {q(ref + '^{commit}')} && git ls-files -z -o --directory",
+            f"git rev-parse --verify {q(ref + '^{commit}')} && git ls-files -z -o "
+            f"&& echo {sep} && git ls-files -z -o --exclude-standard",
             f"finding the git repository at {self.workdir} (commit {ref})",
         )
         first, _, rest = out.partition(b"\n")
+        every, _, visible = rest.partition(f"{sep}\n".encode())
         self.base_commit = first.decode().strip()
-        self.keep_untracked = [p.decode("utf-8", "surrogateescape") for p in rest.split(b"\0") if p]
+        decode = lambda raw: [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]  # noqa: E731
+        self.keep_untracked = decode(every)
+        self.keep_visible = decode(visible)
+        if len(self.keep_untracked) > MAX_KEEP_PATTERNS:
+            # Too many to name one by one: keep whole untracked directories instead (new
+            # files inside them then survive reset too).
+            self.keep_untracked = decode(
+                self._git_ok("git ls-files -z -o --directory", "listing untracked directories")
+            )
 
     # -- Sandbox protocol ----------------------------------------------------------------
     def run(self, cmd: str, timeout: float | None = None) -> ExecResult:
@@ -217,14 +231,14 @@ exit 1
 
     def _index_setup(self) -> str:
         """Shell: a throw-away index holding base + every change, incl. new files."""
-        excludes = " ".join(q(f":(exclude,literal){p.rstrip('/')}") for p in self.keep_untracked)
+        excludes = " ".join(q(f":(exclude,literal){p.rstrip('/')}") for p in self.keep_visible)
         return f"""
 mkdir -p {q(self.tmp_dir)}
 idx={q(self.tmp_dir)}/.index.$$
 gd=$(git rev-parse --git-dir) || exit 1
 cp "$gd/index" "$idx" 2>/dev/null || true
 export GIT_INDEX_FILE="$idx"
-git add -A -- . {excludes} >/dev/null 2>&1 || {{ rm -f "$idx"; echo 'git add failed' >&2; exit 1; }}
+adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "git add failed: $adderr" >&2; exit 1; }}
 """
 
     def _diff_bytes(self, binary_paths: list[str]) -> bytes:

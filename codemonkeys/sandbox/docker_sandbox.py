@@ -48,6 +48,12 @@ WATCHDOG_GRACE_S = 5.0
 # process trees leave behind (a plain `sleep infinity` as PID 1 never reaps, so zombies of
 # a fork bomb would keep the pids limit exhausted). PID 1 has no signal handlers, so the
 # `kill -9 -1` in reset cannot hit it.
+# `timeout` makes itself the leader of a new process group and SIGKILLs the group when the
+# time is up; when the command ends on its own we kill what is left of its group
+# (background jobs, a fork bomb's children), so nothing outlives the run.
+RUN_WRAPPER = (
+    'timeout -s KILL "$1" bash -c "$2" & p=$!; wait $p; rc=$?; kill -9 -- -$p 2>/dev/null; exit $rc'
+)
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
 
@@ -93,11 +99,12 @@ class DockerSandbox(ShellGitSandbox):
             for ch in spec.labels.get(PROBLEM_LABEL, "sandbox")
         )
         try:
-            self.container = self.client.containers.run(
+            # create + start, not run: `run` pulls a missing image implicitly, and pulling
+            # is ensure_image's decision (tried only when asked, with a clear error).
+            self.container = self.client.containers.create(
                 spec.image,
                 entrypoint=["bash", "-c", REAPER_MAIN],
                 command=[],
-                detach=True,
                 name=f"codemonkeys-{name_hint[:40]}-{uuid.uuid4().hex[:8]}",
                 labels=labels,
                 network_mode=None if spec.network else "none",
@@ -114,7 +121,7 @@ class DockerSandbox(ShellGitSandbox):
             hint = (
                 GENERIC_IMAGE_HELP.format(image=spec.image)
                 if "codemonkeys-sandbox" in spec.image
-                else (f"pull it with `docker pull {spec.image}`")
+                else (f"pull it with `docker pull {spec.image}` (or call ensure_image)")
             )
             raise SandboxError(f"Docker image {spec.image} not found; {hint}") from e
         except docker.errors.DockerException as e:
@@ -122,6 +129,7 @@ class DockerSandbox(ShellGitSandbox):
         with _live_lock:
             _live.add(self)
         try:
+            self.container.start()
             if spec.repo_path is not None:
                 self._copy_repo_in(repo_tar)
             else:
@@ -195,7 +203,7 @@ class DockerSandbox(ShellGitSandbox):
         # so forks die with it; output streams out as produced, so nothing printed before
         # the kill is lost. A host-side watchdog covers processes that escaped the group
         # (setsid) and keep the output pipe open.
-        argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", "bash", "-c", "exec 2>&1\n" + script]
+        argv = ["bash", "-c", RUN_WRAPPER, "run", f"{timeout:.3f}", "exec 2>&1\n" + script]
         start = time.monotonic()
         try:
             eid = self.api.exec_create(
