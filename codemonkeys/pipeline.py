@@ -216,7 +216,9 @@ def _generate_candidates(
             rt.config,
             repo_dir=repo_dir,
             cache=cache,
-            on_event=lambda kind, **info: rt.observer.event(problem.id, kind, **info),
+            on_event=lambda kind, **info: rt.observer.event(
+                problem.id, kind, **{k: v for k, v in info.items() if k != "problem_id"}
+            ),
         )
         seconds["generation"] = time.monotonic() - t0
     return generation.candidates
