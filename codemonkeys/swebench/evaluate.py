@@ -22,6 +22,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -105,11 +106,23 @@ def check_harness_row(row: Mapping[str, Any]) -> None:
 
 
 def _parser_names() -> set[str] | None:
-    try:
-        from swebench.harness.log_parsers import PARSER_REGISTRY
-    except ImportError:
+    """The harness's log parser names, read from its source rather than imported:
+    importing ``swebench.harness`` pulls in datasets/modal and runs ``load_dotenv()``,
+    global effects we keep out of our process. None when it cannot be read."""
+    spec = importlib.util.find_spec("swebench")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    return set(PARSER_REGISTRY)
+    init = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "harness"
+        / "log_parsers"
+        / "__init__.py"
+    )
+    try:
+        names = set(re.findall(r'^\s*"(\w+)"\s*:', init.read_text(), flags=re.M))
+    except OSError:
+        return None
+    return names or None
 
 
 def _index_rows(dataset_rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

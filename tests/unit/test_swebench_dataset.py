@@ -277,3 +277,72 @@ def test_harness_row_fills_image_and_version(tmp_path):
     out = ds.harness_row(row)
     assert out["image"] == official_image_name("octo__widget-7") and out["version"] is None
     assert "image" not in row  # the caller's row is not modified
+
+
+# --------------------------------------------------------------------------- evaluation checks
+
+
+def _gradable(**over) -> dict:
+    fields = {
+        "eval_script": "#!/bin/bash\necho hi\n",
+        "log_parser": "parse_log_pytest",
+        "eval_type": "pass_and_fail",
+    }
+    return _row(**{**fields, **over})
+
+
+def test_harness_row_checks_parser_and_eval_type():
+    check_harness_row(_gradable())
+    with pytest.raises(DatasetError, match=r"'octo__widget-7'.*log_parser 'parse_log_nope'"):
+        check_harness_row(_gradable(log_parser="parse_log_nope"))
+    with pytest.raises(DatasetError, match=r"'octo__widget-7'.*eval_type 'sometimes'"):
+        check_harness_row(_gradable(eval_type="sometimes"))
+
+
+def test_missing_harness_is_a_clear_error(monkeypatch, tmp_path):
+    from codemonkeys.swebench import evaluate
+
+    monkeypatch.setattr(evaluate, "harness_available", lambda: False)
+    with pytest.raises(evaluate.HarnessMissing, match="swebench"):
+        evaluate.evaluate_candidates(
+            {"octo__widget-7": [("a", "diff --git a/x b/x\n")]},
+            [_gradable()],
+            run_id_prefix="p",
+            report_dir=tmp_path,
+        )
+
+
+def test_candidates_are_layered_one_distinct_patch_per_instance_per_run(monkeypatch, tmp_path):
+    """The harness keeps one prediction per instance per run: layer k carries the k-th
+    distinct patch of each instance; duplicates and empty patches are never sent."""
+    from codemonkeys.swebench import evaluate
+
+    calls = []
+
+    def fake_run_harness(preds, rows, *, run_id, **kw):
+        ids = [p["instance_id"] for p in preds]
+        assert len(ids) == len(set(ids))
+        calls.append((run_id, sorted((p["instance_id"], p["model_patch"]) for p in preds)))
+        return evaluate.EvaluationRun(
+            run_id=run_id, resolved={p["instance_id"]: p["model_patch"] == "good" for p in preds}
+        )
+
+    monkeypatch.setattr(evaluate, "run_harness", fake_run_harness)
+    rows = [_gradable(), _gradable(instance_id="octo__widget-8")]
+    got = evaluate.evaluate_candidates(
+        {
+            "octo__widget-7": [("a", "bad"), ("b", "good"), ("c", "bad"), ("d", "")],
+            "octo__widget-8": [("x", "good")],
+        },
+        rows,
+        run_id_prefix="p",
+        report_dir=tmp_path,
+    )
+    assert got == {
+        "octo__widget-7": {"a": False, "b": True, "c": False, "d": False},
+        "octo__widget-8": {"x": True},
+    }
+    assert calls == [
+        ("p.L0", [("octo__widget-7", "bad"), ("octo__widget-8", "good")]),
+        ("p.L1", [("octo__widget-7", "good")]),
+    ]
