@@ -5,7 +5,9 @@ installed. A dataset row may name its image (the 5.x datasets carry an ``image``
 otherwise the name follows the rule the harness itself uses
 (``swebench.image_builder.image_spec.ImageSpec.name``): ``sweb.eval.x86_64.<id>:latest``,
 lower-cased, under the ``swebench`` namespace, with ``__`` replaced by ``_1776_`` because
-Docker Hub forbids double underscores in repository names.
+Docker Hub forbids double underscores in repository names. The rule itself is
+``codemonkeys.sandbox.images.swebench_image_name``; this module adds the row logic and the
+per-problem ``ImageMissing`` error.
 """
 
 from __future__ import annotations
@@ -15,30 +17,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.images import ensure_image, image_exists, swebench_image_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAMESPACE = "swebench"
+official_image_name = swebench_image_name
+"""The one implementation of the rule lives with the sandbox images; this name is kept
+for SWE-bench code (tests check it against ``swebench.image_builder.ImageSpec.name``)."""
 
 
 class ImageMissing(SandboxError):
     """An instance image is not on the local engine and could not be pulled.
 
     A per-problem failure: the scheduler records it for that problem and goes on."""
-
-
-def official_image_name(
-    instance_id: str,
-    *,
-    namespace: str = DEFAULT_NAMESPACE,
-    arch: str = "x86_64",
-    tag: str = "latest",
-) -> str:
-    """The name the official harness derives for ``instance_id`` (same order of
-    operations as ``ImageSpec.name``: build the key, prefix the namespace, replace
-    ``__``, lower-case everything)."""
-    key = f"sweb.eval.{arch}.{instance_id}:{tag}"
-    return f"{namespace}/{key}".replace("__", "_1776_").lower()
 
 
 def instance_image(row: Mapping[str, Any]) -> str:
@@ -53,36 +44,21 @@ def instance_image(row: Mapping[str, Any]) -> str:
 
 
 def image_present(name: str, client: Any) -> bool:
-    import docker.errors
-
-    try:
-        client.images.get(name)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+    return image_exists(name, client)
 
 
 def ensure_instance_image(name: str, client: Any) -> None:
     """Make sure ``name`` is on the local engine: nothing to do when present, one pull
     attempt when absent. Raises ``ImageMissing`` (naming the image and the pull error)
     when it stays absent, so the caller can fail this one problem and go on."""
-    import docker.errors
-    from docker.utils import parse_repository_tag
-
-    if image_present(name, client):
-        return
-    repository, tag = parse_repository_tag(name)
-    log.info("image %s absent locally; pulling", name)
     try:
-        client.images.pull(repository, tag=tag or "latest")
-    except docker.errors.DockerException as e:
+        ensure_image(name, client, pull=True)
+    except ImageMissing:
+        raise
+    except SandboxError as e:
         raise ImageMissing(
-            f"image {name} is not on the local Docker engine and pulling it failed: "
-            f"{type(e).__name__}: {e}. Build or load it locally (docker load / docker build), "
-            f"or give the dataset row an `image` field naming an image you have."
+            f"{e}. Or give the dataset row an `image` field naming an image you have."
         ) from e
-    if not image_present(name, client):  # a pull that "succeeded" but tagged something else
-        raise ImageMissing(f"image {name} is still absent after pulling {repository}:{tag}")
 
 
 def remove_instance_image(name: str, client: Any) -> bool:
