@@ -235,6 +235,8 @@ def run_harness(
             "the official SWE-bench harness is not installed: `uv sync` (dev group) or "
             "`pip install 'codemonkeys[swebench]'` (swebench>=5)"
         )
+    # the harness names containers sweb.eval.<id>.<run_id>: Docker allows [A-Za-z0-9_.-]
+    run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._-") or "run"
     report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     ids = [p["instance_id"] for p in predictions]
