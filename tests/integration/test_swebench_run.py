@@ -1,0 +1,197 @@
+"""`codemonkeys swebench run` end to end: a SWE-bench-shaped instance in a locally built
+image (official layout and name), the real CLI in a subprocess, a scripted model, real
+containers; then the official harness grades the result."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+from tests.swebench_fixture import build_swebench_fixture
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+CLI = str(Path(sys.executable).parent / "codemonkeys")
+POLICY = FIXTURES / "policies" / "example_solver.py"
+FAST = [
+    "generation.samples=2",
+    "generation.test_attempts=3",
+    "generation.edit_attempts=3",
+    "sandbox.pool_size=2",
+    "sandbox.script_timeout_s=30",
+    "selection.attempts=3",
+    "context.rankings=1",
+]
+
+
+def _cli(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen
+    )
+
+
+def _run_args(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
+    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+    args += ["--model", f"scripted:{POLICY}"]
+    for s in FAST:
+        args += ["--set", s]
+    return [*args, *extra]
+
+
+def _result(run_dir: Path, pid: str) -> dict:
+    return json.loads((run_dir / "problems" / pid / "result.json").read_text())["data"]
+
+
+@pytest.fixture(scope="module")
+def fixture_row(docker_client, sandbox_image):
+    row, image = build_swebench_fixture(docker_client, sandbox_image)
+    return row
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
+    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    run_dir = tmp_path / "run"
+    proc = _cli(*_run_args(dataset, run_dir))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pid = fixture_row["instance_id"]
+    result = _result(run_dir, pid)
+    assert result["status"] == "done", result
+    # two trajectories: the right fix and a decoy that only satisfies its own test
+    assert len(result["candidates"]) == 2
+    assert "(ordered[middle - 1] + ordered[middle]) / 2" in result["chosen_patch"]
+    preds = [json.loads(x) for x in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert preds == [
+        {
+            "instance_id": pid,
+            "model_name_or_path": "codemonkeys",
+            "model_patch": result["chosen_patch"],
+        }
+    ]
+
+    # gold fields never reached a model: scan every recorded prompt of the run
+    prompts = gzip.open(run_dir / "problems" / pid / "prompts.jsonl.gz", "rt").read()
+    assert prompts.count('"messages"') >= 5
+    gold_bits = [fixture_row["patch"], fixture_row["test_patch"]]
+    gold_bits += [
+        line[1:].strip()
+        for line in fixture_row["test_patch"].splitlines()
+        if line.startswith("+") and len(line) > 25 and not line.startswith("+++")
+    ]
+    gold_bits += (
+        json.loads(fixture_row["FAIL_TO_PASS"])
+        if isinstance(fixture_row["FAIL_TO_PASS"], str)
+        else fixture_row["FAIL_TO_PASS"]
+    )
+    for bit in gold_bits:
+        assert bit and json.dumps(bit)[1:-1] not in prompts, (
+            f"gold text reached a prompt: {bit[:80]!r}"
+        )
+
+    # the official harness: the chosen patch resolves, the decoy candidate does not
+    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
+    assert evaluation["chosen"] is True
+    assert sorted(evaluation["candidates"].values()) == [False, True]
+
+    # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
+    proc = _cli("report", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["summary"]["resolve_rate"] == 1.0
+    assert report["summary"]["coverage"] == 1.0
+    assert (run_dir / "report.html").stat().st_size > 2000
+
+
+def test_killed_multi_problem_run_resumes_and_failures_stay_local(tmp_path, fixture_row):
+    rows = []
+    for i in range(3):
+        r = dict(fixture_row)
+        r["instance_id"] = f"{fixture_row['instance_id']}-copy{i}"
+        rows.append(r)
+    missing_image = dict(
+        fixture_row,
+        instance_id="codemonkeys__statkit-noimage",
+        image="codemonkeys-absent/none:latest",
+    )
+    missing_field = {k: v for k, v in fixture_row.items() if k != "problem_statement"}
+    missing_field["instance_id"] = "codemonkeys__statkit-nofield"
+    dataset = _write_rows(
+        tmp_path / "data.jsonl", [rows[0], missing_image, rows[1], missing_field, rows[2]]
+    )
+    run_dir = tmp_path / "run"
+    args = _run_args(dataset, run_dir, "--set", "run.max_problems_in_flight=1")
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [CLI, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    first = run_dir / "problems" / rows[0]["instance_id"] / "result.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not first.exists():
+        time.sleep(0.2)
+    assert first.exists(), "the first problem never finished"
+    time.sleep(1.0)  # let the run get into the next problems
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    calls_before = len((run_dir / "calls.jsonl").read_text().splitlines())
+
+    # leftover containers of the killed process are found and removed
+    assert _cli("clean").returncode == 0
+
+    done = _cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for r in rows:
+        assert _result(run_dir, r["instance_id"])["status"] == "done"
+    assert "image" in _result(run_dir, "codemonkeys__statkit-noimage")["error"]
+    nofield = _result(run_dir, "codemonkeys__statkit-nofield")
+    assert nofield["status"] == "failed" and "problem_statement" in nofield["error"]
+    calls = [json.loads(x) for x in (run_dir / "calls.jsonl").read_text().splitlines() if x.strip()]
+    hashes = [c["request_hash"] for c in calls if "request_hash" in c]
+    assert len(hashes) == len(set(hashes)), "a completed call was made again after the resume"
+    assert len(calls) > calls_before
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "finished"
+
+
+def test_cost_cap_stops_new_work(tmp_path, fixture_row):
+    rows = [dict(fixture_row, instance_id=f"{fixture_row['instance_id']}-cap{i}") for i in range(3)]
+    dataset = _write_rows(tmp_path / "data.jsonl", rows)
+    run_dir = tmp_path / "run"
+    args = _run_args(
+        dataset,
+        run_dir,
+        "--max-cost",
+        "0.01",
+        "--set",
+        "models.prices.scripted={input=100.0, output=100.0}",
+        "--set",
+        "run.max_problems_in_flight=1",
+    )
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cost cap reached" in proc.stderr + proc.stdout
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "budget_exhausted"
+    first = _result(run_dir, rows[0]["instance_id"])
+    assert first["status"] == "budget_exhausted"
+    # no problem started after the cap was reached
+    assert not (run_dir / "problems" / rows[2]["instance_id"] / "result.json").exists()
+    calls = (run_dir / "calls.jsonl").read_text().splitlines()
+    # the call that crossed the cap and the ones already in flight beside it, nothing after
+    assert len(calls) <= 8
