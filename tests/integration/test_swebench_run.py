@@ -4,7 +4,6 @@ containers; then the official harness grades the result."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from codemonkeys.store import RunStore
 from tests.conftest import FIXTURES, ROOT
 from tests.swebench_fixture import build_swebench_fixture
 
@@ -84,8 +84,9 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     ]
 
     # gold fields never reached a model: scan every recorded prompt of the run
-    prompts = gzip.open(run_dir / "problems" / pid / "prompts.jsonl.gz", "rt").read()
-    assert prompts.count('"messages"') >= 5
+    recorded = RunStore(run_dir).read_prompts(pid)
+    assert len(recorded) >= 5
+    prompts = json.dumps(recorded)
     gold_bits = [fixture_row["patch"], fixture_row["test_patch"]]
     gold_bits += [
         line[1:].strip()
