@@ -1,0 +1,176 @@
+"""`codemonkeys solve` end to end: the real CLI in a subprocess, a scripted model, real
+containers; on the README's example (Python) and on a non-Python fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT, make_git_repo
+
+CLI = str(Path(sys.executable).parent / "codemonkeys")
+POLICY = FIXTURES / "policies" / "example_solver.py"
+FAST = [
+    "--set", "generation.samples=2",
+    "--set", "generation.test_attempts=3",
+    "--set", "generation.edit_attempts=3",
+    "--set", "sandbox.pool_size=2",
+    "--set", "sandbox.script_timeout_s=30",
+    "--set", "context.rankings=1",
+]  # fmt: skip
+
+
+def _cli(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(PYTHONPATH=str(ROOT), COLUMNS="200")
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_readme_main_command_without_a_model_stops_at_once_with_help():
+    proc = _cli(
+        "solve",
+        "--repo",
+        "examples/inventory",
+        "--issue-file",
+        "examples/inventory/ISSUE.md",
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    assert "No model is configured" in out
+    for way in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "--base-url"):
+        assert way in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image):
+    """examples/inventory is a project directory inside this git checkout (monorepo case)."""
+    run_dir = tmp_path / "run"
+    proc = _cli(
+        "solve", "--repo", "examples/inventory", "--issue-file", "examples/inventory/ISSUE.md",
+        "--model", f"scripted:{POLICY}", "--run-dir", str(run_dir), *FAST,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "project kind: python" in out
+    assert "estimate:" in out and "files to scan" in out
+    patch = (run_dir / "chosen.patch").read_text()
+    assert "sorted(item.discount_tiers, reverse=True)" in patch
+    assert patch.startswith("diff --git a/inventory/pricing.py")  # relative to the project
+
+    # the patch really fixes the bug: the project's suite plus the issue's scenario pass
+    work = tmp_path / "check"
+    shutil.copytree(ROOT / "examples" / "inventory", work)
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    subprocess.run(["git", "apply", str(run_dir / "chosen.patch")], cwd=work, check=True)
+    check = subprocess.run(
+        [sys.executable, "-c", POLICY_CHECK], cwd=work, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    suite = subprocess.run(
+        [sys.executable, "-m", "unittest", "-q"], cwd=work, capture_output=True, text=True
+    )
+    assert suite.returncode == 0, suite.stderr
+
+
+POLICY_CHECK = """
+import importlib.util, subprocess, sys
+spec = importlib.util.spec_from_file_location("p", %r)
+p = importlib.util.module_from_spec(spec); spec.loader.exec_module(p)
+sys.exit(subprocess.run([sys.executable, "-c", p.INVENTORY_TEST]).returncode)
+""" % str(POLICY)
+
+
+class _GitHub(BaseHTTPRequestHandler):
+    issue = {}
+
+    def do_GET(self):  # noqa: N802
+        if self.path.startswith("/repos/acme/bumper/issues/7/comments"):
+            body = []
+        elif self.path.startswith("/repos/acme/bumper/issues/7"):
+            body = self.issue
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_solve_a_shell_project_from_a_github_issue_and_apply_on_a_branch(tmp_path, sandbox_image):
+    repo = tmp_path / "bumper"
+    shutil.copytree(FIXTURES / "shell_project", repo)
+    issue_text = (repo / "ISSUE.md").read_text()
+    (repo / "ISSUE.md").unlink()
+    base = make_git_repo(repo, {})
+    (repo / "notes.txt").write_text("my own work in progress\n")  # untracked user work
+
+    _GitHub.issue = {
+        "number": 7,
+        "title": issue_text.splitlines()[0].lstrip("# "),
+        "body": "\n".join(issue_text.splitlines()[1:]),
+        "state": "open",
+        "html_url": "https://github.com/acme/bumper/issues/7",
+        "comments": 0,
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = f"http://127.0.0.1:{server.server_address[1]}"
+    args = [
+        "solve", "--repo", str(repo), "--github-issue", "https://github.com/acme/bumper/issues/7",
+        "--github-api", api, "--model", f"scripted:{POLICY}", "--run-dir", str(tmp_path / "run"), *FAST,
+    ]  # fmt: skip
+    try:
+        refused = _cli(*args)
+        assert refused.returncode == 2
+        assert "notes.txt" in refused.stderr and "--include-uncommitted" in refused.stderr
+
+        status_before = _git(repo, "status", "--porcelain")
+        proc = _cli(*args, "--include-uncommitted", "--apply", "--branch", "fix-minor")
+    finally:
+        server.shutdown()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "project kind: generic" in out
+    # the fix is committed on a new branch; the user's branch, tree and files are untouched
+    assert _git(repo, "rev-parse", "HEAD").strip() == base
+    assert _git(repo, "status", "--porcelain") == status_before
+    assert (repo / "notes.txt").read_text() == "my own work in progress\n"
+    assert "patch=0" in _git(repo, "show", "fix-minor:bin/bump-version")
+    assert (
+        _git(repo, "rev-parse", "fix-minor~1").strip() != base
+    )  # parent: the snapshot of the user's work
+    assert _git(repo, "show", "fix-minor:notes.txt") == "my own work in progress\n"
+    # and the fixed script really works
+    shown = _git(repo, "show", "fix-minor:bin/bump-version")
+    script = tmp_path / "bump"
+    script.write_text(shown)
+    result = subprocess.run(["bash", str(script), "minor", "1.2.3"], capture_output=True, text=True)
+    assert result.stdout.strip() == "1.3.0"
