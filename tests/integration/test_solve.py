@@ -91,12 +91,12 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
     assert suite.returncode == 0, suite.stderr
 
 
-POLICY_CHECK = """
+POLICY_CHECK = f"""
 import importlib.util, subprocess, sys
-spec = importlib.util.spec_from_file_location("p", %r)
+spec = importlib.util.spec_from_file_location("p", {str(POLICY)!r})
 p = importlib.util.module_from_spec(spec); spec.loader.exec_module(p)
 sys.exit(subprocess.run([sys.executable, "-c", p.INVENTORY_TEST]).returncode)
-""" % str(POLICY)
+"""
 
 
 class _GitHub(BaseHTTPRequestHandler):
