@@ -236,7 +236,7 @@ exit 1
 mkdir -p {q(self.tmp_dir)}
 idx={q(self.tmp_dir)}/.index.$$
 gd=$(git rev-parse --git-dir) || exit 1
-cp "$gd/index" "$idx" 2>/dev/null || true
+cp -p "$gd/index" "$idx" 2>/dev/null || true
 export GIT_INDEX_FILE="$idx"
 adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "git add failed: $adderr" >&2; exit 1; }}
 """

@@ -9,10 +9,12 @@ privileges, a reduced capability set); every container carries the
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import io
 import logging
 import os
+import posixpath
 import shlex
 import socket
 import tarfile
@@ -56,6 +58,7 @@ RUN_WRAPPER = (
 )
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
+INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
 _live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -88,6 +91,8 @@ class DockerSandbox(ShellGitSandbox):
         self.client = docker_client(client)
         self.api = self.client.api
         self._closed = False
+        self._pending: list[tuple[str, bytes]] = []
+        self._pending_lock = threading.Lock()
         labels = {
             MANAGED_LABEL: "1",
             PID_LABEL: str(os.getpid()),
@@ -162,7 +167,33 @@ class DockerSandbox(ShellGitSandbox):
         self._init_copied_repo()
 
     # -- primitives ------------------------------------------------------------------------
+    def _take_pending(self) -> str:
+        """Shell snippet materialising the queued small writes (see write_file)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        parts = []
+        for target, data in pending:
+            b64 = base64.b64encode(data).decode()
+            parts.append(
+                f"mkdir -p {shlex.quote(posixpath.dirname(target))} && base64 -d > {shlex.quote(target)} "
+                f"<<'CODEMONKEYS_EOF' || {{ echo 'codemonkeys: cannot write {target}' >&2; exit 125; }}\n"
+                f"{b64}\nCODEMONKEYS_EOF\n"
+            )
+        return "".join(parts)
+
+    def _flush_pending(self) -> None:
+        snippet = self._take_pending()
+        if snippet:
+            code, out, err = self._sh_raw(snippet, 60)
+            if code != 0:
+                raise SandboxError(f"writing files failed: {(err or out).decode(errors='replace')}")
+
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
+        return self._sh_raw(self._take_pending() + script, timeout)
+
+    def _sh_raw(
+        self, script: str, timeout: float | None = 300.0
+    ) -> tuple[int | None, bytes, bytes]:
         # timeout=None: no `timeout` wrapper (needed when the script kills every process
         # but itself, as reset does).
         argv = ["bash", "-c", script]
@@ -176,6 +207,7 @@ class DockerSandbox(ShellGitSandbox):
         return res.exit_code, out or b"", err or b""
 
     def _sh_stream(self, script: str) -> Iterator[bytes]:
+        self._flush_pending()
         eid = self.api.exec_create(
             self.container.id,
             ["bash", "-c", script],
@@ -203,7 +235,14 @@ class DockerSandbox(ShellGitSandbox):
         # so forks die with it; output streams out as produced, so nothing printed before
         # the kill is lost. A host-side watchdog covers processes that escaped the group
         # (setsid) and keep the output pipe open.
-        argv = ["bash", "-c", RUN_WRAPPER, "run", f"{timeout:.3f}", "exec 2>&1\n" + script]
+        argv = [
+            "bash",
+            "-c",
+            self._take_pending() + RUN_WRAPPER,
+            "run",
+            f"{timeout:.3f}",
+            "exec 2>&1\n" + script,
+        ]
         start = time.monotonic()
         try:
             eid = self.api.exec_create(
@@ -240,6 +279,15 @@ class DockerSandbox(ShellGitSandbox):
             else bytes(content)
         )
         target = self._abs(path)
+        # Small files are queued and written by the next command's own exec (one Docker
+        # round trip instead of two per script run); large ones go through put_archive.
+        with self._pending_lock:
+            queued = sum(len(d) for _, d in self._pending)
+            if len(data) + queued <= INLINE_WRITE_LIMIT:
+                self._pending = [(t, d) for t, d in self._pending if t != target]
+                self._pending.append((target, data))
+                return
+        self._flush_pending()
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo(target.lstrip("/"))
@@ -258,6 +306,7 @@ class DockerSandbox(ShellGitSandbox):
         import docker
 
         target = self._abs(path)
+        self._flush_pending()
         try:
             stream, stat = self.container.get_archive(target)
         except docker.errors.NotFound as e:
