@@ -17,22 +17,14 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 import anthropic
 
 from codemonkeys.config import EndpointConfig
-from codemonkeys.llm.base import Completion, Message, ModelError, Usage, split_system
+from codemonkeys.llm.base import Message, ModelError, Usage, split_system
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.llm.retry import (
-    GARBLED_BODY,
-    TransientError,
-    call_with_retries,
-    redact,
-    translate_sdk_error,
-)
+from codemonkeys.llm.sdk_model import SDKModel
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +32,24 @@ MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
 
 
-def _default_key_env(endpoint: EndpointConfig) -> str:
-    return endpoint.api_key_env or "ANTHROPIC_API_KEY"
-
-
-class AnthropicModel:
+class AnthropicModel(SDKModel):
     """``anthropic/<name>``; see the module docstring for the request mapping."""
 
+    provider = "anthropic"
+    default_key_env = "ANTHROPIC_API_KEY"
+    sdk_error = anthropic.AnthropicError
+    status_error = anthropic.APIStatusError
+    connection_error = anthropic.APIConnectionError
+    timeout_error = anthropic.APITimeoutError
+
     def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
-        self.name = f"anthropic/{name}"
-        self.model_id = name
-        self.endpoint = endpoint
-        self.pricing = pricing
-        self.capabilities = pricing.capabilities(self.name)
-        self._key_env = _default_key_env(endpoint)
-        self._secret = api_key
-        self._warned = False
-        self._warn_lock = threading.Lock()
+        super().__init__(name, endpoint, pricing, api_key=api_key)
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=endpoint.base_url or None,
             timeout=endpoint.timeout_s,
             max_retries=0,
         )
-
-    def __repr__(self) -> str:  # never show the client (it holds the key)
-        return f"AnthropicModel({self.name!r})"
 
     # -- request -----------------------------------------------------------------------
     @staticmethod
@@ -161,59 +145,9 @@ class AnthropicModel:
                 cache_read_tokens=int(getattr(u, "cache_read_input_tokens", None) or 0),
             )
         except (AttributeError, TypeError, ValueError) as e:
-            raise TransientError(
-                f"malformed response from {self.name}: {type(e).__name__}: {redact(str(e), self._secret)[:200]}"
-            ) from None
+            raise self._malformed(e) from None
         return "".join(texts), usage
 
     # -- the call ----------------------------------------------------------------------
-    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
-        try:
-            response = self._client.messages.create(**kwargs, timeout=self.endpoint.timeout_s)
-        except anthropic.AnthropicError as e:
-            outcome = self._translate(e)
-        except GARBLED_BODY as e:  # a 2xx body that is not JSON
-            outcome = self._translate(e)
-        else:
-            return self._parse(response)
-        raise outcome from None
-
-    def _translate(self, exc: BaseException) -> TransientError | ModelError:
-        outcome = translate_sdk_error(
-            exc,
-            status_error=anthropic.APIStatusError,
-            connection_error=anthropic.APIConnectionError,
-            timeout_error=anthropic.APITimeoutError,
-            model=self.name,
-            key_env=self._key_env,
-            secret=self._secret,
-        )
-        if outcome is None:
-            outcome = ModelError(
-                f"{self.name}: {type(exc).__name__}: {redact(str(exc), self._secret)[:300]}"
-            )
-        return outcome
-
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: list[str] | None = None,
-        key: str = "",
-    ) -> Completion:
-        kwargs = self.build_request(
-            messages, temperature=temperature, max_tokens=max_tokens, stop=stop
-        )
-        start = time.monotonic()
-        text, usage = call_with_retries(
-            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
-        )
-        return Completion(
-            text=text,
-            usage=usage,
-            cost_usd=self.pricing.cost(self.name, usage),
-            seconds=time.monotonic() - start,
-            model=self.name,
-        )
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        return self._client.messages.create(**kwargs, timeout=self.endpoint.timeout_s)

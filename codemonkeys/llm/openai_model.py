@@ -16,39 +16,30 @@ OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp) via ``EndpointConfig.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 import openai
 
 from codemonkeys.config import EndpointConfig
-from codemonkeys.llm.base import Completion, Message, ModelError, Usage
+from codemonkeys.llm.base import Message, ModelError, Usage
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.llm.retry import (
-    GARBLED_BODY,
-    TransientError,
-    call_with_retries,
-    redact,
-    translate_sdk_error,
-)
+from codemonkeys.llm.sdk_model import SDKModel
 
 log = logging.getLogger(__name__)
 
 
-class OpenAIModel:
+class OpenAIModel(SDKModel):
     """``openai/<name>``; see the module docstring for the request mapping."""
 
+    provider = "openai"
+    default_key_env = "OPENAI_API_KEY"
+    sdk_error = openai.OpenAIError
+    status_error = openai.APIStatusError
+    connection_error = openai.APIConnectionError
+    timeout_error = openai.APITimeoutError
+
     def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
-        self.name = f"openai/{name}"
-        self.model_id = name
-        self.endpoint = endpoint
-        self.pricing = pricing
-        self.capabilities = pricing.capabilities(self.name)
-        self._key_env = endpoint.api_key_env or "OPENAI_API_KEY"
-        self._secret = api_key
-        self._warned = False
-        self._warn_lock = threading.Lock()
+        super().__init__(name, endpoint, pricing, api_key=api_key)
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=endpoint.base_url or None,
@@ -130,61 +121,9 @@ class OpenAIModel:
                 raise TypeError(f"message content is {type(text).__name__}, not text")
             usage = self._usage(getattr(response, "usage", None))
         except (AttributeError, TypeError, ValueError, IndexError) as e:
-            raise TransientError(
-                f"malformed response from {self.name}: {type(e).__name__}: {redact(str(e), self._secret)[:200]}"
-            ) from None
+            raise self._malformed(e) from None
         return text, usage
 
     # -- the call ----------------------------------------------------------------------
-    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
-        try:
-            response = self._client.chat.completions.create(
-                **kwargs, timeout=self.endpoint.timeout_s
-            )
-        except openai.OpenAIError as e:
-            outcome = self._translate(e)
-        except GARBLED_BODY as e:  # a 2xx body that is not JSON
-            outcome = self._translate(e)
-        else:
-            return self._parse(response)
-        raise outcome from None
-
-    def _translate(self, exc: BaseException) -> TransientError | ModelError:
-        outcome = translate_sdk_error(
-            exc,
-            status_error=openai.APIStatusError,
-            connection_error=openai.APIConnectionError,
-            timeout_error=openai.APITimeoutError,
-            model=self.name,
-            key_env=self._key_env,
-            secret=self._secret,
-        )
-        if outcome is None:
-            outcome = ModelError(
-                f"{self.name}: {type(exc).__name__}: {redact(str(exc), self._secret)[:300]}"
-            )
-        return outcome
-
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: list[str] | None = None,
-        key: str = "",
-    ) -> Completion:
-        kwargs = self.build_request(
-            messages, temperature=temperature, max_tokens=max_tokens, stop=stop
-        )
-        start = time.monotonic()
-        text, usage = call_with_retries(
-            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
-        )
-        return Completion(
-            text=text,
-            usage=usage,
-            cost_usd=self.pricing.cost(self.name, usage),
-            seconds=time.monotonic() - start,
-            model=self.name,
-        )
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        return self._client.chat.completions.create(**kwargs, timeout=self.endpoint.timeout_s)

@@ -1,0 +1,119 @@
+"""What the Anthropic and OpenAI providers share: one attempt through the SDK, error
+translation (retryable or not, key redacted), our retries, usage and cost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, ClassVar
+
+from codemonkeys.config import EndpointConfig
+from codemonkeys.llm.base import Completion, Message, ModelError, Usage
+from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.retry import (
+    GARBLED_BODY,
+    TransientError,
+    call_with_retries,
+    redact,
+    translate_sdk_error,
+)
+
+
+class SDKModel:
+    """Base of the SDK providers. Subclasses set the SDK's error classes and implement
+    ``build_request``, ``_create`` (one request) and ``_parse`` (response -> text, usage)."""
+
+    provider: ClassVar[str]
+    default_key_env: ClassVar[str]
+    sdk_error: ClassVar[type[BaseException]]
+    status_error: ClassVar[type[BaseException]]
+    connection_error: ClassVar[type[BaseException]]
+    timeout_error: ClassVar[type[BaseException]]
+
+    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
+        self.name = f"{self.provider}/{name}"
+        self.model_id = name
+        self.endpoint = endpoint
+        self.pricing = pricing
+        self.capabilities = pricing.capabilities(self.name)
+        self._key_env = endpoint.api_key_env or self.default_key_env
+        self._secret = api_key
+        self._warned = False
+        self._warn_lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show the client (it holds the key)
+        return f"{type(self).__name__}({self.name!r})"
+
+    # -- to implement --------------------------------------------------------------------
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _parse(self, response: Any) -> tuple[str, Usage]:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------
+    def _malformed(self, exc: BaseException) -> TransientError:
+        """A 2xx response of the wrong shape: retried as a server fault."""
+        return TransientError(
+            f"malformed response from {self.name}: {type(exc).__name__}: "
+            f"{redact(str(exc), self._secret)[:200]}"
+        )
+
+    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
+        try:
+            response = self._create(kwargs)
+        except (self.sdk_error, *GARBLED_BODY) as e:  # GARBLED_BODY: a 2xx body that is not JSON
+            outcome = self._translate(e)
+        else:
+            return self._parse(response)
+        raise outcome from None
+
+    def _translate(self, exc: BaseException) -> TransientError | ModelError:
+        outcome = translate_sdk_error(
+            exc,
+            status_error=self.status_error,
+            connection_error=self.connection_error,
+            timeout_error=self.timeout_error,
+            model=self.name,
+            key_env=self._key_env,
+            secret=self._secret,
+        )
+        if outcome is None:
+            outcome = ModelError(
+                f"{self.name}: {type(exc).__name__}: {redact(str(exc), self._secret)[:300]}"
+            )
+        return outcome
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None = None,
+        key: str = "",
+    ) -> Completion:
+        kwargs = self.build_request(
+            messages, temperature=temperature, max_tokens=max_tokens, stop=stop
+        )
+        start = time.monotonic()
+        text, usage = call_with_retries(
+            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
+        )
+        return Completion(
+            text=text,
+            usage=usage,
+            cost_usd=self.pricing.cost(self.name, usage),
+            seconds=time.monotonic() - start,
+            model=self.name,
+        )
