@@ -150,6 +150,7 @@ def run_relevance(
     issue_hash = text_hash(issue)
     prompts = prompt_hash("relevance")
     system = render("relevance/system", issue=issue)
+    system_tokens = count_tokens(system)
     known = load_decisions(store, problem_id)
     decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
     stop = threading.Event()
@@ -193,7 +194,7 @@ def run_relevance(
             Message(role="system", content=system, cache=True),
             Message(role="user", content=user),
         ]
-        sent = count_tokens(system) + count_tokens(user)
+        sent = system_tokens + count_tokens(user)
         decision = FileDecision(
             path=f.path,
             sha256=f.sha256,
