@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from posixpath import normpath
 from typing import Any
 
+from codemonkeys.sandbox.agent import Agent, AgentBroken
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.gittree import host_tree_tar
@@ -58,6 +59,7 @@ RUN_WRAPPER = (
 )
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
+USE_AGENT = os.environ.get("CODEMONKEYS_SANDBOX_AGENT", "1") != "0"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
 _live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
@@ -92,6 +94,9 @@ class DockerSandbox(ShellGitSandbox):
         self.api = self.client.api
         self._closed = False
         self._pending: list[tuple[str, bytes]] = []
+        self._agent: Agent | None = None
+        self._agent_usable = USE_AGENT
+        self._agent_lock = threading.RLock()
         self._pending_lock = threading.Lock()
         labels = {
             MANAGED_LABEL: "1",
@@ -191,9 +196,45 @@ class DockerSandbox(ShellGitSandbox):
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
         return self._sh_raw(self._take_pending() + script, timeout)
 
+    def _get_agent(self) -> Agent | None:
+        """The in-container command server (see agent.py), started on first use; None
+        when it cannot run in this image (then every call is a plain docker exec)."""
+        if self._agent is None and self._agent_usable:
+            try:
+                agent = Agent(self.api, self.container.id, EXEC_ENV)
+                rc, out, _, _ = agent.call("sh", 30, 0, "echo ok", io_timeout=60)
+                if rc != 0 or out != b"ok\n":
+                    raise AgentBroken(f"agent self-test answered {rc} {out!r}")
+                self._agent = agent
+            except Exception as e:
+                log.info(
+                    "sandbox agent unavailable in %s, using docker exec: %s", self.spec.image, e
+                )
+                self._agent_usable = False
+        return self._agent
+
+    def _drop_agent(self) -> None:
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None
+
     def _sh_raw(
         self, script: str, timeout: float | None = 300.0
     ) -> tuple[int | None, bytes, bytes]:
+        with self._agent_lock:
+            agent = self._get_agent()
+            if agent is not None:
+                try:
+                    rc, out, err, _ = agent.call(
+                        "sh", timeout, 0, script, io_timeout=(timeout or 600.0) + 30
+                    )
+                    return rc, out, err
+                except AgentBroken as e:
+                    self._drop_agent()
+                    self._kill_everything()
+                    raise SandboxError(
+                        f"lost the sandbox agent in {self.container.name}: {e}"
+                    ) from e
         # timeout=None: no `timeout` wrapper (needed when the script kills every process
         # but itself, as reset does).
         argv = ["bash", "-c", script]
@@ -221,10 +262,16 @@ class DockerSandbox(ShellGitSandbox):
             raise SandboxError(f"streaming command failed with exit {code}")
 
     def _kill_strays(self) -> str:
-        # Inside the container's PID namespace: everything but PID 1 and this shell.
-        return "kill -9 -1 2>/dev/null; "
+        # Inside the container's PID namespace: everything but PID 1, this shell and its
+        # parent (the agent, when the script came through it). Twice, for late forks.
+        return (
+            "for _ in 1 2; do for d in /proc/[0-9]*; do p=${d#/proc/}; "
+            'case $p in 1|$$|$PPID) ;; *) kill -9 "$p" 2>/dev/null;; esac; done; done; '
+        )
 
     def _kill_everything(self) -> None:
+        """Last resort (a hung stream): kill every process but PID 1, the agent too."""
+        self._drop_agent()
         with contextlib.suppress(Exception):
             self.container.exec_run(["bash", "-c", "kill -9 -1"], detach=True)
 
@@ -235,6 +282,30 @@ class DockerSandbox(ShellGitSandbox):
         # so forks die with it; output streams out as produced, so nothing printed before
         # the kill is lost. A host-side watchdog covers processes that escaped the group
         # (setsid) and keep the output pipe open.
+        with self._agent_lock:
+            agent = self._get_agent()
+            if agent is not None:
+                start = time.monotonic()
+                try:
+                    rc, head, tail, total = agent.call(
+                        "run",
+                        timeout,
+                        sink.max_chars,
+                        self._take_pending() + script,
+                        io_timeout=timeout + WATCHDOG_GRACE_S + 10,
+                    )
+                except AgentBroken as e:
+                    self._kill_everything()
+                    if time.monotonic() - start >= timeout:
+                        return None, True
+                    raise SandboxError(
+                        f"lost the sandbox agent in {self.container.name}: {e}"
+                    ) from e
+                sink.feed(head)
+                sink.feed(tail)
+                sink.total = max(sink.total, total)
+                elapsed = time.monotonic() - start
+                return rc, rc == KILL_EXIT and elapsed >= timeout * 0.98
         argv = [
             "bash",
             "-c",
@@ -328,6 +399,7 @@ class DockerSandbox(ShellGitSandbox):
         self._closed = True
         with _live_lock:
             _live.discard(self)
+        self._drop_agent()
         with contextlib.suppress(Exception):  # already gone
             self.container.remove(force=True)
 
