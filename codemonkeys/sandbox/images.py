@@ -61,7 +61,8 @@ def ensure_image(image: str, client: Any = None, *, pull: bool = True) -> None:
         if "codemonkeys-sandbox" in image
         else (f"pull it with `docker pull {image}` on a machine with registry access")
     )
-    if not pull:
+    if not pull or image.startswith("codemonkeys-"):
+        # Our own images are built locally, never published: pulling them cannot work.
         raise SandboxError(f"Docker image {image} is not present; {hint}")
     try:
         client.images.pull(image)

@@ -6,7 +6,6 @@ only the pool, crash-cleanup and image-repo tests start their own.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -390,9 +389,41 @@ def test_clean_removes_containers_left_by_a_killed_process(
 
 
 def test_clean_spares_containers_of_live_processes(box, docker_client):
-    run = hashlib.sha1(box.container.id.encode()).hexdigest()[:6]
-    del run
     before = clean_containers(docker_client, run_id="no-such-run-" + uuid.uuid4().hex[:6])
     assert before == 0
     clean_containers(docker_client)  # may remove other dead runs' leftovers, never ours
     assert box.run("echo alive").output == "alive\n"
+
+
+def test_sigterm_of_the_host_process_removes_its_containers(
+    tmp_path, repo, sandbox_image, docker_client
+):
+    run_id = f"term-{uuid.uuid4().hex[:8]}"
+    child = tmp_path / "child_term.py"
+    child.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from pathlib import Path
+            from codemonkeys.sandbox import SandboxPool, SandboxSpec
+            spec = SandboxSpec(image={sandbox_image!r}, repo_path=Path({str(repo)!r}),
+                               labels={{"org.codemonkeys.run": {run_id!r}}})
+            pool = SandboxPool(spec, size=1)
+            with pool.lease() as sb:
+                print("READY", flush=True)
+                time.sleep(600)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(child)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    filters = {"label": [f"{MANAGED_LABEL}=1", f"org.codemonkeys.run={run_id}"]}
+    assert docker_client.containers.list(all=True, filters=filters) == []
