@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from posixpath import normpath
 from typing import Any
 
-from codemonkeys.sandbox.agent import Agent, AgentBroken
+from codemonkeys.sandbox.agent import AGENT_DIR, Agent, AgentBroken
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.gittree import host_tree_tar
@@ -59,6 +59,9 @@ RUN_WRAPPER = (
 )
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
+AGENT_KILLED_NOTE = (
+    "\n[codemonkeys: the command killed the sandbox's command server; output may be incomplete]\n"
+)
 USE_AGENT = os.environ.get("CODEMONKEYS_SANDBOX_AGENT", "1") != "0"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
@@ -298,9 +301,14 @@ class DockerSandbox(ShellGitSandbox):
                     self._kill_everything()
                     if time.monotonic() - start >= timeout:
                         return None, True
-                    raise SandboxError(
-                        f"lost the sandbox agent in {self.container.name}: {e}"
-                    ) from e
+                    # The command killed the agent (`kill -9 -1`, `pkill bash`): recover
+                    # what its output files hold and report a crash, not an infra error.
+                    log.info("sandbox agent died during a command: %s", e)
+                    for name in ("h", "t"):
+                        with contextlib.suppress(Exception):
+                            sink.feed(self.read_file(f"{AGENT_DIR}/{name}"))
+                    sink.feed(AGENT_KILLED_NOTE.encode())
+                    return KILL_EXIT, False
                 sink.feed(head)
                 sink.feed(tail)
                 sink.total = max(sink.total, total)

@@ -129,6 +129,12 @@ def test_fork_bomb_is_contained_and_sandbox_recovers(sb):
     assert sb.run("echo alive").output == "alive\n"
 
 
+def test_command_killing_every_process_is_a_crash_not_an_infra_error(sb):
+    r = sb.run("kill -9 -1; sleep 1", timeout=10)
+    assert r.exit_code == 137 and not r.timed_out
+    assert sb.run("echo recovered").output == "recovered\n"
+
+
 def test_memory_hog_is_killed_by_the_limit(sb):
     r = sb.run("python -c 'x = bytearray(1024 * 1024 * 1024); print(\"survived\")'", timeout=30)
     assert r.exit_code == 137 and not r.timed_out
