@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import git
 
@@ -294,58 +293,14 @@ def export_tree(repo: LocalRepo, commit: str, dest: Path, subdir: str | None = N
     """Write the files tracked at ``commit`` below ``subdir`` (default: the repo's) into
     ``dest`` and return their paths relative to ``subdir``, sorted.
 
-    Reads blobs straight from the object store (``ls-tree`` + ``cat-file --batch``), so it
-    works for snapshot commits and never depends on the working tree. Symlinks are
-    written as symlinks; submodules (gitlinks) are skipped."""
+    Reads blobs straight from the object store (``ls-tree`` + ``cat-file --batch``, the
+    sandbox's own reader), so it works for snapshot commits, keeps ``export-ignore`` files
+    and never depends on the working tree."""
+    from codemonkeys.sandbox.base import SandboxError
+    from codemonkeys.sandbox.gittree import export_host_tree
+
     subdir = repo.subdir if subdir is None else subdir.strip("/")
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    treeish = f"{commit}:{subdir}" if subdir else f"{commit}^{{tree}}"
-    listing = repo._git("ls-tree", "-r", "-z", "--full-tree", treeish)
-    entries: list[tuple[str, str, str]] = []  # (mode, sha, path)
-    for item in listing.split("\0"):
-        if not item:
-            continue
-        meta, path = item.split("\t", 1)
-        mode, kind, sha = meta.split()
-        if kind == "blob":
-            entries.append((mode, sha, path))
-    if not entries:
-        return []
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch"],
-        cwd=repo.root,
-        input="".join(f"{sha}\n" for _, sha, _ in entries).encode(),
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise LocalRepoError(f"git cat-file failed: {proc.stderr.decode(errors='replace')}")
-    data, pos = proc.stdout, 0
-    written: list[str] = []
-    root = dest.resolve()
-    for mode, _sha, path in entries:
-        header_end = data.index(b"\n", pos)
-        size = int(data[pos:header_end].split()[2])
-        blob = data[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1
-        rel = PurePosixPath(path)
-        if rel.is_absolute() or ".." in rel.parts:
-            continue  # git forbids these; never write outside dest anyway
-        target = dest.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.parent.resolve().is_relative_to(root):
-            continue  # a symlinked parent directory pointing outside: never write through it
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        if mode == "120000":
-            link = os.fsdecode(blob)
-            if not (target.parent / link).resolve().is_relative_to(root):
-                continue  # a symlink leaving the tree is not source we export
-            os.symlink(link, target)
-        else:
-            target.write_bytes(blob)
-            if mode == "100755":
-                target.chmod(0o755)
-        written.append(path)
-    return sorted(written)
+    try:
+        return export_host_tree(repo.root, commit, Path(dest), subdir or None)
+    except SandboxError as e:
+        raise LocalRepoError(str(e)) from None

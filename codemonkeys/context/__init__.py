@@ -1,6 +1,6 @@
 """Context stage: read every file, rank the relevant ones, pack the token budget."""
 
-from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files, export_git_tree
+from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files
 from codemonkeys.context.packing import PackedFile, pack_files, render_file
 from codemonkeys.context.stage import ContextRecord, run_context
 from codemonkeys.context.tokens import count_tokens
@@ -12,7 +12,6 @@ __all__ = [
     "SourceFile",
     "count_tokens",
     "enumerate_files",
-    "export_git_tree",
     "pack_files",
     "render_file",
     "run_context",

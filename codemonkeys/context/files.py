@@ -13,8 +13,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-import subprocess
-import tarfile
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -291,43 +289,3 @@ def enumerate_files(repo_dir: Path, paths: list[str], cfg: ContextConfig) -> Enu
             )
         )
     return out
-
-
-class ExportError(RuntimeError):
-    """The repository could not be exported (unknown commit, not a git repository)."""
-
-
-def export_git_tree(
-    repo_path: Path, commit: str, dest: Path, subdir: str | None = None
-) -> list[str]:
-    """Write the files tracked at ``commit`` (optionally only under ``subdir``) into
-    ``dest`` with ``git archive`` and return their repo-relative paths, sorted.
-
-    Only regular files are returned: symlinks and submodules are not source we can read
-    safely (a symlink may point outside the tree). Extraction uses tarfile's ``data`` filter,
-    so no member can escape ``dest``.
-    """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = ["git", "-C", str(repo_path), "archive", "--format=tar", commit]
-    if subdir:
-        cmd += ["--", subdir.strip("/")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    paths: list[str] = []
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                tar.extract(member, dest, filter="data")
-                paths.append(member.name)
-    except tarfile.TarError as e:
-        proc.kill()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        proc.wait()
-        raise ExportError(f"git archive {commit} in {repo_path} failed: {err.strip() or e}") from e
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
-        raise ExportError(f"git archive {commit} in {repo_path} failed: {err.strip()}")
-    return sorted(paths)

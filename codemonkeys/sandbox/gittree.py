@@ -164,9 +164,11 @@ def _is_git_dir(repo: Path) -> bool:
     return proc.returncode == 0
 
 
-def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = None) -> bytes:
-    """A tar (in memory) of every tracked file of ``repo`` at ``commit`` (or of ``subdir``
-    of it), paths relative to that root."""
+def _host_blobs(
+    repo: Path, commit: str | None, subdir: str | None
+) -> tuple[list[TreeEntry], Iterator[tuple[str, bytes | None]]]:
+    """The blob entries of ``commit`` (below ``subdir``, paths relative to it) and their
+    contents, read with one ``ls-tree`` and one ``cat-file --batch``."""
     sha = resolve_commit(repo, commit)
     treeish = f"{sha}:{subdir.strip('/')}" if subdir else sha
     try:
@@ -174,13 +176,30 @@ def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = No
     except SandboxError as e:
         raise SandboxError(f"subdir {subdir!r} not found at {sha[:12]} in {repo}: {e}") from e
     entries = blob_entries(parse_ls_tree(raw))
+    if not entries:
+        return [], iter(())
     batch = _git(repo, "cat-file", "--batch", stdin="".join(f"{e.sha}\n" for e in entries).encode())
-    reader = ChunkReader([batch])
+    return entries, iter_cat_file_batch(ChunkReader([batch]), len(entries))
+
+
+def export_host_tree(
+    repo: Path, commit: str | None, dest: Path, subdir: str | None = None
+) -> list[str]:
+    """Write every file tracked at ``commit`` (below ``subdir``) of a host repository into
+    ``dest``; returns the paths written (relative to ``subdir``), sorted."""
+    entries, contents = _host_blobs(repo, commit, subdir)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    return write_blobs(entries, contents, dest)
+
+
+def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = None) -> bytes:
+    """A tar (in memory) of every tracked file of ``repo`` at ``commit`` (or of ``subdir``
+    of it), paths relative to that root."""
+    entries, contents = _host_blobs(repo, commit, subdir)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for entry, (_sha, data) in zip(
-            entries, iter_cat_file_batch(reader, len(entries)), strict=True
-        ):
+        for entry, (_sha, data) in zip(entries, contents, strict=True):
             if data is None:
                 continue
             info = tarfile.TarInfo(entry.path)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from codemonkeys.config import ContextConfig
-from codemonkeys.context.files import ExportError, enumerate_files, export_git_tree, read_text
+from codemonkeys.context.files import enumerate_files, read_text
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.gittree import export_host_tree
 from tests.fixtures.context_repo import FILES, build_context_repo
 
 
@@ -16,7 +18,7 @@ def exported(tmp_path_factory) -> tuple[Path, list[str]]:
     root = tmp_path_factory.mktemp("ctxrepo")
     sha = build_context_repo(root / "repo")
     dest = root / "export"
-    return dest, export_git_tree(root / "repo", sha, dest)
+    return dest, export_host_tree(root / "repo", sha, dest)
 
 
 def test_export_returns_tracked_files_only(exported):
@@ -29,10 +31,12 @@ def test_export_returns_tracked_files_only(exported):
 
 def test_export_subdir_and_bad_commit(tmp_path):
     sha = build_context_repo(tmp_path / "repo")
-    paths = export_git_tree(tmp_path / "repo", sha, tmp_path / "out", subdir="src/app")
-    assert paths and all(p.startswith("src/app/") for p in paths)
-    with pytest.raises(ExportError):
-        export_git_tree(tmp_path / "repo", "0" * 40, tmp_path / "out2")
+    paths = export_host_tree(tmp_path / "repo", sha, tmp_path / "out", subdir="src/app")
+    # paths are relative to the subdirectory, as the sandbox copies it and patches name files
+    assert paths and not any(p.startswith("src/") for p in paths)
+    assert all((tmp_path / "repo" / "src/app" / p).is_file() for p in paths)
+    with pytest.raises(SandboxError):
+        export_host_tree(tmp_path / "repo", "0" * 40, tmp_path / "out2")
 
 
 def test_enumeration_filters_with_reasons(exported):

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from codemonkeys.config import Config, ContextConfig, EndpointConfig, ModelsConfig, Price
-from codemonkeys.context.files import export_git_tree
 from codemonkeys.context.relevance import DECISIONS_FILE
 from codemonkeys.context.stage import ContextRecord, run_context
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.sandbox.gittree import export_host_tree
 from codemonkeys.store import RunStore
 from tests.fixtures.context_repo import ISSUE, build_context_repo, install_policy
 
@@ -26,7 +26,7 @@ def repo(tmp_path_factory) -> tuple[Path, list[str]]:
     root = tmp_path_factory.mktemp("ctx")
     sha = build_context_repo(root / "repo")
     dest = root / "export"
-    return dest, export_git_tree(root / "repo", sha, dest)
+    return dest, export_host_tree(root / "repo", sha, dest)
 
 
 class Env:
