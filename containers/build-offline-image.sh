@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the generic sandbox image without any registry: debootstrap a Debian rootfs
-# (from Debian's package mirror), `docker import` it, then layer containers/sandbox.Dockerfile
+# (from Debian's package mirror), `docker import` it, then build containers/Dockerfile
 # on top. Used here and in CI; on a normal machine `docker build -f containers/Dockerfile`
 # from a registry base image does the same job.
 #
@@ -25,5 +25,5 @@ if ! docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["/bin/bash"]' - "$BASE_TAG"
 fi
-docker build -q -t "$TAG" --build-arg "BASE=$BASE_TAG" -f "$HERE/sandbox.Dockerfile" "$HERE"
+docker build -q -t "$TAG" --build-arg "BASE=$BASE_TAG" -f "$HERE/Dockerfile" "$HERE"
 echo "built $TAG"
