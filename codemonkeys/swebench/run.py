@@ -222,6 +222,7 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Grade the chosen patches (and every distinct candidate) of a run with the official
     harness; writes problems/<id>/evaluation.json and returns a summary."""
+    from codemonkeys.report import patches_for_grading
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.evaluate import evaluate_candidates, evaluate_predictions
 
@@ -241,7 +242,11 @@ def evaluate_run(
         result = (store.read_json(store.problem_dir(pid) / "result.json") or {}).get("data") or {}
         chosen[pid] = result.get("chosen_patch") or ""
         sel = (store.read_json(store.problem_dir(pid) / "selection.json") or {}).get("data") or {}
-        cands[pid] = [(c["id"], c["patch"]) for c in sel.get("candidates", [])]
+        # selection's candidates and every intermediate edit (for the serial-scaling curve)
+        graded = {c["id"]: c["patch"] for c in sel.get("candidates", [])}
+        for cid, patch in patches_for_grading(store.problem_dir(pid)).items():
+            graded.setdefault(cid, patch)
+        cands[pid] = sorted(graded.items())
     from codemonkeys.ensemble import export_predictions
 
     export_predictions(chosen, preds_path, MODEL_NAME)
@@ -254,9 +259,9 @@ def evaluate_run(
         max_workers=max_workers,
         report_dir=report_dir,
     )
-    graded: dict[str, dict[str, bool]] = {}
+    labels: dict[str, dict[str, bool]] = {}
     if candidates and any(cands.values()):
-        graded = evaluate_candidates(
+        labels = evaluate_candidates(
             cands,
             run_rows,
             run_id_prefix=f"{run_dir.name}.cand",
@@ -266,10 +271,10 @@ def evaluate_run(
     for pid in chosen:
         store.write_json(
             store.problem_dir(pid) / "evaluation.json",
-            {"chosen": bool(resolved.get(pid, False)), "candidates": graded.get(pid, {})},
+            {"chosen": bool(resolved.get(pid, False)), "candidates": labels.get(pid, {})},
         )
     n = len(chosen)
-    covered = sum(1 for pid in chosen if any(graded.get(pid, {}).values()))
+    covered = sum(1 for pid in chosen if any(labels.get(pid, {}).values()))
     summary = {
         "problems": n,
         "resolved": sum(1 for pid in chosen if resolved.get(pid)),

@@ -196,3 +196,69 @@ def test_cost_cap_stops_new_work(tmp_path, fixture_row):
     calls = (run_dir / "calls.jsonl").read_text().splitlines()
     # the call that crossed the cap and the ones already in flight beside it, nothing after
     assert len(calls) <= 8
+
+
+def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row):
+    """Three systems' predictions (the fix, a decoy, an empty patch) go through test
+    generation, the matrix, voting and the selector; the exported choice is the fix."""
+    from tests.swebench_fixture import BUGGY_SNIPPET, make_fixture_repo
+
+    repo = make_fixture_repo(tmp_path / "statkit")
+    stats = repo.path / "stats.py"
+    stats.write_text(
+        stats.read_text().replace(
+            BUGGY_SNIPPET,
+            "    middle = len(ordered) // 2\n    if len(ordered) == 2:\n"
+            "        return (ordered[0] + ordered[1]) / 2\n    return ordered[middle]\n",
+        )
+    )
+    decoy = subprocess.run(["git", "diff"], cwd=repo.path, capture_output=True, text=True).stdout
+    assert decoy.strip()
+    pid = fixture_row["instance_id"]
+    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    (tmp_path / "a.jsonl").write_text(
+        json.dumps({"instance_id": pid, "model_name_or_path": "sys-a", "model_patch": decoy}) + "\n"
+    )
+    (tmp_path / "b.json").write_text(
+        json.dumps(
+            {
+                pid: {
+                    "instance_id": pid,
+                    "model_name_or_path": "sys-b",
+                    "model_patch": fixture_row["patch"],
+                }
+            }
+        )
+    )
+    (tmp_path / "c.jsonl").write_text(
+        json.dumps({"instance_id": pid, "model_name_or_path": "sys-c", "model_patch": ""}) + "\n"
+    )
+    out = tmp_path / "ensemble.jsonl"
+    args = [
+        "ensemble",
+        str(tmp_path / "a.jsonl"),
+        str(tmp_path / "b.json"),
+        str(tmp_path / "c.jsonl"),
+    ]
+    args += [
+        "--dataset",
+        str(dataset),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    args += ["--model", f"scripted:{POLICY}"]
+    for s in FAST:
+        args += ["--set", s]
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 predictions, 1 empty, 0 duplicates, 2 distinct" in proc.stderr + proc.stdout
+    [row] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["instance_id"] == pid and row["model_name_or_path"] == "codemonkeys-ensemble"
+    assert "(ordered[middle - 1] + ordered[middle]) / 2" in row["model_patch"]
+    selection = json.loads((tmp_path / "run" / "problems" / pid / "selection.json").read_text())[
+        "data"
+    ]
+    assert selection["tests"], "tests were generated for candidates that came without any"
