@@ -2,9 +2,9 @@
 
 1. check a model is configured (before anything slow), open the git checkout and pick the
    base commit (uncommitted work is refused unless the user includes it; never lost);
-2. the environment to run tests in: the user's image, the user's Dockerfile, or an image
+2. print an estimate (files, tokens, calls, USD range) before building or spending;
+3. the environment to run tests in: the user's image, the user's Dockerfile, or an image
    built automatically for the detected project kind (cached), or host processes;
-3. print an estimate (files, tokens, calls, USD range) before spending;
 4. the three stages (pipeline.solve_problem), capped by --max-cost;
 5. the chosen patch printed and saved, the candidates with votes, the reason, cost and
    time; ``--apply`` commits it on a new branch without touching the working tree.
@@ -241,24 +241,25 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
     config.sandbox.kind = opts.sandbox
 
+    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
     with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
         tree = Path(tmp)
         paths = export_tree(repo, base, tree)
-        # 2. environment
-        image, language = prepare_environment(opts, config, tree, console)
-        # 3. estimate
+        # 2. the estimate, before anything is built or spent
         enum = enumerate_files(tree, paths, config.context)
-    estimate = estimate_cost(config, len(enum.files), enum.total_tokens, count_tokens(opts.issue))
-    console.print(escape(estimate.describe()))
-    cap = config.run.max_cost_usd
-    console.print(
-        f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
-    )
-
-    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
-    outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
-    if opts.estimate_only:
-        return outcome
+        estimate = estimate_cost(
+            config, len(enum.files), enum.total_tokens, count_tokens(opts.issue)
+        )
+        console.print(escape(estimate.describe()))
+        cap = config.run.max_cost_usd
+        console.print(
+            f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
+        )
+        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
+        if opts.estimate_only:
+            return outcome
+        # 3. the environment to run tests in
+        image, language = prepare_environment(opts, config, tree, console)
 
     problem = Problem(
         id=safe_name(repo.label),

@@ -25,6 +25,7 @@ def _p(i: float, o: float, w: float | None = None, r: float | None = None) -> Pr
 PRICES: dict[str, Price] = {
     # stand-ins: free unless the config gives them a price (tests of cost caps do)
     "scripted": _p(0, 0, 0, 0),
+    "replay": _p(0, 0, 0, 0),  # a replayed run spends nothing
     # Anthropic: cache write = 1.25x input (5-minute TTL), cache read = 0.1x input
     "claude-opus-4-5": _p(5, 25, 6.25, 0.5),
     "claude-opus-4-6": _p(5, 25, 6.25, 0.5),
@@ -116,8 +117,12 @@ class Pricing:
 
     @staticmethod
     def _bare(model: str) -> str:
-        # "anthropic/claude-x" -> "claude-x"; scripted/replay keep their full name
-        return model.split("/", 1)[1] if "/" in model and ":" not in model.split("/")[0] else model
+        """The table key: "anthropic/claude-x" -> "claude-x"; "scripted:<file>" -> "scripted",
+        "replay:<log>" -> "replay"."""
+        for stand_in in ("scripted", "replay"):
+            if model == stand_in or model.startswith(stand_in + ":"):
+                return stand_in
+        return model.split("/", 1)[1] if "/" in model else model
 
     def price(self, model: str) -> Price | None:
         name = self._bare(model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,23 @@ def test_readme_main_command_without_a_model_stops_at_once_with_help():
     for way in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "--base-url"):
         assert way in out
     assert "Traceback" not in out
+
+
+def test_estimate_is_printed_before_anything_is_built_or_spent(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _cli(
+        "solve", "--repo", "examples/inventory", "--issue-file", "examples/inventory/ISSUE.md",
+        "--model", f"scripted:{POLICY}", "--run-dir", str(run_dir), "--estimate",
+        "--set", "models.prices.scripted={input=3.0, output=15.0, cache_read=0.3}",
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert "estimate: 10 files to scan" in out
+    low, high = (float(x) for x in re.search(r"\$([\d.]+)-\$([\d.]+)", out).groups())
+    assert 0 < low < high
+    assert "project kind" not in out  # no environment image was built
+    assert not run_dir.exists()  # nothing was run
 
 
 @pytest.mark.docker
