@@ -192,3 +192,44 @@ def test_solve_a_shell_project_from_a_github_issue_and_apply_on_a_branch(tmp_pat
     script.write_text(shown)
     result = subprocess.run(["bash", str(script), "minor", "1.2.3"], capture_output=True, text=True)
     assert result.stdout.strip() == "1.3.0"
+
+
+def _shell_repo(tmp_path: Path) -> tuple[Path, str]:
+    repo = tmp_path / "bumper"
+    shutil.copytree(FIXTURES / "shell_project", repo)
+    issue = (repo / "ISSUE.md").read_text()
+    (repo / "ISSUE.md").unlink()
+    make_git_repo(repo, {})
+    return repo, issue
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_finished_run_replays_exactly_without_spending(tmp_path, sandbox_image):
+    repo, issue = _shell_repo(tmp_path)
+    first, again = tmp_path / "first", tmp_path / "again"
+    priced = ["--set", "models.prices.scripted={input=3.0, output=15.0}"]
+    proc = _cli("solve", "--repo", str(repo), "--issue", issue, "--model", f"scripted:{POLICY}",
+                "--run-dir", str(first), *FAST, *priced)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = _cli("solve", "--repo", str(repo), "--issue", issue,
+                "--model", f"replay:{first / 'calls.jsonl'}", "--run-dir", str(again), *FAST)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (again / "chosen.patch").read_text() == (first / "chosen.patch").read_text()
+    calls_first = [json.loads(x) for x in (first / "calls.jsonl").read_text().splitlines()]
+    calls_again = [json.loads(x) for x in (again / "calls.jsonl").read_text().splitlines()]
+    # the same answers (threads may order them differently)
+    assert sorted(c["text"] for c in calls_again) == sorted(c["text"] for c in calls_first)
+    assert sum(c["cost_usd"] for c in calls_first) > 0
+    assert sum(c["cost_usd"] for c in calls_again) == 0
+
+
+def test_solve_with_the_local_sandbox_warns_and_needs_no_docker(tmp_path):
+    repo, issue = _shell_repo(tmp_path)
+    proc = _cli("solve", "--repo", str(repo), "--issue", issue, "--sandbox", "local",
+                "--model", f"scripted:{POLICY}", "--run-dir", str(tmp_path / "run"), *FAST)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "without isolation" in " ".join(out.split())
+    assert "patch=0" in (tmp_path / "run" / "chosen.patch").read_text()
+    assert _git(repo, "status", "--porcelain") == ""  # the user's checkout was not touched
