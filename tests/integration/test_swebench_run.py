@@ -118,6 +118,13 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert report["summary"]["coverage"] == 1.0
     assert (run_dir / "report.html").stat().st_size > 2000
 
+    # one problem's trajectories, tests and votes as a page to read
+    page = tmp_path / "show.html"
+    proc = _cli("show", str(run_dir), pid, "--out", str(page))
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text()
+    assert "stats.median" in html and "trajectory" in html.lower()
+
 
 def test_killed_multi_problem_run_resumes_and_failures_stay_local(tmp_path, fixture_row):
     rows = []
@@ -262,3 +269,35 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
         "data"
     ]
     assert selection["tests"], "tests were generated for candidates that came without any"
+
+
+def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
+    tmp_path, fixture_row
+):
+    rows = [dict(fixture_row, instance_id=f"{fixture_row['instance_id']}-int{i}") for i in range(3)]
+    dataset = _write_rows(tmp_path / "data.jsonl", rows)
+    run_dir = tmp_path / "run"
+    args = _run_args(dataset, run_dir, "--set", "run.max_problems_in_flight=1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [CLI, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    first = run_dir / "problems" / rows[0]["instance_id"] / "result.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not first.exists():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=180)  # it stops by itself: no second Ctrl-C needed
+    assert proc.returncode == 0, out
+    assert "rerun the same command to resume" in out
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    assert _result(run_dir, rows[0]["instance_id"])["status"] == "done"
+    assert not (run_dir / "problems" / rows[2]["instance_id"] / "result.json").exists()
+    for f in run_dir.rglob("*.json"):
+        json.loads(f.read_text())  # every record is whole
+
+    again = _cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(_result(run_dir, r["instance_id"])["status"] == "done" for r in rows)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
