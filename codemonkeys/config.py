@@ -97,8 +97,17 @@ class ContextConfig(Section):
     shrink_large_files: bool = True
     vendor_dirs: list[str] = Field(
         default_factory=lambda: [
-            "vendor", "vendored", "_vendor", "node_modules", "third_party", "thirdparty",
-            "3rdparty", "bower_components", "site-packages", ".git", "__pycache__",
+            "vendor",
+            "vendored",
+            "_vendor",
+            "node_modules",
+            "third_party",
+            "thirdparty",
+            "3rdparty",
+            "bower_components",
+            "site-packages",
+            ".git",
+            "__pycache__",
         ]
     )
     """Directory names whose contents are vendored/generated code, at any depth."""
