@@ -109,6 +109,25 @@ def build_config(
         raise _fail(str(e)) from e
 
 
+def _job_config(
+    verbose: bool,
+    config: Path | None,
+    overrides: list[str] | None,
+    **models: str | float | None,
+) -> Config:
+    """Logging plus the effective config of a job that calls models; stops at once with
+    the how-to when no usable model is configured, before anything slow starts."""
+    from codemonkeys.llm import ModelError, check_models
+
+    _setup_logging(verbose)
+    cfg = build_config(config, overrides, **models)
+    try:
+        check_models(cfg.models)
+    except ModelError as e:
+        raise _fail(str(e)) from e
+    return cfg
+
+
 # -- config --------------------------------------------------------------------------------
 @config_app.command("show")
 def config_show(
@@ -247,8 +266,8 @@ def solve(
     from codemonkeys.solve import SolveError, SolveOptions
     from codemonkeys.solve import solve as run_solve
 
-    _setup_logging(verbose)
-    cfg = build_config(
+    cfg = _job_config(
+        verbose,
         config,
         set_,
         model=model,
@@ -347,13 +366,11 @@ def swebench_run(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
-    from codemonkeys.llm import ModelError, build_provider
-    from codemonkeys.llm.pricing import Pricing
     from codemonkeys.swebench.dataset import DatasetError
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
-    _setup_logging(verbose)
-    cfg = build_config(
+    cfg = _job_config(
+        verbose,
         config,
         set_,
         model=model,
@@ -361,10 +378,6 @@ def swebench_run(
         base_url=base_url,
         max_cost=max_cost,
     )
-    try:
-        build_provider(cfg.models.primary, Pricing(cfg.models))
-    except ModelError as e:
-        raise _fail(str(e)) from e
     label = (
         name
         or f"swebench-{Path(dataset).stem if dataset.endswith(('.json', '.jsonl', '.parquet')) else dataset}"
@@ -458,8 +471,7 @@ def ensemble(
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
     from codemonkeys.llm import ModelError
 
-    _setup_logging(verbose)
-    cfg = build_config(config, set_, model=model, base_url=base_url, max_cost=max_cost)
+    cfg = _job_config(verbose, config, set_, model=model, base_url=base_url, max_cost=max_cost)
     opts = EnsembleOptions(
         predictions=predictions,
         dataset=dataset,

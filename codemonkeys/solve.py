@@ -228,13 +228,11 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
 def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.tokens import count_tokens
-    from codemonkeys.llm import build_provider
+    from codemonkeys.llm import check_models
     from codemonkeys.localrepo import export_tree, open_repo
 
     # 1. fail fast: a model, a checkout, a base commit
-    build_provider(config.models.primary, Pricing(config.models))
-    if config.models.relevance is not None:
-        build_provider(config.models.relevance, Pricing(config.models))
+    check_models(config.models)
     if not opts.issue.strip():
         raise SolveError("the issue text is empty")
     repo = open_repo(opts.repo)

@@ -34,6 +34,7 @@ __all__ = [
     "Usage",
     "ModelHub",
     "build_provider",
+    "check_models",
     "NO_MODEL_HELP",
     "api_key_env",
 ]
@@ -92,6 +93,15 @@ def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
     raise ModelError(
         f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)"
     )
+
+
+def check_models(config: ModelsConfig) -> None:
+    """Build every configured provider once, so a missing model or key fails at once with
+    the how-to (``ModelError``) instead of deep inside a run."""
+    pricing = Pricing(config)
+    build_provider(config.primary, pricing)
+    if config.relevance is not None:
+        build_provider(config.relevance, pricing)
 
 
 class ModelHub:
