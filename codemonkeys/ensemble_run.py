@@ -38,7 +38,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, _install_interrupt, _solver
+    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -54,7 +54,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
     by_id = {r["instance_id"]: r for r in rows}
-    image_check = _solver(remove_images=False)
+    image_check = image_aware_solver(remove_images=False)
 
     def problems() -> Iterator[tuple[Problem, Gold | None]]:
         for iid in merged:
@@ -65,7 +65,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
         cs: CandidateSet = merged[problem.id]
         return image_check(rt, problem, gold, candidates=cs)
 
-    restore = _install_interrupt(rt, console)
+    restore = install_interrupt(rt, console)
     try:
         with progress:
             results = run_problems(rt, problems(), solve=solve)

@@ -116,7 +116,7 @@ def _problems(
         yield problem, gold
 
 
-def _solver(remove_images: bool):
+def image_aware_solver(remove_images: bool):
     """solve_problem preceded by making sure the instance image is there (one pull
     attempt), and optionally followed by removing it."""
 
@@ -178,13 +178,13 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
             f.write(json.dumps(r, default=str) + "\n")
 
     failed: list[ProblemResult] = []
-    restore = _install_interrupt(rt, console)
+    restore = install_interrupt(rt, console)
     try:
         with progress:
             results = run_problems(
                 rt,
                 _problems(rt, rows, failed),
-                solve=_solver(opts.remove_images or config.run.remove_images_after),
+                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
     finally:
         restore()
@@ -199,7 +199,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
     return failed + results
 
 
-def _install_interrupt(rt: Runtime, console: Any):
+def install_interrupt(rt: Runtime, console: Any):
     """First Ctrl-C: stop starting new work (records stay consistent). Second: abort."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
