@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import anthropic
@@ -25,8 +24,6 @@ from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Message, ModelError, Usage, split_system
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.llm.sdk_model import SDKModel
-
-log = logging.getLogger(__name__)
 
 MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
@@ -116,21 +113,6 @@ class AnthropicModel(SDKModel):
         if extra_body:
             kwargs["extra_body"] = extra_body
         return kwargs
-
-    def _warn_fixed_temperature(self, temperature: float, why: str) -> None:
-        if temperature == 1.0:
-            return
-        with self._warn_lock:
-            if self._warned:
-                return
-            self._warned = True
-        log.warning(
-            "%s: %s only accepts the default temperature; temperature %s is not sent, so a "
-            "temperature ladder degrades to repeated sampling at temperature 1",
-            self.name,
-            why,
-            temperature,
-        )
 
     # -- response ----------------------------------------------------------------------
     def _parse(self, response: Any) -> tuple[str, Usage]:

@@ -72,26 +72,12 @@ class OpenAIModel(SDKModel):
         if caps.temperature:
             kwargs["temperature"] = temperature
         else:
-            self._warn_fixed_temperature(temperature)
+            self._warn_fixed_temperature(temperature, "the model")
         if caps.reasoning_effort:
             kwargs["reasoning_effort"] = caps.reasoning_effort
         if stop:
             kwargs["stop"] = list(stop)
         return kwargs
-
-    def _warn_fixed_temperature(self, temperature: float) -> None:
-        if temperature == 1.0:
-            return
-        with self._warn_lock:
-            if self._warned:
-                return
-            self._warned = True
-        log.warning(
-            "%s only accepts the default temperature; temperature %s is not sent, so a "
-            "temperature ladder degrades to repeated sampling at temperature 1",
-            self.name,
-            temperature,
-        )
 
     # -- response ----------------------------------------------------------------------
     def _usage(self, u: Any) -> Usage:

@@ -3,6 +3,7 @@ translation (retryable or not, key redacted), our retries, usage and cost."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, ClassVar
@@ -17,6 +18,8 @@ from codemonkeys.llm.retry import (
     redact,
     translate_sdk_error,
 )
+
+log = logging.getLogger(__name__)
 
 
 class SDKModel:
@@ -62,6 +65,22 @@ class SDKModel:
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------
+    def _warn_fixed_temperature(self, temperature: float, why: str) -> None:
+        """Once per model: a non-default temperature is not sent (``why`` names the cause)."""
+        if temperature == 1.0:
+            return
+        with self._warn_lock:
+            if self._warned:
+                return
+            self._warned = True
+        log.warning(
+            "%s: %s only accepts the default temperature; temperature %s is not sent, so a "
+            "temperature ladder degrades to repeated sampling at temperature 1",
+            self.name,
+            why,
+            temperature,
+        )
+
     def _malformed(self, exc: BaseException) -> TransientError:
         """A 2xx response of the wrong shape: retried as a server fault."""
         return TransientError(
