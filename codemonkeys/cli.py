@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -398,9 +399,7 @@ def swebench_run(
         results = run_swebench(opts, cfg, console)
     except DatasetError as e:
         raise _fail(str(e)) from e
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
+    counts = Counter(r.status for r in results)
     console.print(
         f"{len(results)} problem(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )

@@ -155,10 +155,9 @@ def load_run_candidates(
     as input, it does not resume them."""
     out: dict[str, CandidateSet] = {}
     for iid in store.problem_ids():
-        raw = store.read_json(store.problem_dir(iid) / f"{record_name}.json")
-        if not raw:
+        data = store.record_data(iid, record_name)
+        if not data:
             continue
-        data = raw.get("data", raw)
         try:
             out[iid] = CandidateSet.model_validate(data.get("candidates", data))
         except Exception as e:

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ def candidate_summaries(selection: Any) -> list[dict[str, Any]]:
     out = []
     for c in selection.candidates:
         row = selection.matrix.cells.get(c.id, {})
-        verdicts = _count(cell.verdict for cell in row.values())
+        verdicts = Counter(cell.verdict for cell in row.values())
         out.append(
             {
                 "id": c.id,
@@ -295,16 +296,9 @@ def run_problems(
         {
             "status": status,
             "problems": len(results),
-            "by_status": _count(r.status for r in results),
+            "by_status": dict(Counter(r.status for r in results)),
             "cost_usd": round(rt.costs.total, 6),
             "updated_at": time.time(),
         },
     )
     return results
-
-
-def _count(items: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in items:
-        out[s] = out.get(s, 0) + 1
-    return out

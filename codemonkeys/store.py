@@ -210,6 +210,13 @@ class RunStore:
             self.archive_stale(path)
             return None
 
+    def record_data(self, problem_id: str, name: str) -> dict[str, Any]:
+        """A stage record's data whatever its fingerprint ({} when absent): for reading a
+        run's results (exports, evaluation, ensembling input), never for resuming."""
+        raw = self.read_json(self.problem_dir(problem_id) / f"{name}.json")
+        data = raw.get("data", raw) if isinstance(raw, dict) else None
+        return data if isinstance(data, dict) else {}
+
     def archive_stale(self, path: Path) -> None:
         path = self._abs(path)
         if not path.exists():

@@ -156,9 +156,9 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     path = path or rt.store.root / PREDICTIONS_FILE
     selections: dict[str, str] = {}
     for pid in rt.store.problem_ids():
-        raw = rt.store.read_json(rt.store.problem_dir(pid) / "result.json")
-        if raw and isinstance(raw.get("data"), dict):
-            selections[pid] = raw["data"].get("chosen_patch") or ""
+        result = rt.store.record_data(pid, "result")
+        if result:
+            selections[pid] = result.get("chosen_patch") or ""
     return export_predictions(selections, path, MODEL_NAME)
 
 
@@ -239,9 +239,9 @@ def evaluate_run(
     for pid in store.problem_ids():
         if pid not in by_id:
             continue
-        result = (store.read_json(store.problem_dir(pid) / "result.json") or {}).get("data") or {}
+        result = store.record_data(pid, "result")
         chosen[pid] = result.get("chosen_patch") or ""
-        sel = (store.read_json(store.problem_dir(pid) / "selection.json") or {}).get("data") or {}
+        sel = store.record_data(pid, "selection")
         # selection's candidates and every intermediate edit (for the serial-scaling curve)
         graded = {c["id"]: c["patch"] for c in sel.get("candidates", [])}
         for cid, patch in patches_for_grading(store.problem_dir(pid)).items():
