@@ -112,13 +112,17 @@ def checkout_files() -> list[str]:
 
 
 def make_copy(dest: Path) -> Path:
-    """A copy of the checkout at ``dest/<checkout name>`` (the same name as here, so the
-    problem ids the tests derive from it match)."""
+    """A copy of the checkout at ``dest/<checkout name>``, committed in a fresh git
+    repository (``solve`` works on a git checkout, as a user's is)."""
     copy = dest / ROOT.name
     for rel in checkout_files():
         target = copy / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ["-c", "user.name=mutations", "-c", "user.email=mutations@codemonkeys.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*ident, "commit", "-qm", "copy"]):
+        subprocess.run(["git", *args], cwd=copy, env=env, check=True, capture_output=True)
     return copy
 
 
