@@ -108,12 +108,12 @@ def test_ranking_lists_only_the_paths_shown_most_important_first():
 
 @pytest.mark.parametrize("name", list(PROJECTS))
 def test_no_edit_without_the_code_in_the_context(name: str):
-    edit_system = render("generation/edit_system")
-    for context in (
-        context_of(name),
-        context_of(name, *[p for p in ["README.md"] if (PROJECTS[name][0] / p).exists()]),
-    ):
-        answer = ask("edits", edit_system, context)
+    """An empty context, or one holding only other files: no edit at all (the fix's code
+    is in the project, but not in the prompt)."""
+    project = PROJECTS[name][0]
+    others = [p.name for p in project.iterdir() if p.is_file() and p.suffix in (".md", ".json")]
+    for shown in ([], others):
+        answer = ask("edits", render("generation/edit_system"), context_of(name, *shown))
         assert "<edit>" not in answer and "cannot" in answer
 
 
