@@ -160,6 +160,28 @@ class SelectionConfig(Section):
     """Per run, how much of a selector-written test's output the model sees back."""
     ensemble_test_trajectories: int = Field(default=3, ge=0)
     """Ensembling: testing state machines run for a problem that has no tests."""
+    ensemble_top_k: int = Field(default=5, ge=1)
+    """Ensembling: how many distinct candidates the selector sees (the paper sent every
+    system's patch, up to 5); replaces ``top_k`` for the ``ensemble`` job."""
+    regression: bool = True
+    """Run the repository's own tests related to the edited files on the original code and
+    on every candidate (``selection/regression.py``); candidates that break a test that
+    passed before lose to ones that do not (see ``fusion``)."""
+    regression_tests: list[str] = Field(default_factory=list)
+    """Test files (or runner ids) to run instead of the discovered ones."""
+    regression_command: str | None = None
+    """Shell command (from the repo root) instead of the detected runner; ``{tests}`` is
+    replaced by the test files, ``{junit}`` by a path the command writes JUnit XML to."""
+    regression_max_test_files: int = Field(default=8, ge=1)
+    regression_timeout_s: float = Field(default=300.0, gt=0)
+    """Per run of the related tests."""
+    regression_budget_s: float = Field(default=900.0, gt=0)
+    """Per problem, for all regression runs (two on the original code, one per candidate);
+    candidates not reached in time have no regression evidence."""
+    fusion: Literal["regressions-then-votes", "votes"] = "regressions-then-votes"
+    """How the verifiers' evidence ranks candidates before the selector (see
+    ``selection/fusion.py``): drop voted-for candidates that break tests unless all do, then
+    votes; or votes only (the paper's rule)."""
 
 
 class SandboxConfig(Section):

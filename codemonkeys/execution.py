@@ -11,13 +11,14 @@ import hashlib
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from codemonkeys.sandbox.base import Sandbox
 
 SCRIPT_DIR = "/tmp/codemonkeys"
+T = TypeVar("T")
 
 
 class Script(BaseModel):
@@ -87,6 +88,8 @@ class ExecutionCache:
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self.runs = 0
         self.hits = 0
+        self._memo: dict[tuple[Any, ...], Any] = {}
+        self._memo_inflight: dict[tuple[Any, ...], threading.Event] = {}
 
     def run(self, patch: str | None, script: Script) -> TestRun:
         key = (patch_digest(patch), script.digest)
@@ -117,3 +120,34 @@ class ExecutionCache:
         """Reuse a result recorded earlier (e.g. by a trajectory) without running again."""
         with self._lock:
             self._results.setdefault((patch_digest(patch), script.digest), result)
+
+    def lease(self) -> AbstractContextManager[Sandbox]:
+        """A clean sandbox from the problem's pool (for work that is not a script run)."""
+        return self._lease()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[Sandbox], T]) -> T:
+        """Single-flight memo for other sandbox work (e.g. a regression-suite run keyed by
+        command and patch digest): ``compute`` runs once per key, in a leased sandbox. A
+        failure is not cached."""
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    self.hits += 1
+                    return self._memo[key]
+                event = self._memo_inflight.get(key)
+                if event is None:
+                    event = threading.Event()
+                    self._memo_inflight[key] = event
+                    break
+            event.wait()
+        try:
+            with self._lease() as sandbox:
+                result = compute(sandbox)
+            with self._lock:
+                self._memo[key] = result
+                self.runs += 1
+            return result
+        finally:
+            with self._lock:
+                self._memo_inflight.pop(key, None)
+            event.set()

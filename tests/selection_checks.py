@@ -19,15 +19,20 @@ def candidate_of(selection: dict, source: str) -> str:
 
 def assert_chosen_by_the_selector(selection: dict, right: str, wrong: list[str]) -> None:
     """The selector wrote a test, saw it pass only on ``right`` (and fail on the original
-    code and on every ``wrong`` candidate), and chose ``right`` from those runs."""
+    code and on every ``wrong`` candidate it was shown; the others were dropped by the
+    fusion rule), and chose ``right`` from those runs."""
     assert not selection["fallback"], selection["reason"]
     assert selection["chosen_id"] == right
     assert len(selection["selector_tests"]) >= 1
     runs = selection["selector_tests"][-1]["runs"]
     assert runs["original"]["verdict"] == "unfixed"
     assert runs[right]["verdict"] == "fixed"
-    for cid in wrong:
-        assert runs[cid]["verdict"] != "fixed", cid
+    dropped = {e["id"] for e in selection["fusion"]["ranking"] if not e["kept"]}
+    for cid in wrong:  # failed the selector's test, or was dropped before it by the fusion rule
+        if cid in runs:
+            assert runs[cid]["verdict"] != "fixed", cid
+        else:
+            assert cid in dropped, cid
     transcript = selection["transcript"]
     assert transcript[-1]["role"] == "assistant"
     assert f"<choice>{right}</choice>" in transcript[-1]["content"]

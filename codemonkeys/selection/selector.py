@@ -16,7 +16,7 @@ keeping a degraded choice.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
@@ -48,10 +48,15 @@ class SelectorOutcome(BaseModel):
 
 @dataclass
 class ShownCandidate:
+    """What the selector sees of a candidate: its diff and the test evidence, never who
+    proposed it."""
+
     id: str
     patch: str
     votes: int
-    sources: str
+    regressions: int | None = None
+    """Existing repository tests it breaks (None: not measured)."""
+    broken_tests: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +87,9 @@ def parse_reply(text: str) -> Reply:
 
 
 # -- the state machine ---------------------------------------------------------------------
+MAX_BROKEN_SHOWN = 10
+"""Per candidate, how many broken test names the selector's prompt lists."""
+
 RunTest = Callable[[Script], dict[str, Cell]]
 """Runs a selector-written script on the original code and each top candidate."""
 
@@ -92,6 +100,7 @@ def run_selector(
     candidates: Sequence[Candidate],
     votes: dict[str, int],
     files: Sequence[ShownFile],
+    regressions: dict[str, list[str] | None] | None = None,
     example_test: Script | None,
     example_results: dict[str, Cell] | None,
     model: Model,
@@ -109,8 +118,16 @@ def run_selector(
             chosen_id=top, reason="only one candidate: chosen without a model call"
         )
     ids = [c.id for c in candidates]
+    broken = regressions or {}
     shown = [
-        ShownCandidate(c.id, c.patch, votes.get(c.id, 0), ", ".join(c.sources)) for c in candidates
+        ShownCandidate(
+            c.id,
+            c.patch,
+            votes.get(c.id, 0),
+            None if broken.get(c.id) is None else len(broken[c.id] or []),
+            list(broken.get(c.id) or [])[:MAX_BROKEN_SHOWN],
+        )
+        for c in candidates
     ]
     transcript = [
         Message(role="system", content=render("selection/system", language=language)),
@@ -125,6 +142,7 @@ def run_selector(
                     {"row": r, "verdict": c.verdict} for r, c in (example_results or {}).items()
                 ],
                 candidates=shown,
+                regressions_measured=regressions is not None,
                 attempts=config.attempts,
                 ids=ids,
             ),

@@ -1,4 +1,5 @@
-"""The selection stage for one problem: matrix -> votes -> top-k -> selector -> record.
+"""The selection stage for one problem: matrix + regression runs -> votes -> fusion ->
+top-k -> selector -> record.
 
 ``run_selection`` is the public entry used by the pipeline and by ensembling. Its record is
 saved with the selection fingerprint *and* a digest of its input (candidates + tests), so a
@@ -23,8 +24,10 @@ from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Message, ModelError
 from codemonkeys.problem import Problem
+from codemonkeys.selection.fusion import FusedRanking, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits, touched_files
+from codemonkeys.selection.regression import RegressionRecord, run_regression
 from codemonkeys.selection.selector import SelectorTest, ShownFile, run_selector
 from codemonkeys.selection.voting import (
     Cluster,
@@ -32,8 +35,8 @@ from codemonkeys.selection.voting import (
     behaviour_clusters,
     count_votes,
     distinct_tests,
+    never_applied,
     rank_candidates,
-    top_k,
     votes_for,
 )
 from codemonkeys.store import RunStore
@@ -69,6 +72,11 @@ class SelectionRecord(BaseModel):
     votes: dict[str, int] = Field(default_factory=dict)
     clusters: list[Cluster] = Field(default_factory=list)
     ranking: list[RankedCandidate] = Field(default_factory=list)
+    """Votes-only ranking (the paper's rule)."""
+    regression: RegressionRecord | None = None
+    """The regression verifier's runs and verdicts (None when turned off)."""
+    fusion: FusedRanking = Field(default_factory=FusedRanking)
+    """Every verifier's evidence per candidate and the fused ranking the top-k comes from."""
     top_k: list[str] = Field(default_factory=list)
     chosen_id: str | None = None
     chosen_patch: str = ""
@@ -184,6 +192,37 @@ def _example_test(
     return by_digest.get(best) if best else tests[0]
 
 
+def fuse_evidence(record: SelectionRecord, rule: str) -> FusedRanking:
+    """The fused ranking of ``record``'s candidates from its matrix and regression runs."""
+    ids = [c.id for c in record.candidates]
+    reg = record.regression
+    return fuse(
+        ids,
+        record.votes,
+        {m: cl.size for cl in record.clusters for m in cl.members},
+        {
+            cid: not never_applied(record.matrix, cid)
+            and not (reg and reg.candidates.get(cid) and reg.candidates[cid].status == "no-apply")
+            for cid in ids
+        },
+        {cid: reg.regressions_of(cid) for cid in ids} if reg else {},
+        rule,  # type: ignore[arg-type]
+    )
+
+
+def _broken_tests(
+    reg: RegressionRecord | None, ids: list[str]
+) -> dict[str, list[str] | None] | None:
+    """Per candidate, the existing tests it breaks (None: not measured), for the selector."""
+    if reg is None or not reg.baseline_passing:
+        return None
+    out: dict[str, list[str] | None] = {}
+    for cid in ids:
+        c = reg.candidates.get(cid)
+        out[cid] = list(c.regressions) if c and c.status == "ok" else None
+    return out
+
+
 def run_selection(
     problem: Problem,
     candidates: CandidateSet,
@@ -226,12 +265,27 @@ def run_selection(
     cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
     runs_before = cache.runs
     workers = pool_workers(pool, config)
-    matrix = run_matrix(prepared.candidates, prepared.tests, cache, workers=workers)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verifiers") as ex:
+        regression = (
+            ex.submit(
+                run_regression,
+                prepared.candidates,
+                cache,
+                sel,
+                test_dirs=config.context.test_dirs,
+                workers=workers,
+            )
+            if sel.regression and len(prepared.candidates) > 1
+            else None
+        )
+        matrix = run_matrix(prepared.candidates, prepared.tests, cache, workers=workers)
+        record.regression = regression.result() if regression else None
     record.matrix = matrix
     record.votes = count_votes(matrix, sel.voting)
     record.clusters = behaviour_clusters(matrix)
     record.ranking = rank_candidates(prepared.candidates, matrix, sel.voting)
-    record.top_k = top_k(record.ranking, sel.top_k)
+    record.fusion = fuse_evidence(record, sel.fusion)
+    record.top_k = record.fusion.top_k(sel.top_k)
 
     by_id = {c.id: c for c in prepared.candidates}
     top = [by_id[i] for i in record.top_k]
@@ -277,6 +331,7 @@ def run_selection(
             files=files,
             example_test=example,
             example_results=example_results,
+            regressions=_broken_tests(record.regression, record.top_k),
             model=model,  # type: ignore[arg-type]  # None only with a single candidate
             run_test=run_test,
             config=sel,

@@ -15,7 +15,9 @@ Identical tests count once: ``distinct_tests`` collapses tests that differ only 
 whitespace before the matrix is built, so each remaining column is one vote.
 
 Ranking (deterministic): candidates whose patch applies before ones that never applied,
-then votes desc, behaviour-cluster size desc, number of sources desc, candidate id asc.
+then votes desc, behaviour-cluster size desc, candidate id asc. How many systems proposed
+a patch is never a tie-break (popularity is not evidence). ``fusion.py`` combines this
+with the regression verifier.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def rank_candidates(
         )
         for c in candidates
     ]
-    ranked.sort(key=lambda r: (not r.applies, -r.votes, -r.cluster_size, -r.sources, r.id))
+    ranked.sort(key=lambda r: (not r.applies, -r.votes, -r.cluster_size, r.id))
     return ranked
 
 

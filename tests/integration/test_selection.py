@@ -213,12 +213,30 @@ def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
     assert rec.matrix.outcome_vector(stale) == ("no-apply", "no-apply")
     assert "stats.py" in rec.matrix.cell(stale, REPRO.digest).output_tail
     assert rec.ranking[-1].id == stale and not rec.ranking[-1].applies
-    # each distinct (patch, test) pair ran once: 6 rows x 2 tests, then the selector's test on 4 rows
-    assert rec.executions == 6 * 2 + 4
+    # the repository's own test of odd lengths: breaks_odd breaks it, the others do not
+    reg = rec.regression
+    assert reg is not None and reg.framework == "unittest"
+    assert reg.test_files == ["tests/test_stats.py"] and reg.flaky == []
+    odd = "tests.test_stats.StatsTest.test_median_odd"
+    assert reg.candidates[cid["breaks_odd"]].regressions == [odd]
+    assert {c: reg.regressions_of(c) for c in (cid["hack"], cid["correct"], cid["noop"])} == {
+        cid["hack"]: 0,
+        cid["correct"]: 0,
+        cid["noop"]: 0,
+    }
+    assert reg.candidates[stale].status == "no-apply"
+    # each distinct (patch, test) pair ran once: 6 rows x 2 tests; the related repository
+    # tests twice on the original and once per candidate; the selector's test on 3 rows
+    assert rec.executions == 6 * 2 + 2 + 5 + 3
     sizes = {m: cl.size for cl in rec.clusters for m in cl.members}
     assert sizes[cid["hack"]] == sizes[cid["correct"]] == 2  # same outcomes on these tests
-    # voting alone would pick the hack (more sources); the selector must do better
-    assert rec.top_k == [cid["hack"], cid["correct"], cid["breaks_odd"]]
+    # fusion: breaks_odd dropped for its regression, the no-op for having no vote; votes
+    # and regressions cannot tell the hack from the fix (2 sources are no tie-break)
+    assert set(rec.top_k) == {cid["hack"], cid["correct"]}
+    assert set(rec.fusion.tied_best()) == {cid["hack"], cid["correct"]}
+    dropped = {e.id: e.why for e in rec.fusion.ranking if not e.kept}
+    assert set(dropped) == {cid["breaks_odd"], cid["noop"], stale}
+    assert "breaks 1 existing test" in dropped[cid["breaks_odd"]]
 
     assert not rec.fallback, rec.reason
     assert rec.chosen_id == cid["correct"]
@@ -232,7 +250,9 @@ def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
     )
     # the selector saw the original source of the file the candidates touch, and the votes
     prompt = rec.transcript[1].content
-    assert "def median(xs):" in prompt and f'<candidate id="{cid["hack"]}" votes="1"' in prompt
+    assert "def median(xs):" in prompt
+    assert f'<candidate id="{cid["hack"]}" votes="1" regressions="0">' in prompt
+    assert "sysH" not in prompt and "proposed" not in prompt  # who proposed it is not shown
     assert [c["stage"] for c in hub.calls.records()] == ["selection", "selection"]
 
     # the chosen patch really fixes the bug without breaking the suite
@@ -273,7 +293,8 @@ def test_fallbacks_choose_the_top_voted_candidate_and_say_why(
     _, _, _, patches = fixture
     rec, hub, _ = select(tmp_path, fixture, policy, attempts=3)
     assert rec.fallback and rec.fallback_kind == kind
-    assert rec.chosen_id == rec.top_k[0] == ids(patches)["hack"]
+    assert rec.chosen_id == rec.top_k[0]
+    assert set(rec.top_k) == {ids(patches)["hack"], ids(patches)["correct"]}
     assert rec.reason.startswith("fell back to the top-voted candidate")
     assert len(hub.calls.records()) == calls
     if kind in ("invalid-id", "misparse"):
@@ -370,3 +391,69 @@ def test_original_files_are_read_from_a_sandbox_when_there_is_no_local_repo(fixt
     assert [(f.path, f.content) for f in files] == [("calc/stats.py", STATS), ("calc/new.py", None)]
     tight = read_original_files(problem, pool, ["calc/stats.py"], budget=10)
     assert tight[0].truncated and tight[0].content == ""
+
+
+def _plausible_vs_right(patches: dict[str, str]) -> CandidateSet:
+    """A plausible wrong fix (averages the middle pair for every length: passes the
+    reproduction, breaks the repository's odd-length test), proposed by two systems, and
+    the right fix, proposed by one. Only the reproduction test votes."""
+    cs = CandidateSet()
+    cs.add_patch(patches["breaks_odd"], "sysB")
+    cs.add_patch(patches["breaks_odd"], "sysB2")
+    cs.add_patch(patches["correct"], "sysC")
+    cs.add_test(REPRO)
+    return cs
+
+
+def test_fused_rule_drops_a_plausible_fix_that_breaks_an_existing_test(tmp_path, fixture):
+    _, _, _, patches = fixture
+    cid = ids(patches)
+    cs = _plausible_vs_right(patches)
+
+    # votes alone cannot tell them apart: both pass the reproduction; the selector is needed
+    rec, hub, _ = select(tmp_path / "votes", fixture, "sel_model_error.py", cs=cs, fusion="votes")
+    assert rec.votes == {cid["breaks_odd"]: 1, cid["correct"]: 1}
+    assert set(rec.fusion.tied_best()) == set(rec.top_k) == {cid["breaks_odd"], cid["correct"]}
+    assert rec.fallback and rec.fallback_kind == "model-error"
+
+    # fused: the existing test breaks with the plausible fix only, so it is dropped and the
+    # right fix is chosen without needing the selector
+    rec, hub, store = select(tmp_path / "fused", fixture, "sel_model_error.py", cs=cs)
+    odd = "tests.test_stats.StatsTest.test_median_odd"
+    assert rec.regression.candidates[cid["breaks_odd"]].regressions == [odd]
+    assert rec.regression.candidates[cid["correct"]].regressions == []
+    assert rec.fusion.kept == [cid["correct"]] and rec.top_k == [cid["correct"]]
+    assert rec.chosen_id == cid["correct"] and not rec.fallback
+    assert hub.calls.records() == []
+    # the verdicts are in selection.json
+    saved = store.record_data("calc-median", "selection")
+    assert saved["regression"]["candidates"][cid["breaks_odd"]]["regressions"] == [odd]
+    assert [e["id"] for e in saved["fusion"]["ranking"] if e["kept"]] == [cid["correct"]]
+
+
+def test_regression_override_command_and_budget(tmp_path, fixture):
+    _, _, _, patches = fixture
+    cid = ids(patches)
+    cs = _plausible_vs_right(patches)
+    rec, _, _ = select(
+        tmp_path / "cmd",
+        fixture,
+        "sel_model_error.py",
+        cs=cs,
+        regression_tests=["tests/test_stats.py"],
+        regression_command="python -m unittest -v {tests} 2>&1; echo done",
+    )
+    reg = rec.regression
+    assert reg.framework == "custom" and reg.source == "config"
+    assert reg.command == "python -m unittest -v tests/test_stats.py 2>&1; echo done"
+    assert reg.original_runs[0].parser == "unittest"
+    assert reg.candidates[cid["breaks_odd"]].regressions  # outcomes parsed from the report
+    assert rec.chosen_id == cid["correct"]
+
+    # a budget spent before the runs: no evidence, no candidate dropped for it
+    rec, _, _ = select(
+        tmp_path / "budget", fixture, "sel_model_error.py", cs=cs, regression_budget_s=0.5
+    )
+    assert rec.regression.skipped_reason.startswith("the time budget ran out")
+    assert {c.status for c in rec.regression.candidates.values()} == {"not-run"}
+    assert set(rec.fusion.kept) == {cid["breaks_odd"], cid["correct"]}
