@@ -426,12 +426,18 @@ def baseline(first: dict[str, str], second: dict[str, str]) -> set[str]:
 
 
 def regressions(passing: set[str], candidate: SuiteRun) -> list[str]:
-    """Baseline-passing tests that fail or error with the candidate. When the candidate's
-    run reports no test at all (an import error, a crashed runner: only the exit code is
-    left) while the original's did, a non-zero exit broke every baseline test."""
+    """Baseline-passing tests that fail or error with the candidate. A baseline test the
+    candidate's run does not report at all counts too when that run failed (exit != 0): an
+    import or collection error stopped it (with only an exit code left, every baseline test
+    is broken). Missing from a successful run, it is not counted."""
     if candidate.parser == "exit-code" and SUITE not in passing:
         return sorted(passing) if candidate.exit_code != 0 else []
-    return sorted(t for t in passing if candidate.outcomes.get(t) in FAILING)
+    failed_run = candidate.exit_code != 0
+    return sorted(
+        t
+        for t in passing
+        if candidate.outcomes.get(t) in FAILING or (failed_run and t not in candidate.outcomes)
+    )
 
 
 # -- running -------------------------------------------------------------------------------

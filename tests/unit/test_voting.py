@@ -67,9 +67,9 @@ def test_clusters_group_identical_outcome_vectors():
     assert clusters[0].outcomes == ["fixed", "fixed"]
 
 
-def test_ranking_votes_then_cluster_size_then_sources_then_id():
-    # a, b, c, d tie on votes (1); b and c form a cluster of 2 (same outcomes);
-    # between b and c, c has more sources; a vs d: same everything but id.
+def test_ranking_votes_then_cluster_size_then_id_never_sources():
+    # a, b, c, d tie on votes (1); b and c form a cluster of 2 (same outcomes); how many
+    # systems proposed a patch is no evidence: d's 5 sources do not lift it over a.
     m = matrix(
         {
             ORIGINAL: [2, 2, 2],
@@ -80,9 +80,9 @@ def test_ranking_votes_then_cluster_size_then_sources_then_id():
             "d": [2, 2, 0],
         }
     )
-    ranked = rank_candidates(cands("e", "a", "b", "c", "d", sources={"c": 3, "b": 2}), m)
-    assert [r.id for r in ranked] == ["e", "c", "b", "a", "d"]
-    assert top_k(ranked, 3) == ["e", "c", "b"]
+    ranked = rank_candidates(cands("e", "a", "b", "c", "d", sources={"c": 3, "d": 5}), m)
+    assert [r.id for r in ranked] == ["e", "b", "c", "a", "d"]
+    assert top_k(ranked, 3) == ["e", "b", "c"]
 
 
 def test_ranking_is_independent_of_input_order():
@@ -101,12 +101,12 @@ def test_patches_that_never_apply_rank_last_and_stay_out_of_top_k():
     assert top_k(rank_candidates(cands("bad"), only_bad), 3) == ["bad"]
 
 
-def test_no_tests_ranks_by_sources_then_id():
+def test_no_tests_ranks_by_id_not_by_sources():
     m = TestMatrix(
         tests=[], candidates=["b", "a", "c"], cells={ORIGINAL: {}, "a": {}, "b": {}, "c": {}}
     )
     ranked = rank_candidates(cands("b", "a", "c", sources={"c": 2}), m)
-    assert [r.id for r in ranked] == ["c", "a", "b"]
+    assert [r.id for r in ranked] == ["a", "b", "c"]
 
 
 GIT_PATCH = """diff --git a/pkg/mod.py b/pkg/mod.py
