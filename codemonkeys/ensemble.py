@@ -213,9 +213,13 @@ def ensemble_problem(
     generate_tests: GenerateTests | None = None,
 ) -> SelectionRecord:
     """Select among ``candidate_set`` for ``problem``; when it carries no tests, write some
-    first with the testing state machine (a failure there leaves selection without tests,
-    i.e. ranked by how many systems proposed each patch)."""
+    first with the testing state machine (a failure there leaves selection with the
+    regression verifier and the selector only). The selector sees up to
+    ``selection.ensemble_top_k`` distinct patches (the paper sent every system's), not the
+    ``top_k`` of a codemonkeys run; how many systems proposed a patch is never a tie-break."""
     cs = candidate_set.model_copy(deep=True)
+    config = config.model_copy(deep=True)
+    config.selection.top_k = config.selection.ensemble_top_k
     cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
     if not cs.tests and len(cs.candidates) > 1 and config.selection.ensemble_test_trajectories > 0:
         gen = generate_tests or generate_tests_with_testing_machine

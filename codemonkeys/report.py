@@ -188,6 +188,17 @@ class ProblemRow(BaseModel):
     chosen_id: str | None = None
     chosen_votes: int | None = None
     majority_correct: float | None = None
+    """Top-voted candidate's correctness, ties averaged (the paper's majority vote)."""
+    fused_correct: float | None = None
+    """The fused rule's top (regressions then votes, no selector), ties averaged."""
+    chosen_regressions: int | None = None
+    """Existing tests the chosen candidate breaks (None: not measured)."""
+    regression_flagged: int = 0
+    """Candidates the regression verifier found breaking at least one test."""
+    regression_flagged_correct: int = 0
+    """...of which the harness graded correct (false positives)."""
+    regression_flagged_wrong: int = 0
+    """...of which the harness graded wrong (true positives)."""
     context_recall: float | None = None
     cost_usd: float = 0.0
     cost_by_stage: dict[str, float] = Field(default_factory=dict)
@@ -216,6 +227,11 @@ class Summary(BaseModel):
     random_pick_weighted: float | None = None
     majority_vote: float | None = None
     majority_vote_problems: int = 0
+    fused_rule: float | None = None
+    fused_rule_problems: int = 0
+    regression_flagged: int = 0
+    regression_flagged_correct: int = 0
+    regression_flagged_wrong: int = 0
     context_recall: float | None = None
     context_recall_problems: int = 0
     total_cost_usd: float = 0.0
@@ -433,21 +449,27 @@ def _votes_of(selection: Mapping[str, Any] | None, candidates: list[dict]) -> di
     return votes
 
 
-def _majority_pick(selection: Mapping[str, Any] | None) -> str | None:
-    """The voting-only choice when the selection record names it (its own tie-break)."""
-    if not isinstance(selection, dict):
-        return None
-    for key in ("majority_id", "top_voted", "voting_choice"):
-        if isinstance(selection.get(key), str):
-            return selection[key]
-    ranked = selection.get("ranked") or selection.get("ranking")
-    if isinstance(ranked, list) and ranked:
-        first = ranked[0]
-        if isinstance(first, dict) and isinstance(first.get("id"), str):
-            return first["id"]
-        if isinstance(first, str):
-            return first
-    return None
+def _fusion_ties(selection: Mapping[str, Any] | None) -> list[str]:
+    """The fused rule's best candidates (kept, tied on votes with the first kept one)."""
+    fusion = selection.get("fusion") if isinstance(selection, dict) else None
+    ranking = fusion.get("ranking") if isinstance(fusion, dict) else None
+    if not isinstance(ranking, list):
+        return []
+    kept = [e for e in ranking if isinstance(e, dict) and e.get("kept") and "id" in e]
+    return [str(e["id"]) for e in kept if e.get("votes") == kept[0].get("votes")] if kept else []
+
+
+def _regressions_of(selection: Mapping[str, Any] | None) -> dict[str, int]:
+    """Candidate id -> existing tests broken, for candidates with regression evidence."""
+    reg = selection.get("regression") if isinstance(selection, dict) else None
+    cands = reg.get("candidates") if isinstance(reg, dict) else None
+    if not isinstance(cands, dict):
+        return {}
+    return {
+        str(cid): len(v.get("regressions") or [])
+        for cid, v in cands.items()
+        if isinstance(v, dict) and v.get("status") == "ok"
+    }
 
 
 def _context_recall(context: Any, gold: Any) -> float | None:
@@ -567,14 +589,22 @@ def _load_problem(
     data.votes = _votes_of(selection, candidates)
     if chosen_id and chosen_id in data.votes:
         row.chosen_votes = data.votes[chosen_id]
+    broken = _regressions_of(selection)
+    if chosen_id in broken:
+        row.chosen_regressions = broken[chosen_id]
     if data.has_candidate_labels:
-        pick = _majority_pick(selection)
-        if pick is not None and pick in labels_map:
-            row.majority_correct = float(labels_map[pick])
-        elif data.votes:
+        # The paper's metric: ties are averaged, never broken by our ranking's tie-breaks.
+        if data.votes:
             row.majority_correct = majority_vote_expectation(data.votes, labels_map)
         elif not candidates:
             row.majority_correct = 0.0
+        ties = _fusion_ties(selection)
+        if ties and all(t in labels_map for t in ties):
+            row.fused_correct = sum(labels_map[t] for t in ties) / len(ties)
+        flagged = [cid for cid, n in broken.items() if n > 0 and cid in labels_map]
+        row.regression_flagged = len(flagged)
+        row.regression_flagged_correct = sum(labels_map[c] for c in flagged)
+        row.regression_flagged_wrong = len(flagged) - row.regression_flagged_correct
 
     # Trajectories: final patches (parallel scaling) and per-attempt patches (serial).
     trajs = [t for _, t in load_trajectories(pdir)]
@@ -701,6 +731,13 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
     if majority and any(d.votes for d in labelled):
         s.majority_vote = sum(majority) / len(majority)
         s.majority_vote_problems = len(majority)
+    fused = [d.row.fused_correct for d in labelled if d.row.fused_correct is not None]
+    if fused:
+        s.fused_rule = sum(fused) / len(fused)
+        s.fused_rule_problems = len(fused)
+    s.regression_flagged = sum(d.row.regression_flagged for d in labelled)
+    s.regression_flagged_correct = sum(d.row.regression_flagged_correct for d in labelled)
+    s.regression_flagged_wrong = sum(d.row.regression_flagged_wrong for d in labelled)
     recalls = [d.row.context_recall for d in loaded if d.row.context_recall is not None]
     s.context_recall = mean(recalls)
     s.context_recall_problems = len(recalls)
@@ -799,7 +836,19 @@ def summary_rows(report: Report) -> list[tuple[str, str, str]]:
         (
             "Majority vote",
             pct(s.majority_vote),
-            f"top-voted candidate, {s.majority_vote_problems} problems",
+            f"top-voted candidate, ties averaged (the paper's metric), "
+            f"{s.majority_vote_problems} problems",
+        ),
+        (
+            "Fused rule",
+            pct(s.fused_rule),
+            f"regressions then votes, no selector, ties averaged, {s.fused_rule_problems} problems",
+        ),
+        (
+            "Regression verifier",
+            str(s.regression_flagged),
+            f"graded candidates breaking an existing test: {s.regression_flagged_wrong} wrong "
+            f"(true positives), {s.regression_flagged_correct} correct (false positives)",
         ),
         (
             "Context recall",
@@ -875,8 +924,8 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
         console.print(ct)
 
     p = Table(title="Problems", header_style="bold")
-    for col in ("problem", "status", "resolved", "covered", "cands (ok)", "cost", "error"):
-        p.add_column(col, justify="right" if col in ("cands (ok)", "cost") else "left")
+    for col in ("problem", "status", "resolved", "covered", "cands (ok)", "regr.", "cost", "error"):
+        p.add_column(col, justify="right" if col in ("cands (ok)", "regr.", "cost") else "left")
     for row in report.problems[:max_problems]:
         p.add_row(
             Text(row.id),
@@ -884,6 +933,7 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
             _yn(row.resolved),
             _yn(row.covered),
             f"{row.candidates} ({'-' if row.correct_candidates is None else row.correct_candidates})",
+            "-" if row.chosen_regressions is None else str(row.chosen_regressions),
             usd(row.cost_usd),
             Text(last_line(row.error or "")[:80]),
         )
@@ -994,7 +1044,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 
 <h2>Problems ({{ r.problems | length }})</h2>
 <table><tr><th>problem</th><th>status</th><th>resolved</th><th>covered</th><th class="num">candidates</th>
-<th class="num">correct</th><th class="num">trajectories (ok)</th><th>chosen</th><th class="num">votes</th>
+<th class="num">correct</th><th class="num">trajectories (ok)</th><th>chosen</th><th class="num">votes</th><th class="num">regressions</th>
 <th class="num">ctx recall</th><th class="num">cost</th><th class="num">time</th><th>error</th></tr>
 {% for p in r.problems %}
 <tr><td class="nowrap">{{ p.id }}</td><td>{{ p.status }}</td>
@@ -1003,6 +1053,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 <td class="num">{{ '-' if p.correct_candidates is none else p.correct_candidates }}</td>
 <td class="num">{{ p.trajectories }} ({{ '-' if p.correct_trajectories is none else p.correct_trajectories }})</td>
 <td><code>{{ p.chosen_id or '-' }}</code></td><td class="num">{{ '-' if p.chosen_votes is none else p.chosen_votes }}</td>
+<td class="num">{{ '-' if p.chosen_regressions is none else p.chosen_regressions }}</td>
 <td class="num">{{ p.context_recall | pct }}</td><td class="num">{{ p.cost_usd | usd }}</td>
 <td class="num">{{ (p.stage_seconds.values() | sum) | secs if p.stage_seconds else '-' }}</td>
 <td>{% if p.error %}<details><summary>{{ p.error | lastline | truncate(80) }}</summary><pre>{{ p.error }}</pre></details>{% endif %}</td></tr>

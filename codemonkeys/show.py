@@ -225,6 +225,14 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
     parts = []
     votes = sel.get("votes") if isinstance(sel.get("votes"), Mapping) else {}
     ranking = sel.get("ranking") if isinstance(sel.get("ranking"), list) else []
+    fusion = sel.get("fusion") if isinstance(sel.get("fusion"), Mapping) else {}
+    fused = [e for e in fusion.get("ranking") or [] if isinstance(e, Mapping)]
+    if fused:  # the order the selector's top-k came from
+        ranking = fused
+    regression = sel.get("regression") if isinstance(sel.get("regression"), Mapping) else {}
+    reg_cands = (
+        regression.get("candidates") if isinstance(regression.get("candidates"), Mapping) else {}
+    )
     cands = {str(c.get("id")): c for c in sel.get("candidates") or [] if isinstance(c, Mapping)}
     ids = (
         [str(r.get("id")) for r in ranking if isinstance(r, Mapping)] or list(cands) or list(votes)
@@ -235,23 +243,45 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
             r = next((x for x in ranking if isinstance(x, Mapping) and x.get("id") == cid), {})
             c = cands.get(cid, {})
             ok = labels.get(cid)
+            rc = reg_cands.get(cid) if isinstance(reg_cands.get(cid), Mapping) else {}
+            broken = rc.get("regressions") or []
+            reg_cell = (
+                esc(str(len(broken)))
+                + (
+                    f" <span class=muted>({esc(', '.join(map(str, broken[:5])))})</span>"
+                    if broken
+                    else ""
+                )
+                if rc.get("status") == "ok"
+                else esc(str(rc.get("status", "-")))
+            )
+            verdict = "-" if "kept" not in r else ("kept" if r.get("kept") else "dropped")
             rows.append(
                 f"<tr class='{'chosen' if cid == chosen else ''}'><td><code>{esc(cid)}</code>"
                 f"{' <b>chosen</b>' if cid == chosen else ''}</td>"
                 f"<td class='num'>{esc(str(votes.get(cid, r.get('votes', '-'))))}</td>"
                 f"<td class='num'>{esc(str(r.get('cluster_size', '-')))}</td>"
+                f"<td>{reg_cell}</td>"
+                f"<td title='{esc(str(r.get('why', '')))}'>{esc(verdict)}"
+                f"{' <span class=muted>' + esc(str(r.get('why'))) + '</span>' if r.get('why') else ''}</td>"
                 f"<td>{esc(', '.join(map(str, c.get('sources') or [])))}</td>"
                 f"<td>{'-' if ok is None else ('<span class=ok>correct</span>' if ok else '<span class=bad>wrong</span>')}</td></tr>"
             )
         parts.append(
             "<table><tr><th>candidate</th><th class='num'>votes</th><th class='num'>cluster</th>"
-            "<th>sources</th><th>graded</th></tr>" + "".join(rows) + "</table>"
+            "<th>regressions</th><th>fusion"
+            + (f" ({esc(str(fusion.get('rule')))})" if fusion.get("rule") else "")
+            + "</th><th>sources</th><th>graded</th></tr>"
+            + "".join(rows)
+            + "</table>"
         )
     for key in ("top_k", "reason", "fallback", "fallback_kind", "selector_attempts"):
         if key in sel and sel[key] not in (None, "", []):
             parts.append(
                 f"<div><span class='k'><b>{esc(key)}</b>:</span> {value_html(key, sel[key])}</div>"
             )
+    if regression:
+        parts.append(_regression_html(regression))
     matrix = sel.get("matrix")
     if (
         isinstance(matrix, Mapping)
@@ -314,6 +344,8 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
             "fallback",
             "fallback_kind",
             "selector_attempts",
+            "fusion",
+            "regression",
         }
     }
     if rest:
@@ -321,6 +353,35 @@ def _selection_html(sel: Any, labels: Mapping[str, bool], chosen: str | None) ->
             f"<details><summary>other fields</summary>{value_html('selection', rest)}</details>"
         )
     return "".join(parts)
+
+
+def _regression_html(reg: Mapping[str, Any]) -> str:
+    """The regression verifier: what it ran, the original's runs, flaky tests."""
+    head = (
+        f"<h3>Regression verifier</h3><div><b>tests</b>: {esc(str(reg.get('source', '-')))} "
+        f"({esc(str(reg.get('framework', '-')))}): "
+        + ", ".join(
+            f"<code>{esc(str(t))}</code> <span class=muted>{esc(str((reg.get('reasons') or {}).get(t, '')))}</span>"
+            for t in reg.get("test_files") or []
+        )
+        + "</div>"
+    )
+    if reg.get("command"):
+        head += f"<div><b>command</b>: <code>{esc(str(reg['command']))}</code></div>"
+    head += (
+        f"<div><b>passing on the original (both runs)</b>: {esc(str(reg.get('baseline_passing', 0)))}"
+        f"; <b>flaky</b>: {esc(', '.join(map(str, reg.get('flaky') or [])) or 'none')}</div>"
+    )
+    if reg.get("skipped_reason"):
+        head += f"<div><b>not compared</b>: {esc(str(reg['skipped_reason']))}</div>"
+    runs = [r for r in reg.get("original_runs") or [] if isinstance(r, Mapping)]
+    for i, r in enumerate(runs):
+        head += (
+            f"<details><summary>original run {i + 1}: exit {esc(str(r.get('exit_code')))}, "
+            f"{len(r.get('outcomes') or {})} tests ({esc(str(r.get('parser', '')))})</summary>"
+            f"<pre>{esc(str(r.get('output_tail', '')))}</pre></details>"
+        )
+    return head
 
 
 def _run_html(label: str, run: Any) -> str:

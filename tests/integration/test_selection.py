@@ -457,3 +457,28 @@ def test_regression_override_command_and_budget(tmp_path, fixture):
     assert rec.regression.skipped_reason.startswith("the time budget ran out")
     assert {c.status for c in rec.regression.candidates.values()} == {"not-run"}
     assert set(rec.fusion.kept) == {cid["breaks_odd"], cid["correct"]}
+
+
+def test_ensembling_sends_every_distinct_patch_to_the_selector(tmp_path, fixture):
+    """Not only the top 3 by votes: up to ``selection.ensemble_top_k`` (default 5)."""
+    from codemonkeys.ensemble import ensemble_problem
+
+    problem, pool, cache, patches = fixture
+    cid = ids(patches)
+    cs = CandidateSet()
+    for name in ("hack", "noop", "breaks_odd", "correct"):
+        cs.add_patch(patches[name], f"sys-{name}")
+    cs.add_test(REPRO)
+    config = Config()
+    config.models.primary = EndpointConfig(
+        model=f"scripted:{FIXTURES / 'policies' / 'sel_discriminate.py'}"
+    )
+    config.selection.fusion = "votes"
+    assert config.selection.top_k == 3
+    store = RunStore(tmp_path / "run")
+    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    rec = ensemble_problem(problem, cs, hub, pool, store, config, cache=cache)
+    assert set(rec.top_k) == {cid[n] for n in ("hack", "noop", "breaks_odd", "correct")}
+    prompt = rec.transcript[1].content
+    assert prompt.count("<candidate id=") == 4
+    assert rec.chosen_id == cid["correct"] and not rec.fallback

@@ -408,3 +408,39 @@ def test_ungraded_intermediate_edits_leave_the_problem_out_of_the_serial_curve(t
     assert serial.problems == 2  # P1 and P3; P2 left out, and said so
     assert any("leaves out 1 problem" in w and "patches_for_grading" in w for w in r.warnings)
     assert candidate_id(other) in patches_for_grading(run / "problems" / "demo__lib-2")
+
+
+def test_majority_vote_averages_ties_and_the_fused_rule_and_regressions_are_reported(tmp_path):
+    """The paper's majority vote: a tie is an expectation, whatever our ranking's tie-break
+    put first. The fused rule and the regression verifier's flags are graded too."""
+    run = make_synthetic_run(tmp_path)
+    pdir = run / "problems" / "demo__lib-1"
+    sel = json.loads((pdir / "selection.json").read_text())
+    sel["data"]["votes"] = {A: 2, B: 2}  # A (correct) ranked first only by its id / cluster
+    sel["data"]["regression"] = {
+        "candidates": {
+            A: {"status": "ok", "regressions": []},
+            B: {"status": "ok", "regressions": ["tests.test_core.CoreTest.test_x"]},
+        }
+    }
+    sel["data"]["fusion"] = {
+        "rule": "regressions-then-votes",
+        "ranking": [
+            {"id": A, "votes": 2, "kept": True, "regressions": 0},
+            {"id": B, "votes": 2, "kept": False, "regressions": 1},
+        ],
+    }
+    (pdir / "selection.json").write_text(json.dumps(sel))
+    r = build_report(run)
+    row = {p.id: p for p in r.problems}["demo__lib-1"]
+    assert row.majority_correct == pytest.approx(0.5)
+    assert row.fused_correct == 1.0 and row.chosen_regressions == 0
+    assert (
+        row.regression_flagged,
+        row.regression_flagged_wrong,
+        row.regression_flagged_correct,
+    ) == (1, 1, 0)
+    s = r.summary
+    assert s.majority_vote == pytest.approx((0.5 + 0 + 0) / 3)
+    assert s.fused_rule == 1.0 and s.fused_rule_problems == 1
+    assert (s.regression_flagged, s.regression_flagged_wrong) == (1, 1)

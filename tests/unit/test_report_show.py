@@ -82,3 +82,37 @@ def test_svg_chart_escapes_labels_and_plots_every_point():
     assert "a&lt;b" in svg and "t&amp;t" in svg
     assert svg.count("<circle") == 3
     assert "<polyline" in svg
+
+
+def test_show_has_every_verifiers_verdicts(tmp_path):
+    """The regression verifier's runs and the fused rule's keep/drop reasons are on the page."""
+    run = make_synthetic_run(tmp_path)
+    pdir = run / "problems" / "demo__lib-2"
+    sel = json.loads((pdir / "selection.json").read_text())
+    sel["data"]["regression"] = {
+        "source": "discovered",
+        "framework": "unittest",
+        "command": "python -m unittest -v tests.test_util",
+        "test_files": ["tests/test_util.py"],
+        "reasons": {"tests/test_util.py": "name+import"},
+        "original_runs": [{"exit_code": 0, "parser": "unittest", "outcomes": {"t.a": "passed"}}],
+        "flaky": ["tests.test_util.T.test_clock"],
+        "baseline_passing": 1,
+        "candidates": {
+            C: {"status": "ok", "regressions": []},
+            D: {"status": "ok", "regressions": ["tests.test_util.T.test_y"]},
+        },
+    }
+    sel["data"]["fusion"] = {
+        "rule": "regressions-then-votes",
+        "ranking": [
+            {"id": C, "votes": 1, "kept": True, "why": "breaks no existing test"},
+            {"id": D, "votes": 3, "kept": False, "why": "breaks 1 existing test(s)"},
+        ],
+    }
+    (pdir / "selection.json").write_text(json.dumps(sel))
+    page = render_show(run, "demo__lib-2")
+    assert "Regression verifier" in page and "tests/test_util.py" in page
+    assert "tests.test_util.T.test_y" in page and "tests.test_util.T.test_clock" in page
+    assert "regressions-then-votes" in page and "dropped" in page
+    assert "breaks 1 existing test(s)" in page
