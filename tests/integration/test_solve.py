@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, make_git_repo
-from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
+from tests.selection_checks import candidate_of, load_selection
 
 CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
@@ -109,8 +109,14 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
         assert selection["matrix"]["cells"]["original"][test]["verdict"] == "unfixed"
     # the matrix rejects the first wrong fix; voting alone cannot tell the late tier apart
     assert selection["votes"] == {right: 3, late: 3, biggest: 1}
-    assert set(selection["top_k"][:2]) == {right, late}
-    assert_chosen_by_the_selector(selection, right, [biggest, late])
+    # the project's own tests of the edited module tell them apart: both wrong fixes break
+    # tests that pass on the original code, so the fused rule keeps the right one only
+    reg = selection["regression"]
+    assert reg["test_files"] == ["tests/test_pricing.py"] and reg["flaky"] == []
+    assert reg["candidates"][right]["regressions"] == []
+    assert "tests.test_pricing.PricingTest.test_first_tier" in reg["candidates"][late]["regressions"]
+    assert reg["candidates"][biggest]["regressions"]
+    assert selection["top_k"] == [right] and selection["chosen_id"] == right
 
     patch = (run_dir / "chosen.patch").read_text()
     assert "sorted(item.discount_tiers, reverse=True)" in patch
