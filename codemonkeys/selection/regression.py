@@ -275,13 +275,13 @@ def custom_command(template: str, test_files: Sequence[str]) -> str:
 
 # -- outcome parsing -----------------------------------------------------------------------
 def parse_junit(xml_text: str) -> dict[str, str]:
-    """JUnit XML (pytest ``--junitxml``, most runners) -> {``classname::name``: outcome}."""
+    """JUnit XML (pytest ``--junitxml``, most runners) -> {``classname.name``: outcome}."""
     root = ET.fromstring(xml_text)
     out: dict[str, str] = {}
     for case in root.iter("testcase"):
         name = case.get("name", "")
         cls = case.get("classname", "")
-        tid = f"{cls}::{name}" if cls else name
+        tid = f"{cls}.{name}" if cls else name  # the dotted id unittest prints too
         tags = {child.tag for child in case}
         if "error" in tags:
             status = "error"

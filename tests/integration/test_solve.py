@@ -114,7 +114,9 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
     reg = selection["regression"]
     assert reg["test_files"] == ["tests/test_pricing.py"] and reg["flaky"] == []
     assert reg["candidates"][right]["regressions"] == []
-    assert "tests.test_pricing.PricingTest.test_first_tier" in reg["candidates"][late]["regressions"]
+    assert (
+        "tests.test_pricing.PricingTest.test_first_tier" in reg["candidates"][late]["regressions"]
+    )
     assert reg["candidates"][biggest]["regressions"]
     assert selection["top_k"] == [right] and selection["chosen_id"] == right
 

@@ -82,6 +82,16 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     # the matrix ranks the right fix first (every generated test fails on the original)...
     assert selection["votes"] == {right: 3, breaks_odd: 2, two_items: 1}
     assert selection["top_k"][0] == right
+    # the repository's own odd-length test breaks with one wrong fix: the fused rule drops it
+    reg = selection["regression"]
+    assert reg["test_files"] == ["tests/test_stats.py"]
+    assert reg["candidates"][breaks_odd]["regressions"] == [
+        "tests.test_stats.TestMedian.test_median_odd"
+    ]
+    assert (
+        reg["candidates"][right]["regressions"] == reg["candidates"][two_items]["regressions"] == []
+    )
+    assert breaks_odd not in selection["top_k"]
     # ...and the selector confirms it with a test of its own
     assert_chosen_by_the_selector(selection, right, [two_items, breaks_odd])
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in result["chosen_patch"]

@@ -219,7 +219,7 @@ def test_parse_real_pytest_junit_xml_and_short_report(tmp_path):
     # pytest calls an exception inside a test a failure (errors are for fixtures)
     expected = {**EXPECTED, "test_error": "failed"}
     junit = parse_junit(xml.read_text())
-    assert junit == {f"test_suite.T::{n}": s for n, s in expected.items()}
+    assert junit == {f"test_suite.T.{n}": s for n, s in expected.items()}
     assert parse_outcomes(proc.stdout, xml.read_text(), proc.returncode) == ("junit", junit)
     # without readable XML: pytest's own -rA short summary (it names skips by line only)
     assert _by_name(parse_pytest_report(proc.stdout)) == {
