@@ -38,7 +38,12 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
+    from codemonkeys.swebench.run import (
+        ProgressObserver,
+        image_aware_solver,
+        install_interrupt,
+        save_dataset_rows,
+    )
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -53,6 +58,8 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
+    # so `codemonkeys swebench evaluate <run dir>` grades the choice and every candidate
+    save_dataset_rows(rt, [r for r in rows if r["instance_id"] in merged], str(opts.dataset))
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 

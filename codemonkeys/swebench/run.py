@@ -162,6 +162,17 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
+def save_dataset_rows(rt: Runtime, rows: list[dict[str, Any]], source: str) -> None:
+    """Keep the selected rows (gold included) in the run for `swebench evaluate` and the
+    metrics; never read by prompt-building code. Rows of earlier invocations stay."""
+    existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
+    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
+    rt.store.write_json(Path("dataset.json"), {"source": source, "count": len(existing)})
+    with open(rt.store.root / DATASET_FILE, "w") as f:
+        for r in existing.values():
+            f.write(json.dumps(r, default=str) + "\n")
+
+
 def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list[ProblemResult]:
     from codemonkeys.progress import Progress
 
@@ -169,13 +180,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
-    # the rows (with gold) for evaluation and metrics; never read by prompt-building code
-    existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
-    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
-    rt.store.write_json(Path("dataset.json"), {"source": opts.dataset, "count": len(existing)})
-    with open(rt.store.root / DATASET_FILE, "w") as f:
-        for r in existing.values():
-            f.write(json.dumps(r, default=str) + "\n")
+    save_dataset_rows(rt, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
     restore = install_interrupt(rt, console)
