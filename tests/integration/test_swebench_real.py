@@ -233,7 +233,7 @@ def test_ensemble_of_leaderboard_predictions_graded_as_expected(tmp_path, instan
         for p in map(json.loads, (tmp_path / "ensemble.jsonl").read_text().splitlines())
     }
     assert sorted(chosen) == sorted(ENSEMBLE_IDS)
-    audit_prompts(run_dir, rows)
+    assert audit_prompts(run_dir, rows) > 0
 
     proc = _cli("swebench", "evaluate", str(run_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
