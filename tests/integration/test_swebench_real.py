@@ -172,8 +172,7 @@ def test_swebench_run_on_real_sphinx_then_official_harness(tmp_path, instance_im
     # and packed the file the fix is in because the policy found the names in it
     decisions = (run_dir / "problems" / SOLVED / "relevance_decisions.jsonl").read_text()
     assert len(decisions.splitlines()) >= 300, "the context stage did not scan the repository"
-    context = _record(run_dir, SOLVED, "context")["data"]
-    packed = json.dumps(context)
+    packed = [f["path"] for f in _record(run_dir, SOLVED, "context")["data"]["packed"]]
     assert "sphinx/ext/autodoc/__init__.py" in packed
 
     solved = _record(run_dir, SOLVED, "result")["data"]
