@@ -38,7 +38,12 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
+    from codemonkeys.swebench.run import (
+        ProgressObserver,
+        image_aware_solver,
+        install_interrupt,
+        record_dataset,
+    )
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -53,12 +58,14 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
+    record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
     def problems() -> Iterator[tuple[Problem, Gold | None]]:
         for iid in merged:
             problem, gold = to_problem(by_id[iid])
+            rt.store.write_json(rt.store.problem_dir(problem.id) / "gold.json", gold)
             yield problem, gold
 
     def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
