@@ -11,7 +11,14 @@ from pydantic import BaseModel
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
+from codemonkeys.pipeline import (
+    ProblemResult,
+    RunSummary,
+    Runtime,
+    open_run,
+    run_problems,
+    write_status,
+)
 from codemonkeys.problem import Gold, Problem
 
 MODEL_NAME = "codemonkeys-ensemble"
@@ -28,7 +35,8 @@ class EnsembleOptions(BaseModel):
     quiet: bool = False
 
 
-def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
+def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[Path, RunSummary]:
+    """Ensemble the predictions; the predictions file written and how the run ended."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -76,9 +84,11 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     try:
         with progress:
             results = run_problems(rt, problems(), solve=solve)
+            summary = write_status(rt, results, total=len(merged))
+            progress.run_status(summary.status)
     finally:
         restore()
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
-    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary

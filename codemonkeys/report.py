@@ -906,8 +906,13 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
         console.print(ct)
 
     p = Table(title="Problems", header_style="bold")
-    for col in ("problem", "status", "resolved", "covered", "cands (ok)", "cost", "error"):
+    # ids are never cut (SWE-bench ids share long prefixes: a cut id names no problem);
+    # the error column gives way instead
+    id_width = max((len(row.id) for row in report.problems[:max_problems]), default=7)
+    p.add_column("problem", no_wrap=True, min_width=id_width)
+    for col in ("status", "resolved", "covered", "cands (ok)", "cost"):
         p.add_column(col, justify="right" if col in ("cands (ok)", "cost") else "left")
+    p.add_column("error", overflow="fold", ratio=1)
     for row in report.problems[:max_problems]:
         p.add_row(
             Text(row.id),

@@ -23,10 +23,12 @@ from codemonkeys.config import Config
 from codemonkeys.pipeline import (
     Observer,
     ProblemResult,
+    RunSummary,
     Runtime,
     open_run,
     run_problems,
     solve_problem,
+    write_status,
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import atomic_write_text, read_jsonl
@@ -173,7 +175,8 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list[ProblemResult]:
+def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunSummary:
+    """Run the selected problems; status.json and the returned summary say how it ended."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
@@ -191,17 +194,17 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
                 _problems(rt, rows, failed),
                 solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
+            summary = write_status(rt, failed + results, total=len(rows))
+            progress.run_status(summary.status)
     finally:
         restore()
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
-    if rt.stop.is_set():
-        console.print("interrupted: rerun the same command to resume")
-    elif rt.costs.run_exhausted():
+    if summary.status == "budget_exhausted":
         console.print(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
-    return failed + results
+    return summary
 
 
 def install_interrupt(rt: Runtime, console: Any):

@@ -186,3 +186,77 @@ def test_a_failed_harness_run_leaves_its_patches_ungraded_not_unresolved(
     assert summary["ungraded"] == 1 and summary["graded"] == 0
     evaluation = json.loads((run / "problems" / "demo__lib-1" / "evaluation.json").read_text())
     assert evaluation["chosen"] is None and evaluation["chosen_status"] == "harness_failed"
+
+
+def test_the_problem_table_shows_whole_ids_on_a_narrow_terminal(tmp_path):
+    """Ids sharing a long prefix used to be cut to the same "django__django-1…"."""
+    from rich.console import Console
+
+    run = tmp_path / "run"
+    store = RunStore(run)
+    ids = [f"django__django-1{n}" for n in ("1099", "1133", "5957")]
+    for pid in ids:
+        store.write_json(store.problem_dir(pid) / "problem.json", {"id": pid})
+        store.save_record(
+            pid,
+            "result",
+            _Data({"id": pid, "status": "failed", "error": "RuntimeError: " + "x" * 200}),
+            "f",
+        )
+    console = Console(record=True, width=80)
+    render_terminal(build_report(run), console=console)
+    text = console.export_text()
+    for pid in ids:
+        assert pid in text
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_evaluate_on_a_missing_run_directory_fails_and_creates_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from codemonkeys.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["swebench", "evaluate", "runs/typo"])
+    assert result.exit_code != 0
+    assert "no run directory at runs/typo" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_exits_non_zero_while_a_problem_is_ungraded(tmp_path, harness):
+    from typer.testing import CliRunner
+
+    from codemonkeys.cli import app
+
+    run = _run_with_one_problem(tmp_path)
+    harness["missing"].add("demo__lib-1")
+    result = CliRunner().invoke(app, ["swebench", "evaluate", str(run)])
+    assert result.exit_code == 1
+    assert "1 problem(s) ungraded" in result.output and "rerun" in result.output
+    harness["missing"].clear()
+    result = CliRunner().invoke(app, ["swebench", "evaluate", str(run)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["resolved"] == 1
+
+
+def test_swebench_run_where_every_problem_failed_exits_non_zero(tmp_path, monkeypatch):
+    """Two rows that cannot become problems: both fail, and the exit status says so."""
+    from typer.testing import CliRunner
+
+    from codemonkeys.cli import app
+    from tests.conftest import FIXTURES
+
+    monkeypatch.chdir(tmp_path)
+    rows = [{"instance_id": f"octo__widget-{i}", "repo": "octo/widget"} for i in (1, 2)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    policy = FIXTURES / "policies" / "example_solver.py"
+    result = CliRunner().invoke(
+        app,
+        ["swebench", "run", "-d", "data.jsonl", "-q", "--model", f"scripted:{policy}"],
+    )
+    assert result.exit_code == 1, result.output
+    assert "finished: 0 of 2 problem(s) done (failed 2), errors 2" in result.output
+    status = json.loads((tmp_path / "runs" / "swebench-data" / "status.json").read_text())
+    assert status["status"] == "finished" and status["by_status"] == {"failed": 2}
