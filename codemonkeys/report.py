@@ -378,8 +378,9 @@ def load_trajectories(problem_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
     """Every distinct patch the report can use a label for, keyed by ``candidate_id``: the
     result's candidates, the chosen patch, and every intermediate edit of every trajectory
-    (grading those too gives the serial-scaling curve). The evaluation code can grade these
-    and write ``evaluation.json`` ``{"chosen": bool, "candidates": {id: bool}}``."""
+    (grading those too gives the serial-scaling curve). ``swebench evaluate`` grades these
+    and writes ``evaluation.json`` ``{"verdict", "chosen": bool | None, "candidates": {id:
+    bool | None}}`` (None: never graded, see ``swebench.run.evaluation_record``)."""
     problem_dir = Path(problem_dir)
     patches: dict[str, str] = {}
 

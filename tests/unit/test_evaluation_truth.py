@@ -260,3 +260,23 @@ def test_swebench_run_where_every_problem_failed_exits_non_zero(tmp_path, monkey
     assert "finished: 0 of 2 problem(s) done (failed 2), errors 2" in result.output
     status = json.loads((tmp_path / "runs" / "swebench-data" / "status.json").read_text())
     assert status["status"] == "finished" and status["by_status"] == {"failed": 2}
+
+
+def test_quiet_logging_keeps_warnings_on_one_line_and_drops_info(capsys):
+    import logging
+
+    from codemonkeys.cli import _setup_logging
+
+    _setup_logging(verbose=False, quiet=True)
+    try:
+        log = logging.getLogger("codemonkeys.test")
+        log.info("running the SWE-bench harness: python -m swebench.harness.run_evaluation")
+        log.warning(
+            "problem %s failed: %s", "octo__widget-1", "Traceback\n  File x\nValueError: bad"
+        )
+        err = capsys.readouterr().err
+    finally:
+        _setup_logging(verbose=False)
+    assert "running the SWE-bench harness" not in err
+    assert err.count("\n") == 1
+    assert "octo__widget-1" in err and "ValueError: bad" in err
