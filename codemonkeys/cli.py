@@ -417,7 +417,7 @@ def swebench_run(
         summary = run_swebench(opts, cfg, console)
     except DatasetError as e:
         raise _fail(str(e)) from e
-    console.print(summary.describe(), highlight=False)
+    console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)
 
 
@@ -450,6 +450,7 @@ def swebench_evaluate(
             f"they are not in the resolve rate; rerun `codemonkeys swebench evaluate {run_dir}` "
             "to grade them",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1)
 
@@ -517,7 +518,7 @@ def ensemble(
     except (ModelError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     console.print(f"predictions: {path}")
-    console.print(summary.describe(), highlight=False)
+    console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)
 
 

@@ -106,6 +106,22 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
             f"gold text reached a prompt: {bit[:80]!r}"
         )
 
+    # the instance image is gone: nothing is graded, and nothing is called unresolved
+    rows_file = run_dir / "dataset.jsonl"
+    recorded = rows_file.read_text()
+    gone = dict(json.loads(recorded), image="localhost:1/codemonkeys-absent:gone")
+    rows_file.write_text(json.dumps(gone) + "\n")
+    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 problem(s) ungraded" in proc.stderr
+    evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
+    assert evaluation["verdict"] == "ungraded" and evaluation["chosen"] is None
+    assert "localhost:1/codemonkeys-absent:gone" in evaluation["reason"]
+    report = json.loads(_cli("report", str(run_dir), "--json").stdout.split("\nHTML report")[0])
+    assert report["problems"][0]["verdict"] == "ungraded"
+    assert report["summary"]["resolve_rate"] is None and report["summary"]["ungraded"] == 1
+    rows_file.write_text(recorded)  # the image is back: the next evaluate grades it
+
     # the official harness: the chosen patch resolves, the decoy candidate does not
     proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
