@@ -9,6 +9,7 @@ harness format after every run, so a partial run can be graded too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -250,11 +251,21 @@ def _patches_to_grade(store: Any, pid: str, *, candidates: bool) -> dict[str, st
     return patches
 
 
-def _known_verdicts(store: Any, pid: str) -> dict[str, bool]:
-    """Verdicts an earlier evaluation already has (graded ones only: the ungraded are
-    graded again)."""
+def row_digest(row: dict[str, Any]) -> str:
+    """What a verdict depends on besides the patch: the row the harness grades with."""
+    from codemonkeys.swebench.dataset import harness_row
+
+    text = json.dumps(harness_row(row), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
+    """Verdicts an earlier evaluation against the same row already has (graded ones only:
+    the ungraded are graded again; a changed row grades everything again)."""
     previous = store.read_json(store.problem_dir(pid) / EVALUATION_FILE)
-    labels = previous.get("candidates") if isinstance(previous, dict) else None
+    if not isinstance(previous, dict) or previous.get("row_digest") != digest:
+        return {}
+    labels = previous.get("candidates")
     if not isinstance(labels, dict):
         return {}
     return {str(k): v for k, v in labels.items() if isinstance(v, bool)}
@@ -319,7 +330,7 @@ def evaluate_run(
             continue
         chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
         patches[pid] = _patches_to_grade(store, pid, candidates=candidates)
-        known[pid] = _known_verdicts(store, pid)
+        known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
 
     to_send = {
@@ -344,6 +355,7 @@ def evaluate_run(
             for cid in patches[pid]
         }
         record = evaluation_record(chosen[pid], verdicts)
+        record["row_digest"] = row_digest(by_id[pid])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
         if record["verdict"] == "ungraded":
             summary["ungraded"] += 1

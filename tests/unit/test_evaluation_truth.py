@@ -280,3 +280,14 @@ def test_quiet_logging_keeps_warnings_on_one_line_and_drops_info(capsys):
     assert "running the SWE-bench harness" not in err
     assert err.count("\n") == 1
     assert "octo__widget-1" in err and "ValueError: bad" in err
+
+
+def test_a_changed_dataset_row_grades_every_patch_again(tmp_path, harness):
+    run = _run_with_one_problem(tmp_path)
+    evaluate_run(run, console=None)
+    harness["sent"].clear()
+    row = json.loads((run / "dataset.jsonl").read_text())
+    row["PASS_TO_PASS"] = '["test_new"]'
+    (run / "dataset.jsonl").write_text(json.dumps(row) + "\n")
+    evaluate_run(run, console=None)
+    assert len(harness["sent"]) == 2  # the old verdicts were for another row
