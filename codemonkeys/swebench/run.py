@@ -251,6 +251,18 @@ def _patches_to_grade(store: Any, pid: str, *, candidates: bool) -> dict[str, st
     return patches
 
 
+def _label_recorded_ids(store: Any, pid: str, labels: dict[str, bool | None]) -> None:
+    """Selection's records name candidates by the id they got when written; when the
+    identity function has changed since, give that id its patch's verdict too, so the
+    report finds a label for every recorded candidate."""
+    from codemonkeys.candidates import candidate_id
+
+    for c in store.record_data(pid, "selection").get("candidates", []):
+        cid = candidate_id(c["patch"])
+        if c.get("id") and c["id"] != cid and cid in labels:
+            labels.setdefault(c["id"], labels[cid])
+
+
 def row_digest(row: dict[str, Any]) -> str:
     """What a verdict depends on besides the patch: the row the harness grades with."""
     from codemonkeys.swebench.dataset import harness_row
@@ -356,6 +368,7 @@ def evaluate_run(
         }
         record = evaluation_record(chosen[pid], verdicts)
         record["row_digest"] = row_digest(by_id[pid])
+        _label_recorded_ids(store, pid, record["candidates"])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
         if record["verdict"] == "ungraded":
             summary["ungraded"] += 1

@@ -291,3 +291,16 @@ def test_a_changed_dataset_row_grades_every_patch_again(tmp_path, harness):
     (run / "dataset.jsonl").write_text(json.dumps(row) + "\n")
     evaluate_run(run, console=None)
     assert len(harness["sent"]) == 2  # the old verdicts were for another row
+
+
+def test_candidates_recorded_under_an_older_identity_keep_their_labels(tmp_path, harness):
+    """Selection wrote ids with the identity function of its day; the labels follow."""
+    run = _run_with_one_problem(tmp_path)
+    pdir = run / "problems" / "demo__lib-1"
+    sel = json.loads((pdir / "selection.json").read_text())
+    sel["data"]["candidates"][1]["id"] = "cold-id"
+    (pdir / "selection.json").write_text(json.dumps(sel))
+    evaluate_run(run, console=None)
+    evaluation = json.loads((pdir / "evaluation.json").read_text())
+    assert evaluation["candidates"]["cold-id"] is False
+    assert evaluation["candidates"][candidate_id(PATCH_B)] is False
