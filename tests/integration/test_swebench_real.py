@@ -28,7 +28,7 @@ import pytest
 
 from codemonkeys.store import RunStore
 from codemonkeys.swebench.images import official_image_name
-from tests.conftest import FIXTURES, ROOT, SHARED_DATA
+from tests.conftest import FIXTURES, ROOT, SHARED_DATA, need_shared
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -84,11 +84,8 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 def instance_images(docker_client):
     """The instances' images, built offline by shared/data/instances/build.sh when absent
     (.ci/run builds them beforehand). A missing shared/ skips here, fails under CI."""
-    if not (INSTANCES / "rows.jsonl").is_file():
-        reason = f"real SWE-bench instances not found at {INSTANCES}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}: copy shared/ beside the clone")
-        pytest.skip(reason)
+    need_shared("instances/rows.jsonl")
+    need_shared("leaderboard")
     import docker.errors
 
     ids = sorted(set(SPHINX) | set(ENSEMBLE_IDS))
