@@ -184,10 +184,10 @@ def test_swebench_run_on_real_sphinx_then_official_harness(tmp_path, instance_im
     # the official harness: the policy's fix resolves, the empty prediction does not
     proc = _cli("swebench", "evaluate", str(run_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads((run_dir / "problems" / SOLVED / "evaluation.json").read_text())["chosen"]
-    assert not json.loads((run_dir / "problems" / UNSOLVED / "evaluation.json").read_text())[
-        "chosen"
-    ]
+    solved_eval = json.loads((run_dir / "problems" / SOLVED / "evaluation.json").read_text())
+    assert solved_eval["verdict"] == "resolved" and solved_eval["chosen"] is True
+    unsolved_eval = json.loads((run_dir / "problems" / UNSOLVED / "evaluation.json").read_text())
+    assert unsolved_eval["verdict"] == "unresolved" and unsolved_eval["chosen"] is False
 
     # and the dataset's gold patch of the unsolved one resolves in the same image
     from codemonkeys.swebench.evaluate import evaluate_predictions
