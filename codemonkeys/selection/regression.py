@@ -155,10 +155,15 @@ def _test_names_for(path: str) -> set[str]:
 
 
 def is_repo_test_file(path: str, test_dirs: Sequence[str]) -> bool:
+    """A file of tests (not a helper, fixture or conftest): ``test_x.py``, ``x_test.py``,
+    ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
     p = PurePosixPath(path)
     if p.suffix == ".py":
-        return is_test_file(path, test_dirs) and (
-            p.name.startswith("test") or p.name.endswith(("_test.py", "_tests.py", "tests.py"))
+        return (
+            is_test_file(path, test_dirs)
+            and "test" in p.stem
+            and p.name != "conftest.py"
+            and "__" not in p.stem
         )
     if p.suffix == ".go":
         return p.name.endswith("_test.go")
@@ -188,20 +193,28 @@ def discover_tests(
     limit: int,
 ) -> dict[str, str]:
     """Test files related to ``edited`` source files: ``{path: reason}``, best first, at
-    most ``limit``. Reasons: ``name`` (test_<module>.py and friends), ``import`` (imports
-    the edited module), ``name+import``."""
+    most ``limit``. Reasons: ``name`` (test_<module>.py and friends), ``name-part`` (the
+    module's name is a part of the test file's, e.g. ``test_ext_viewcode.py``), ``import``
+    (imports the edited module), ``package`` (Go: the package's tests), combined with ``+``;
+    best first: name over import over the rest, then the closest directory."""
     tests = [f for f in files if is_repo_test_file(f, test_dirs)]
     sources = [e for e in edited if not is_test_file(e, test_dirs)]
     reasons: dict[str, set[str]] = {}
     closeness: dict[str, int] = {}
     for src in sources:
         names = _test_names_for(src)
-        same_dir = PurePosixPath(src).parent
+        src_path = PurePosixPath(src)
+        same_dir = src_path.parent
+        stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
         for t in tests:
             tp = PurePosixPath(t)
             if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
                 reasons.setdefault(t, set()).add("name")
-                closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
+            elif tp.suffix == src_path.suffix == ".py" and f"_{stem}_" in f"_{tp.stem}_":
+                reasons.setdefault(t, set()).add("name-part")  # test_ext_viewcode.py
+            else:
+                continue
+            closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
         module = _module_name(src)
         py_tests = [t for t in tests if t.endswith(".py")]
         if module and py_tests:
@@ -212,11 +225,12 @@ def discover_tests(
             for t in tests:
                 if t.endswith("_test.go") and PurePosixPath(t).parent == same_dir:
                     reasons.setdefault(t, set()).add("package")
-    order = sorted(reasons, key=lambda t: (-len(reasons[t]), -closeness.get(t, 0), t))
-    return {
-        t: "+".join(sorted(reasons[t], key=["name", "package", "import"].index))
-        for t in order[:limit]
-    }
+    weight = {"name": 3, "import": 2, "name-part": 1, "package": 1}
+    order = sorted(
+        reasons, key=lambda t: (-sum(weight[r] for r in reasons[t]), -closeness.get(t, 0), t)
+    )
+    labels = list(weight)
+    return {t: "+".join(sorted(reasons[t], key=labels.index)) for t in order[:limit]}
 
 
 # -- framework and command -----------------------------------------------------------------

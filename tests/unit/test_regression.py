@@ -106,6 +106,31 @@ def test_import_pattern_matches_each_import_form_with_git_grep(tmp_path):
     ]
 
 
+def test_discovery_by_part_of_the_name_and_other_prefixes():
+    files = [
+        "sphinx/ext/viewcode.py",
+        "tests/test_ext_viewcode.py",
+        "tests/test_ext_viewcode_extra.py",
+        "tests/test_viewcodes.py",  # another word
+        "pylint/lint/expand_modules.py",
+        "tests/lint/unittest_expand_modules.py",  # pylint's prefix
+        "tests/conftest.py",
+        "tests/roots/test-root/conf.py",
+    ]
+    found = discover_tests(
+        files,
+        ["sphinx/ext/viewcode.py", "pylint/lint/expand_modules.py"],
+        lambda regex, paths: [],
+        test_dirs=TEST_DIRS,
+        limit=10,
+    )
+    assert found == {
+        "tests/lint/unittest_expand_modules.py": "name-part",
+        "tests/test_ext_viewcode.py": "name-part",
+        "tests/test_ext_viewcode_extra.py": "name-part",
+    }
+
+
 def test_go_and_js_tests_by_convention():
     files = [
         "svc/handler.go",
