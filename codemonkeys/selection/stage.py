@@ -87,7 +87,7 @@ class SelectionRecord(BaseModel):
     selector_tests: list[SelectorTest] = Field(default_factory=list)
     transcript: list[Message] = Field(default_factory=list)
     executions: int = 0
-    """Script runs this stage started (cache hits not counted)."""
+    """Script and regression-suite runs this stage started (cache hits not counted)."""
     seconds: float = 0.0
 
 
