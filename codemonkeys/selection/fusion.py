@@ -23,6 +23,12 @@ The selector sees the first ``top_k`` *kept* candidates. Never a tie-break: how 
 systems proposed a patch (a popularity bias, not evidence).
 
 ``votes`` is the paper's rule: every applying candidate is kept, ordered by votes.
+
+Known limit: an issue can ask to change behaviour an existing test asserts (SWE-bench's
+test patches often update such tests). A right fix then "breaks" that test; if another
+voted-for candidate does not, the rule drops the right fix. The record keeps every
+candidate's broken tests so this shows in ``show``/``report`` (false positives are counted
+there when candidates are graded); ``selection.fusion = "votes"`` turns the rule off.
 """
 
 from __future__ import annotations
