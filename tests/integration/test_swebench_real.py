@@ -209,6 +209,7 @@ def test_swebench_run_on_real_sphinx_then_official_harness(tmp_path, instance_im
     ) == {UNSOLVED: True}
 
 
+@pytest.mark.timeout(1500)  # as long as _cli allows: selection also runs the repos' own tests
 def test_ensemble_of_leaderboard_predictions_graded_as_expected(tmp_path, instance_images):
     """Two leaderboard systems' real patches for these ids go through test generation, the
     matrix, voting and the selector; the harness then grades the choice and every
