@@ -89,15 +89,11 @@ def _json_list(arr: str) -> list[str]:
 
 
 def _split(items: list[str], known: set[str]) -> tuple[list[str], list[str]]:
-    ranking: list[str] = []
-    invented: list[str] = []
-    for p in items:
-        if p in known:
-            if p not in ranking:
-                ranking.append(p)
-        elif p not in invented:
-            invented.append(p)
-    return ranking, invented
+    """Known and invented paths, each in first-seen order without duplicates (linear: an
+    answer may list hundreds of thousands of paths)."""
+    ranking = dict.fromkeys(p for p in items if p in known)
+    invented = dict.fromkeys(p for p in items if p not in known)
+    return list(ranking), list(invented)
 
 
 def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str]:
@@ -105,14 +101,10 @@ def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str
     there, so files no ranking mentions come last, in ``base_order`` (which breaks ties)."""
     if not rankings:
         return list(base_order)
-    score: dict[str, float] = {}
-    for p in base_order:
-        total = 0.0
-        for r in rankings:
-            total += r.index(p) / len(r) if p in r else 1.0
-        score[p] = total / len(rankings)
-    pos = {p: i for i, p in enumerate(base_order)}
-    return sorted(score, key=lambda p: (score[p], pos[p]))
+    positions = [{p: i / len(r) for i, p in reversed(list(enumerate(r)))} for r in rankings]
+    score = {p: sum(pos.get(p, 1.0) for pos in positions) / len(rankings) for p in base_order}
+    order = {p: i for i, p in enumerate(base_order)}
+    return sorted(score, key=lambda p: (score[p], order[p]))
 
 
 def rank_files(
