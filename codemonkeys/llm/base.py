@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -41,6 +42,16 @@ class Completion(BaseModel):
     model: str = ""
     cached: bool = False
     """True when answered from the run's call log instead of the provider (resume/replay)."""
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """A model's answer with lone surrogates (which JSON APIs can return, e.g. ``"\\udcff"``)
+    replaced by U+FFFD: they cannot be encoded, sent back in the conversation, or written
+    into a sandbox."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 class ModelError(RuntimeError):
@@ -102,7 +113,7 @@ def request_hash(
         },
         sort_keys=True,
         ensure_ascii=False,
-    ).encode()
+    ).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()
 
 

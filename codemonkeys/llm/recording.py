@@ -24,6 +24,7 @@ from codemonkeys.llm.base import (
     Message,
     Model,
     Usage,
+    clean_text,
     request_hash,
 )
 from codemonkeys.store import RunStore
@@ -192,6 +193,7 @@ class RecordingModel:
             completion = self.inner.complete(
                 messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
             )
+        completion.text = clean_text(completion.text)
         self.costs.add(self.problem_id, self.stage, completion.cost_usd)
         self.calls.append(
             {
