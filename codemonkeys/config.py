@@ -117,6 +117,10 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    allow_missing_decisions: bool = False
+    """Start generation although the relevance scan failed on some files (a provider
+    outage) or every ranking failed. Default: the problem stops with status ``error`` and
+    the next run asks those files again."""
 
 
 class GenerationConfig(Section):
@@ -219,7 +223,7 @@ class Config(Section):
         elif stage in ("ranking", "context"):
             parts["model"] = self.models.primary.model
             parts["relevance"] = self.fingerprint("relevance")
-            parts["cfg"] = self.context.model_dump(mode="json")
+            parts["cfg"] = self.context.model_dump(mode="json", exclude={"allow_missing_decisions"})
         elif stage == "generation":
             parts["model"] = self.models.primary.model
             parts["context"] = self.fingerprint("context")

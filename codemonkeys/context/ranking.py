@@ -4,10 +4,11 @@ The prompt lists the relevant files (path, token size, summary) sorted by path, 
 same inputs always give the same prompt. Each of the N rankings (``key="ranking-<i>"`` so
 the N requests differ) is parsed leniently: a JSON list anywhere in the answer, else one
 known path per line. Paths the model invented are dropped and recorded. An unparsable
-ranking gets ``ranking_retries`` correction turns; a ranking that still fails (or whose
-call raised ``ModelError``) is recorded as failed. Merging uses the mean relative rank
-(position / length; a file missing from a ranking counts as 1.0); with no usable ranking at
-all we fall back to relevance order. ``BudgetExceeded`` propagates; nothing else aborts.
+ranking gets ``ranking_retries`` correction turns; a ranking that still fails is recorded
+as ``parse_error``, one whose call raised (``ModelError`` after retries, or anything else)
+as ``error`` (the context then counts as incomplete, see ``ContextRecord.missing``).
+Merging uses the mean relative rank (position / length; a file missing from a ranking
+counts as 1.0); with no usable ranking at all we fall back to relevance order. ``BudgetExceeded`` propagates; nothing else aborts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
 from codemonkeys.context.relevance import FileDecision
-from codemonkeys.llm.base import Message, Model, ModelError
+from codemonkeys.llm.base import BudgetExceeded, Message, Model, ModelError
 from codemonkeys.prompts import render
 
 
@@ -148,8 +149,11 @@ def rank_files(
                     Message(role="assistant", content=completion.text),
                     Message(role="user", content=render("ranking/correction")),
                 ]
-        except ModelError as e:
-            attempt.status, attempt.error = "error", str(e)[:1000]
+        except BudgetExceeded:
+            raise
+        except Exception as e:  # an outage or a bug: recorded, the context is incomplete
+            text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
+            attempt.status, attempt.error = "error", text[:1000]
         result.attempts.append(attempt)
     usable = [a.ranking for a in result.attempts if a.status == "ok" and a.ranking]
     if usable:

@@ -5,7 +5,8 @@ Each decision is appended to ``problems/<id>/relevance_decisions.jsonl`` keyed b
 (content hash, issue hash, model, prompt hash), so a resumed run, or a second file with
 the same content, is never asked again. A file whose answer cannot be parsed (after
 ``relevance_retries`` correction turns) is recorded as ``parse_error``, never silently as
-"not relevant"; a ``ModelError`` is recorded as that file's ``error`` and the scan goes on;
+"not relevant"; a ``ModelError`` (or any other exception) is recorded as that file's
+``error`` and the scan goes on (an ``error`` is never reused: the next run asks again);
 ``BudgetExceeded`` stops the scan and propagates (decisions already made are kept).
 """
 
@@ -131,6 +132,11 @@ def file_for_prompt(path: str, text: str, cfg: ContextConfig) -> tuple[str, str,
     return content, "; ".join(notes), shrunk, truncated
 
 
+def _describe(e: Exception) -> str:
+    text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
+    return text[:1000]
+
+
 class _Stopped(Exception):
     """The scan was stopped (budget reached elsewhere) before this file was asked."""
 
@@ -225,8 +231,10 @@ def run_relevance(
                     Message(role="user", content=correction),
                 ]
                 decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
-        except ModelError as e:
-            decision.status, decision.error = "error", str(e)[:1000]
+        except BudgetExceeded:
+            raise
+        except Exception as e:  # an outage or a bug: this file is asked again on resume
+            decision.status, decision.error = "error", _describe(e)
         store.append_jsonl(
             decisions_path,
             {
