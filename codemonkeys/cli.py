@@ -367,6 +367,7 @@ def swebench_run(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    from codemonkeys.sandbox.base import SandboxError
     from codemonkeys.swebench.dataset import DatasetError
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
@@ -399,6 +400,8 @@ def swebench_run(
         results = run_swebench(opts, cfg, console)
     except DatasetError as e:
         raise _fail(str(e)) from e
+    except SandboxError as e:  # e.g. the Docker engine is unreachable
+        raise _fail(str(e), code=1) from e
     counts = Counter(r.status for r in results)
     console.print(
         f"{len(results)} problem(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -469,6 +472,7 @@ def ensemble(
     """Select among other systems' patches with model-written tests (no labels needed)."""
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
     from codemonkeys.llm import ModelError
+    from codemonkeys.sandbox.base import SandboxError
 
     cfg = _job_config(verbose, config, set_, model=model, base_url=base_url, max_cost=max_cost)
     opts = EnsembleOptions(
@@ -485,6 +489,8 @@ def ensemble(
         path = run_ensemble(opts, cfg, console)
     except (ModelError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
+    except SandboxError as e:  # e.g. the Docker engine is unreachable
+        raise _fail(str(e), code=1) from e
     console.print(f"predictions: {path}")
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
+from codemonkeys.pipeline import ProblemResult, Runtime, open_run, require_docker, run_problems
 from codemonkeys.problem import Gold, Problem
 
 MODEL_NAME = "codemonkeys-ensemble"
@@ -50,6 +50,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
         f"{report.distinct} distinct over {report.instances} instances"
     )
     rt = open_run(opts.run_dir, config)
+    require_docker(rt)
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)

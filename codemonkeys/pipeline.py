@@ -127,6 +127,25 @@ def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None)
     )
 
 
+def require_docker(rt: Runtime) -> None:
+    """With the Docker sandbox, make sure the engine answers before any problem starts. If
+    it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
+    carries one clear message for the CLI."""
+    from codemonkeys.sandbox.base import SandboxError
+    from codemonkeys.sandbox.images import docker_client
+
+    if rt.config.sandbox.kind != "docker":
+        return
+    try:
+        docker_client()
+    except SandboxError as e:
+        rt.store.write_json(
+            Path("status.json"),
+            {"status": "failed", "error": str(e), "problems": 0, "updated_at": time.time()},
+        )
+        raise
+
+
 def result_fingerprint(config: Config) -> str:
     return config.fingerprint("selection")
 

@@ -25,6 +25,7 @@ from codemonkeys.pipeline import (
     ProblemResult,
     Runtime,
     open_run,
+    require_docker,
     run_problems,
     solve_problem,
 )
@@ -123,6 +124,8 @@ def image_aware_solver(remove_images: bool):
     def solve(
         rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
     ) -> ProblemResult:
+        from codemonkeys.sandbox.base import SandboxError
+        from codemonkeys.sandbox.images import docker_client
         from codemonkeys.swebench.images import (
             ImageMissing,
             ensure_instance_image,
@@ -131,13 +134,12 @@ def image_aware_solver(remove_images: bool):
 
         client = None
         if rt.config.sandbox.kind == "docker" and problem.image:
-            import docker
-
             try:
-                client = docker.from_env(timeout=120)
+                client = docker_client()
                 ensure_instance_image(problem.image, client)
-            except ImageMissing as e:
-                result = ProblemResult(id=problem.id, status="failed", error=str(e))
+            except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
+                status = "failed" if isinstance(e, ImageMissing) else "error"
+                result = ProblemResult(id=problem.id, status=status, error=str(e))
                 rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
@@ -168,6 +170,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config)
+    require_docker(rt)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     # the rows (with gold) for evaluation and metrics; never read by prompt-building code
     existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
