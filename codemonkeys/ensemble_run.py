@@ -3,11 +3,11 @@ own candidates) through the same test matrix, voting and selection. No labels ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
@@ -37,14 +37,23 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     )
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
-    from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
+    from codemonkeys.swebench.dataset import load_dataset, select
+    from codemonkeys.swebench.run import (
+        ProgressObserver,
+        image_aware_solver,
+        install_interrupt,
+        problems_from_rows,
+    )
 
-    sets = [load_predictions(p) for p in opts.predictions]
+    rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
+    sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
     rows = load_dataset(opts.dataset)
     rows = select(rows, ids=opts.ids, slice_=opts.slice)
     merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
+    report.rejected = rejected
+    for why in rejected:
+        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
     console.print(
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
@@ -57,22 +66,20 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
-    def problems() -> Iterator[tuple[Problem, Gold | None]]:
-        for iid in merged:
-            problem, gold = to_problem(by_id[iid])
-            yield problem, gold
-
     def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
         cs: CandidateSet = merged[problem.id]
         return image_check(rt, problem, gold, candidates=cs)
 
+    failed: list[ProblemResult] = []
     restore = install_interrupt(rt, console)
     try:
         with progress:
-            results = run_problems(rt, problems(), solve=solve)
+            # a row that cannot become a problem is recorded as failed; the others go on
+            rows_to_solve = [by_id[iid] for iid in merged]
+            results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
     finally:
         restore()
-    chosen = {r.id: r.chosen_patch for r in results}
+    chosen = {r.id: r.chosen_patch for r in failed + results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
     return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)

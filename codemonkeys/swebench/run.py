@@ -96,7 +96,7 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
     )
 
 
-def _problems(
+def problems_from_rows(
     rt: Runtime, rows: list[dict[str, Any]], failed: list[ProblemResult]
 ) -> Iterator[tuple[Problem, Gold | None]]:
     """Rows as problems, lazily; a row that cannot become a problem is a failed result
@@ -186,7 +186,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
         with progress:
             results = run_problems(
                 rt,
-                _problems(rt, rows, failed),
+                problems_from_rows(rt, rows, failed),
                 solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
     finally:

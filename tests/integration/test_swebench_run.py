@@ -238,7 +238,11 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
         )
     )
     (tmp_path / "c.jsonl").write_text(
-        json.dumps({"instance_id": pid, "model_name_or_path": "sys-c", "model_patch": ""}) + "\n"
+        json.dumps({"instance_id": pid, "model_name_or_path": "sys-c", "model_patch": ""})
+        + "\n"
+        # a row missing a field is skipped and recorded; the rest goes on
+        + json.dumps({"instance_id": pid, "model_name_or_path": "sys-c"})
+        + "\n"
     )
     out = tmp_path / "ensemble.jsonl"
     args = [
@@ -262,6 +266,9 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 predictions, 1 empty, 0 duplicates, 2 distinct" in proc.stderr + proc.stdout
+    merge = json.loads((tmp_path / "run" / "merge.json").read_text())
+    [rejected] = merge["rejected"]
+    assert "c.jsonl:2" in rejected and "missing 'model_patch'" in rejected
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
     assert row["instance_id"] == pid and row["model_name_or_path"] == "codemonkeys-ensemble"
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in row["model_patch"]

@@ -178,9 +178,14 @@ def test_problem_missing_field_names_row_and_field():
         to_problem(row)
 
 
-def test_malformed_test_list_is_named():
-    with pytest.raises(DatasetError, match=r"'octo__widget-7'.*FAIL_TO_PASS"):
-        to_problem(_row(FAIL_TO_PASS="[not json"))
+def test_malformed_gold_fields_are_named_and_do_not_fail_the_problem():
+    """Gold is not needed to solve: the problem is made, the bad fields are recorded."""
+    problem, gold = to_problem(_row(FAIL_TO_PASS="[not json", patch=7))
+    assert problem.issue == "widgets explode on Tuesdays"
+    assert gold.fail_to_pass == [] and gold.patch == ""
+    assert gold.pass_to_pass == ["t.py::test_monday"]  # the good fields are kept
+    assert any("'octo__widget-7'" in e and "FAIL_TO_PASS" in e for e in gold.errors)
+    assert any("field patch is a int" in e for e in gold.errors)
 
 
 def test_env_setup_activates_conda_only_where_it_exists(tmp_path):
