@@ -433,3 +433,18 @@ def test_sigterm_of_the_host_process_removes_its_containers(
             proc.kill()
     filters = {"label": [f"{MANAGED_LABEL}=1", f"org.codemonkeys.run={run_id}"]}
     assert docker_client.containers.list(all=True, filters=filters) == []
+
+
+def test_monorepo_subdir_with_a_symlink_out_of_it_starts(tmp_path, sandbox_image):
+    """`--repo mono/pkg` where pkg/LICENSE -> ../LICENSE: Docker refused the tree ("invalid
+    symlink"); the target's content is copied in instead."""
+    import os
+
+    mono = tmp_path / "mono"
+    make_git_repo(mono, {"LICENSE": "MIT\n", "pkg/calc.py": "X = 1\n"})
+    os.symlink("../LICENSE", mono / "pkg" / "LICENSE")
+    make_git_repo(mono, {}, message="link the licence")
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=mono, subdir="pkg")) as one:
+        r = one.run("cat LICENSE && test ! -L LICENSE && cat calc.py")
+        assert r.exit_code == 0, r.output
+        assert r.output == "MIT\nX = 1\n"
