@@ -244,7 +244,10 @@ def run_harness(
     rows, ungradable = _checked_rows(ids, _index_rows(dataset_rows))
     result = EvaluationRun(run_id=run_id, log_dir=report_dir / "logs" / "run_evaluation" / run_id)
     by_id = {r["instance_id"]: r for r in rows}
-    if client is None and any((p.get("model_patch") or "").strip() for p in predictions):
+    if client is None and any(
+        (p.get("model_patch") or "").strip() and p["instance_id"] not in ungradable
+        for p in predictions
+    ):
         import docker
 
         client = docker.from_env()

@@ -11,7 +11,7 @@ import pytest
 
 from codemonkeys.swebench import dataset as ds
 from codemonkeys.swebench.dataset import DatasetError, load_dataset, require, select, to_problem
-from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates
+from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates, run_harness
 from codemonkeys.swebench.images import instance_image, official_image_name
 from tests.conftest import SHARED_DATA
 
@@ -230,21 +230,26 @@ def test_partial_rows_lacking_test_patch_fail_evaluation_naming_row_and_field(ve
         assert field in str(err.value)
 
 
-def test_evaluate_candidates_refuses_ungradable_rows_before_running_anything(verified, tmp_path):
+def test_ungradable_rows_are_recorded_without_running_anything(verified, tmp_path):
+    """Rows the harness cannot grade are that instance's verdict (not graded), never an
+    abort of the whole evaluation."""
     rows = select(verified, ids=["astropy__astropy-12907", "django__django-11099"])
     assert rows[0]["test_patch"] is not None  # a Lite row: only the harness columns lack
-    with pytest.raises(DatasetError) as err:
-        evaluate_candidates(
-            {r["instance_id"]: [("c1", r["patch"])] for r in rows},
-            rows,
-            run_id_prefix="x",
-            report_dir=tmp_path,
-        )
-    assert (
-        "2 row(s)" in str(err.value)
-        and "astropy__astropy-12907" in str(err.value)
-        and "django__django-11099" in str(err.value)
+    verdicts = evaluate_candidates(
+        {r["instance_id"]: [("c1", r["patch"])] for r in rows},
+        rows,
+        run_id_prefix="x",
+        report_dir=tmp_path,
     )
+    assert verdicts == {r["instance_id"]: {"c1": False} for r in rows}
+    run = run_harness(
+        [{"instance_id": r["instance_id"], "model_patch": r["patch"]} for r in rows],
+        rows,
+        run_id="x",
+        report_dir=tmp_path,
+    )
+    assert set(run.status.values()) == {"ungradable"}
+    assert "eval_script" in run.reasons["django__django-11099"]
     assert not list(tmp_path.iterdir())  # nothing written, no harness started
 
 
