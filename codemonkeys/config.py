@@ -50,6 +50,9 @@ class ModelCapabilities(Section):
     thinking_budget: int | None = None  # Anthropic extended thinking budget, tokens
     reasoning_effort: str | None = None  # OpenAI reasoning models
     max_output_tokens: int | None = None  # clamp requests to this
+    context_window: int | None = None
+    """Tokens the model takes in one request (prompt + max output). A conversation that
+    would not fit is never sent: it ends in the state ``context_length_exceeded``."""
 
 
 class EndpointConfig(Section):

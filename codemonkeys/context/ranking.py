@@ -21,13 +21,19 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
 from codemonkeys.context.relevance import FileDecision
-from codemonkeys.llm.base import BudgetExceeded, Message, Model, ModelError
+from codemonkeys.llm.base import (
+    BudgetExceeded,
+    ContextLengthExceeded,
+    Message,
+    Model,
+    ModelError,
+)
 from codemonkeys.prompts import render
 
 
 class RankingAttempt(BaseModel):
     index: int
-    status: Literal["ok", "parse_error", "error"]
+    status: Literal["ok", "parse_error", "context_length_exceeded", "error"]
     ranking: list[str] = Field(default_factory=list)
     invented: list[str] = Field(default_factory=list)
     """Paths the model named that are not among the relevant files (dropped)."""
@@ -151,6 +157,8 @@ def rank_files(
                 ]
         except BudgetExceeded:
             raise
+        except ContextLengthExceeded as e:  # final: the list does not fit this model
+            attempt.status, attempt.error = "context_length_exceeded", str(e)[:1000]
         except Exception as e:  # an outage or a bug: recorded, the context is incomplete
             text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
             attempt.status, attempt.error = "error", text[:1000]

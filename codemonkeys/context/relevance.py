@@ -26,13 +26,13 @@ from codemonkeys.config import ContextConfig
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
 from codemonkeys.context.tokens import count_tokens
-from codemonkeys.llm.base import BudgetExceeded, Message, Model, ModelError
+from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded, Message, Model, ModelError
 from codemonkeys.prompts import prompt_hash, render
 from codemonkeys.store import RunStore
 
 DECISIONS_FILE = "relevance_decisions.jsonl"
-Status = Literal["relevant", "not_relevant", "parse_error", "error"]
-_FINAL: tuple[str, ...] = ("relevant", "not_relevant", "parse_error")
+Status = Literal["relevant", "not_relevant", "parse_error", "context_length_exceeded", "error"]
+_FINAL: tuple[str, ...] = ("relevant", "not_relevant", "parse_error", "context_length_exceeded")
 """Statuses that are stored for reuse; an ``error`` (API failure) is asked again."""
 
 
@@ -233,6 +233,8 @@ def run_relevance(
                 decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
         except BudgetExceeded:
             raise
+        except ContextLengthExceeded as e:  # final, like a parse error: not in the context
+            decision.status, decision.error = "context_length_exceeded", str(e)[:1000]
         except Exception as e:  # an outage or a bug: this file is asked again on resume
             decision.status, decision.error = "error", _describe(e)
         store.append_jsonl(

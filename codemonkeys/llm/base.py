@@ -63,6 +63,12 @@ class ModelError(RuntimeError):
         self.retryable = retryable
 
 
+class ContextLengthExceeded(ModelError):
+    """The conversation does not fit the model's context window: found before sending (the
+    window is known, see ``ModelCapabilities.context_window``) or answered by the provider.
+    Final, never retried: the caller ends what it was doing in a recorded state."""
+
+
 class BudgetExceeded(RuntimeError):
     """A cost cap was reached; no new model call is started."""
 

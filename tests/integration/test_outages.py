@@ -49,8 +49,9 @@ class Outage:
         )
 
     def solve(self, *extra: str) -> subprocess.CompletedProcess:
+        model = [] if "--model" in extra else ["--model", f"scripted:{POLICY}"]
         args = ["solve", "--repo", str(self.repo), "--issue", self.issue, "--sandbox", "local",
-                "--model", f"scripted:{POLICY}", "--run-dir", str(self.run_dir), *FAST, *extra]  # fmt: skip
+                *model, "--run-dir", str(self.run_dir), *FAST, *extra]  # fmt: skip
         return subprocess.run(
             [CLI, *args], capture_output=True, text=True, timeout=300, env=self.env, cwd=ROOT
         )
@@ -140,3 +141,33 @@ def test_a_failing_selector_falls_back_to_the_votes_and_a_rerun_selects(tmp_path
     assert selection["reason"].startswith("chosen by the selector")
     assert o.record("result")["selection_fallback"] is None
     o.assert_no_call_paid_twice()
+
+
+def test_a_conversation_outgrowing_the_context_window_is_never_sent(tmp_path):
+    """The window is known (here set in config): the call that would not fit is not sent,
+    the trajectory ends in the recorded state context_length_exceeded, its last applied
+    edit is still a candidate, and a rerun sends nothing (the state is final)."""
+    o = Outage(tmp_path, stages="")
+    o.env["PADDING_WORDS"] = "20000"  # about 16k tokens per editing answer
+    long_editor = [
+        "--model", f"scripted:{FIXTURES / 'policies' / 'long_editor.py'}",
+        "--set", "models.capabilities.scripted={context_window=20000}",
+        "--set", "generation.max_output_tokens=1000",
+        "--set", "generation.edit_attempts=6",
+    ]  # fmt: skip
+    first = o.solve(*long_editor)
+    assert first.returncode == 0, first.stdout + first.stderr
+    trajectories = [json.loads(p.read_text())["data"] for p in o.trajectories()]
+    assert [t["status"] for t in trajectories] == ["context_length_exceeded"] * 2
+    for t in trajectories:
+        assert t["state"] == "finished" and t["edit_attempts"] == 1  # the 2nd never went out
+        assert "context window is 20,000" in t["error"] and "not sent" in t["error"]
+    result = o.record("result")
+    assert result["status"] == "done"
+    assert "patch=0" in (o.run_dir / "chosen.patch").read_text()  # the last good edit
+    answered = o.count.read_text().splitlines()
+    assert sum(line.startswith("editing|") for line in answered) == 2
+
+    again = o.solve(*long_editor)
+    assert again.returncode == 0
+    assert o.count.read_text().splitlines() == answered  # nothing sent again
