@@ -4,7 +4,7 @@ Layout (``runs/<run>/``)::
 
     config.json                 effective config of the last invocation
     calls.jsonl                 one line per model call (usage, cost, response; never keys)
-    status.json                 run status (running / finished / budget_exhausted / interrupted)
+    status.json                 run status (finished / budget_exhausted / interrupted / failed)
     problems/<id>/problem.json  the problem (no gold fields)
     problems/<id>/<record>.json stage records: {"fingerprint": ..., "data": {...}}
     problems/<id>/prompts.jsonl.gz   the prompts sent for this problem (optional)
