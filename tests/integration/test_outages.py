@@ -171,3 +171,49 @@ def test_a_conversation_outgrowing_the_context_window_is_never_sent(tmp_path):
     again = o.solve(*long_editor)
     assert again.returncode == 0
     assert o.count.read_text().splitlines() == answered  # nothing sent again
+
+
+def test_a_real_sdk_outage_in_the_relevance_scan_is_retried_by_the_next_run(tmp_path):
+    """The relevance model is an OpenAI-compatible server (the real openai SDK against the
+    local wire-format server) that answers 529 overloaded: after its retries the files are
+    missing decisions, the problem is `error`, not a blind run; once the server is back the
+    rerun asks only those files and finishes."""
+    from tests.fakes.llm_server import (
+        OPENAI_PATH,
+        LLMServer,
+        Reply,
+        openai_chat_completion,
+        openai_error,
+    )
+
+    o = Outage(tmp_path, stages="")
+    with LLMServer() as server:
+        server.set_default(OPENAI_PATH, Reply(529, openai_error(529, "Overloaded")))
+        relevance = [
+            "--relevance-model", "openai/local-relevance",
+            "--set", f"models.relevance.base_url={server.openai_url}",
+            "--set", "models.relevance.max_retries=1",
+            "--set", "models.relevance.backoff_initial_s=0.01",
+        ]  # fmt: skip
+        first = o.solve(*relevance)
+        assert first.returncode != 0
+        result = o.record("result")
+        assert (
+            result["status"] == "error" and "relevance scan failed on 2 file(s)" in result["error"]
+        )
+        failed_requests = len(server.requests(OPENAI_PATH))
+        assert failed_requests == 2 * 2  # two files, one retry each
+        assert o.trajectories() == []
+
+        server.set_default(
+            OPENAI_PATH,
+            Reply(
+                200, openai_chat_completion("SUMMARY: the version bump script.\nDECISION: RELEVANT")
+            ),
+        )
+        again = o.solve(*relevance)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(server.requests(OPENAI_PATH)) == failed_requests + 2
+    assert o.record("result")["status"] == "done"
+    assert o.record("context")["missing_decisions"] == 0
+    o.assert_no_call_paid_twice()
