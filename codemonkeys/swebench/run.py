@@ -144,7 +144,7 @@ def image_aware_solver(remove_images: bool):
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and result.status in ("done", "no_candidates"):
+        if remove_images and client is not None and result.finished:
             remove_instance_image(problem.image, client)
         return result
 
