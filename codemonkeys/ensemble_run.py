@@ -11,7 +11,15 @@ from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, open_run, require_docker, run_problems
+from codemonkeys.pipeline import (
+    ProblemResult,
+    RunSummary,
+    Runtime,
+    open_run,
+    require_docker,
+    run_problems,
+    write_status,
+)
 from codemonkeys.problem import Gold, Problem
 
 MODEL_NAME = "codemonkeys-ensemble"
@@ -28,7 +36,8 @@ class EnsembleOptions(BaseModel):
     quiet: bool = False
 
 
-def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
+def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[Path, RunSummary]:
+    """Ensemble the predictions; the predictions file written and how the run ended."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -43,6 +52,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
         image_aware_solver,
         install_interrupt,
         problems_from_rows,
+        record_dataset,
     )
 
     rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
@@ -63,6 +73,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
+    record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
@@ -77,9 +88,12 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
             # a row that cannot become a problem is recorded as failed; the others go on
             rows_to_solve = [by_id[iid] for iid in merged]
             results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
+            results = failed + results
+            summary = write_status(rt, results, total=len(merged))
+            progress.run_status(summary.status)
     finally:
         restore()
-    chosen = {r.id: r.chosen_patch for r in failed + results}
+    chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
-    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary

@@ -95,15 +95,18 @@ def test_relevance_outage_stops_before_generation_and_a_rerun_finishes(tmp_path)
 
 
 def test_allow_missing_decisions_goes_on_without_them(tmp_path):
+    """Asked to go on, generation runs on the incomplete (here: empty) context, and the
+    outcome is final (done or no_candidates, whatever the model makes of it)."""
     o = Outage(tmp_path, stages="relevance")
-    proc = o.solve("--set", "context.allow_missing_decisions=true")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert o.record("context")["missing_decisions"] > 0
-    assert o.record("result")["status"] == "done"
+    o.solve("--set", "context.allow_missing_decisions=true")
+    context = o.record("context")
+    assert context["missing_decisions"] > 0 and context["packed"] == []
+    assert len(o.trajectories()) == 2  # generation ran
+    assert o.record("result")["status"] in ("done", "no_candidates")
 
 
 def test_generation_outage_is_not_no_candidates_and_a_rerun_resumes(tmp_path):
-    o = Outage(tmp_path, stages="editing")
+    o = Outage(tmp_path, stages="edits")
     first = o.solve()
     assert first.returncode != 0
     result = o.record("result")
@@ -166,7 +169,7 @@ def test_a_conversation_outgrowing_the_context_window_is_never_sent(tmp_path):
     assert result["status"] == "done"
     assert "patch=0" in (o.run_dir / "chosen.patch").read_text()  # the last good edit
     answered = o.count.read_text().splitlines()
-    assert sum(line.startswith("editing|") for line in answered) == 2
+    assert sum(line.startswith("edits|") for line in answered) == 2
 
     again = o.solve(*long_editor)
     assert again.returncode == 0

@@ -13,16 +13,11 @@ from codemonkeys.swebench import dataset as ds
 from codemonkeys.swebench.dataset import DatasetError, load_dataset, require, select, to_problem
 from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates, run_harness
 from codemonkeys.swebench.images import instance_image, official_image_name
-from tests.conftest import SHARED_DATA
-
-PARTIAL = SHARED_DATA / "swe-bench-verified.partial.jsonl"
 
 
 @pytest.fixture(scope="module")
-def verified() -> list[dict]:
-    if not PARTIAL.is_file():
-        pytest.skip(f"{PARTIAL} not present")
-    return load_dataset(PARTIAL)
+def verified(shared_data) -> list[dict]:
+    return load_dataset(shared_data("swe-bench-verified.partial.jsonl"))
 
 
 def _row(**over) -> dict:
@@ -231,8 +226,8 @@ def test_partial_rows_lacking_test_patch_fail_evaluation_naming_row_and_field(ve
 
 
 def test_ungradable_rows_are_recorded_without_running_anything(verified, tmp_path):
-    """Rows the harness cannot grade are that instance's verdict (not graded), never an
-    abort of the whole evaluation."""
+    """Rows the harness cannot grade are that instance's verdict (ungraded, with the
+    reason), never an abort of the whole evaluation."""
     rows = select(verified, ids=["astropy__astropy-12907", "django__django-11099"])
     assert rows[0]["test_patch"] is not None  # a Lite row: only the harness columns lack
     verdicts = evaluate_candidates(
@@ -241,7 +236,7 @@ def test_ungradable_rows_are_recorded_without_running_anything(verified, tmp_pat
         run_id_prefix="x",
         report_dir=tmp_path,
     )
-    assert verdicts == {r["instance_id"]: {"c1": False} for r in rows}
+    assert verdicts == {r["instance_id"]: {"c1": None} for r in rows}  # never graded
     run = run_harness(
         [{"instance_id": r["instance_id"], "model_patch": r["patch"]} for r in rows],
         rows,
