@@ -171,6 +171,14 @@ class SandboxConfig(Section):
     cpus: float = Field(default=1.0, gt=0)
     pids_limit: int = Field(default=512, ge=16)
     network: bool = False
+    scratch_size: str = "1g"
+    """tmpfs on /tmp and /var/tmp in each container (counts towards memory)."""
+    disk_limit: str = "1g"
+    """What one script run may write to the work tree (and the largest file it may write);
+    past it the run is killed and recorded as the script's failure."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Extra host environment variables scripts may see (default: only PATH, LANG, LC_*,
+    TZ, TERM, USER, LOGNAME and a scratch HOME; never API keys or tokens)."""
     pool_size: int = Field(default=4, ge=1)
     """Warm containers per problem."""
     max_containers: int = Field(default=16, ge=1)
