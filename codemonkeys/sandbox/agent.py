@@ -44,8 +44,9 @@ FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox
 RUN_LIB = (
     r"""
 cm_killuser() { setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1' 2>/dev/null; }
-cm_watch() {
-  while sleep 0.5; do
+cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
+  [ -p "$D/tick" ] || mkfifo -m 600 "$D/tick"; exec 9<> "$D/tick"
+  while ! read -r -t 0.5 -u 9 _; do
     used=$(find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' 2>/dev/null | { s=0; while read -r b; do s=$((s + b)); done; echo $((s * 512)); })
     if [ "${used:-0}" -gt "$DISK" ]; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
   done

@@ -458,6 +458,19 @@ class DockerSandbox(ShellGitSandbox):
                 self._pending.append((target, data))
                 return
         self._flush_pending()
+        if self._on_scratch(target):
+            # docker cp (put/get_archive) cannot see tmpfs mounts: append in chunks.
+            for i in range(0, max(1, len(data)), INLINE_WRITE_LIMIT):
+                chunk = base64.b64encode(data[i : i + INLINE_WRITE_LIMIT]).decode()
+                redirect = ">" if i == 0 else ">>"
+                code, _, err = self._sh_raw(
+                    f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
+                    f"printf %s {chunk} | base64 -d {redirect} {shlex.quote(target)}",
+                    60,
+                )
+                if code != 0:
+                    raise SandboxError(f"cannot write {target}: {err.decode(errors='replace')}")
+            return
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo(target.lstrip("/"))
@@ -472,11 +485,28 @@ class DockerSandbox(ShellGitSandbox):
         if not ok:
             raise SandboxError(f"cannot write {target} in {self.container.name}")
 
+    @staticmethod
+    def _on_scratch(target: str) -> bool:
+        return any(target == m or target.startswith(m + "/") for m in SCRATCH_MOUNTS)
+
     def read_file(self, path: str) -> bytes:
         import docker
 
         target = self._abs(path)
         self._flush_pending()
+        if self._on_scratch(target):
+            code, out, err = self._sh_raw(
+                f't={shlex.quote(target)}; if [ ! -e "$t" ]; then exit 3; fi; '
+                f'if [ ! -f "$t" ]; then exit 4; fi; cat -- "$t"',
+                120,
+            )
+            if code == 3:
+                raise SandboxFileNotFound(f"{target} does not exist in the sandbox")
+            if code != 0:
+                raise SandboxError(
+                    f"cannot read {target}: {err.decode(errors='replace')} (exit {code})"
+                )
+            return out
         try:
             stream, stat = self.container.get_archive(target)
         except docker.errors.NotFound as e:
