@@ -117,6 +117,32 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    secret_globs: list[str] = Field(
+        default_factory=lambda: [
+            ".env",
+            ".env.*",
+            "*.env",
+            "*.pem",
+            "*.key",
+            "*.p12",
+            "*.pfx",
+            "*.jks",
+            "*.keystore",
+            "id_rsa*",
+            "id_dsa*",
+            "id_ecdsa*",
+            "id_ed25519*",
+            "credentials*.json",
+            "*credentials*.json",
+            "service-account*.json",
+            "secrets.*",
+            ".htpasswd",
+            "*.kdbx",
+        ]
+    )
+    """Files that look like secrets: never read, never sent to a model, never in a prompt
+    log; recorded as excluded with reason ``secret``. ``.npmrc``/``.pypirc``/``.netrc``
+    holding a token or password, and any file holding a private key, are excluded too."""
 
 
 class GenerationConfig(Section):
@@ -221,6 +247,7 @@ class Config(Section):
                     "vendor_dirs",
                     "exclude_generated",
                     "max_line_chars",
+                    "secret_globs",
                 },
                 mode="json",
             )
