@@ -44,11 +44,14 @@ FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox
 RUN_LIB = (
     r"""
 cm_killuser() { setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1' 2>/dev/null; }
+cm_over() {  # did U write more than DISK to the work tree since the run began?
+  used=$(find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' 2>/dev/null | { s=0; while read -r b; do s=$((s + b)); done; echo $((s * 512)); })
+  [ "${used:-0}" -gt "$DISK" ]
+}
 cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
   [ -p "$D/tick" ] || mkfifo -m 600 "$D/tick"; exec 9<> "$D/tick"
   while ! read -r -t 0.5 -u 9 _; do
-    used=$(find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' 2>/dev/null | { s=0; while read -r b; do s=$((s + b)); done; echo $((s * 512)); })
-    if [ "${used:-0}" -gt "$DISK" ]; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
+    if cm_over; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
   done
 }
 cm_run() {
@@ -60,7 +63,7 @@ cm_run() {
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
   wait "$p"; rc=$?
   kill "$w" 2>/dev/null; kill -9 -- "-$p" 2>/dev/null; cm_killuser
-  if [ -e "$D/disk" ]; then printf '\n%s\n' '"""
+  if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' '"""
     + DISK_LIMIT_NOTE
     + r"""'; rc=137
   elif [ "$rc" = 153 ]; then printf '\n%s\n' '"""
