@@ -43,10 +43,16 @@ FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox
 # killed, so nothing outlives the run (setsid escapees included).
 RUN_LIB = (
     r"""
-cm_killuser() { setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1' 2>/dev/null; }
+cm_userprocs() {  # any process of U left? (builtins only: /proc/<pid> belongs to its uid)
+  local d; for d in /proc/[0-9]*; do [ -O "$d" ] || [ ! -e "$d" ] || return 0; done; return 1
+}
+cm_killuser() {
+  if cm_userprocs; then setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; fi
+}
 cm_over() {  # did U write more than DISK to the work tree since the run began?
-  used=$(find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' 2>/dev/null | { s=0; while read -r b; do s=$((s + b)); done; echo $((s * 512)); })
-  [ "${used:-0}" -gt "$DISK" ]
+  find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
+  local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
+  [ $((s * 512)) -gt "$DISK" ]
 }
 cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
   [ -p "$D/tick" ] || mkfifo -m 600 "$D/tick"; exec 9<> "$D/tick"
@@ -57,8 +63,8 @@ cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
 cm_run() {
   rm -f "$D/disk"; : > "$D/runstamp"
   ( ulimit -f $(( DISK / 1024 + 1 )) 2>/dev/null
-    exec timeout -s KILL "$1" setpriv --reuid="$U" --regid="$U" --clear-groups \
-      env HOME=/tmp/home USER=nobody LOGNAME=nobody TMPDIR=/tmp bash "$2" ) < /dev/null &
+    export HOME=/tmp/home USER=nobody LOGNAME=nobody TMPDIR=/tmp
+    exec timeout -s KILL "$1" setpriv --reuid="$U" --regid="$U" --clear-groups bash "$2" ) < /dev/null &
   p=$!
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
   wait "$p"; rc=$?
@@ -79,29 +85,29 @@ AGENT_SCRIPT = (
     f'mkdir -p -m 700 {PRIVATE_ROOT} "$D"\n'
     + RUN_LIB
     + r"""
+sizes() { echo $(stat -c %s "$@"); }
 while IFS=' ' read -r nonce kind tmo cap pre b64; do
-  if ! { printf '%s' "$b64" | base64 -d > "$D/req.sh"; } 2>/dev/null; then printf '@@CMRESP %s 254 0 0 0\n' "$nonce"; continue; fi
   if [ "$kind" = run ]; then
-    prc=0; : > "$D/o"
-    if [ "$pre" != - ]; then
-      { printf '%s' "$pre" | base64 -d > "$D/pre.sh" && (umask 022; bash "$D/pre.sh") < /dev/null > "$D/o" 2>&1; } || prc=1
+    : > "$D/o"
+    if { [ "$pre" = - ] || { base64 -d <<< "$pre" > "$D/pre.sh" && (umask 022; . "$D/pre.sh") < /dev/null > "$D/o" 2>&1; }; } \
+       && { [ -d "$R" ] || mkdir -p -m 755 "$R"; } && base64 -d <<< "$b64" > "$R/.run.sh" 2>> "$D/o"; then
+      cm_run "$tmo" "$R/.run.sh" 2>&1 | { head -c "$cap" > "$D/h"; dd bs=65536 2> "$D/d" | tail -c "$cap" > "$D/t"; }
+      rc=${PIPESTATUS[0]}
+      rest=0; while read -r n unit _; do [ "$unit" = bytes ] && rest=$n; done < "$D/d"
+      read -r hs ts <<< "$(sizes "$D/h" "$D/t")"
+      printf '@@CMRESP %s %s %s %s %s\n' "$nonce" "$rc" "$hs" "$ts" "$((hs + rest))"
+      cat "$D/h" "$D/t"
+    else
+      printf '@@CMRESP %s 999 %s 0 0\n' "$nonce" "$(sizes "$D/o")"; cat "$D/o"
     fi
-    if [ "$prc" != 0 ] || ! { mkdir -p -m 755 "$R" && cp "$D/req.sh" "$R/.run.sh" && chmod 644 "$R/.run.sh"; } 2>> "$D/o"; then
-      printf '@@CMRESP %s 999 %s 0 0\n' "$nonce" "$(stat -c %s "$D/o")"; cat "$D/o"; continue
-    fi
-    cm_run "$tmo" "$R/.run.sh" 2>&1 | { head -c "$cap" > "$D/h"; dd bs=65536 2> "$D/d" | tail -c "$cap" > "$D/t"; }
-    rc=${PIPESTATUS[0]}
-    rest=$(sed -n 's/^\([0-9][0-9]*\) bytes.*/\1/p' "$D/d"); rest=${rest:-0}
-    hs=$(stat -c %s "$D/h"); ts=$(stat -c %s "$D/t")
-    printf '@@CMRESP %s %s %s %s %s\n' "$nonce" "$rc" "$hs" "$ts" "$((hs + rest))"
-    cat "$D/h" "$D/t"
-  else
-    if [ "$tmo" = none ]; then bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"
-    else timeout -s KILL "$tmo" bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"; fi
-    rc=$?
-    printf '@@CMRESP %s %s %s %s 0\n' "$nonce" "$rc" "$(stat -c %s "$D/o")" "$(stat -c %s "$D/e")"
-    cat "$D/o" "$D/e"
+    continue
   fi
+  if ! base64 -d <<< "$b64" > "$D/req.sh" 2>/dev/null; then printf '@@CMRESP %s 254 0 0 0\n' "$nonce"; continue; fi
+  if [ "$tmo" = none ]; then ( . "$D/req.sh" ) < /dev/null > "$D/o" 2> "$D/e"
+  else timeout -s KILL "$tmo" bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"; fi
+  rc=$?
+  printf '@@CMRESP %s %s %s 0\n' "$nonce" "$rc" "$(sizes "$D/o" "$D/e")"
+  cat "$D/o" "$D/e"
 done
 """
 )

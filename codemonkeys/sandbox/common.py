@@ -79,6 +79,8 @@ class ShellGitSandbox:
     tmp_dir: str = SCRIPT_TMP
     private_dir: str = "/var/lib/codemonkeys/work"
     """Our own temporary files (patches, index copies): out of the scripts' reach."""
+    restore_git_config: bool = False
+    """reset() puts back the .git/config saved at start (where scripts can write it)."""
     base_commit: str = ""
     max_output_chars: int = 8192
     default_timeout: float = 100.0
@@ -302,9 +304,9 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
         priv = q(self.private_dir)
         self._git_ok(
             self._kill_strays()
-            + f"mkdir -p -m 700 {priv} && : > {priv}/.reset-stamp || exit 1\n"
-            # .git/config and hooks as they were at start (ours ignore hooks anyway)
-            + f"if [ -f {priv}/.git-config ]; then cp {priv}/.git-config .git/config; fi\n"
+            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && : > {priv}/.reset-stamp || exit 1\n"
+            # .git/config as it was at start, where a script could write it (local)
+            + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
             + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
             + self._reset_extra(),
             "resetting to the base commit",

@@ -228,16 +228,23 @@ class DockerSandbox(ShellGitSandbox):
         )
 
     def _kill_strays(self) -> str:
-        # Every process of the sandbox user (twice, for forks in flight); root's are ours.
-        return f"setpriv --reuid={self.uid} --regid={self.uid} --clear-groups bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null\n"
+        # Every process of the sandbox user, if any is left (twice, for forks in flight);
+        # a /proc/<pid> not owned by us (root) belongs to the sandbox user.
+        setpriv = f"setpriv --reuid={self.uid} --regid={self.uid} --clear-groups"
+        return (
+            'for d in /proc/[0-9]*; do if [ ! -O "$d" ] && [ -e "$d" ]; then '
+            f"{setpriv} bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; break; fi; done\n"
+        )
 
     def _reset_extra(self) -> str:
-        # Scratch mounts emptied, System V IPC objects removed, and tracked files that
-        # git rewrote (as root) given back to the sandbox user.
+        # Scratch mounts emptied (rm never follows a symlink it is given), System V IPC
+        # objects removed, and tracked files that git rewrote (as root) given back to the
+        # sandbox user.
         u = self.uid
         return (
-            "find /tmp /var/tmp /dev/shm -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null\n"
-            f"mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown {u}:{u} /tmp/home || exit 1\n"
+            "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
+            'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
+            f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
             "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
             f"find . -path ./.git -prune -o -newer {self.private_dir}/.reset-stamp -user 0 \\( -type f -o -type l \\) -exec chown -h {u}:{u} {{}} + || exit 1\n"
         )

@@ -56,6 +56,7 @@ class LocalSandbox(ShellGitSandbox):
         self.tmp_dir = str(self.root / "tmp")
         self.private_dir = str(self.root / "private")
         self.home = self.root / "home"
+        self.restore_git_config = True
         self._closed = False
         try:
             import io
