@@ -76,6 +76,9 @@ RUN_FILE = "/tmp/codemonkeys/.run.sh"
 # tree, directories root-owned and sticky (it may add files, never move .git or the
 # image's untracked files), tracked files its own, .git and kept files root's.
 HARDEN = r"""
+for t in setpriv timeout find xargs install base64 stat; do
+  command -v $t > /dev/null || { echo "the image lacks $t (util-linux/coreutils/findutils), which the sandbox needs to run scripts unprivileged" >&2; exit 1; }
+done
 mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
 command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
 find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
@@ -250,7 +253,15 @@ class DockerSandbox(ShellGitSandbox):
         )
 
     def _after_apply(self) -> str:
-        return f'chown -h {self.uid}:{self.uid} -- "${{paths[@]}}" 2>/dev/null;'
+        # Patched files belong to the script user again; directories the patch created
+        # become sticky and writable like the rest of the tree.
+        u = self.uid
+        return (
+            'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
+            'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
+            '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
+            f'chown -h {u}:{u} -- "${{paths[@]}}" 2>/dev/null;'
+        )
 
     # -- primitives ------------------------------------------------------------------------
     def _take_pending(self) -> str:

@@ -275,3 +275,16 @@ def test_nothing_later_than_the_base_commit_is_reachable(sandbox_image, docker_c
             assert sb.run("git status --porcelain --ignored").output == "!! build.log\n"
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_scripts_can_edit_patched_files_and_write_in_new_directories(sb):
+    patch = (
+        "diff --git a/pkg/new/mod.py b/pkg/new/mod.py\nnew file mode 100644\n--- /dev/null\n"
+        "+++ b/pkg/new/mod.py\n@@ -0,0 +1 @@\n+X = 1\n"
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    )
+    assert sb.apply_patch(patch).ok
+    r = sb.run("echo '# edited' >> calc.py && echo y > pkg/new/out.txt && echo ok")
+    assert r.output == "ok\n", r.output
+    sb.reset()
+    assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\n"
