@@ -363,6 +363,15 @@ class DockerSandbox(ShellGitSandbox):
         with contextlib.suppress(Exception):
             self.container.exec_run(["bash", "-c", "kill -9 -1"], detach=True, user="0")
 
+    def _alive(self) -> bool:
+        """Does the container still run commands? (A killed run looks like exit 137.)"""
+        try:
+            ok = self.container.exec_run(["true"], user="0").exit_code == 0
+            self.container.reload()
+            return ok and self.container.status == "running"
+        except Exception:
+            return False
+
     def _infra_failure(self, what: str, cause: Exception) -> SandboxError:
         """The sandbox failed, not the script: mark it for the pool to discard."""
         self.broken = True
@@ -446,13 +455,10 @@ class DockerSandbox(ShellGitSandbox):
             code = self.api.exec_inspect(eid).get("ExitCode")
         except Exception as e:
             raise self._infra_failure("cannot read a command's exit code", e) from e
-        if code is None or (code == KILL_EXIT and elapsed < timeout * 0.98):
-            with contextlib.suppress(Exception):
-                self.container.reload()
-            if getattr(self.container, "status", "running") != "running":
-                raise self._infra_failure(
-                    "the container stopped during a run", RuntimeError(f"exit {code}")
-                )
+        if (code is None or (code == KILL_EXIT and elapsed < timeout * 0.98)) and not self._alive():
+            raise self._infra_failure(
+                "the container stopped during a run", RuntimeError(f"exit {code}")
+            )
         timed_out = (code == KILL_EXIT or code is None) and elapsed >= timeout * 0.98
         return code, timed_out
 
