@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import secrets
+import shlex
 import socket
 import time
 from typing import Any
@@ -32,8 +33,8 @@ PRIVATE_ROOT = "/var/lib/codemonkeys"
 AGENT_DIR = f"{PRIVATE_ROOT}/agent"
 SANDBOX_UID = 65534
 """Model-written code runs as this uid (``nobody`` in Debian/Ubuntu images)."""
-DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox's disk limit and was killed]"
-FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox's disk limit]"
+DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox disk limit and was killed]"
+FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox disk limit]"
 
 # Shell functions shared by the agent and the plain `docker exec` fallback; they expect
 # U (sandbox uid), WD (work tree), DISK (bytes), D (a root-only directory) to be set.
@@ -69,12 +70,12 @@ cm_run() {
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
   wait "$p"; rc=$?
   kill "$w" 2>/dev/null; kill -9 -- "-$p" 2>/dev/null; cm_killuser
-  if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' '"""
-    + DISK_LIMIT_NOTE
-    + r"""'; rc=137
-  elif [ "$rc" = 153 ]; then printf '\n%s\n' '"""
-    + FILE_LIMIT_NOTE
-    + r"""'; fi
+  if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' """
+    + shlex.quote(DISK_LIMIT_NOTE)
+    + r"""; rc=137
+  elif [ "$rc" = 153 ]; then printf '\n%s\n' """
+    + shlex.quote(FILE_LIMIT_NOTE)
+    + r"""; fi
   return "$rc"
 }
 """
