@@ -61,6 +61,13 @@ cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
     if cm_over; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
   done
 }
+cm_stopwatch() {  # the watchdog and a find it may be running, nothing left behind
+  kill -STOP "$1" 2>/dev/null
+  local d pp kids=(); for d in /proc/[0-9]*; do
+    read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && kids+=("${d#/proc/}")
+  done
+  kill -9 "$1" "${kids[@]}" 2>/dev/null; wait "$1" 2>/dev/null
+}
 cm_run() {
   rm -f "$D/disk"; : > "$D/runstamp"
   ( ulimit -f $(( DISK / 1024 + 1 )) 2>/dev/null
@@ -69,7 +76,7 @@ cm_run() {
   p=$!
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
   wait "$p"; rc=$?
-  kill "$w" 2>/dev/null; kill -9 -- "-$p" 2>/dev/null; cm_killuser
+  cm_stopwatch "$w"; kill -9 -- "-$p" 2>/dev/null; cm_killuser
   if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' """
     + shlex.quote(DISK_LIMIT_NOTE)
     + r"""; rc=137
