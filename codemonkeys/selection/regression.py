@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
-from codemonkeys.execution import SCRIPT_DIR, ExecutionCache, patch_digest
+from codemonkeys.execution import ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.patches import is_test_file, touched_files
 
@@ -52,8 +52,12 @@ Outcome = Literal["passed", "failed", "error", "skipped"]
 FAILING: tuple[str, ...] = ("failed", "error")
 Framework = Literal["django", "sympy", "pytest", "unittest", "go", "npm", "custom", "none"]
 
-LOG_PATH = f"{SCRIPT_DIR}/regression.log"
-JUNIT_PATH = f"{SCRIPT_DIR}/regression-junit.xml"
+OUT_DIR = ".codemonkeys-regression"
+"""Where the runner's output and JUnit XML go, relative to the repo root: commands run as
+an unprivileged user who cannot write our script directory, and a path inside the sandbox's
+own checkout stays private to that sandbox (local sandboxes too); resets remove it."""
+LOG_PATH = f"{OUT_DIR}/output.log"
+JUNIT_PATH = f"{OUT_DIR}/junit.xml"
 SUITE = "<suite>"
 """Test id used when only the exit code tells the outcome."""
 _KEEP_OUTPUT_CHARS = 2000
@@ -464,10 +468,13 @@ def run_suite(
         applied = sandbox.apply_patch(patch)
         if not applied.ok:
             return SuiteRun(patch_applied=False, error=applied.error[-_KEEP_OUTPUT_CHARS:])
-    sandbox.run(f"mkdir -p {SCRIPT_DIR} && rm -f {LOG_PATH} {JUNIT_PATH}", timeout=30)
-    res = sandbox.run(f"( {command} ) > {LOG_PATH} 2>&1", timeout=timeout)
-    output = _read_text(sandbox, LOG_PATH)
-    xml = _read_text(sandbox, JUNIT_PATH) if junit else None
+    root = sandbox.workdir.rstrip("/")
+    res = sandbox.run(
+        f"rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} && ( {command} ) > {LOG_PATH} 2>&1",
+        timeout=timeout,
+    )
+    output = _read_text(sandbox, f"{root}/{LOG_PATH}")
+    xml = _read_text(sandbox, f"{root}/{JUNIT_PATH}") if junit else None
     parser, outcomes = ("", {}) if res.timed_out else parse_outcomes(output, xml, res.exit_code)
     return SuiteRun(
         exit_code=res.exit_code,
