@@ -117,6 +117,14 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    prefilter: bool = False
+    """Rank files lexically against the issue (BM25 + named paths/identifiers) and let the
+    relevance model read only the top ``prefilter_share``; the rest are recorded as skipped
+    (reason ``prefilter``). See codemonkeys/context/prefilter.py and docs/benchmarks.md."""
+    prefilter_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Share of the enumerated files the prefilter keeps (chosen by bench_prefilter.py)."""
+    prefilter_min_files: int = Field(default=50, ge=1)
+    """The prefilter keeps at least this many files (small repositories are read whole)."""
 
 
 class GenerationConfig(Section):
@@ -213,6 +221,9 @@ class Config(Section):
                     "vendor_dirs",
                     "exclude_generated",
                     "max_line_chars",
+                    "prefilter",
+                    "prefilter_share",
+                    "prefilter_min_files",
                 },
                 mode="json",
             )

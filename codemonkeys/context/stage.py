@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from codemonkeys.config import Config
 from codemonkeys.context.files import enumerate_files, read_text
 from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
+from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
 from codemonkeys.context.ranking import RankingAttempt, rank_files
 from codemonkeys.context.relevance import RelevanceRecord, run_relevance
 from codemonkeys.problem import Gold, Problem
@@ -44,6 +45,8 @@ class ContextRecord(BaseModel):
     """token_budget less the safety margin: what the packer filled."""
     enumerated_files: int = 0
     excluded_counts: dict[str, int] = Field(default_factory=dict)
+    prefilter_skipped: list[str] = Field(default_factory=list)
+    """Files the prefilter ranked below its share: the relevance model never read them."""
     relevance_counts: dict[str, int] = Field(default_factory=dict)
     relevant: list[RelevantFile] = Field(default_factory=list)
     parse_errors: list[str] = Field(default_factory=list)
@@ -95,6 +98,8 @@ def _relevance(
     if rec is not None and not any(d.status == "error" for d in rec.decisions):
         return rec, False
     enum = enumerate_files(repo_dir, paths, config.context)
+    if config.context.prefilter:
+        enum = apply_prefilter(problem.issue, repo_dir, enum, config.context)
     log.info(
         "%s: %d source files (%d tokens) to scan; excluded %s",
         problem.id,
@@ -158,6 +163,7 @@ def run_context(
             packing_budget=budget,
             enumerated_files=len(relevance.decisions),
             excluded_counts=_counts(relevance.excluded.values()),
+            prefilter_skipped=[p for p, r in relevance.excluded.items() if r == PREFILTER_REASON],
             relevance_counts=relevance.counts(),
             relevant=[
                 RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant

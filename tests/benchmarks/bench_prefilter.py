@@ -1,0 +1,298 @@
+"""Benchmark: how much of the relevance scan the prefilter saves, and which gold files it loses.
+
+For real SWE-bench Verified instances, at their base commits: enumerate the files exactly as
+the context stage does (``codemonkeys.context.files.enumerate_files``), rank them against
+the problem statement with the product's prefilter (``codemonkeys.context.prefilter``), and
+measure, for each kept share (5% .. 100%), the recall of the files the gold patch edits and
+the share of scan tokens saved. The gold patch only scores; it never ranks.
+
+Baseline, in the same run: a random order of the same files (seeded per instance) kept at
+the same share, which is what a cut without the lexical ranking would keep.
+
+Also reported, per file kind (source, docs, data, templates, other): the kind's share of the
+scan's tokens and the share of enumerated gold files of that kind, i.e. the tokens saved and
+the gold-file recall lost if the scan skipped that kind.
+
+Trees: ``/work/.mirror/<owner>+<name>/repo`` bare git snapshots (the ``fetch`` tool; an
+instance whose base commit the snapshot lacks is skipped and counted), or ``--mirrors DIR``;
+without any, the source tarballs of ``../shared/data/instances`` (``--instances DIR``).
+
+Recall is counted per gold file over the gold files the scan enumerates (files the patch
+creates, or that enumeration leaves out, such as tests, cannot be kept by any prefilter;
+their number is reported separately). The default share is the smallest with recall >= 99%.
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path, PurePosixPath
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from codemonkeys.config import ContextConfig  # noqa: E402
+from codemonkeys.context.files import SourceFile, enumerate_files, read_text  # noqa: E402
+from codemonkeys.context.prefilter import kept_count, rank_files  # noqa: E402
+from codemonkeys.problem import patch_files  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+SHARES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+TARGET_RECALL = 0.99
+
+KINDS = {
+    "docs": {"rst", "md", "txt", "rest", "adoc", "tex", "texi", "man", "1", "3"},
+    "data": {"json", "yaml", "yml", "toml", "cfg", "ini", "xml", "in", "conf", "properties"},
+    "templates": {"html", "htm", "jinja", "j2", "jinja2", "tmpl", "tpl", "mako", "css", "scss"},
+    "source": {
+        "py", "pyi", "pyx", "pxd", "c", "h", "cc", "cpp", "hpp", "cxx", "js", "ts", "mjs",
+        "java", "go", "rs", "rb", "pl", "sh", "bash", "f", "f90", "m", "jl", "r", "lua",
+    },
+}  # fmt: skip
+
+
+def file_kind(path: str) -> str:
+    name = PurePosixPath(path).name.lower()
+    ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    for kind, exts in KINDS.items():
+        if ext in exts:
+            return kind
+    return "other"
+
+
+def git(git_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True)
+
+
+def checkout(source: tuple[str, Path, str], dest: Path) -> list[str] | None:
+    """Extract the tree into ``dest``; returns the tracked paths (None: not available)."""
+    kind, where, commit = source
+    if kind == "tarball":
+        with tarfile.open(where) as tar:
+            tar.extractall(dest, filter="data")
+        return sorted(
+            str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() or p.is_symlink()
+        )
+    if git(where, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        return None
+    archive = subprocess.Popen(
+        ["git", f"--git-dir={where}", "archive", commit], stdout=subprocess.PIPE
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    archive.wait()
+    listing = git(where, "ls-tree", "-r", "--name-only", "-z", commit).stdout.decode()
+    return [p for p in listing.split("\0") if p]
+
+
+def instances(args) -> tuple[list[tuple[dict, tuple[str, Path, str]]], str]:
+    """(row, tree source) pairs and which data they came from."""
+    rows = [json.loads(line) for line in Path(args.data).read_text().splitlines()]
+    mirrors = Path(args.mirrors)
+    out = []
+    per_repo: Counter = Counter()
+    for row in rows:
+        git_dir = mirrors / row["repo"].replace("/", "+") / "repo"
+        if not git_dir.is_dir() or (args.repos and row["repo"] not in args.repos):
+            continue
+        if args.max_per_repo and per_repo[row["repo"]] >= args.max_per_repo:
+            continue
+        per_repo[row["repo"]] += 1
+        out.append((row, ("git", git_dir, row["base_commit"])))
+    if out:
+        return out, f"{mirrors} snapshots"
+    inst = Path(args.instances)
+    for line in (inst / "rows.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        tarball = inst / f"{row['instance_id']}.tar.gz"
+        if tarball.is_file():
+            out.append((row, ("tarball", tarball, row["base_commit"])))
+    return out, f"{inst} tarballs"
+
+
+def measure(row: dict, source, cfg: ContextConfig) -> dict | None:
+    with tempfile.TemporaryDirectory(prefix="bench-prefilter-") as tmp:
+        tree = Path(tmp)
+        paths = checkout(source, tree)
+        if paths is None:
+            return None
+        enum = enumerate_files(tree, paths, cfg)
+        t0 = time.perf_counter()
+        ranked = rank_files(row["problem_statement"], enum.files, lambda f: read_text(tree, f.path))
+        rank_s = time.perf_counter() - t0
+    files: dict[str, SourceFile] = {f.path: f for f in enum.files}
+    gold = patch_files(row["patch"])
+    at_base = set(paths)
+    gold_enum = [g for g in gold if g in files]
+    order = [r.path for r in ranked]
+    rnd = sorted(files)
+    random.Random(row["instance_id"]).shuffle(rnd)
+    total_tokens = sum(f.tokens for f in enum.files) or 1
+    curve = []
+    for share in SHARES:
+        n = kept_count(len(order), share, cfg.prefilter_min_files)
+        kept, kept_random = set(order[:n]), set(rnd[:n])
+        curve.append(
+            {
+                "share": share,
+                "kept_files": n,
+                "kept_tokens": sum(files[p].tokens for p in kept),
+                "gold_kept": sum(1 for g in gold_enum if g in kept),
+                "gold_kept_random": sum(1 for g in gold_enum if g in kept_random),
+            }
+        )
+    kind_tokens: Counter = Counter()
+    for f in enum.files:
+        kind_tokens[file_kind(f.path)] += f.tokens
+    return {
+        "instance_id": row["instance_id"],
+        "repo": row["repo"],
+        "files": len(files),
+        "tokens": total_tokens,
+        "gold_files": len(gold),
+        "gold_at_base": sum(1 for g in gold if g in at_base),
+        "gold_enumerated": len(gold_enum),
+        "gold_excluded_reasons": {g: enum.excluded[g] for g in gold if g in enum.excluded},
+        "gold_kinds": [file_kind(g) for g in gold_enum],
+        "kind_tokens": dict(kind_tokens),
+        "gold_rank": {g: order.index(g) + 1 for g in gold_enum},
+        "curve": curve,
+        "rank_s": rank_s,
+    }
+
+
+def summarise(results: list[dict]) -> dict:
+    """Pooled figures per share, over all instances and per repository."""
+    by_repo: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        by_repo[r["repo"]].append(r)
+
+    def pool(rs: list[dict], i: int) -> dict:
+        gold = sum(r["gold_enumerated"] for r in rs) or 1
+        files = sum(r["files"] for r in rs) or 1
+        tokens = sum(r["tokens"] for r in rs) or 1
+        return {
+            "share": SHARES[i],
+            "kept_share": sum(r["curve"][i]["kept_files"] for r in rs) / files,
+            "gold_file_recall": sum(r["curve"][i]["gold_kept"] for r in rs) / gold,
+            "random_recall": sum(r["curve"][i]["gold_kept_random"] for r in rs) / gold,
+            "tokens_saved_share": 1 - sum(r["curve"][i]["kept_tokens"] for r in rs) / tokens,
+            "instances_all_gold_kept": sum(
+                1 for r in rs if r["curve"][i]["gold_kept"] == r["gold_enumerated"]
+            )
+            / max(1, len(rs)),
+        }
+
+    overall = [pool(results, i) for i in range(len(SHARES))]
+    per_repo = {repo: [pool(rs, i) for i in range(len(SHARES))] for repo, rs in by_repo.items()}
+    chosen = next((c for c in overall if c["gold_file_recall"] >= TARGET_RECALL), overall[-1])
+    kinds: dict[str, dict] = {}
+    all_tokens = sum(r["tokens"] for r in results) or 1
+    all_gold = sum(r["gold_enumerated"] for r in results) or 1
+    kind_gold = Counter(k for r in results for k in r["gold_kinds"])
+    for kind in [*KINDS, "other"]:
+        kinds[kind] = {
+            "tokens_share": sum(r["kind_tokens"].get(kind, 0) for r in results) / all_tokens,
+            "gold_files": kind_gold[kind],
+            "recall_lost_if_skipped": kind_gold[kind] / all_gold,
+        }
+    return {"overall": overall, "per_repo": per_repo, "chosen": chosen, "kinds": kinds}
+
+
+def table(rows: list[dict]) -> str:
+    out = [
+        "| share | files kept | tokens saved | gold-file recall | random order recall | all gold kept |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in rows:
+        out.append(
+            f"| {c['share']:.0%} | {c['kept_share']:.1%} | {c['tokens_saved_share']:.1%} "
+            f"| {c['gold_file_recall']:.1%} | {c['random_recall']:.1%} "
+            f"| {c['instances_all_gold_kept']:.1%} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA / "swe-bench-verified.partial.jsonl"))
+    ap.add_argument("--mirrors", default="/work/.mirror")
+    ap.add_argument("--instances", default=str(DATA / "instances"))
+    ap.add_argument("--repos", nargs="*", help="only these owner/name repositories")
+    ap.add_argument("--max-per-repo", type=int, default=0, help="0: all")
+    ap.add_argument("--details", help="write per-instance results (JSON lines) here")
+    args = ap.parse_args()
+
+    cfg = ContextConfig()
+    todo, origin = instances(args)
+    print(f"{len(todo)} instances from {origin}", flush=True)
+    results, skipped = [], Counter()
+    t0 = time.perf_counter()
+    details = Path(args.details) if args.details else None
+    if details:
+        details.write_text("")
+    for i, (row, source) in enumerate(todo, 1):
+        r = measure(row, source, cfg)
+        if r is None:
+            skipped[row["repo"]] += 1
+            continue
+        results.append(r)
+        if details:
+            with details.open("a") as out:
+                out.write(json.dumps(r) + "\n")
+        if i % 10 == 0:
+            print(f"  {i}/{len(todo)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if not results:
+        sys.exit("no instance could be measured")
+    s = summarise(results)
+    repos = Counter(r["repo"] for r in results)
+    gold = sum(r["gold_files"] for r in results)
+    at_base = sum(r["gold_at_base"] for r in results)
+    enumerated = sum(r["gold_enumerated"] for r in results)
+    print(f"\n{len(results)} instances, {len(repos)} repositories: {dict(repos)}")
+    print(f"skipped (base commit missing from the snapshot): {dict(skipped) or 0}")
+    print(f"gold files: {gold}; at base: {at_base}; enumerated by the scan: {enumerated}")
+    reasons = Counter(v for r in results for v in r["gold_excluded_reasons"].values())
+    print(f"gold files enumeration leaves out, by reason: {dict(reasons)}")
+    print("\nall repositories:\n" + table(s["overall"]))
+    for repo, rows in sorted(s["per_repo"].items()):
+        print(f"\n{repo} ({repos[repo]} instances):\n" + table(rows))
+    print("\nper file kind: tokens saved vs gold-file recall lost if the scan skipped it")
+    print("| kind | share of scan tokens | gold files | recall lost |\n| --- | --- | --- | --- |")
+    for kind, k in s["kinds"].items():
+        print(
+            f"| {kind} | {k['tokens_share']:.1%} | {k['gold_files']} "
+            f"| {k['recall_lost_if_skipped']:.1%} |"
+        )
+    c = s["chosen"]
+    print(
+        f"\nchosen default: share {c['share']:.0%} (smallest with gold-file recall >= "
+        f"{TARGET_RECALL:.0%}): recall {c['gold_file_recall']:.1%}, "
+        f"tokens saved {c['tokens_saved_share']:.1%}"
+    )
+    print(f"ranking time: mean {sum(r['rank_s'] for r in results) / len(results):.2f} s/instance")
+    print(
+        json.dumps(
+            {
+                "instances": len(results),
+                "repositories": len(repos),
+                "skipped_missing_commit": sum(skipped.values()),
+                "kept_share": c["share"],
+                "kept_files_share": round(c["kept_share"], 4),
+                "gold_file_recall": round(c["gold_file_recall"], 4),
+                "random_order_recall": round(c["random_recall"], 4),
+                "tokens_saved_share": round(c["tokens_saved_share"], 4),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
