@@ -52,7 +52,10 @@ ModelOpt = Annotated[
 ]
 RelevanceModelOpt = Annotated[
     str | None,
-    typer.Option("--relevance-model", help="Cheap model that reads every file (default: primary)."),
+    typer.Option(
+        "--relevance-model",
+        help="Cheap model that reads every file (default: the primary provider's small model, e.g. anthropic/claude-haiku-4-5, openai/gpt-5-mini).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,

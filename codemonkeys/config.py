@@ -66,17 +66,37 @@ class EndpointConfig(Section):
     backoff_max_s: float = Field(default=120.0, ge=0)
 
 
+SMALL_MODELS: dict[str, str] = {
+    "anthropic": "claude-haiku-4-5",
+    "openai": "gpt-5-mini",
+}
+"""The provider's small model, which reads every file when no relevance model is set."""
+
+
 class ModelsConfig(Section):
     primary: EndpointConfig = Field(default_factory=EndpointConfig)
     """Ranking, test and edit generation, selection."""
     relevance: EndpointConfig | None = None
-    """The cheap model that reads every file; defaults to the primary model."""
+    """The cheap model that reads every file. Unset: the primary provider's small model
+    (``SMALL_MODELS``: Anthropic -> Haiku, OpenAI -> a mini model) on the primary's
+    endpoint settings; the primary model itself for custom servers (``base_url``) and
+    stand-ins. Set ``relevance.model`` to the primary's to read with the primary."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Overrides/additions to the built-in price table, keyed by model name."""
     capabilities: dict[str, ModelCapabilities] = Field(default_factory=dict)
 
     def relevance_endpoint(self) -> EndpointConfig:
-        return self.relevance or self.primary
+        if self.relevance is not None:
+            return self.relevance
+        provider, sep, _ = self.primary.model.partition("/")
+        small = SMALL_MODELS.get(provider) if sep and not self.primary.base_url else None
+        if small is None:
+            return self.primary
+        return self.primary.model_copy(update={"model": f"{provider}/{small}"})
+
+    def relevance_is_default_small(self) -> bool:
+        """The relevance model is the provider's small model chosen by default."""
+        return self.relevance is None and self.relevance_endpoint().model != self.primary.model
 
 
 class ContextConfig(Section):

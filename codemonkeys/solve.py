@@ -27,6 +27,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from codemonkeys.config import Config
+from codemonkeys.context.scan_cost import ScanEstimate
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
 from codemonkeys.problem import Problem, safe_name
@@ -73,6 +74,7 @@ class SolveOutcome(BaseModel):
     run_dir: Path
     result: ProblemResult | None = None
     estimate: Estimate | None = None
+    scan: ScanEstimate | None = None
     patch_file: Path | None = None
     branch: str | None = None
     commit: str | None = None
@@ -227,6 +229,7 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
 
 def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     from codemonkeys.context.files import enumerate_files
+    from codemonkeys.context.scan_cost import estimate_scan
     from codemonkeys.context.tokens import count_tokens
     from codemonkeys.llm import check_models
     from codemonkeys.localrepo import export_tree, open_repo
@@ -249,11 +252,13 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
             config, len(enum.files), enum.total_tokens, count_tokens(opts.issue)
         )
         console.print(escape(estimate.describe()))
+        scan = estimate_scan(config, enum, opts.issue, tree)
+        console.print(escape(scan.describe()))
         cap = config.run.max_cost_usd
         console.print(
             f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
         )
-        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
+        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate, scan=scan)
         if opts.estimate_only:
             return outcome
         # 3. the environment to run tests in

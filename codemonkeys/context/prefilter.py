@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import bm25s
@@ -86,20 +88,22 @@ BOOST_NAME_WORD = 0.5
 BOOST_DEFINES_NAMED = 1.0
 
 
-def split_identifier(ident: str) -> list[str]:
-    """``_print_MatMul`` -> [``_print_matmul``, ``print``, ``mat``, ``mul``]."""
+@lru_cache(maxsize=1 << 16)
+def split_identifier(ident: str) -> tuple[str, ...]:
+    """``_print_MatMul`` -> (``_print_matmul``, ``print``, ``mat``, ``mul``), stopwords out.
+    (Memoised: a pure function of its argument, and identifiers repeat a lot.)"""
     whole = ident.lower()
     parts = [p.lower() for chunk in ident.split("_") for p in _HUMPS.findall(chunk)]
     out = [whole] if len(whole) > 1 else []
     out.extend(p for p in parts if p != whole and len(p) > 1)
-    return out
+    return tuple(sys.intern(t) for t in out if t not in STOPWORDS)
 
 
 def terms(text: str) -> list[str]:
     """Words of ``text`` for BM25: identifiers whole and split, lower case, no stopwords."""
     out: list[str] = []
     for ident in _IDENT.findall(text[:MAX_TEXT_CHARS]):
-        out.extend(t for t in split_identifier(ident) if t not in STOPWORDS)
+        out.extend(split_identifier(ident))
     return out
 
 

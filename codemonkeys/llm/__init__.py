@@ -100,8 +100,8 @@ def check_models(config: ModelsConfig) -> None:
     the how-to (``ModelError``) instead of deep inside a run."""
     pricing = Pricing(config)
     build_provider(config.primary, pricing)
-    if config.relevance is not None:
-        build_provider(config.relevance, pricing)
+    if config.relevance_endpoint() is not config.primary:
+        build_provider(config.relevance_endpoint(), pricing)
 
 
 class ModelHub:

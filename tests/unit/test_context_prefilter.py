@@ -31,8 +31,9 @@ def _files() -> list[SourceFile]:
 
 
 def test_identifiers_split_at_underscores_and_humps():
-    assert split_identifier("_print_MatMul") == ["_print_matmul", "print", "mat", "mul"]
-    assert split_identifier("HTTPServer") == ["httpserver", "http", "server"]
+    assert split_identifier("_print_MatMul") == ("_print_matmul", "print", "mat", "mul")
+    assert split_identifier("HTTPServer") == ("httpserver", "http", "server")
+    assert split_identifier("is_the_one") == ("is_the_one", "one")  # stopwords dropped
 
 
 def test_named_code_finds_backticks_calls_dotted_and_code_shaped_words():
