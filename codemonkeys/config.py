@@ -137,6 +137,14 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    relevance_cache: bool = True
+    """Reuse relevance decisions across runs from ``relevance_cache_dir`` (provider models
+    only; see codemonkeys/context/decision_cache.py)."""
+    relevance_cache_dir: Path | None = None
+    """Default: $CODEMONKEYS_CACHE_DIR/relevance, else $XDG_CACHE_HOME/codemonkeys/relevance,
+    else ~/.cache/codemonkeys/relevance."""
+    relevance_cache_max_mb: float = Field(default=200.0, gt=0)
+    """Least recently used decisions are removed beyond this size."""
     prefilter: bool = False
     """Rank files lexically against the issue (BM25 + named paths/identifiers) and let the
     relevance model read only the top ``prefilter_share``; the rest are recorded as skipped

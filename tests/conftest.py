@@ -15,6 +15,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SANDBOX_IMAGE = os.environ.get("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:latest")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory, monkeypatch):
+    """Each test (and the CLI it starts) gets its own cache directory, so the cross-run
+    relevance cache never carries answers between tests or into the user's ~/.cache."""
+    monkeypatch.setenv("CODEMONKEYS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 def _docker_client():
     try:
         import docker

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import Config
+from codemonkeys.context.decision_cache import DecisionCache
 from codemonkeys.context.files import enumerate_files, read_text
 from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
 from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
@@ -48,6 +49,8 @@ class ContextRecord(BaseModel):
     prefilter_skipped: list[str] = Field(default_factory=list)
     """Files the prefilter ranked below its share: the relevance model never read them."""
     relevance_counts: dict[str, int] = Field(default_factory=dict)
+    relevance_from_cache: int = 0
+    """Decisions answered by the cross-run decision cache (no call paid)."""
     relevant: list[RelevantFile] = Field(default_factory=list)
     parse_errors: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
@@ -117,6 +120,7 @@ def _relevance(
         store=store,
         cfg=config.context,
         max_workers=model.limit.max_concurrency,
+        cache=DecisionCache.from_config(config.context),
     )
     rec = RelevanceRecord(
         decisions=decisions, excluded=enum.excluded, enumerated_tokens=enum.total_tokens
@@ -165,6 +169,7 @@ def run_context(
             excluded_counts=_counts(relevance.excluded.values()),
             prefilter_skipped=[p for p, r in relevance.excluded.items() if r == PREFILTER_REASON],
             relevance_counts=relevance.counts(),
+            relevance_from_cache=sum(1 for d in relevance.decisions if d.from_cache),
             relevant=[
                 RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant
             ],
