@@ -64,6 +64,10 @@ class EndpointConfig(Section):
     max_retries: int = Field(default=8, ge=0)
     backoff_initial_s: float = Field(default=2.0, ge=0)
     backoff_max_s: float = Field(default=120.0, ge=0)
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    """Anthropic prompt-cache lifetime of the marked prefixes. ``1h`` keeps a problem's
+    shared context cached while trajectories wait on sandbox runs for more than 5 minutes
+    in total; its cache writes cost 2x input instead of 1.25x (reads are the same)."""
 
 
 SMALL_MODELS: dict[str, str] = {
@@ -92,7 +96,8 @@ class ModelsConfig(Section):
         small = SMALL_MODELS.get(provider) if sep and not self.primary.base_url else None
         if small is None:
             return self.primary
-        return self.primary.model_copy(update={"model": f"{provider}/{small}"})
+        # the scan's prompts are read once per file: no 1-hour cache for them
+        return self.primary.model_copy(update={"model": f"{provider}/{small}", "cache_ttl": "5m"})
 
     def relevance_is_default_small(self) -> bool:
         """The relevance model is the provider's small model chosen by default."""

@@ -61,6 +61,10 @@ class SDKModel:
     def _create(self, kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def cost(self, usage: Usage) -> float:
+        """USD of one answer (providers with other cache prices override this)."""
+        return self.pricing.cost(self.name, usage)
+
     def _parse(self, response: Any) -> tuple[str, Usage]:
         raise NotImplementedError
 
@@ -132,7 +136,7 @@ class SDKModel:
         return Completion(
             text=text,
             usage=usage,
-            cost_usd=self.pricing.cost(self.name, usage),
+            cost_usd=self.cost(usage),
             seconds=time.monotonic() - start,
             model=self.name,
         )
