@@ -146,8 +146,7 @@ class ContextConfig(Section):
     """Reuse relevance decisions across runs from ``relevance_cache_dir`` (provider models
     only; see codemonkeys/context/decision_cache.py)."""
     relevance_cache_dir: Path | None = None
-    """Default: $CODEMONKEYS_CACHE_DIR/relevance, else $XDG_CACHE_HOME/codemonkeys/relevance,
-    else ~/.cache/codemonkeys/relevance."""
+    """Default: $XDG_CACHE_HOME/codemonkeys/relevance, else ~/.cache/codemonkeys/relevance."""
     relevance_cache_max_mb: float = Field(default=200.0, gt=0)
     """Least recently used decisions are removed beyond this size."""
     prefilter: bool = False

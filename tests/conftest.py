@@ -17,9 +17,13 @@ SANDBOX_IMAGE = os.environ.get("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:la
 
 @pytest.fixture(autouse=True)
 def _private_cache_dir(tmp_path_factory, monkeypatch):
-    """Each test (and the CLI it starts) gets its own cache directory, so the cross-run
-    relevance cache never carries answers between tests or into the user's ~/.cache."""
-    monkeypatch.setenv("CODEMONKEYS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    """Each test (and the CLI it starts) gets its own relevance cache directory, so the
+    cross-run decision cache never carries answers between tests or into ~/.cache."""
+    import codemonkeys.context.decision_cache as decision_cache
+
+    cache = tmp_path_factory.mktemp("relevance-cache")
+    monkeypatch.setenv("CODEMONKEYS_CONTEXT__RELEVANCE_CACHE_DIR", str(cache))
+    monkeypatch.setattr(decision_cache, "default_cache_dir", lambda: cache)
 
 
 def _docker_client():

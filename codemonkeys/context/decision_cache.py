@@ -26,10 +26,7 @@ _PRUNE_TO = 0.8
 
 
 def default_cache_dir() -> Path:
-    """$CODEMONKEYS_CACHE_DIR/relevance, else $XDG_CACHE_HOME/codemonkeys/relevance, else
-    ~/.cache/codemonkeys/relevance."""
-    if os.environ.get("CODEMONKEYS_CACHE_DIR"):
-        return Path(os.environ["CODEMONKEYS_CACHE_DIR"]) / "relevance"
+    """$XDG_CACHE_HOME/codemonkeys/relevance, else ~/.cache/codemonkeys/relevance."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "codemonkeys" / "relevance"
 

@@ -18,6 +18,7 @@ chosen from ``tests/benchmarks/bench_prefilter.py`` (see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sys
@@ -30,6 +31,8 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
 from codemonkeys.context.files import Enumeration, SourceFile, read_text
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # its index-building chatter
 
 PREFILTER_REASON = "prefilter"
 

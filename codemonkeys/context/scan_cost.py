@@ -58,14 +58,18 @@ class ScanEstimate(BaseModel):
             (f"prefilter {self.prefilter_share:.0%}", self.prefiltered, self.prefilter_on),
         ):
             for i, c in enumerate(rows):
-                batch = f", ${c.batch_usd:.2f} batch" if c.batch_usd is not None else ""
+                batch = f", {_usd(c.batch_usd)} batch" if c.batch_usd is not None else ""
                 model = "" if i == 0 else f" with {c.model}"
                 mark = " <- this run" if active and i == 0 else ""
                 lines.append(
                     f"  {label}{model}: {c.files:,} files, {c.prompt_tokens:,} prompt tokens, "
-                    f"${c.usd:.2f}{batch}{mark}"
+                    f"{_usd(c.usd)}{batch}{mark}"
                 )
         return "\n".join(lines)
+
+
+def _usd(x: float) -> str:
+    return f"${x:.2f}" if x >= 1 else f"${x:.4f}"
 
 
 def _provider(model: str) -> str:
