@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
@@ -83,13 +84,46 @@ def checkout(source: tuple[str, Path, str], dest: Path) -> list[str] | None:
         )
     if git(where, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         return None
-    archive = subprocess.Popen(
-        ["git", f"--git-dir={where}", "archive", commit], stdout=subprocess.PIPE
+    listing = git(where, "ls-tree", "-r", "-z", commit).stdout.decode()
+    entries = []  # (blob sha, path) of regular files; symlinks and submodules are not read
+    paths = []
+    for item in filter(None, listing.split("\0")):
+        meta, path = item.split("\t", 1)
+        mode, kind, sha = meta.split()
+        paths.append(path)
+        if kind == "blob" and mode in ("100644", "100755"):
+            entries.append((sha, path))
+    write_blobs(where, entries, dest)
+    return paths
+
+
+def write_blobs(git_dir: Path, entries: list[tuple[str, str]], dest: Path) -> None:
+    """Write each blob under ``dest`` (one ``git cat-file --batch``). Snapshots may lack
+    their largest blobs: those files are left out, and enumeration records them missing."""
+    proc = subprocess.Popen(
+        ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-    archive.wait()
-    listing = git(where, "ls-tree", "-r", "--name-only", "-z", commit).stdout.decode()
-    return [p for p in listing.split("\0") if p]
+    feeder = threading.Thread(
+        target=lambda: (
+            proc.stdin.write("".join(f"{sha}\n" for sha, _ in entries).encode()),
+            proc.stdin.close(),
+        )
+    )
+    feeder.start()
+    out = proc.stdout
+    for _, path in entries:
+        header = out.readline().split()
+        if len(header) != 3:  # "<sha> missing"
+            continue
+        data = out.read(int(header[2]))
+        out.read(1)
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    feeder.join()
+    proc.wait()
 
 
 def instances(args) -> tuple[list[tuple[dict, tuple[str, Path, str]]], str]:
