@@ -361,6 +361,14 @@ def swebench_run(
             "--remove-images", help="Remove each instance image when its problem is done."
         ),
     ] = False,
+    estimate_only: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Print the relevance scan's tokens and price per problem and stop "
+            "(trees from local instance images; nothing is spent).",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -399,8 +407,14 @@ def swebench_run(
         remove_images=remove_images,
     )
     try:
+        if estimate_only:
+            from codemonkeys.swebench.estimate import estimate_swebench
+            from codemonkeys.swebench.run import load_rows
+
+            estimate_swebench(load_rows(opts), cfg, console)
+            return
         results = run_swebench(opts, cfg, console)
-    except DatasetError as e:
+    except (DatasetError, ValueError) as e:
         raise _fail(str(e)) from e
     counts = Counter(r.status for r in results)
     console.print(

@@ -289,8 +289,19 @@ def main() -> None:
     ap.add_argument("--repos", nargs="*", help="only these owner/name repositories")
     ap.add_argument("--max-per-repo", type=int, default=0, help="0: all")
     ap.add_argument("--details", help="write per-instance results (JSON lines) here")
+    ap.add_argument(
+        "--report-only", action="store_true", help="summarise an earlier --details file"
+    )
     args = ap.parse_args()
+    if args.report_only:
+        lines = Path(args.details).read_text().splitlines()
+        report([json.loads(line) for line in lines], Counter())
+        return
+    results, skipped = measure_all(args)
+    report(results, skipped)
 
+
+def measure_all(args) -> tuple[list[dict], Counter]:
     cfg = ContextConfig()
     todo, origin = instances(args)
     print(f"{len(todo)} instances from {origin}", flush=True)
@@ -311,6 +322,10 @@ def main() -> None:
                 out.write(json.dumps(r) + "\n")
         if i % 10 == 0:
             print(f"  {i}/{len(todo)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return results, skipped
+
+
+def report(results: list[dict], skipped: Counter) -> None:
     if not results:
         sys.exit("no instance could be measured")
     s = summarise(results)

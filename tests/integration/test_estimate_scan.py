@@ -79,3 +79,37 @@ def test_the_estimate_follows_the_users_choices(tmp_path):
     assert "by default" not in out
     assert "this run" in _line(out, "prefilter 30%").group(5)
     assert "this run" not in _line(out, "every file").group(5)
+
+
+@pytest.mark.docker
+def test_swebench_run_estimate_reads_trees_from_local_images_and_spends_nothing(
+    tmp_path, docker_client, sandbox_image
+):
+    import json
+
+    from tests.swebench_fixture import build_swebench_fixture
+
+    row, _ = build_swebench_fixture(docker_client, sandbox_image)
+    absent = dict(row, instance_id="nobody__nothing-1", image="codemonkeys-absent:never")
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text(json.dumps(row) + "\n" + json.dumps(absent) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(PYTHONPATH=str(ROOT), COLUMNS="200", OPENAI_API_KEY="sk-never-used")
+    proc = subprocess.run(
+        [
+            CLI, "swebench", "run", "--dataset", str(dataset), "--run-dir", str(tmp_path / "run"),
+            "--model", "openai/gpt-5", "--estimate",
+        ],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert not (tmp_path / "run").exists()
+    assert f"{row['instance_id']}:\nrelevance scan with openai/gpt-5-mini (the provider's" in out
+    assert (
+        "nobody__nothing-1: skipped (image codemonkeys-absent:never is not on this engine)" in out
+    )
+    assert "total over 1 problem(s) (1 skipped):" in out
+    every = _line(out.split("total over")[1], "every file")
+    assert int(every.group(1)) > 0 and float(every.group(4)) <= float(every.group(3))
+    _line(out.split("total over")[1], "every file with openai/gpt-5")
