@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from codemonkeys.config import ContextConfig  # noqa: E402
-from codemonkeys.context.files import SourceFile, enumerate_files, read_text  # noqa: E402
+from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files, read_text  # noqa: E402
 from codemonkeys.context.prefilter import file_terms, kept_count, rank_files  # noqa: E402
 from codemonkeys.problem import patch_files  # noqa: E402
 
@@ -73,33 +73,78 @@ def git(git_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True)
 
 
-def checkout(source: tuple[str, Path, str], dest: Path) -> list[str] | None:
-    """Extract the tree into ``dest``; returns the tracked paths (None: not available)."""
-    kind, where, commit = source
-    if kind == "tarball":
-        with tarfile.open(where) as tar:
-            tar.extractall(dest, filter="data")
-        return sorted(
-            str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() or p.is_symlink()
-        )
-    if git(where, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
-        return None
-    listing = git(where, "ls-tree", "-r", "-z", commit).stdout.decode()
-    entries = []  # (blob sha, path) of regular files; symlinks and submodules are not read
-    paths = []
-    for item in filter(None, listing.split("\0")):
-        meta, path = item.split("\t", 1)
-        mode, kind, sha = meta.split()
-        paths.append(path)
-        if kind == "blob" and mode in ("100644", "100755"):
-            entries.append((sha, path))
-    write_blobs(where, entries, dest)
-    return paths
+def extract_tarball(tarball: Path, dest: Path) -> list[str]:
+    with tarfile.open(tarball) as tar:
+        tar.extractall(dest, filter="data")
+    return sorted(
+        str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() or p.is_symlink()
+    )
 
 
-def write_blobs(git_dir: Path, entries: list[tuple[str, str]], dest: Path) -> None:
-    """Write each blob under ``dest`` (one ``git cat-file --batch``). Snapshots may lack
-    their largest blobs: those files are left out, and enumeration records them missing."""
+class RepoTree:
+    """One repository's working files on disk, moved from base commit to base commit by
+    writing only the blobs that changed, with the enumeration and BM25 terms of each
+    (path, blob) kept: a file's enumeration depends only on its path and content, so the
+    result equals ``enumerate_files`` over the whole tree at every commit."""
+
+    def __init__(self, repo: str) -> None:
+        self.repo = repo
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-prefilter-")
+        self.dir = Path(self._tmp.name)
+        self.state: dict[str, str] = {}  # path -> blob sha on disk
+        self.enumerated: dict[tuple[str, str], SourceFile | str] = {}
+        self.terms: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def checkout(self, git_dir: Path, commit: str) -> dict[str, str] | None:
+        """Move to ``commit``; returns path -> object id of every tracked path."""
+        if git(git_dir, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            return None
+        listing = git(git_dir, "ls-tree", "-r", "-z", commit).stdout.decode()
+        tree: dict[str, str] = {}
+        regular: dict[str, str] = {}
+        for item in filter(None, listing.split("\0")):
+            meta, path = item.split("\t", 1)
+            mode, kind, sha = meta.split()
+            tree[path] = f"{mode}:{sha}"
+            if kind == "blob" and mode in ("100644", "100755"):
+                regular[path] = sha  # symlinks and submodules are not written
+        for path in [p for p in self.state if regular.get(p) != self.state[p]]:
+            (self.dir / path).unlink(missing_ok=True)
+            del self.state[path]
+        todo = [(sha, p) for p, sha in regular.items() if p not in self.state]
+        for path in write_blobs(git_dir, todo, self.dir):
+            self.state[path] = regular[path]
+        return tree
+
+    def enumerate(self, tree: dict[str, str], cfg: ContextConfig) -> Enumeration:
+        new = [p for p in tree if (p, tree[p]) not in self.enumerated]
+        fresh = enumerate_files(self.dir, new, cfg)
+        for f in fresh.files:
+            self.enumerated[(f.path, tree[f.path])] = f
+        for path, reason in fresh.excluded.items():
+            self.enumerated[(path, tree[path])] = reason
+        out = Enumeration()
+        for path in sorted(tree):
+            got = self.enumerated[(path, tree[path])]
+            if isinstance(got, str):
+                out.excluded[path] = got
+            else:
+                out.files.append(got)
+        return out
+
+    def terms_of(self, f: SourceFile, text: str) -> list[str]:
+        if f.sha256 not in self.terms:
+            self.terms[f.sha256] = file_terms(f.path, text)
+        return self.terms[f.sha256]
+
+
+def write_blobs(git_dir: Path, entries: list[tuple[str, str]], dest: Path) -> list[str]:
+    """Write each blob under ``dest`` (one ``git cat-file --batch``); returns the paths
+    written. Snapshots may lack their largest blobs: those files are left out, and
+    enumeration records them missing."""
     proc = subprocess.Popen(
         ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
         stdin=subprocess.PIPE,
@@ -113,6 +158,7 @@ def write_blobs(git_dir: Path, entries: list[tuple[str, str]], dest: Path) -> No
     )
     feeder.start()
     out = proc.stdout
+    written = []
     for _, path in entries:
         header = out.readline().split()
         if len(header) != 3:  # "<sha> missing"
@@ -122,8 +168,10 @@ def write_blobs(git_dir: Path, entries: list[tuple[str, str]], dest: Path) -> No
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        written.append(path)
     feeder.join()
     proc.wait()
+    return written
 
 
 def instances(args) -> tuple[list[tuple[dict, tuple[str, Path, str]]], str]:
@@ -141,6 +189,7 @@ def instances(args) -> tuple[list[tuple[dict, tuple[str, Path, str]]], str]:
         per_repo[row["repo"]] += 1
         out.append((row, ("git", git_dir, row["base_commit"])))
     if out:
+        out.sort(key=lambda item: (item[0]["repo"], item[0]["instance_id"]))
         return out, f"{mirrors} snapshots"
     inst = Path(args.instances)
     for line in (inst / "rows.jsonl").read_text().splitlines():
@@ -151,42 +200,35 @@ def instances(args) -> tuple[list[tuple[dict, tuple[str, Path, str]]], str]:
     return out, f"{inst} tarballs"
 
 
-class TermsMemo:
-    """A file's BM25 terms by content hash, kept across the instances of one repository
-    (most files are identical between nearby base commits)."""
-
-    def __init__(self) -> None:
-        self.repo = ""
-        self.by_sha: dict[str, list[str]] = {}
-
-    def for_repo(self, repo: str) -> TermsMemo:
-        if repo != self.repo:
-            self.repo, self.by_sha = repo, {}
-        return self
-
-    def __call__(self, f: SourceFile, text: str) -> list[str]:
-        if f.sha256 not in self.by_sha:
-            self.by_sha[f.sha256] = file_terms(f.path, text)
-        return self.by_sha[f.sha256]
-
-
-def measure(row: dict, source, cfg: ContextConfig, memo: TermsMemo) -> dict | None:
-    with tempfile.TemporaryDirectory(prefix="bench-prefilter-") as tmp:
-        tree = Path(tmp)
-        paths = checkout(source, tree)
-        if paths is None:
+def measure(row: dict, source, cfg: ContextConfig, trees: dict[str, RepoTree]) -> dict | None:
+    kind, where, commit = source
+    t_enum = time.perf_counter()
+    if kind == "tarball":
+        with tempfile.TemporaryDirectory(prefix="bench-prefilter-") as tmp:
+            paths = extract_tarball(where, Path(tmp))
+            enum = enumerate_files(Path(tmp), paths, cfg)
+            t0 = time.perf_counter()
+            ranked = rank_files(
+                row["problem_statement"], enum.files, lambda f: read_text(Path(tmp), f.path)
+            )
+    else:
+        for repo in [r for r in trees if r != row["repo"]]:
+            trees.pop(repo).close()  # instances come grouped by repository
+        repo_tree = trees.setdefault(row["repo"], RepoTree(row["repo"]))
+        tree = repo_tree.checkout(where, commit)
+        if tree is None:
             return None
-        t_enum = time.perf_counter()
-        enum = enumerate_files(tree, paths, cfg)
+        paths = list(tree)
+        enum = repo_tree.enumerate(tree, cfg)
         t0 = time.perf_counter()
         ranked = rank_files(
             row["problem_statement"],
             enum.files,
-            lambda f: read_text(tree, f.path),
-            terms_of=memo.for_repo(row["repo"]),
+            lambda f: read_text(repo_tree.dir, f.path),
+            terms_of=repo_tree.terms_of,
         )
-        rank_s = time.perf_counter() - t0
-        enum_s = t0 - t_enum
+    rank_s = time.perf_counter() - t0
+    enum_s = t0 - t_enum
     files: dict[str, SourceFile] = {f.path: f for f in enum.files}
     gold = patch_files(row["patch"])
     at_base = set(paths)
@@ -306,13 +348,13 @@ def measure_all(args) -> tuple[list[dict], Counter]:
     todo, origin = instances(args)
     print(f"{len(todo)} instances from {origin}", flush=True)
     results, skipped = [], Counter()
-    memo = TermsMemo()
+    trees: dict[str, RepoTree] = {}
     t0 = time.perf_counter()
     details = Path(args.details) if args.details else None
     if details:
         details.write_text("")
     for i, (row, source) in enumerate(todo, 1):
-        r = measure(row, source, cfg, memo)
+        r = measure(row, source, cfg, trees)
         if r is None:
             skipped[row["repo"]] += 1
             continue
@@ -322,6 +364,8 @@ def measure_all(args) -> tuple[list[dict], Counter]:
                 out.write(json.dumps(r) + "\n")
         if i % 10 == 0:
             print(f"  {i}/{len(todo)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for tree in trees.values():
+        tree.close()
     return results, skipped
 
 
