@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -105,8 +106,8 @@ def split_identifier(ident: str) -> tuple[str, ...]:
 def terms(text: str) -> list[str]:
     """Words of ``text`` for BM25: identifiers whole and split, lower case, no stopwords."""
     out: list[str] = []
-    for ident in _IDENT.findall(text[:MAX_TEXT_CHARS]):
-        out.extend(split_identifier(ident))
+    for ident, n in Counter(_IDENT.findall(text[:MAX_TEXT_CHARS])).items():
+        out.extend(split_identifier(ident) * n)
     return out
 
 
@@ -135,16 +136,19 @@ def named_code(issue: str) -> set[str]:
     return found
 
 
-def path_named(path: str, issue: str) -> bool:
-    """The issue names this file: its path (or a path ending with it), or its module path."""
+def path_named(path: str, issue: str, mentions: list[str] | None = None) -> bool:
+    """The issue names this file: its path (or a path ending with it), or its module path.
+    ``mentions``: the issue's path-like words (``_PATHLIKE``), when already found."""
     p = PurePosixPath(path)
     module = ".".join(p.with_suffix("").parts)
     if module.endswith(".__init__"):
         module = module[: -len(".__init__")]
-    if path in issue or any(
-        path.endswith(m) and len(m) > len(p.name) for m in _PATHLIKE.findall(issue)
-    ):
+    if mentions is None:
+        mentions = _PATHLIKE.findall(issue)
+    if path in issue or any(path.endswith(m) and len(m) > len(p.name) for m in mentions):
         return True
+    if module not in issue:
+        return False
     return "." in module and re.search(rf"(?<![\w.]){re.escape(module)}(?![\w])", issue) is not None
 
 
@@ -175,12 +179,13 @@ def rank_files(
     top = max(float(max(raw)), 1e-9)
     issue_words = {t for t in terms(issue)}
     named = named_code(issue)
+    mentions = _PATHLIKE.findall(issue)
     ranked: list[RankedFile] = []
     for f, text, score in zip(files, texts, raw, strict=True):
         bm = float(score) / top
         boosts: list[str] = []
         total = bm
-        if path_named(f.path, issue):
+        if path_named(f.path, issue, mentions):
             total += BOOST_PATH_NAMED
             boosts.append("path_named")
         stem = PurePosixPath(f.path).stem.lower()
