@@ -229,6 +229,7 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
 
 def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     from codemonkeys.context.files import enumerate_files
+    from codemonkeys.context.prefilter import apply_prefilter
     from codemonkeys.context.scan_cost import estimate_scan
     from codemonkeys.context.tokens import count_tokens
     from codemonkeys.llm import check_models
@@ -248,8 +249,13 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
         enum = enumerate_files(tree, paths, config.context)
+        scanned = (
+            apply_prefilter(opts.issue, tree, enum, config.context)
+            if config.context.prefilter
+            else enum
+        )
         estimate = estimate_cost(
-            config, len(enum.files), enum.total_tokens, count_tokens(opts.issue)
+            config, len(scanned.files), scanned.total_tokens, count_tokens(opts.issue)
         )
         console.print(escape(estimate.describe()))
         scan = estimate_scan(config, enum, opts.issue, tree)

@@ -52,6 +52,7 @@ def _line(out: str, start: str) -> re.Match:
 
 def test_solve_estimate_prints_the_scan_per_model_with_and_without_batch_and_prefilter(tmp_path):
     out = _estimate(tmp_path, "--set", "context.prefilter_min_files=2")
+    assert "estimate: 10 files to scan" in out
     assert (
         "relevance scan with anthropic/claude-haiku-4-5 (the provider's small model, by default"
         in out
@@ -75,6 +76,7 @@ def test_the_estimate_follows_the_users_choices(tmp_path):
         "--set", "context.prefilter_share=0.3",
         "--set", "context.prefilter_min_files=1",
     )  # fmt: skip
+    assert "estimate: 3 files to scan" in out  # ceil(30% of 10): the prefilter is on
     assert "relevance scan with anthropic/claude-sonnet-4-5:" in out
     assert "by default" not in out
     assert "this run" in _line(out, "prefilter 30%").group(5)
