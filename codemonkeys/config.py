@@ -149,6 +149,11 @@ class ContextConfig(Section):
     """Default: $XDG_CACHE_HOME/codemonkeys/relevance, else ~/.cache/codemonkeys/relevance."""
     relevance_cache_max_mb: float = Field(default=200.0, gt=0)
     """Least recently used decisions are removed beyond this size."""
+    relevance_batch: bool = False
+    """Send the relevance scan through the provider's batch API (Anthropic Message Batches,
+    OpenAI Batch: half price, answers within hours); see context/relevance_batch.py."""
+    relevance_batch_poll_s: float = Field(default=60.0, gt=0)
+    """Seconds between two looks at a pending batch."""
     prefilter: bool = False
     """Rank files lexically against the issue (BM25 + named paths/identifiers) and let the
     relevance model read only the top ``prefilter_share``; the rest are recorded as skipped

@@ -41,6 +41,7 @@ class ScanEstimate(BaseModel):
     small_by_default: bool = False
     prefilter_on: bool = False
     prefilter_share: float = 1.0
+    batch_on: bool = False
     full: list[ScanCost] = Field(default_factory=list)
     """Per model (the relevance model first, then the primary if different): all files."""
     prefiltered: list[ScanCost] = Field(default_factory=list)
@@ -61,6 +62,8 @@ class ScanEstimate(BaseModel):
                 batch = f", {_usd(c.batch_usd)} batch" if c.batch_usd is not None else ""
                 model = "" if i == 0 else f" with {c.model}"
                 mark = " <- this run" if active and i == 0 else ""
+                if mark and self.batch_on:
+                    mark += " (batch)"
                 lines.append(
                     f"  {label}{model}: {c.files:,} files, {c.prompt_tokens:,} prompt tokens, "
                     f"{_usd(c.usd)}{batch}{mark}"
@@ -131,6 +134,7 @@ def estimate_scan(config: Config, enum: Enumeration, issue: str, repo_dir: Path)
         small_by_default=models.relevance_is_default_small(),
         prefilter_on=config.context.prefilter,
         prefilter_share=config.context.prefilter_share,
+        batch_on=config.context.relevance_batch,
         full=rows["full"],
         prefiltered=rows["prefiltered"],
     )

@@ -111,6 +111,8 @@ def _relevance(
         enum.excluded_counts(),
     )
     model = hub.model("relevance", problem_id=problem.id, stage="relevance")
+    if config.context.relevance_batch:
+        _batch_scan(problem, repo_dir, enum.files, model.name, hub, store, config)
     decisions = run_relevance(
         problem_id=problem.id,
         issue=problem.issue,
@@ -127,6 +129,30 @@ def _relevance(
     )
     store.save_record(problem.id, RELEVANCE_RECORD, rec, fp)
     return rec, True
+
+
+def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> None:
+    """The batch part of the scan; what it leaves undecided the interactive scan asks."""
+    from codemonkeys.context.relevance_batch import run_relevance_batches
+    from codemonkeys.llm.batch import batch_api
+
+    api = batch_api(hub.provider("relevance"))
+    if api is None:
+        log.warning("%s: %s has no batch API; the scan runs interactively", problem.id, model_name)
+        return
+    counts = run_relevance_batches(
+        problem_id=problem.id,
+        issue=problem.issue,
+        repo_dir=repo_dir,
+        files=files,
+        model_name=model_name,
+        api=api,
+        store=store,
+        cfg=config.context,
+        pricing=hub.pricing,
+        add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
+    )
+    log.info("%s: relevance batch outcomes %s", problem.id, counts)
 
 
 def run_context(

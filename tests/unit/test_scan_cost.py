@@ -72,3 +72,6 @@ def test_estimate_scan_per_model_with_and_without_prefilter(tmp_path: Path):
     text = est.describe()
     assert "anthropic/claude-haiku-4-5 (the provider's small model, by default" in text
     assert "prefilter 25%: 21 files" in text and "batch" in text
+    assert "<- this run\n" in text and "(batch)" not in text
+    cfg.context.relevance_batch = True
+    assert "<- this run (batch)" in estimate_scan(cfg, enum, "x", tmp_path).describe()
