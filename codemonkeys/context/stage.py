@@ -140,6 +140,7 @@ def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> Non
     if api is None:
         log.warning("%s: %s has no batch API; the scan runs interactively", problem.id, model_name)
         return
+    hub.costs.check(problem.id)  # a spent budget stops before a batch is paid for
     counts = run_relevance_batches(
         problem_id=problem.id,
         issue=problem.issue,
@@ -151,6 +152,7 @@ def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> Non
         cfg=config.context,
         pricing=hub.pricing,
         add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
+        stop=hub.costs.stop,  # Ctrl-C stops the wait; the rerun polls the same batch
     )
     log.info("%s: relevance batch outcomes %s", problem.id, counts)
 
