@@ -265,6 +265,7 @@ def measure(row: dict, source, cfg: ContextConfig, trees: dict[str, RepoTree]) -
         "gold_kinds": [file_kind(g) for g in gold_enum],
         "kind_tokens": dict(kind_tokens),
         "gold_rank": {g: order.index(g) + 1 for g in gold_enum},
+        "ranked_tokens": [files[p].tokens for p in order],
         "curve": curve,
         "rank_s": rank_s,
         "enumerate_s": enum_s,
@@ -306,7 +307,38 @@ def summarise(results: list[dict]) -> dict:
             "gold_files": kind_gold[kind],
             "recall_lost_if_skipped": kind_gold[kind] / all_gold,
         }
-    return {"overall": overall, "per_repo": per_repo, "chosen": chosen, "kinds": kinds}
+    return {
+        "overall": overall,
+        "per_repo": per_repo,
+        "chosen": chosen,
+        "kinds": kinds,
+        "by_tokens": token_cut_curve(results) if all("ranked_tokens" in r for r in results) else [],
+    }
+
+
+def token_cut_curve(results: list[dict]) -> list[dict]:
+    """The other way to cut the same ranking: keep files in rank order while their tokens
+    fit in a share of the scan's tokens (measured only; the product cuts by files)."""
+    out = []
+    for share in SHARES:
+        gold = kept_gold = kept_tokens = total = 0
+        for r in results:
+            budget, used, n = share * r["tokens"], 0, 0
+            for t in r["ranked_tokens"]:
+                if used + t > budget and n > 0:
+                    break
+                used, n = used + t, n + 1
+            gold += r["gold_enumerated"]
+            kept_gold += sum(1 for rank in r["gold_rank"].values() if rank <= n)
+            kept_tokens, total = kept_tokens + used, total + r["tokens"]
+        out.append(
+            {
+                "token_share": share,
+                "tokens_saved_share": 1 - kept_tokens / max(1, total),
+                "gold_file_recall": kept_gold / max(1, gold),
+            }
+        )
+    return out
 
 
 def table(rows: list[dict]) -> str:
@@ -385,6 +417,14 @@ def report(results: list[dict], skipped: Counter) -> None:
     print("\nall repositories:\n" + table(s["overall"]))
     for repo, rows in sorted(s["per_repo"].items()):
         print(f"\n{repo} ({repos[repo]} instances):\n" + table(rows))
+    if all("ranked_tokens" in r for r in results):
+        print("\nthe same ranking cut by a share of tokens instead of files:")
+        print("| token share | tokens saved | gold-file recall |\n| --- | --- | --- |")
+        for c in s["by_tokens"]:
+            print(
+                f"| {c['token_share']:.0%} | {c['tokens_saved_share']:.1%} "
+                f"| {c['gold_file_recall']:.1%} |"
+            )
     print("\nper file kind: tokens saved vs gold-file recall lost if the scan skipped it")
     print("| kind | share of scan tokens | gold files | recall lost |\n| --- | --- | --- | --- |")
     for kind, k in s["kinds"].items():
