@@ -6,8 +6,10 @@ polls the same batch on its rerun instead of paying again. Answers are written t
 decisions file as interactive ones (with their ``batch_id``); then the ordinary scan runs
 and finds them there. What a batch could not answer (errored, expired or canceled items,
 an answer without a decision) is left to that interactive scan, which asks those files
-again (with its correction turn for unparsable answers). Batch usage is charged at the
-batch price (half the list price) to the run's cost tracker under the ``relevance`` stage.
+again (with its correction turn for unparsable answers). Files the cross-run decision
+cache answers are not sent; batch answers are stored in that cache too. Batch usage is
+charged at the batch price (half the list price) to the run's cost tracker under the
+``relevance`` stage.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 from codemonkeys.config import ContextConfig
+from codemonkeys.context.decision_cache import DecisionCache, cacheable_model
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.relevance import (
     DECISIONS_FILE,
@@ -62,10 +65,13 @@ def run_relevance_batches(
     pricing: Pricing,
     add_cost,
     stop: threading.Event | None = None,
+    cache: DecisionCache | None = None,
 ) -> dict[str, int]:
     """Submit (or pick up) the batch for the undecided files, wait, record the answers.
     Returns counts per item outcome (``decided``, ``no_decision``, ``errored``, ...)."""
     stop = stop or threading.Event()
+    if cache is not None and not cacheable_model(model_name):
+        cache = None
     issue_hash = text_hash(issue)
     prompts = prompt_hash("relevance")
     system = render("relevance/system", issue=issue)
@@ -77,8 +83,11 @@ def run_relevance_batches(
     todo: dict[str, SourceFile] = {}
     for f in files:
         key = decision_key(f.sha256, issue_hash, model_name, prompts)
-        if key not in known and key not in in_flight and key not in todo:
-            todo[key] = f
+        if key in known or key in in_flight or key in todo:
+            continue
+        if cache is not None and cache.get(key) is not None:
+            continue  # the interactive scan takes it from the cache
+        todo[key] = f
     if todo:
         requests, meta = [], {}
         for key, f in todo.items():
@@ -133,12 +142,13 @@ def run_relevance_batches(
                     outcome = "no_decision"
                 else:
                     outcome = "decided"
-                    store.append_jsonl(
-                        store.problem_dir(problem_id) / DECISIONS_FILE,
-                        {"key": item.custom_id, **meta, "status": status, "summary": summary,
-                         "attempts": 1, "model": model_name, "error": "",
-                         "batch_id": batch_id, "cost_usd": price, "ts": time.time()},
-                    )  # fmt: skip
+                    decision = {"key": item.custom_id, **meta, "status": status,
+                                "summary": summary, "attempts": 1, "model": model_name,
+                                "error": "", "batch_id": batch_id, "cost_usd": price,
+                                "ts": time.time()}  # fmt: skip
+                    store.append_jsonl(store.problem_dir(problem_id) / DECISIONS_FILE, decision)
+                    if cache is not None:
+                        cache.put(item.custom_id, decision)
             counts[outcome] = counts.get(outcome, 0) + 1
         store.append_jsonl(
             batches_path, {"batch_id": batch_id, "state": "collected", "counts": counts}

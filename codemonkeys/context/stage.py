@@ -153,6 +153,7 @@ def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> Non
         pricing=hub.pricing,
         add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
         stop=hub.costs.stop,  # Ctrl-C stops the wait; the rerun polls the same batch
+        cache=DecisionCache.from_config(config.context),
     )
     log.info("%s: relevance batch outcomes %s", problem.id, counts)
 

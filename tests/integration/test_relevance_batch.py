@@ -132,6 +132,21 @@ def test_batch_answers_feed_the_decisions_and_the_rest_is_asked_interactively(
         assert created_req.json["completion_window"] == "24h"
 
 
+def test_a_second_run_sends_no_batch_when_the_decision_cache_answers(tmp_path, repo, monkeypatch):
+    with LLMServer() as server:
+        FakeBatches(server, _batch_answer, polls=1)
+        config, store, hub, _ = _setup(server, "anthropic", tmp_path, monkeypatch)
+        first = run_context(PROBLEM, repo[0], repo[1], hub, store, config)
+        n_requests = len(server.requests())
+        store2 = RunStore(tmp_path / "run2")  # a new run (e.g. a new generation config)
+        hub2 = ModelHub(config.models, CallLog(store2), CostTracker())
+        second = run_context(PROBLEM, repo[0], repo[1], hub2, store2, config)
+        new = server.requests()[n_requests:]
+        assert [r.path for r in new] == [ANTHROPIC_PATH]  # the ranking call only
+        assert _path_of(new[0].json) is None
+    assert second.relevance_from_cache == 11 and second.relevant == first.relevant
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_killed_run_picks_up_its_batch_instead_of_paying_again(
     provider, tmp_path, repo, monkeypatch
