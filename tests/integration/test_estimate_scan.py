@@ -63,8 +63,8 @@ def test_solve_estimate_prints_the_scan_per_model_with_and_without_batch_and_pre
     h_usd, h_batch = float(haiku.group(3)), float(haiku.group(4))
     assert h_batch == pytest.approx(h_usd / 2, abs=1e-4) and float(sonnet.group(3)) > 2.5 * h_usd
     assert "this run" in haiku.group(5)  # the prefilter is off by default
-    kept = _line(out, "prefilter 50%")
-    assert int(kept.group(1)) == 5
+    kept = _line(out, "prefilter 60%")  # the default share
+    assert int(kept.group(1)) == 6
     assert int(kept.group(2).replace(",", "")) < int(haiku.group(2).replace(",", ""))
 
 
