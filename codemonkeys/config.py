@@ -164,6 +164,32 @@ class ContextConfig(Section):
     Verified instances, 9 repositories: 99.6% recall, 16.6% of scan tokens saved)."""
     prefilter_min_files: int = Field(default=50, ge=1)
     """The prefilter keeps at least this many files (small repositories are read whole)."""
+    secret_globs: list[str] = Field(
+        default_factory=lambda: [
+            ".env",
+            ".env.*",
+            "*.env",
+            "*.pem",
+            "*.key",
+            "*.p12",
+            "*.pfx",
+            "*.jks",
+            "*.keystore",
+            "id_rsa*",
+            "id_dsa*",
+            "id_ecdsa*",
+            "id_ed25519*",
+            "credentials*.json",
+            "*credentials*.json",
+            "service-account*.json",
+            "secrets.*",
+            ".htpasswd",
+            "*.kdbx",
+        ]
+    )
+    """Files that look like secrets: never read, never sent to a model, never in a prompt
+    log; recorded as excluded with reason ``secret``. ``.npmrc``/``.pypirc``/``.netrc``
+    holding a token or password, and any file holding a private key, are excluded too."""
 
 
 class GenerationConfig(Section):
@@ -218,6 +244,14 @@ class SandboxConfig(Section):
     cpus: float = Field(default=1.0, gt=0)
     pids_limit: int = Field(default=512, ge=16)
     network: bool = False
+    scratch_size: str = "1g"
+    """tmpfs on /tmp and /var/tmp in each container (counts towards memory)."""
+    disk_limit: str = "1g"
+    """What one script run may write to the work tree (and the largest file it may write);
+    past it the run is killed and recorded as the script's failure."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Extra host environment variables scripts may see (default: only PATH, LANG, LC_*,
+    TZ, TERM, USER, LOGNAME and a scratch HOME; never API keys or tokens)."""
     pool_size: int = Field(default=4, ge=1)
     """Warm containers per problem."""
     max_containers: int = Field(default=16, ge=1)
@@ -263,6 +297,7 @@ class Config(Section):
                     "prefilter",
                     "prefilter_share",
                     "prefilter_min_files",
+                    "secret_globs",
                 },
                 mode="json",
             )

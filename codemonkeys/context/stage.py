@@ -184,8 +184,10 @@ def run_context(
         model = hub.model("primary", problem_id=problem.id, stage="ranking")
         ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)
         budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
+        # Only files the scan read: a ranking naming anything else (a secret) is ignored.
+        scanned = {d.path for d in relevance.decisions}
         packing = pack_files(
-            ranking.merged,
+            [p for p in ranking.merged if p in scanned],
             lambda p: read_text(Path(repo_dir), p),
             budget,
             shrink=cfg.shrink_large_files,

@@ -195,3 +195,26 @@ def test_local_sandbox_patch_diff_reset_and_private_tmp(local_box, tmp_path):
         assert sb.diff() == ""
         assert sb.run("ls -a").output.split() == [".", "..", ".git", ".gitignore", "calc.py"]
         assert sorted(sb.export_repo(tmp_path / "exp")) == [".gitignore", "calc.py"]
+
+
+def test_local_sandbox_passes_an_env_allow_list_not_the_host_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-host-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_host_secret")
+    monkeypatch.setenv("CODEMONKEYS_TEST_PASSED", "visible")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    repo = tmp_path / "repo"
+    make_git_repo(repo, {"a.py": "A = 1\n"})
+    spec = SandboxSpec(kind="local", repo_path=repo, pass_env=["CODEMONKEYS_TEST_PASSED"])
+    with SandboxPool(spec, size=1) as pool, pool.lease() as sb:
+        out = sb.run("env").output
+        home = sb.run('echo "$HOME"').output.strip()
+    assert "secret" not in out
+    assert "ANTHROPIC_API_KEY" not in out and "GITHUB_TOKEN" not in out
+    assert "CODEMONKEYS_TEST_PASSED=visible" in out and "LANG=C.UTF-8" in out
+    assert home != str(Path.home()) and home.startswith(str(sb.root))
+
+
+def test_spec_from_config_carries_env_allow_list_and_disk_limits():
+    cfg = SandboxConfig(pass_env=["HTTP_PROXY"], disk_limit="64m", scratch_size="32m")
+    spec = spec_from_config(Problem(id="p", repo="o/r", issue="i"), cfg)
+    assert (spec.pass_env, spec.disk_limit, spec.scratch_size) == (["HTTP_PROXY"], "64m", "32m")
