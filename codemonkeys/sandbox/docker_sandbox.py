@@ -62,7 +62,6 @@ KILL_EXIT = 137  # 128 + SIGKILL
 AGENT_KILLED_NOTE = (
     "\n[codemonkeys: the command killed the sandbox's command server; output may be incomplete]\n"
 )
-USE_AGENT = os.environ.get("CODEMONKEYS_SANDBOX_AGENT", "1") != "0"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
 _live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
@@ -98,7 +97,7 @@ class DockerSandbox(ShellGitSandbox):
         self._closed = False
         self._pending: list[tuple[str, bytes]] = []
         self._agent: Agent | None = None
-        self._agent_usable = USE_AGENT
+        self._agent_usable = spec.agent
         self._agent_lock = threading.RLock()
         self._pending_lock = threading.Lock()
         labels = {

@@ -35,6 +35,8 @@ class SandboxSpec(BaseModel):
     network: bool = False
     max_output_chars: int = 8192
     default_timeout: float = 100.0
+    agent: bool = True
+    """Commands through the in-container command server (False: one docker exec each)."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Merged with org.codemonkeys.managed=1."""
 
@@ -62,5 +64,6 @@ def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxS
         network=cfg.network,
         max_output_chars=cfg.max_output_chars,
         default_timeout=cfg.script_timeout_s,
+        agent=cfg.agent,
         labels=labels,
     )

@@ -174,6 +174,17 @@ def test_env_setup_runs_before_each_command(repo, sandbox_image):
         assert one.run("echo $GREETING").output == "hello-from-setup\n"
 
 
+def test_agent_off_by_config_uses_docker_exec(repo, sandbox_image):
+    """sandbox.agent = false (the config key that replaced an env read at import time)."""
+    spec = SandboxSpec(image=sandbox_image, repo_path=repo, agent=False)
+    with open_sandbox(spec) as one:
+        assert one.run("echo via-exec").output == "via-exec\n"
+        assert one._agent is None
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=repo)) as default:
+        assert default.run("echo via-agent").output == "via-agent\n"
+        assert default._agent is not None
+
+
 def test_write_and_read_files(sb):
     sb.write_file("notes/new.txt", "relative\n")
     sb.write_file("/tmp/codemonkeys/x/abs.bin", b"\x00\xff")

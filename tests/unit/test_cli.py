@@ -44,3 +44,14 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(monkeypatch, tmp_path):
     result = runner.invoke(app, ["doctor", "--model", "anthropic/claude-sonnet-4-5"])
     assert "ANTHROPIC_API_KEY is set" in result.output
     assert "sk-test-not-shown" not in result.output
+
+
+def test_unrelated_codemonkeys_variables_do_not_break_commands(monkeypatch, tmp_path):
+    """docs/sandbox.md's old CODEMONKEYS_SANDBOX_AGENT=0 and the suite's CODEMONKEYS_TEST_IMAGE
+    used to be parsed as config and fail every command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CODEMONKEYS_SANDBOX_AGENT", "0")
+    monkeypatch.setenv("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:latest")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sandbox"]["agent"] is True
