@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from codemonkeys.config import Config, ConfigError, load_config
+from codemonkeys.interrupts import JobSignals
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -301,7 +302,8 @@ def solve(
             run_dir=run_dir,
             estimate_only=estimate_only,
         )
-        outcome = run_solve(opts, cfg, console)
+        with JobSignals(console) as signals:
+            outcome = run_solve(opts, cfg, console, stop=signals.stop)
     except (ModelError, SolveError, OSError) as e:
         raise _fail(str(e)) from e
     except Exception as e:
@@ -311,6 +313,8 @@ def solve(
         if isinstance(e, GitHubError | LocalRepoError):
             raise _fail(str(e)) from e
         raise
+    if signals.received is not None:
+        raise typer.Exit(signals.exit_code)
     if outcome.result is not None and outcome.result.status not in ("done",):
         raise typer.Exit(1)
 
@@ -396,13 +400,16 @@ def swebench_run(
         remove_images=remove_images,
     )
     try:
-        results = run_swebench(opts, cfg, console)
+        with JobSignals(console) as signals:
+            results = run_swebench(opts, cfg, console, stop=signals.stop)
     except DatasetError as e:
         raise _fail(str(e)) from e
     counts = Counter(r.status for r in results)
     console.print(
         f"{len(results)} problem(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
+    if signals.received is not None:
+        raise typer.Exit(signals.exit_code)
 
 
 @swebench_app.command("evaluate")
@@ -482,10 +489,13 @@ def ensemble(
         quiet=quiet,
     )
     try:
-        path = run_ensemble(opts, cfg, console)
+        with JobSignals(console) as signals:
+            path = run_ensemble(opts, cfg, console, stop=signals.stop)
     except (ModelError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     console.print(f"predictions: {path}")
+    if signals.received is not None:
+        raise typer.Exit(signals.exit_code)
 
 
 # -- report / show -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ own candidates) through the same test matrix, voting and selection. No labels ne
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,14 @@ class EnsembleOptions(BaseModel):
     quiet: bool = False
 
 
-def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
+def run_ensemble(
+    opts: EnsembleOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> Path:
+    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -38,7 +46,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
+    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -49,7 +57,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
     )
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
@@ -65,12 +73,8 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
         cs: CandidateSet = merged[problem.id]
         return image_check(rt, problem, gold, candidates=cs)
 
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            results = run_problems(rt, problems(), solve=solve)
-    finally:
-        restore()
+    with progress:
+        results = run_problems(rt, problems(), solve=solve)
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"

@@ -84,12 +84,19 @@ class Runtime:
         return self.store.root.name
 
 
-def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None) -> Runtime:
+def open_run(
+    run_dir: Path,
+    config: Config,
+    *,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+) -> Runtime:
     """Open (or resume) a run directory: write the effective config, load the call log and
-    count its spend against the caps."""
+    count its spend against the caps. ``stop`` is the job's stop flag (interrupts.JobSignals
+    sets it on Ctrl-C/SIGTERM)."""
     store = RunStore(run_dir)
     store.write_json(Path("config.json"), config)
-    stop = threading.Event()
+    stop = stop or threading.Event()
     costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
     calls = CallLog(store)
     replay_costs(calls, costs)
@@ -147,7 +154,9 @@ def solve_problem(
     pool = None
     try:
         spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
-        pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
+        pool = SandboxPool(
+            spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
+        )
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
         if candidates is None:
             candidates = _generate_candidates(rt, problem, gold, pool, cache, seconds)

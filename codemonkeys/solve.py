@@ -16,6 +16,7 @@ import hashlib
 import logging
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -225,7 +226,14 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
     return config.run.runs_dir / f"solve-{safe_name(label)}-{base_commit[:8]}-{digest}"
 
 
-def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
+def solve(
+    opts: SolveOptions,
+    config: Config,
+    console: Console,
+    *,
+    stop: threading.Event | None = None,
+) -> SolveOutcome:
+    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.tokens import count_tokens
     from codemonkeys.llm import check_models
@@ -270,7 +278,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
         workdir="/repo",
         test_language=language,
     )
-    rt = open_run(run_dir, config, observer=ConsoleObserver(console))
+    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
     console.print(f"run directory: {run_dir}")
     t0 = time.monotonic()
     result = solve_problem(rt, problem)

@@ -58,7 +58,10 @@ def api_key_env(endpoint: EndpointConfig) -> str | None:
     return None
 
 
-def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
+def build_provider(
+    endpoint: EndpointConfig, pricing: Pricing, *, stop: threading.Event | None = None
+) -> Model:
+    """The provider for ``endpoint``; ``stop`` (the run's stop flag) cuts retry waits short."""
     spec = endpoint.model.strip()
     if not spec:
         raise ModelError(NO_MODEL_HELP)
@@ -82,14 +85,14 @@ def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
 
         if not key:
             raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
-        return AnthropicModel(name, endpoint, pricing, api_key=key)
+        return AnthropicModel(name, endpoint, pricing, api_key=key, stop=stop)
     if provider == "openai":
         from codemonkeys.llm.openai_model import OpenAIModel
 
         if not key and not endpoint.base_url:
             raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
         # local OpenAI-compatible servers usually take any key
-        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed")
+        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed", stop=stop)
     raise ModelError(
         f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)"
     )
@@ -140,7 +143,7 @@ class ModelHub:
         with self._lock:
             ident = f"{ep.model}|{ep.base_url or ''}"
             if ident not in self._providers:
-                self._providers[ident] = build_provider(ep, self.pricing)
+                self._providers[ident] = build_provider(ep, self.pricing, stop=self.costs.stop)
                 key = self._endpoint_key(ep)
                 if key not in self.limits:
                     self.limits[key] = EndpointLimit(ep.max_concurrency)

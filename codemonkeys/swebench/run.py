@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,12 +161,19 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list[ProblemResult]:
+def run_swebench(
+    opts: SwebenchRunOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> list[ProblemResult]:
+    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     # the rows (with gold) for evaluation and metrics; never read by prompt-building code
     existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
@@ -178,16 +184,12 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
             f.write(json.dumps(r, default=str) + "\n")
 
     failed: list[ProblemResult] = []
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            results = run_problems(
-                rt,
-                _problems(rt, rows, failed),
-                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
-            )
-    finally:
-        restore()
+    with progress:
+        results = run_problems(
+            rt,
+            _problems(rt, rows, failed),
+            solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
+        )
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
     if rt.stop.is_set():
@@ -197,23 +199,6 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
     return failed + results
-
-
-def install_interrupt(rt: Runtime, console: Any):
-    """First Ctrl-C: stop starting new work (records stay consistent). Second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if rt.stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        rt.stop.set()
-        console.print("\nstopping: no new work starts; Ctrl-C again to abort at once")
-
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- evaluation ------------------------------------------------------------------------
