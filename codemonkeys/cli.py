@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from codemonkeys.config import Config, ConfigError, load_config
 from codemonkeys.interrupts import JobSignals
+from codemonkeys.store import RunLocked
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -304,7 +305,7 @@ def solve(
         )
         with JobSignals(console) as signals:
             outcome = run_solve(opts, cfg, console, stop=signals.stop)
-    except (ModelError, SolveError, OSError) as e:
+    except (ModelError, SolveError, RunLocked, OSError) as e:
         raise _fail(str(e)) from e
     except Exception as e:
         from codemonkeys.github import GitHubError
@@ -402,7 +403,7 @@ def swebench_run(
     try:
         with JobSignals(console) as signals:
             results = run_swebench(opts, cfg, console, stop=signals.stop)
-    except DatasetError as e:
+    except (DatasetError, RunLocked) as e:
         raise _fail(str(e)) from e
     counts = Counter(r.status for r in results)
     console.print(
@@ -491,7 +492,7 @@ def ensemble(
     try:
         with JobSignals(console) as signals:
             path = run_ensemble(opts, cfg, console, stop=signals.stop)
-    except (ModelError, ValueError, FileNotFoundError) as e:
+    except (ModelError, RunLocked, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     console.print(f"predictions: {path}")
     if signals.received is not None:

@@ -32,7 +32,7 @@ from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import RunStore
+from codemonkeys.store import RunLock, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,13 @@ class Runtime:
     container_slots: threading.BoundedSemaphore
     stop: threading.Event = field(default_factory=threading.Event)
     observer: Observer = field(default_factory=Observer)
+    lock: RunLock | None = None
+    """The run directory's lock, held until ``close()`` or the process ends."""
+
+    def close(self) -> None:
+        """Release the run directory for the next invocation."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def run_id(self) -> str:
@@ -93,8 +100,10 @@ def open_run(
 ) -> Runtime:
     """Open (or resume) a run directory: write the effective config, load the call log and
     count its spend against the caps. ``stop`` is the job's stop flag (interrupts.JobSignals
-    sets it on Ctrl-C/SIGTERM)."""
+    sets it on Ctrl-C/SIGTERM). Raises ``RunLocked`` (naming the holder) when another
+    invocation has the run directory."""
     store = RunStore(run_dir)
+    lock = RunLock(store.root).acquire()
     store.write_json(Path("config.json"), config)
     stop = stop or threading.Event()
     costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
@@ -109,6 +118,7 @@ def open_run(
         container_slots=threading.BoundedSemaphore(config.sandbox.max_containers),
         stop=stop,
         observer=observer or Observer(),
+        lock=lock,
     )
 
 

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import candidate_id
 from codemonkeys.problem import patch_files
-from codemonkeys.store import read_jsonl
+from codemonkeys.store import atomic_write_text, read_jsonl
 
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 """Cost stages as written in calls.jsonl, in pipeline order."""
@@ -1168,6 +1168,6 @@ def write_report(run_dir: Path | str, out: Path | str | None = None) -> tuple[Re
     report = build_report(run_dir)
     html_path = Path(out) if out else Path(run_dir) / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(report), encoding="utf-8")
-    html_path.with_suffix(".json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    atomic_write_text(html_path, render_html(report))
+    atomic_write_text(html_path.with_suffix(".json"), report.model_dump_json(indent=1))
     return report, html_path

@@ -31,6 +31,7 @@ from codemonkeys.config import Config
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.store import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -279,28 +280,31 @@ def solve(
         test_language=language,
     )
     rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
-    console.print(f"run directory: {run_dir}")
-    t0 = time.monotonic()
-    result = solve_problem(rt, problem)
-    outcome.result = result
-    _print_result(console, result, rt.costs.total, time.monotonic() - t0)
+    try:
+        console.print(f"run directory: {run_dir}")
+        t0 = time.monotonic()
+        result = solve_problem(rt, problem)
+        outcome.result = result
+        _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 
-    if result.chosen_patch:
-        outcome.patch_file = run_dir / "chosen.patch"
-        outcome.patch_file.write_text(result.chosen_patch)
-        console.print(f"patch saved to {outcome.patch_file}")
-        if opts.apply:
-            branch, commit = repo.apply_on_branch(
-                result.chosen_patch,
-                base_commit=base,
-                branch_name=opts.branch,
-                message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
-            )
-            outcome.branch, outcome.commit = branch, commit
-            console.print(
-                f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
-            )
-    return outcome
+        if result.chosen_patch:
+            outcome.patch_file = run_dir / "chosen.patch"
+            atomic_write_text(outcome.patch_file, result.chosen_patch)
+            console.print(f"patch saved to {outcome.patch_file}")
+            if opts.apply:
+                branch, commit = repo.apply_on_branch(
+                    result.chosen_patch,
+                    base_commit=base,
+                    branch_name=opts.branch,
+                    message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
+                )
+                outcome.branch, outcome.commit = branch, commit
+                console.print(
+                    f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
+                )
+        return outcome
+    finally:
+        rt.close()
 
 
 def first_line(text: str, limit: int = 60) -> str:

@@ -84,6 +84,70 @@ def _ends_mid_line(path: Path) -> bool:
         return False
 
 
+class RunLocked(RuntimeError):
+    """Another process holds the run directory; the message names it."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``fcntl.flock`` on ``<run>/.lock``), so two
+    invocations never work on (and pay for) the same run at once. The holder's pid, host
+    and command are written in the file for the message the second one prints. The kernel
+    drops the lock when the holder exits, however it exits (SIGKILL included)."""
+
+    FILE = ".lock"
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / self.FILE
+        self._file: Any = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+        import socket
+        import sys
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            f.close()
+            raise RunLocked(
+                f"{self.path.parent} is in use by another invocation "
+                f"({_describe_holder(holder)}); wait for it to end or stop it, then rerun"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": " ".join(sys.argv),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            )
+            + "\n"
+        )
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None
+
+
+def _describe_holder(text: str) -> str:
+    try:
+        h = json.loads(text)
+        return f"pid {h['pid']} on {h['host']} since {h['since']}: {h['command']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
 class RunStore:
     """All reads and writes of one run directory. Thread-safe."""
 
