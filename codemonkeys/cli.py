@@ -196,9 +196,15 @@ def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None
 def clean(
     run_id: Annotated[str | None, typer.Option(help="Only containers of this run.")] = None,
 ) -> None:
-    """Remove sandbox containers left behind by a crashed or killed run."""
+    """Remove sandbox containers and temporary directories left behind by a crashed or
+    killed run (only those whose owner process is gone)."""
     from codemonkeys.sandbox import clean_containers
+    from codemonkeys.tempdirs import clean_temp_dirs
 
+    dirs = clean_temp_dirs()
+    console.print(
+        f"removed {len(dirs)} leftover temporary director{'y' if len(dirs) == 1 else 'ies'}"
+    )
     try:
         n = clean_containers(run_id=run_id)
     except Exception as e:

@@ -13,7 +13,6 @@ stop at their next model call (``Interrupted``) and the store stays consistent.
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import RunLock, RunStore
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,7 @@ def _generate_candidates(
     from codemonkeys.context.stage import run_context
     from codemonkeys.generation.stage import run_generation
 
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
-        repo_dir = Path(tmp)
+    with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
         t0 = time.monotonic()
         paths = _export_repo(pool, repo_dir)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.store import atomic_write_text
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +249,7 @@ def solve(
     config.sandbox.kind = opts.sandbox
 
     run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
-        tree = Path(tmp)
+    with temp_dir("tree") as tree:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
         enum = enumerate_files(tree, paths, config.context)
