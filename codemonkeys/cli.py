@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from codemonkeys.config import Config, ConfigError, load_config
 from codemonkeys.interrupts import JobSignals
-from codemonkeys.store import RunLocked
+from codemonkeys.store import DiskFull, RunLocked
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -409,7 +409,7 @@ def swebench_run(
     try:
         with JobSignals(console) as signals:
             results = run_swebench(opts, cfg, console, stop=signals.stop)
-    except (DatasetError, RunLocked) as e:
+    except (DatasetError, RunLocked, DiskFull) as e:
         raise _fail(str(e)) from e
     counts = Counter(r.status for r in results)
     console.print(
@@ -498,7 +498,7 @@ def ensemble(
     try:
         with JobSignals(console) as signals:
             path = run_ensemble(opts, cfg, console, stop=signals.stop)
-    except (ModelError, RunLocked, ValueError, FileNotFoundError) as e:
+    except (ModelError, RunLocked, DiskFull, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     console.print(f"predictions: {path}")
     if signals.received is not None:

@@ -14,6 +14,7 @@ from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.store import disk_full_error
 
 MODEL_NAME = "codemonkeys-ensemble"
 
@@ -76,6 +77,8 @@ def run_ensemble(
 
         with progress:
             results = run_problems(rt, problems(), solve=solve)
+        if rt.store.disk_full.is_set():
+            raise disk_full_error(rt.store.root)
         chosen = {r.id: r.chosen_patch for r in results}
         out = opts.out or rt.store.root / "predictions.jsonl"
         fmt = "json" if out.suffix == ".json" else "jsonl"

@@ -12,6 +12,7 @@ stop at their next model call (``Interrupted``) and the store stays consistent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import RunLock, RunStore
+from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,12 @@ def open_run(
     invocation has the run directory."""
     store = RunStore(run_dir)
     lock = RunLock(store.root).acquire()
-    store.write_json(Path("config.json"), config)
+    try:
+        store.reserve_space()
+        store.write_json(Path("config.json"), config)
+    except BaseException:
+        lock.release()
+        raise
     stop = stop or threading.Event()
     costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
     calls = CallLog(store)
@@ -182,6 +188,10 @@ def solve_problem(
             selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
             seconds["selection"] = time.monotonic() - t0
             _take_selection(result, selection)
+    except DiskFull as e:  # the run stops; a rerun (with space) resumes this problem
+        rt.stop.set()
+        result.status = "interrupted"
+        result.error = str(e)
     except Interrupted as e:
         result.status = "interrupted"
         result.error = str(e)
@@ -192,10 +202,11 @@ def solve_problem(
         result.status = "failed"
         result.error = f"{type(e).__name__}: {e}"
         log.warning("problem %s failed: %s", problem.id, result.error)
-        rt.store.write_json(
-            rt.store.problem_dir(problem.id) / "error.json",
-            {"error": result.error, "traceback": traceback.format_exc()},
-        )
+        with contextlib.suppress(DiskFull):
+            rt.store.write_json(
+                rt.store.problem_dir(problem.id) / "error.json",
+                {"error": result.error, "traceback": traceback.format_exc()},
+            )
     finally:
         if pool is not None:
             try:
@@ -255,7 +266,11 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     result.stage_seconds = seconds
     result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
-    rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    try:
+        rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    except DiskFull as e:  # the problem stays unfinished on disk: a rerun redoes it
+        rt.stop.set()
+        log.error("%s: its result could not be saved: %s", result.id, e)
     rt.observer.problem_done(result)
     return result
 
@@ -303,20 +318,29 @@ def run_problems(
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                results.append(fut.result())
+                try:
+                    results.append(fut.result())
+                except DiskFull as e:  # before the problem's own records: stop the run
+                    rt.stop.set()
+                    log.error("%s", e)
     status = "finished"
-    if rt.stop.is_set():
+    if rt.store.disk_full.is_set():
+        status = "disk_full"
+    elif rt.stop.is_set():
         status = "interrupted"
     elif rt.costs.run_exhausted():
         status = "budget_exhausted"
-    rt.store.write_json(
-        Path("status.json"),
-        {
-            "status": status,
-            "problems": len(results),
-            "by_status": dict(Counter(r.status for r in results)),
-            "cost_usd": round(rt.costs.total, 6),
-            "updated_at": time.time(),
-        },
-    )
+    try:
+        rt.store.write_json(
+            Path("status.json"),
+            {
+                "status": status,
+                "problems": len(results),
+                "by_status": dict(Counter(r.status for r in results)),
+                "cost_usd": round(rt.costs.total, 6),
+                "updated_at": time.time(),
+            },
+        )
+    except DiskFull as e:
+        log.error("status.json could not be written: %s", e)
     return results

@@ -30,7 +30,7 @@ from codemonkeys.config import Config
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
 from codemonkeys.problem import Problem, safe_name
-from codemonkeys.store import atomic_write_text
+from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
@@ -283,6 +283,8 @@ def solve(
         console.print(f"run directory: {run_dir}")
         t0 = time.monotonic()
         result = solve_problem(rt, problem)
+        if rt.store.disk_full.is_set():
+            raise disk_full_error(rt.store.root)
         outcome.result = result
         _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 

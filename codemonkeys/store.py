@@ -68,6 +68,14 @@ class DiskFull(OSError):
         )
         self.path = path
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def disk_full_error(root: Path) -> DiskFull:
+    """The error a job ends with after its store ran out of space."""
+    return DiskFull(root, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
 
 def _is_disk_full(e: OSError) -> bool:
     return e.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -12,6 +12,7 @@ log. The index is derived data: losing it costs a rebuild, never an answer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -74,6 +75,7 @@ class CallIndex:
                 db.executescript(SCHEMA)
                 return db
             except sqlite3.DatabaseError as e:
+                _raise_if_full(self.path, e)
                 if attempt:
                     raise
                 log.warning("call index %s is unreadable (%s); rebuilding it", self.path, e)
@@ -124,8 +126,11 @@ class CallIndex:
                 if indexed_to:
                     self._set_meta("head", _head_digest(self.log_path, indexed_to))
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as e:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    _raise_if_full(self.path, e)
                 raise
 
     def _index_from(self, offset: int) -> int:
@@ -176,7 +181,11 @@ class CallIndex:
             if self._reader is None:
                 self._reader = os.open(self.log_path, os.O_RDONLY)
             line = os.pread(self._reader, row[1], row[0])
-        return _parse(line)
+        rec = _parse(line)
+        if rec is None or rec.get("request_hash") != request_hash:
+            log.warning("call index %s points at another line; not using it", self.path)
+            return None
+        return rec
 
     def added(self, record: dict[str, Any], offset: int, length: int) -> None:
         """Index a line just appended at ``offset`` (by this process, under the run lock)."""
@@ -208,6 +217,13 @@ class CallIndex:
                 os.close(self._reader)
                 self._reader = None
             self._db.close()
+
+
+def _raise_if_full(path: Path, e: sqlite3.Error) -> None:
+    if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        from codemonkeys.store import DiskFull
+
+        raise DiskFull(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from e
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from codemonkeys.pipeline import (
     solve_problem,
 )
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import atomic_write_text, read_jsonl
+from codemonkeys.store import atomic_write_text, disk_full_error, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,8 @@ def run_swebench(
                 _problems(rt, rows, failed),
                 solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
+        if rt.store.disk_full.is_set():
+            raise disk_full_error(rt.store.root)
         path = write_predictions(rt)
         console.print(f"predictions: {path}")
         if rt.stop.is_set():
