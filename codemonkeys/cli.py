@@ -120,12 +120,13 @@ def _job_config(
 ) -> Config:
     """Logging plus the effective config of a job that calls models; stops at once with
     the how-to when no usable model is configured, before anything slow starts."""
-    from codemonkeys.llm import ModelError, check_models
+    from codemonkeys.llm import ModelError, check_models, check_prices
 
     _setup_logging(verbose)
     cfg = build_config(config, overrides, **models)
     try:
         check_models(cfg.models)
+        check_prices(cfg)
     except ModelError as e:
         raise _fail(str(e)) from e
     return cfg

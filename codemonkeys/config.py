@@ -75,6 +75,9 @@ class ModelsConfig(Section):
     """The cheap model that reads every file; defaults to the primary model."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Overrides/additions to the built-in price table, keyed by model name."""
+    allow_unpriced: bool = False
+    """With a cost cap set, a model without a known price is refused at start (its calls
+    would count as $0 and the cap would not limit them) unless this is true."""
     capabilities: dict[str, ModelCapabilities] = Field(default_factory=dict)
 
     def relevance_endpoint(self) -> EndpointConfig:

@@ -62,13 +62,21 @@ class Estimate(BaseModel):
     calls_high: int
     usd_low: float
     usd_high: float
+    unpriced: list[str] = []
+    """Models without a known price: their calls are counted as $0 in the range."""
 
     def describe(self) -> str:
-        return (
+        text = (
             f"estimate: {self.files} files to scan ({self.file_tokens:,} tokens), "
             f"{self.calls_low:,}-{self.calls_high:,} model calls, "
             f"${self.usd_low:.2f}-${self.usd_high:.2f}"
         )
+        if self.unpriced:
+            text += (
+                f" (no price known for {', '.join(self.unpriced)}: its calls are counted as "
+                "$0 here and against any cost cap)"
+            )
+        return text
 
 
 class SolveOutcome(BaseModel):
@@ -131,7 +139,9 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
     )
     relevance = cost(rel_model, rel_in, rel_out)
     base_calls = n_files + c.rankings
+    unpriced = sorted({m for m in (rel_model, primary) if not pricing.is_priced(m)})
     return Estimate(
+        unpriced=unpriced,
         files=n_files,
         file_tokens=file_tokens,
         calls_low=base_calls + low_calls + 1,
@@ -237,11 +247,12 @@ def solve(
     """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.tokens import count_tokens
-    from codemonkeys.llm import check_models
+    from codemonkeys.llm import check_models, check_prices
     from codemonkeys.localrepo import export_tree, open_repo
 
     # 1. fail fast: a model, a checkout, a base commit
     check_models(config.models)
+    check_prices(config)
     if not opts.issue.strip():
         raise SolveError("the issue text is empty")
     repo = open_repo(opts.repo)

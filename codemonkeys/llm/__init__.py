@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
-from codemonkeys.config import EndpointConfig, ModelsConfig
+from codemonkeys.config import Config, EndpointConfig, ModelsConfig
 from codemonkeys.llm.base import (
     BudgetExceeded,
     Completion,
@@ -35,6 +35,7 @@ __all__ = [
     "ModelHub",
     "build_provider",
     "check_models",
+    "check_prices",
     "NO_MODEL_HELP",
     "api_key_env",
 ]
@@ -105,6 +106,30 @@ def check_models(config: ModelsConfig) -> None:
     build_provider(config.primary, pricing)
     if config.relevance is not None:
         build_provider(config.relevance, pricing)
+
+
+def check_prices(config: Config) -> None:
+    """With a cost cap, every configured model needs a known price (config
+    ``models.prices.<name>``) or the explicit opt-out ``models.allow_unpriced``: otherwise
+    its calls count as $0 and the cap silently limits nothing. Raises ``ModelError``."""
+    run, models = config.run, config.models
+    if run.max_cost_usd is None and run.max_cost_per_problem_usd is None:
+        return
+    if models.allow_unpriced:
+        return
+    pricing = Pricing(models)
+    endpoints = [models.primary, models.relevance_endpoint()]
+    missing = sorted({ep.model for ep in endpoints if ep.model and not pricing.is_priced(ep.model)})
+    if not missing:
+        return
+    name = Pricing._bare(missing[0])
+    raise ModelError(
+        f"a cost cap is set but no price is known for {', '.join(missing)}: its calls would "
+        "count as $0 and the cap would not limit them. Give its price in USD per million "
+        f"tokens (--set 'models.prices.{name}={{input=3.0, output=15.0}}' or "
+        f"[models.prices.{name}] in codemonkeys.toml), or run uncapped for it with "
+        "--set models.allow_unpriced=true"
+    )
 
 
 class ModelHub:

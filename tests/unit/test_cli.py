@@ -88,3 +88,13 @@ def test_clean_removes_temp_dirs_of_dead_owners_only(monkeypatch, tmp_path):
         assert live.is_dir()  # its owner (this process) still runs
     assert not leftover.exists() and not tree.exists()
     assert unrelated.is_dir()
+
+
+def test_swebench_run_with_a_cap_and_an_unpriced_model_stops_before_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["swebench", "run", "--dataset", str(tmp_path / "rows.jsonl"), "--max-cost", "5"]
+    args += ["--model", "openai/my-local-coder", "--base-url", "http://127.0.0.1:9/v1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "no price is known for openai/my-local-coder" in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()
