@@ -429,15 +429,29 @@ def swebench_evaluate(
             "--candidates/--chosen-only", help="Also grade every distinct candidate (coverage)."
         ),
     ] = True,
+    intermediate: Annotated[
+        bool,
+        typer.Option(
+            "--intermediate",
+            help="Also grade every intermediate edit (serial-scaling curve; many more runs).",
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option("--workers", help="Harness workers.")] = 2,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Grade a run's patches with the official swebench harness."""
+    """Grade a run's chosen patches and distinct final candidates with the official
+    swebench harness."""
     from codemonkeys.swebench.run import evaluate_run
 
     _setup_logging(verbose)
     try:
-        summary = evaluate_run(run_dir, candidates=candidates, max_workers=workers, console=console)
+        summary = evaluate_run(
+            run_dir,
+            candidates=candidates,
+            intermediate=intermediate,
+            max_workers=workers,
+            console=console,
+        )
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise _fail(str(e)) from e
     console.print(json.dumps(summary))

@@ -367,11 +367,12 @@ def load_trajectories(problem_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
+def patches_for_grading(problem_dir: Path | str, *, intermediate: bool = True) -> dict[str, str]:
     """Every distinct patch the report can use a label for, keyed by ``candidate_id``: the
-    result's candidates, the chosen patch, and every intermediate edit of every trajectory
-    (grading those too gives the serial-scaling curve). The evaluation code can grade these
-    and write ``evaluation.json`` ``{"chosen": bool, "candidates": {id: bool}}``."""
+    result's candidates, the chosen patch, each trajectory's final patch and, with
+    ``intermediate``, every intermediate edit of every trajectory (grading those too gives
+    the serial-scaling curve, at many more harness runs). The evaluation code grades these
+    and writes ``evaluation.json`` ``{"chosen": bool, "candidates": {id: bool}}``."""
     problem_dir = Path(problem_dir)
     patches: dict[str, str] = {}
 
@@ -387,8 +388,9 @@ def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
                 add(c.get("patch"))
     for _, traj in load_trajectories(problem_dir):
         add(trajectory_final_patch(traj))
-        for p in trajectory_attempt_patches(traj):
-            add(p)
+        if intermediate:
+            for p in trajectory_attempt_patches(traj):
+                add(p)
     return patches
 
 
@@ -752,8 +754,8 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
         report.warnings.append(
             f"the serial-scaling curve leaves out {len(missing)} problem(s): "
             + (
-                f"{ungraded} intermediate edit states are not graded; grade "
-                "report.patches_for_grading(problem_dir) into evaluation.json to include them"
+                f"{ungraded} intermediate edit states are not graded; "
+                "`codemonkeys swebench evaluate RUN --intermediate` grades them"
                 if ungraded
                 else "their trajectory records hold no intermediate edits"
             )

@@ -209,10 +209,16 @@ def run_swebench(
 
 # -- evaluation ------------------------------------------------------------------------
 def evaluate_run(
-    run_dir: Path, *, candidates: bool = True, max_workers: int = 2, console: Any
+    run_dir: Path,
+    *,
+    candidates: bool = True,
+    intermediate: bool = False,
+    max_workers: int = 2,
+    console: Any,
 ) -> dict[str, Any]:
-    """Grade the chosen patches (and every distinct candidate) of a run with the official
-    harness; writes problems/<id>/evaluation.json and returns a summary."""
+    """Grade the chosen patches and each distinct final candidate of a run with the
+    official harness (``intermediate``: every intermediate edit too, for the serial-scaling
+    curve); writes problems/<id>/evaluation.json and returns a summary."""
     from codemonkeys.report import patches_for_grading
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.evaluate import evaluate_candidates, evaluate_predictions
@@ -233,9 +239,11 @@ def evaluate_run(
         result = store.record_data(pid, "result")
         chosen[pid] = result.get("chosen_patch") or ""
         sel = store.record_data(pid, "selection")
-        # selection's candidates and every intermediate edit (for the serial-scaling curve)
+        # selection's candidates, each trajectory's final patch and, on request, every
+        # intermediate edit (for the serial-scaling curve)
         graded = {c["id"]: c["patch"] for c in sel.get("candidates", [])}
-        for cid, patch in patches_for_grading(store.problem_dir(pid)).items():
+        found = patches_for_grading(store.problem_dir(pid), intermediate=intermediate)
+        for cid, patch in found.items():
             graded.setdefault(cid, patch)
         cands[pid] = sorted(graded.items())
     from codemonkeys.ensemble import export_predictions
