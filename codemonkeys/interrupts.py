@@ -9,12 +9,16 @@ So each job (``solve``, ``swebench run``, ``ensemble``) wraps itself in ``JobSig
   running stages end with status ``interrupted``, pools remove their containers and the run
   writes ``status.json``. The job then exits with ``128 + signal`` (130 for Ctrl-C, 143 for
   SIGTERM);
-- a second signal aborts at once (``KeyboardInterrupt`` / ``SystemExit``); ``finally``
-  blocks and the atexit hook still remove the containers.
+- a second signal aborts at once: the containers this process holds are removed and the
+  process exits with ``128 + signal`` without waiting for its worker threads (whatever
+  they were doing is redone by the next invocation; ``codemonkeys clean`` removes
+  temporary directories left behind).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -22,6 +26,20 @@ from types import FrameType
 from typing import Any
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def abort(code: int) -> None:
+    """Remove this process's containers and exit at once (worker threads are not waited
+    for: ``sys.exit`` would join them, which is what a second signal must not do)."""
+    try:
+        docker_sandbox = sys.modules.get("codemonkeys.sandbox.docker_sandbox")
+        if docker_sandbox is not None:
+            docker_sandbox.close_all_live()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # the signal may interrupt a write to it
+                stream.flush()
+    finally:
+        os._exit(code)
 
 
 class JobSignals:
@@ -40,17 +58,19 @@ class JobSignals:
         return 128 + self.received if self.received is not None else 0
 
     def _say(self, text: str) -> None:
-        if self.console is not None:
-            self.console.print(text, highlight=False)
-        else:
-            print(text, file=sys.stderr, flush=True)
+        # the handler may interrupt the main thread in the middle of a write to the same
+        # stream ("reentrant call"): a message lost is better than an exception there
+        with contextlib.suppress(Exception):
+            if self.console is not None:
+                self.console.print(text, highlight=False)
+            else:
+                print(text, file=sys.stderr, flush=True)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.stop.is_set() and self.received is not None:
             self.restore()
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SystemExit(128 + signum)
+            self._say(f"{signal.Signals(signum).name} again: aborting now")
+            abort(128 + signum)
         self.received = signum
         self.stop.set()
         name = signal.Signals(signum).name

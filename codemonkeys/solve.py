@@ -273,7 +273,7 @@ def solve(
             f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
         )
         outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
-        if opts.estimate_only:
+        if opts.estimate_only or (stop is not None and stop.is_set()):
             return outcome
         # 3. the environment to run tests in
         image, language = prepare_environment(opts, config, tree, console)
@@ -289,6 +289,8 @@ def solve(
         workdir="/repo",
         test_language=language,
     )
+    if stop is not None and stop.is_set():  # stopped while the environment was built
+        return outcome
     rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
     try:
         console.print(f"run directory: {run_dir}")
