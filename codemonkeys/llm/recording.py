@@ -87,13 +87,16 @@ class CallLog:
         self.store = store
         self.path = store.root / path
         self.index = CallIndex(self.path)
+        self._append_lock = threading.Lock()
+        """Appends and their index updates in one order, so the index's offset only grows."""
 
     def lookup(self, h: str) -> dict | None:
         return self.index.lookup(h)
 
     def append(self, record: dict) -> None:
-        offset, length = self.store.append_jsonl(self.path, record)
-        self.index.added(record, offset, length)
+        with self._append_lock:
+            offset, length = self.store.append_jsonl(self.path, record)
+            self.index.added(record, offset, length)
 
     def spend(self) -> Iterator[tuple[str, str, float]]:
         """(problem, stage, USD) of every call in the log."""

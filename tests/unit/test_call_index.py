@@ -100,3 +100,25 @@ def test_opening_a_large_log_does_not_hold_it_in_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 5_000_000, f"{peak / 1e6:.1f} MB allocated to open the log"
+
+
+def test_concurrent_appends_are_indexed_once_each(tmp_path):
+    """Many threads append at once (as trajectories do); a later start must neither miss a
+    call nor count one's cost twice."""
+    import threading
+
+    calls = CallLog(RunStore(tmp_path))
+    threads = [
+        threading.Thread(target=lambda k=k: [calls.append(_call(k * 100 + i)) for i in range(50)])
+        for k in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reopened = CallLog(RunStore(tmp_path))
+    assert reopened.index.caught_up_lines == 0
+    assert all(reopened.lookup(f"hash-{k * 100 + i}") for k in range(8) for i in range(50))
+    costs = CostTracker()
+    replay_costs(reopened, costs)
+    assert round(costs.total, 6) == 0.4
