@@ -59,29 +59,27 @@ def run_ensemble(
         f"{report.distinct} distinct over {report.instances} instances"
     )
     rt = open_run(opts.run_dir, config, stop=stop)
-    try:
-        progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
-        rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
-        rt.store.write_json(Path("merge.json"), report)
-        by_id = {r["instance_id"]: r for r in rows}
-        image_check = image_aware_solver(remove_images=False)
+    progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
+    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.store.write_json(Path("merge.json"), report)
+    by_id = {r["instance_id"]: r for r in rows}
+    image_check = image_aware_solver(remove_images=False)
 
-        def problems() -> Iterator[tuple[Problem, Gold | None]]:
-            for iid in merged:
-                problem, gold = to_problem(by_id[iid])
-                yield problem, gold
+    def problems() -> Iterator[tuple[Problem, Gold | None]]:
+        for iid in merged:
+            problem, gold = to_problem(by_id[iid])
+            yield problem, gold
 
-        def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
-            cs: CandidateSet = merged[problem.id]
-            return image_check(rt, problem, gold, candidates=cs)
+    def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
+        cs: CandidateSet = merged[problem.id]
+        return image_check(rt, problem, gold, candidates=cs)
 
-        with progress:
-            results = run_problems(rt, problems(), solve=solve)
-        if rt.store.disk_full.is_set():
-            raise disk_full_error(rt.store.root)
-        chosen = {r.id: r.chosen_patch for r in results}
-        out = opts.out or rt.store.root / "predictions.jsonl"
-        fmt = "json" if out.suffix == ".json" else "jsonl"
-        return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)
-    finally:
-        rt.close()
+    with progress:
+        results = run_problems(rt, problems(), solve=solve)
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
+    chosen = {r.id: r.chosen_patch for r in results}
+    out = opts.out or rt.store.root / "predictions.jsonl"
+    fmt = "json" if out.suffix == ".json" else "jsonl"
+    rt.close()
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)

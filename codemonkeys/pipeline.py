@@ -83,7 +83,8 @@ class Runtime:
     """The run directory's lock, held until ``close()`` or the process ends."""
 
     def close(self) -> None:
-        """Release the run directory for the next invocation."""
+        """Release the run directory for the next invocation (the lock also goes when the
+        process ends, however it ends, or when the Runtime is dropped)."""
         if self.lock is not None:
             self.lock.release()
 

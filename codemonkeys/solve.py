@@ -292,33 +292,31 @@ def solve(
     if stop is not None and stop.is_set():  # stopped while the environment was built
         return outcome
     rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
-    try:
-        console.print(f"run directory: {run_dir}")
-        t0 = time.monotonic()
-        result = solve_problem(rt, problem)
-        if rt.store.disk_full.is_set():
-            raise disk_full_error(rt.store.root)
-        outcome.result = result
-        _print_result(console, result, rt.costs.total, time.monotonic() - t0)
+    console.print(f"run directory: {run_dir}")
+    t0 = time.monotonic()
+    result = solve_problem(rt, problem)
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
+    outcome.result = result
+    _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 
-        if result.chosen_patch:
-            outcome.patch_file = run_dir / "chosen.patch"
-            atomic_write_text(outcome.patch_file, result.chosen_patch)
-            console.print(f"patch saved to {outcome.patch_file}")
-            if opts.apply:
-                branch, commit = repo.apply_on_branch(
-                    result.chosen_patch,
-                    base_commit=base,
-                    branch_name=opts.branch,
-                    message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
-                )
-                outcome.branch, outcome.commit = branch, commit
-                console.print(
-                    f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
-                )
-        return outcome
-    finally:
-        rt.close()
+    if result.chosen_patch:
+        outcome.patch_file = run_dir / "chosen.patch"
+        atomic_write_text(outcome.patch_file, result.chosen_patch)
+        console.print(f"patch saved to {outcome.patch_file}")
+        if opts.apply:
+            branch, commit = repo.apply_on_branch(
+                result.chosen_patch,
+                base_commit=base,
+                branch_name=opts.branch,
+                message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
+            )
+            outcome.branch, outcome.commit = branch, commit
+            console.print(
+                f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
+            )
+    rt.close()
+    return outcome
 
 
 def first_line(text: str, limit: int = 60) -> str:

@@ -174,37 +174,35 @@ def run_swebench(
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config, stop=stop)
-    try:
-        rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
-        # the rows (with gold) for evaluation and metrics; never read by prompt-building code
-        existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
-        existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
-        rt.store.write_json(Path("dataset.json"), {"source": opts.dataset, "count": len(existing)})
-        atomic_write_text(
-            rt.store.root / DATASET_FILE,
-            "".join(json.dumps(r, default=str) + "\n" for r in existing.values()),
-        )
+    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    # the rows (with gold) for evaluation and metrics; never read by prompt-building code
+    existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
+    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
+    rt.store.write_json(Path("dataset.json"), {"source": opts.dataset, "count": len(existing)})
+    atomic_write_text(
+        rt.store.root / DATASET_FILE,
+        "".join(json.dumps(r, default=str) + "\n" for r in existing.values()),
+    )
 
-        failed: list[ProblemResult] = []
-        with progress:
-            results = run_problems(
-                rt,
-                _problems(rt, rows, failed),
-                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
-            )
-        if rt.store.disk_full.is_set():
-            raise disk_full_error(rt.store.root)
-        path = write_predictions(rt)
-        console.print(f"predictions: {path}")
-        if rt.stop.is_set():
-            console.print("interrupted: rerun the same command to resume")
-        elif rt.costs.run_exhausted():
-            console.print(
-                f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
-            )
-        return failed + results
-    finally:
-        rt.close()
+    failed: list[ProblemResult] = []
+    with progress:
+        results = run_problems(
+            rt,
+            _problems(rt, rows, failed),
+            solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
+        )
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
+    path = write_predictions(rt)
+    console.print(f"predictions: {path}")
+    if rt.stop.is_set():
+        console.print("interrupted: rerun the same command to resume")
+    elif rt.costs.run_exhausted():
+        console.print(
+            f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
+        )
+    rt.close()
+    return failed + results
 
 
 # -- evaluation ------------------------------------------------------------------------
