@@ -12,7 +12,14 @@ from pydantic import BaseModel
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
+from codemonkeys.pipeline import (
+    ProblemResult,
+    RunSummary,
+    Runtime,
+    open_run,
+    run_problems,
+    write_status,
+)
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import disk_full_error
 
@@ -36,8 +43,9 @@ def run_ensemble(
     console: Any,
     *,
     stop: threading.Event | None = None,
-) -> Path:
-    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
+) -> tuple[Path, RunSummary]:
+    """Ensemble the predictions; the predictions file written and how the run ended.
+    ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -47,7 +55,7 @@ def run_ensemble(
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver
+    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, record_dataset
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -62,12 +70,14 @@ def run_ensemble(
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
+    record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
     def problems() -> Iterator[tuple[Problem, Gold | None]]:
         for iid in merged:
             problem, gold = to_problem(by_id[iid])
+            rt.store.write_json(rt.store.problem_dir(problem.id) / "gold.json", gold)
             yield problem, gold
 
     def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
@@ -76,10 +86,12 @@ def run_ensemble(
 
     with progress:
         results = run_problems(rt, problems(), solve=solve)
+        summary = write_status(rt, results, total=len(merged))
+        progress.run_status(summary.status)
     if rt.store.disk_full.is_set():
         raise disk_full_error(rt.store.root)
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
     rt.close()
-    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary

@@ -30,13 +30,13 @@ def graded(tmp_path, monkeypatch):
     (run / "dataset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     asked: dict[str, set[str]] = {}
 
-    def fake_candidates(cands, rows, **kw):
+    def fake_grade(cands, rows, **kw):
         for pid, pairs in cands.items():
             asked.setdefault(pid, set()).update(cid for cid, _ in pairs)
-        return {pid: {cid: False for cid, _ in pairs} for pid, pairs in cands.items()}
+        unresolved = harness.Verdict(resolved=False, status="unresolved")
+        return {pid: {cid: unresolved for cid, _ in pairs} for pid, pairs in cands.items()}
 
-    monkeypatch.setattr(harness, "evaluate_candidates", fake_candidates)
-    monkeypatch.setattr(harness, "evaluate_predictions", lambda *a, **kw: {})
+    monkeypatch.setattr(harness, "grade_candidates", fake_grade)
     return run, asked
 
 
