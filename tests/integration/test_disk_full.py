@@ -98,3 +98,19 @@ def test_dataset_jsonl_is_rewritten_whole_or_not_at_all(small_disk, tmp_path):
     with pytest.raises(DiskFull, match="no space left"):
         run_swebench(opts, config, Console(stderr=True))
     assert (run_dir / "dataset.jsonl").read_text() == old
+
+
+def test_a_run_that_hit_a_full_disk_says_so_in_status_and_exit_code(small_disk):
+    from codemonkeys.config import Config
+    from codemonkeys.pipeline import open_run, write_status
+
+    rt = open_run(small_disk / "run", Config())
+    fill_disk(small_disk, 0)
+    with pytest.raises(DiskFull):
+        rt.store.write_json(Path("some-record.json"), {"x": "y" * 10_000})
+    summary = write_status(rt, [])
+    assert summary.status == "disk_full" and summary.exit_code == 4
+    assert "no space left" in summary.describe()
+    # the reserve freed at the first ENOSPC is what lets status.json be written
+    assert json.loads((small_disk / "run" / "status.json").read_text())["status"] == "disk_full"
+    rt.close()
