@@ -251,7 +251,7 @@ class RunStore:
     """All reads and writes of one run directory. Thread-safe."""
 
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.root = Path(root).expanduser().absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()

@@ -200,7 +200,7 @@ class CallIndex:
                     self._set_meta("head", _head_digest(self.log_path, offset + length))
                 self._set_meta("indexed_to", str(offset + length))
                 self._db.execute("COMMIT")
-            except sqlite3.Error as e:  # e.g. a full disk: the next start catches up
+            except (sqlite3.Error, OSError) as e:  # e.g. a full disk: the next start catches up
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 log.warning("call index update failed (%s); the next start catches up", e)

@@ -122,3 +122,15 @@ def test_concurrent_appends_are_indexed_once_each(tmp_path):
     costs = CostTracker()
     replay_costs(reopened, costs)
     assert round(costs.total, 6) == 0.4
+
+
+def test_a_relative_run_directory_logs_and_finds_calls_where_documented(tmp_path, monkeypatch):
+    """runs/<run>/calls.jsonl, not runs/<run>/runs/<run>/calls.jsonl (the index and the
+    log must agree on the file)."""
+    monkeypatch.chdir(tmp_path)
+    calls = CallLog(RunStore(Path("runs") / "r"))
+    for i in range(3):
+        calls.append(_call(i))
+    assert calls.lookup("hash-2")["text"] == "answer 2"
+    assert len((tmp_path / "runs" / "r" / "calls.jsonl").read_text().splitlines()) == 3
+    assert CallLog(RunStore(Path("runs/r"))).lookup("hash-1")["text"] == "answer 1"
