@@ -244,3 +244,15 @@ def test_the_estimate_says_which_models_have_no_price():
     assert "no price known for openai/my-local-coder" in est.describe()
     priced = load_config(None, ['models.primary.model="anthropic/claude-sonnet-4-5"'], env={})
     assert "no price" not in estimate_cost(priced, 100, 50_000, 300).describe()
+
+
+def test_context_window_per_model_and_config_override():
+    p = Pricing()
+    assert p.capabilities("anthropic/claude-sonnet-4-5-20250929").context_window == 200_000
+    assert p.capabilities("openai/gpt-4o-mini").context_window == 128_000
+    assert p.capabilities("openai/gpt-5").context_window == 400_000
+    # the rest of the family's capabilities stay
+    assert p.capabilities("openai/gpt-5").max_tokens_param == "max_completion_tokens"
+    assert p.capabilities("openai/my-local-model").context_window is None  # unknown: unchecked
+    cfg = ModelsConfig(capabilities={"my-local-model": ModelCapabilities(context_window=8192)})
+    assert Pricing(cfg).capabilities("openai/my-local-model").context_window == 8192
