@@ -362,16 +362,10 @@ class RunStore:
         """Append to problems/<id>/prompts.jsonl.gz: one gzip member per record, compressed
         before the lock is taken, written with one append (a kill cuts at most this one)."""
         path = self.problem_dir(problem_id) / PROMPTS_FILE
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json_text(record) + "\n").encode("utf-8")
         member = gzip.compress(line, compresslevel=PROMPTS_GZIP_LEVEL, mtime=0)
         with self._lock(path):
             self._guard(lambda: append_bytes(path, member))
-
-        """Append to problems/<id>/prompts.jsonl.gz (one gzip member per record)."""
-        path = self.problem_dir(problem_id) / "prompts.jsonl.gz"
-        line = (json_text(record) + "\n").encode("utf-8")
-        with self._lock(path), gzip.open(path, "ab") as f:
-            f.write(line)
 
     def read_prompts(self, problem_id: str) -> list[dict[str, Any]]:
         """Every complete prompt record; a member cut short by a kill is skipped and the
