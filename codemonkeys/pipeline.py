@@ -12,8 +12,8 @@ stop at their next model call (``Interrupted``) and the store stays consistent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 import threading
 import time
 import traceback
@@ -33,11 +33,24 @@ from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import RunStore
+from codemonkeys.store import DiskFull, RunLock, RunStore
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
-Status = Literal["done", "failed", "budget_exhausted", "interrupted", "no_candidates"]
+Status = Literal["done", "failed", "error", "budget_exhausted", "interrupted", "no_candidates"]
+"""``done``: a patch was chosen; ``no_candidates``: every trajectory ended and none produced a
+patch (the model's own outcome). Both are final. ``error``: an infrastructure failure (a
+provider error after retries, a Docker/sandbox error, a relevance scan with failed calls)
+left the problem unfinished; ``failed``: any other exception; ``budget_exhausted`` /
+``interrupted``: a cost cap or Ctrl-C. These are retried by the next invocation, which
+resumes from the saved records and pays no completed call twice."""
+FINAL_STATUSES = ("done", "no_candidates")
+
+
+class Unfinished(Exception):
+    """An infrastructure failure left a stage incomplete; the problem is recorded with
+    status ``error`` and this reason, and retried by the next invocation."""
 
 
 class ProblemResult(BaseModel):
@@ -49,9 +62,19 @@ class ProblemResult(BaseModel):
     reason: str = ""
     candidates: list[dict[str, Any]] = Field(default_factory=list)
     """id, sources, votes per candidate (from the selection record)."""
+    selection_fallback: str | None = None
+    """The selection record's ``fallback_kind`` (e.g. ``model-error``: chosen by the votes
+    because the selector failed); a retryable one makes the next invocation select again."""
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     cost_usd: float = 0.0
     finished_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Final: a rerun keeps it as is."""
+        from codemonkeys.selection.stage import RETRYABLE_FALLBACKS
+
+        return self.status in FINAL_STATUSES and self.selection_fallback not in RETRYABLE_FALLBACKS
 
 
 class Observer:
@@ -79,18 +102,40 @@ class Runtime:
     container_slots: threading.BoundedSemaphore
     stop: threading.Event = field(default_factory=threading.Event)
     observer: Observer = field(default_factory=Observer)
+    lock: RunLock | None = None
+    """The run directory's lock, held until ``close()`` or the process ends."""
+
+    def close(self) -> None:
+        """Release the run directory for the next invocation (the lock also goes when the
+        process ends, however it ends, or when the Runtime is dropped)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def run_id(self) -> str:
         return self.store.root.name
 
 
-def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None) -> Runtime:
+def open_run(
+    run_dir: Path,
+    config: Config,
+    *,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+) -> Runtime:
     """Open (or resume) a run directory: write the effective config, load the call log and
-    count its spend against the caps."""
+    count its spend against the caps. ``stop`` is the job's stop flag (interrupts.JobSignals
+    sets it on Ctrl-C/SIGTERM). Raises ``RunLocked`` (naming the holder) when another
+    invocation has the run directory."""
     store = RunStore(run_dir)
-    store.write_json(Path("config.json"), config)
-    stop = threading.Event()
+    lock = RunLock(store.root).acquire()
+    try:
+        store.reserve_space()
+        store.write_json(Path("config.json"), config)
+    except BaseException:
+        lock.release()
+        raise
+    stop = stop or threading.Event()
     costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
     calls = CallLog(store)
     replay_costs(calls, costs)
@@ -103,7 +148,27 @@ def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None)
         container_slots=threading.BoundedSemaphore(config.sandbox.max_containers),
         stop=stop,
         observer=observer or Observer(),
+        lock=lock,
     )
+
+
+def require_docker(rt: Runtime) -> None:
+    """With the Docker sandbox, make sure the engine answers before any problem starts. If
+    it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
+    carries one clear message for the CLI."""
+    from codemonkeys.sandbox.base import SandboxError
+    from codemonkeys.sandbox.images import docker_client
+
+    if rt.config.sandbox.kind != "docker":
+        return
+    try:
+        docker_client()
+    except SandboxError as e:
+        rt.store.write_json(
+            Path("status.json"),
+            {"status": "failed", "error": str(e), "problems": 0, "updated_at": time.time()},
+        )
+        raise
 
 
 def result_fingerprint(config: Config) -> str:
@@ -156,7 +221,7 @@ def solve_problem(
     from codemonkeys.selection.stage import run_selection
 
     done = load_result(rt, problem.id)
-    if done is not None and done.status in ("done", "no_candidates"):
+    if done is not None and done.finished:
         rt.observer.problem_resumed(done)
         return done
 
@@ -170,7 +235,9 @@ def solve_problem(
     pool = None
     try:
         spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
-        pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
+        pool = SandboxPool(
+            spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
+        )
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
         if candidates is None:
             candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
@@ -185,20 +252,29 @@ def solve_problem(
             with timed(rt, problem.id, times, "selection"):
                 selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
             _take_selection(result, selection)
+    except DiskFull as e:  # the run stops; a rerun (with space) resumes this problem
+        rt.stop.set()
+        result.status = "interrupted"
+        result.error = str(e)
     except Interrupted as e:
         result.status = "interrupted"
         result.error = str(e)
     except BudgetExceeded as e:
         result.status = "budget_exhausted"
         result.error = str(e)
+    except Unfinished as e:
+        result.status = "error"
+        result.error = str(e)
+        log.warning("problem %s left unfinished (retried on the next run): %s", problem.id, e)
     except Exception as e:  # one problem's failure never stops the others
-        result.status = "failed"
+        result.status = "error" if _infrastructure(e) else "failed"
         result.error = f"{type(e).__name__}: {e}"
         log.warning("problem %s failed: %s", problem.id, result.error)
-        rt.store.write_json(
-            rt.store.problem_dir(problem.id) / "error.json",
-            {"error": result.error, "traceback": traceback.format_exc()},
-        )
+        with contextlib.suppress(DiskFull):
+            rt.store.write_json(
+                rt.store.problem_dir(problem.id) / "error.json",
+                {"error": result.error, "traceback": traceback.format_exc()},
+            )
     finally:
         if pool is not None:
             try:
@@ -220,12 +296,16 @@ def _generate_candidates(
     from codemonkeys.context.stage import run_context
     from codemonkeys.generation.stage import run_generation
 
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
-        repo_dir = Path(tmp)
+    with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
         with timed(rt, problem.id, times, "context"):
             paths = _export_repo(pool, repo_dir)
             context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
+        if context.missing and not rt.config.context.allow_missing_decisions:
+            raise Unfinished(
+                f"context incomplete: {context.missing}; generation not started (the next "
+                "run asks again; set context.allow_missing_decisions=true to go on without)"
+            )
 
         rt.observer.problem_stage(problem.id, "generation")
         with timed(rt, problem.id, times, "generation"):
@@ -242,11 +322,27 @@ def _generate_candidates(
                     problem.id, kind, **{k: v for k, v in info.items() if k != "problem_id"}
                 ),
             )
+    if generation.errors:
+        raise Unfinished(
+            f"{len(generation.errors)} of {len(generation.trajectories)} trajectories failed "
+            "(resumed by the next run): " + "; ".join(generation.errors)[:2000]
+        )
     return generation.candidates
+
+
+def _infrastructure(e: Exception) -> bool:
+    """A provider, sandbox or Docker failure (not the problem's own fault)."""
+    from docker.errors import DockerException
+
+    from codemonkeys.llm.base import ModelError
+    from codemonkeys.sandbox.base import SandboxError
+
+    return isinstance(e, ModelError | SandboxError | DockerException)
 
 
 def _take_selection(result: ProblemResult, selection: Any) -> None:
     result.status = "done" if selection.chosen_patch else "no_candidates"
+    result.selection_fallback = selection.fallback_kind
     result.chosen_id = selection.chosen_id
     result.chosen_patch = selection.chosen_patch
     result.reason = selection.reason
@@ -257,7 +353,11 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     result.stage_seconds = seconds
     result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
-    rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    try:
+        rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    except DiskFull as e:  # the problem stays unfinished on disk: a rerun redoes it
+        rt.stop.set()
+        log.error("%s: its result could not be saved: %s", result.id, e)
     rt.observer.problem_done(result)
     return result
 
@@ -305,16 +405,27 @@ def run_problems(
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                results.append(fut.result())
+                try:
+                    results.append(fut.result())
+                except DiskFull as e:  # before the problem's own records: stop the run
+                    rt.stop.set()
+                    log.error("%s", e)
     write_status(rt, results)
     return results
 
 
-RunStatus = Literal["finished", "interrupted", "budget_exhausted"]
-EXIT_CODES = {"finished": 0, "failed": 1, "budget_exhausted": 3, "interrupted": 130}
+RunStatus = Literal["finished", "interrupted", "budget_exhausted", "disk_full"]
+EXIT_CODES = {
+    "finished": 0,
+    "failed": 1,
+    "budget_exhausted": 3,
+    "disk_full": 4,
+    "interrupted": 130,
+}
 """Exit status of a job: 0 every problem finished without an error, 1 some problem failed
 (its error is in its result.json; a rerun retries it), 3 the cost cap stopped the run,
-130 interrupted (Ctrl-C). A rerun of the same command resumes in every case."""
+4 the disk filled up, 130 interrupted (Ctrl-C; 143 for SIGTERM: the CLI exits 128 + the
+signal). A rerun of the same command resumes in every case."""
 
 
 class RunSummary(BaseModel):
@@ -328,7 +439,8 @@ class RunSummary(BaseModel):
 
     @property
     def errors(self) -> int:
-        return self.by_status.get("failed", 0)
+        """Problems left unfinished by a failure (``failed``, or ``error``: an outage)."""
+        return self.by_status.get("failed", 0) + self.by_status.get("error", 0)
 
     @property
     def exit_code(self) -> int:
@@ -343,6 +455,8 @@ class RunSummary(BaseModel):
             "finished": "finished",
             "interrupted": "interrupted",
             "budget_exhausted": "stopped at the cost cap",
+            "disk_full": "stopped: no space left on the run directory's disk (records so far "
+            "are intact; free some space)",
         }[self.status]
         line = f"{head}: {done} of {self.problems} problem(s) done ({counts}), errors {self.errors}"
         if self.status != "finished" or self.errors:
@@ -353,6 +467,8 @@ class RunSummary(BaseModel):
 
 
 def run_status(rt: Runtime) -> RunStatus:
+    if rt.store.disk_full.is_set():
+        return "disk_full"
     if rt.stop.is_set():
         return "interrupted"
     if rt.costs.run_exhausted():
@@ -372,5 +488,8 @@ def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = 
         by_status=by_status,
         cost_usd=round(rt.costs.total, 6),
     )
-    rt.store.write_json(Path("status.json"), summary)
+    try:
+        rt.store.write_json(Path("status.json"), summary)
+    except DiskFull as e:  # even the freed reserve is used up: the console still says it
+        log.error("status.json could not be written: %s", e)
     return summary

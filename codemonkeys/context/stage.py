@@ -60,7 +60,21 @@ class ContextRecord(BaseModel):
     packed: list[PackedFile] = Field(default_factory=list)
     skipped: list[SkippedFile] = Field(default_factory=list)
     total_tokens: int = 0
+    missing_decisions: int = 0
+    """Files whose relevance call failed (an outage): they are asked again on resume."""
+    failed_rankings: int = 0
+    """Rankings whose call failed (an outage): they are asked again on resume."""
     metrics: dict[str, float] | None = None
+
+    @property
+    def missing(self) -> str:
+        """Why this context is incomplete ("" when it is complete)."""
+        parts = []
+        if self.missing_decisions:
+            parts.append(f"the relevance scan failed on {self.missing_decisions} file(s)")
+        if self.failed_rankings:
+            parts.append(f"{self.failed_rankings} of {len(self.rankings)} ranking(s) failed")
+        return " and ".join(parts)
 
     def render(self) -> str:
         """The files as one text block for the generation stage's cached prompt prefix."""
@@ -171,12 +185,17 @@ def run_context(
     """Context for one problem (see the module docstring). ``hub`` is a ``ModelHub``.
 
     Raises ``BudgetExceeded`` when a cost cap stops the scan or the ranking; per-file and
-    per-ranking model errors are recorded, never raised. A relevance record holding
-    ``error`` decisions is not trusted on resume: those files are asked again.
+    per-ranking model errors are recorded, never raised, and counted in the record
+    (``missing_decisions``, ``failed_rankings``; ``ContextRecord.missing`` says why it is
+    incomplete). An incomplete relevance or context record is not trusted on resume: the
+    failed calls are asked again. Whether generation may start on an incomplete context is
+    the caller's decision (``context.allow_missing_decisions``).
     """
     relevance, fresh = _relevance(problem, Path(repo_dir), paths, hub, store, config)
     fp = config.fingerprint("context")
     rec = None if fresh else store.load_record(problem.id, CONTEXT_RECORD, ContextRecord, fp)
+    if rec is not None and rec.missing:
+        rec = None  # failed calls are asked again (completed ones come from the call log)
     changed = rec is None
     if rec is None:
         cfg = config.context
@@ -212,6 +231,8 @@ def run_context(
             packed=packing.packed,
             skipped=packing.skipped,
             total_tokens=packing.total_tokens,
+            missing_decisions=sum(1 for d in relevance.decisions if d.status == "error"),
+            failed_rankings=sum(1 for a in ranking.attempts if a.status == "error"),
         )
         if rec.parse_errors or rec.errors:
             log.warning(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from codemonkeys.pipeline import (
     RunSummary,
     Runtime,
     open_run,
+    require_docker,
     run_problems,
     solve_problem,
     write_status,
@@ -98,7 +98,7 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
     )
 
 
-def _problems(
+def problems_from_rows(
     rt: Runtime, rows: list[dict[str, Any]], failed: list[ProblemResult]
 ) -> Iterator[tuple[Problem, Gold | None]]:
     """Rows as problems, lazily; a row that cannot become a problem is a failed result
@@ -126,6 +126,8 @@ def image_aware_solver(remove_images: bool):
     def solve(
         rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
     ) -> ProblemResult:
+        from codemonkeys.sandbox.base import SandboxError
+        from codemonkeys.sandbox.images import docker_client
         from codemonkeys.swebench.images import (
             ImageMissing,
             ensure_instance_image,
@@ -134,18 +136,17 @@ def image_aware_solver(remove_images: bool):
 
         client = None
         if rt.config.sandbox.kind == "docker" and problem.image:
-            import docker
-
             try:
-                client = docker.from_env(timeout=120)
+                client = docker_client()
                 ensure_instance_image(problem.image, client)
-            except ImageMissing as e:
-                result = ProblemResult(id=problem.id, status="failed", error=str(e))
+            except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
+                status = "failed" if isinstance(e, ImageMissing) else "error"
+                result = ProblemResult(id=problem.id, status=status, error=str(e))
                 rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and result.status in ("done", "no_candidates"):
+        if remove_images and client is not None and result.finished:
             remove_instance_image(problem.image, client)
         return result
 
@@ -176,64 +177,58 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunSummary:
-    """Run the selected problems; status.json and the returned summary say how it ended."""
+def run_swebench(
+    opts: SwebenchRunOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run the selected problems; status.json and the returned summary say how it ended.
+    ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
+    require_docker(rt)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            results = run_problems(
-                rt,
-                _problems(rt, rows, failed),
-                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
-            )
-            summary = write_status(rt, failed + results, total=len(rows))
-            progress.run_status(summary.status)
-    finally:
-        restore()
+    with progress:
+        results = run_problems(
+            rt,
+            problems_from_rows(rt, rows, failed),
+            solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
+        )
+        summary = write_status(rt, failed + results, total=len(rows))
+        progress.run_status(summary.status)
+    if summary.status == "disk_full":
+        rt.close()
+        return summary
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
     if summary.status == "budget_exhausted":
         console.print(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
+    rt.close()
     return summary
-
-
-def install_interrupt(rt: Runtime, console: Any):
-    """First Ctrl-C: stop starting new work (records stay consistent). Second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if rt.stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        rt.stop.set()
-        console.print("\nstopping: no new work starts; Ctrl-C again to abort at once")
-
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- evaluation ------------------------------------------------------------------------
 EVALUATION_FILE = "evaluation.json"
 
 
-def _patches_to_grade(store: Any, pid: str, *, candidates: bool) -> dict[str, str]:
+def _patches_to_grade(
+    store: Any, pid: str, *, candidates: bool, intermediate: bool = False
+) -> dict[str, str]:
     """The distinct patches of one problem to grade, keyed by candidate identity, the
     chosen patch first (so it keeps its harness run, and its cached verdict, across
-    reruns): with ``candidates``, selection's candidates and every intermediate edit too
-    (for coverage and the serial-scaling curve)."""
+    reruns): with ``candidates``, selection's candidates and each trajectory's final patch
+    (coverage); with ``intermediate`` every intermediate edit too (the serial-scaling
+    curve, at many more harness runs)."""
     from codemonkeys.candidates import candidate_id
     from codemonkeys.report import patches_for_grading
 
@@ -244,7 +239,7 @@ def _patches_to_grade(store: Any, pid: str, *, candidates: bool) -> dict[str, st
     if candidates:
         sel = store.record_data(pid, "selection")
         others = {candidate_id(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
-        others.update(patches_for_grading(store.problem_dir(pid)))
+        others.update(patches_for_grading(store.problem_dir(pid), intermediate=intermediate))
         for cid, patch in sorted(others.items()):
             if patch.strip():
                 patches.setdefault(cid, patch)
@@ -321,10 +316,16 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def evaluate_run(
-    run_dir: Path, *, candidates: bool = True, max_workers: int = 2, console: Any
+    run_dir: Path,
+    *,
+    candidates: bool = True,
+    intermediate: bool = False,
+    max_workers: int = 2,
+    console: Any,
 ) -> dict[str, Any]:
-    """Grade the chosen patches (and every distinct candidate) of a run with the official
-    harness, each distinct patch once; writes problems/<id>/evaluation.json and returns a
+    """Grade the chosen patches and each distinct final candidate of a run with the
+    official harness, each distinct patch once (``intermediate``: every intermediate edit
+    too, for the serial-scaling curve); writes problems/<id>/evaluation.json and returns a
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
@@ -341,7 +342,9 @@ def evaluate_run(
         if pid not in by_id:
             continue
         chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
-        patches[pid] = _patches_to_grade(store, pid, candidates=candidates)
+        patches[pid] = _patches_to_grade(
+            store, pid, candidates=candidates, intermediate=intermediate
+        )
         known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
 

@@ -300,10 +300,13 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
 
     gold = {pid: {"instance_id": pid, "model_name_or_path": "sys-b", "model_patch": repo.patch}}
     (tmp_path / "b.json").write_text(json.dumps(gold))
+    with_bad_row = jsonl("c.jsonl", "sys-c", "")
+    with open(with_bad_row, "a") as f:  # a row missing a field: skipped, recorded, not fatal
+        f.write(json.dumps({"instance_id": pid, "model_name_or_path": "sys-c"}) + "\n")
     files = [
         jsonl("a.jsonl", "sys-a", two_items),
         str(tmp_path / "b.json"),
-        jsonl("c.jsonl", "sys-c", ""),
+        with_bad_row,
         jsonl("d.jsonl", "sys-d", STALE_PATCH),
         jsonl("e.jsonl", "sys-e", breaks_odd),
     ]
@@ -316,6 +319,8 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 predictions, 1 empty, 0 duplicates, 4 distinct" in proc.stderr + proc.stdout
+    [rejected] = json.loads((run_dir / "merge.json").read_text())["rejected"]
+    assert "c.jsonl:2" in rejected and "missing 'model_patch'" in rejected
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
     assert row["instance_id"] == pid and row["model_name_or_path"] == "codemonkeys-ensemble"
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in row["model_patch"]
@@ -366,7 +371,7 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=180)  # it stops by itself: no second Ctrl-C needed
-    assert proc.returncode == 130, out
+    assert proc.returncode == 130, out  # interrupted is not success
     assert "rerun the same command to resume" in out
     assert "finished" not in out.splitlines()[-1] and "interrupted" in out.splitlines()[-1]
     status = json.loads((run_dir / "status.json").read_text())
@@ -380,3 +385,59 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(_result(run_dir, r["instance_id"])["status"] == "done" for r in rows)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_during_an_outage_stops_within_seconds_removes_containers_and_records_status(
+    tmp_path, fixture_row, docker_client
+):
+    """SIGTERM (what systemd, docker stop and CI send) while every call to the provider
+    fails and is being retried: acknowledged at once, the backoff waits wake up, the
+    problem ends interrupted, its containers are removed, status.json says interrupted
+    and the exit code is 143."""
+    import threading
+
+    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    run_dir = tmp_path / "outage-run"
+    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+    args += ["--model", "openai/gpt-4o", "--base-url", f"http://127.0.0.1:{_closed_port()}/v1"]
+    for s in FAST:
+        args += ["--set", s]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [CLI, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    retrying = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "retry 1/" in line:
+                retrying.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert retrying.wait(300), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        # the default backoff alone is minutes (8 retries up to 120 s each)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    out = "".join(lines)
+    assert "SIGTERM: stopping" in out
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted", status
+    assert _result(run_dir, fixture_row["instance_id"])["status"] == "interrupted"
+    filters = {"label": ["org.codemonkeys.managed=1", f"org.codemonkeys.run={run_dir.name}"]}
+    assert docker_client.containers.list(all=True, filters=filters) == []
