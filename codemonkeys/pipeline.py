@@ -286,6 +286,13 @@ def run_problems(
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 results.append(fut.result())
+    write_status(rt, results)
+    return results
+
+
+def write_status(rt: Runtime, results: list[ProblemResult]) -> None:
+    """``status.json``: how the run ended (finished / interrupted / budget_exhausted) and
+    its problems counted by status."""
     status = "finished"
     if rt.stop.is_set():
         status = "interrupted"
@@ -301,4 +308,3 @@ def run_problems(
             "updated_at": time.time(),
         },
     )
-    return results

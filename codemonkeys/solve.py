@@ -28,7 +28,7 @@ from rich.table import Table
 
 from codemonkeys.config import Config
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
+from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
     config.sandbox.kind = opts.sandbox
 
-    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
+    run_dir = (opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)).absolute()
     with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
         tree = Path(tmp)
         paths = export_tree(repo, base, tree)
@@ -274,6 +274,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     console.print(f"run directory: {run_dir}")
     t0 = time.monotonic()
     result = solve_problem(rt, problem)
+    write_status(rt, [result])
     outcome.result = result
     _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 

@@ -85,10 +85,14 @@ def _ends_mid_line(path: Path) -> bool:
 
 
 class RunStore:
-    """All reads and writes of one run directory. Thread-safe."""
+    """All reads and writes of one run directory. Thread-safe.
+
+    ``root`` is made absolute once, here: every path the store hands out
+    (``problem_dir``, the call log's) is then absolute, so a relative run directory
+    (``runs/x``, ``./x``) gives the documented layout and never ``runs/x/runs/x/``."""
 
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.root = Path(root).expanduser().absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -133,6 +137,8 @@ class RunStore:
             return None
 
     def _abs(self, path: Path) -> Path:
+        """A path below the run directory: absolute paths as they are, relative ones
+        relative to ``root`` (``Path("status.json")``)."""
         path = Path(path)
         return path if path.is_absolute() else self.root / path
 

@@ -106,6 +106,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     # the official harness: the chosen patch resolves, the decoy candidate does not
     proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["chosen"] is True
     assert sorted(evaluation["candidates"].values()) == [False, True]
