@@ -225,6 +225,14 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
     return config.run.runs_dir / f"solve-{safe_name(label)}-{base_commit[:8]}-{digest}"
 
 
+def problem_id(label: str, base_commit: str, issue: str) -> str:
+    """The repository label plus a digest of the issue text and the base commit: another
+    issue, or the same issue on other code, is another problem even in the same run
+    directory (its records are never answered from the first one's)."""
+    digest = hashlib.sha256(f"{base_commit}\0{issue}".encode()).hexdigest()[:10]
+    return f"{safe_name(label)}-{digest}"
+
+
 def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.tokens import count_tokens
@@ -260,7 +268,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
         image, language = prepare_environment(opts, config, tree, console)
 
     problem = Problem(
-        id=safe_name(repo.label),
+        id=problem_id(repo.label, base, opts.issue),
         repo=repo.label,
         issue=opts.issue,
         base_commit=base,

@@ -118,3 +118,45 @@ def test_any_relative_run_dir_gives_the_documented_layout(tmp_path):
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
         _assert_documented_layout(tmp_path / run_dir)
+
+
+def _problem_ids(run: Path) -> list[str]:
+    return sorted(
+        json.loads((d / "problem.json").read_text())["id"] for d in (run / "problems").iterdir()
+    )
+
+
+def test_another_issue_in_the_same_run_dir_is_another_problem(tmp_path):
+    _project(tmp_path)
+    issue = (tmp_path / "ISSUE.md").read_text()
+    (tmp_path / "OTHER.md").write_text(issue + "\nAlso: `bump-version minor 0.9.9` gives 0.9.9.\n")
+    run_args = ["solve", "--repo", "bumper", "--run-dir", "run", *FAST]
+    first = _cli(*run_args, "--issue-file", "ISSUE.md", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    calls_first = _calls(tmp_path / "run")
+
+    other = _cli(*run_args, "--issue-file", "OTHER.md", cwd=tmp_path)
+    assert other.returncode == 0, other.stdout + other.stderr
+    calls_other = _calls(tmp_path / "run")
+    assert calls_other > calls_first  # solved, not answered from the first issue's records
+    assert len(_problem_ids(tmp_path / "run")) == 2
+
+    again = _cli(*run_args, "--issue-file", "OTHER.md", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _calls(tmp_path / "run") == calls_other  # the same issue resumes: 0 new calls
+
+
+def test_include_uncommitted_reruns_resume_whenever_they_run(tmp_path):
+    repo = _project(tmp_path)
+    (repo / "notes.txt").write_text("work in progress\n")  # uncommitted user work
+    args = ["solve", "--repo", "bumper", "--issue-file", "ISSUE.md", "--include-uncommitted"]
+    first = _cli(*args, *FAST, cwd=tmp_path, env={"GIT_COMMITTER_DATE": "2026-01-01T10:00Z"})
+    assert first.returncode == 0, first.stdout + first.stderr
+    run = _only_run(tmp_path / "runs")
+    calls = _calls(run)
+    assert calls > 0
+    # a minute later: the same work on the same HEAD is the same snapshot, the same run
+    again = _cli(*args, *FAST, cwd=tmp_path, env={"GIT_COMMITTER_DATE": "2026-01-01T10:01Z"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _only_run(tmp_path / "runs") == run
+    assert _calls(run) == calls
