@@ -53,16 +53,20 @@ class CandidateSet(BaseModel):
     def add_patch(self, patch: str, source: str, base: BaseFiles | None = None) -> Candidate | None:
         """Add unless empty; a patch with the id of one already here (``candidate_id``
         with the same ``base``) adds its source to that candidate."""
+        return self.add_sources(patch, [source], base)
+
+    def add_sources(
+        self, patch: str, sources: list[str], base: BaseFiles | None = None
+    ) -> Candidate | None:
+        """``add_patch`` for a patch proposed by several sources (identified once)."""
         if not patch or not patch.strip():
             return None
         cid = candidate_id(patch, base)
-        for c in self.candidates:
-            if c.id == cid:
-                if source not in c.sources:
-                    c.sources.append(source)
-                return c
-        cand = Candidate(id=cid, patch=patch, sources=[source])
-        self.candidates.append(cand)
+        cand = next((c for c in self.candidates if c.id == cid), None)
+        if cand is None:
+            cand = Candidate(id=cid, patch=patch)
+            self.candidates.append(cand)
+        cand.sources += [s for s in dict.fromkeys(sources) if s not in cand.sources]
         return cand
 
     def add_test(self, script: Script) -> None:

@@ -106,17 +106,14 @@ def prepare_candidates(
         if not config.selection.allow_test_file_edits:
             patch, removed = strip_test_file_edits(c.patch, config.context.test_dirs)
             if removed:
-                added = None
-                for src in c.sources:
-                    added = out.add_patch(patch, src, base) or added
+                added = out.add_sources(patch, c.sources or ["unknown"], base)
                 stripped.append(
                     StrippedEdit(
                         original_id=c.id, new_id=added.id if added else None, removed_files=removed
                     )
                 )
                 continue
-        for src in c.sources or ["unknown"]:
-            out.add_patch(patch, src, base)
+        out.add_sources(patch, c.sources or ["unknown"], base)
     out.tests = distinct_tests(candidates.tests)
     return out, stripped
 
