@@ -33,15 +33,19 @@ FAST = [
 ]
 
 
-def _cli(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+def _cli(
+    *args: str, timeout: float = 600, cwd: Path = ROOT, **popen
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, **popen
     )
 
 
-def _run_args(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
-    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+def _run_args(dataset: Path, run_dir: Path | None, *extra: str) -> list[str]:
+    """``swebench run`` arguments; ``run_dir`` None: the default runs/swebench-<dataset>."""
+    args = ["swebench", "run", "--dataset", str(dataset), "--quiet"]
+    args += ["--run-dir", str(run_dir)] if run_dir is not None else []
     args += ["--model", f"scripted:{POLICY}"]
     for s in FAST:
         args += ["--set", s]
@@ -64,10 +68,12 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 
 
 def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
-    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    run_dir = tmp_path / "run"
-    proc = _cli(*_run_args(dataset, run_dir))
+    """As a user runs it: from their directory, the default relative run directory."""
+    _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    proc = _cli(*_run_args(Path("data.jsonl"), None), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "swebench-data"
+    assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
     pid = fixture_row["instance_id"]
     result = _result(run_dir, pid)
     assert result["status"] == "done", result
@@ -104,7 +110,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
         )
 
     # the official harness: the chosen patch resolves, the decoy candidate does not
-    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    proc = _cli("swebench", "evaluate", "runs/swebench-data", timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
@@ -112,7 +118,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert sorted(evaluation["candidates"].values()) == [False, True]
 
     # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
-    proc = _cli("report", str(run_dir), "--json")
+    proc = _cli("report", "runs/swebench-data", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"]["resolve_rate"] == 1.0
