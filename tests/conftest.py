@@ -1,5 +1,6 @@
-"""Shared fixtures. Docker tests skip with a reason when no engine is reachable, except
-under CI=true where a missing engine is a failure."""
+"""Shared fixtures. Docker tests skip with a reason when no engine is reachable, and data
+tests when ``../shared/data`` lacks what they read (``shared_data``), except under CI=true
+where either is a failure: CI clones beside a copy of shared/, so nothing may skip there."""
 
 from __future__ import annotations
 
@@ -24,6 +25,26 @@ def _docker_client():
         return client, None
     except Exception as e:  # engine absent or unreachable
         return None, f"no Docker engine reachable ({type(e).__name__}: {e})"
+
+
+def need_shared(relative: str, root: Path = SHARED_DATA) -> Path:
+    """``root/relative``, which a data test reads. Absent: the test skips with the path,
+    or fails under CI=true (CI puts a copy of shared/ beside the clone)."""
+    path = root / relative
+    if not path.exists():
+        reason = f"shared data {path} is not present (expected beside the checkout)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}; CI must provide ../shared")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data("leaderboard/…")``: the path of a file or folder under
+    ``../shared/data`` (see ``need_shared``). Every test that reads shared data goes
+    through this fixture."""
+    return need_shared
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,9 @@ class Model(Protocol):
 
     ``key`` distinguishes otherwise identical requests (e.g. trajectory 3 of 10 at the same
     temperature); it is part of the request hash used for resume and replay, never sent.
+    ``stage`` names the pipeline stage the call belongs to (relevance, ranking, tests,
+    edits, selection): metadata for stand-ins at the LLM boundary (scripted policies
+    recognise the stage from it), never sent and not part of the request hash.
     """
 
     name: str
@@ -79,6 +82,7 @@ class Model(Protocol):
         max_tokens: int,
         stop: list[str] | None = None,
         key: str = "",
+        stage: str = "",
     ) -> Completion: ...
 
 

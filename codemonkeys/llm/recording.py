@@ -190,7 +190,12 @@ class RecordingModel:
         self.costs.check(self.problem_id)
         with self.limit.slot():
             completion = self.inner.complete(
-                messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+                messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stop=stop,
+                key=key,
+                stage=self.stage,
             )
         self.costs.add(self.problem_id, self.stage, completion.cost_usd)
         self.calls.append(

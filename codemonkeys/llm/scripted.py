@@ -3,7 +3,8 @@
 - ``scripted:path/to/policy.py``: a Python file with ``respond(request) -> str | dict``.
   ``request`` is a ``ScriptedRequest``; a dict answer may carry ``text`` and ``usage``
   (a ``Usage`` mapping) so cost accounting can be exercised. The policy may sleep to
-  behave like a real API.
+  behave like a real API. ``request.stage`` names the pipeline stage (the metadata the
+  pipeline passes with every call), so a policy never has to guess it from prompt wording.
 - ``replay:runs/<run>/calls.jsonl``: answers each request from a recorded call log (matched
   by the model-independent request hash), so a finished run re-executes without spending.
 """
@@ -30,6 +31,10 @@ class ScriptedRequest(BaseModel):
     max_tokens: int
     stop: list[str] | None = None
     key: str = ""
+    """The trajectory/ranking/selection key of the request (e.g. ``traj-2``)."""
+    stage: str = ""
+    """The pipeline stage (relevance, ranking, tests, edits, selection): how a policy
+    recognises what is asked, instead of matching prompt wording."""
 
     @property
     def system(self) -> str:
@@ -87,10 +92,16 @@ class ScriptedModel:
         max_tokens: int,
         stop: list[str] | None = None,
         key: str = "",
+        stage: str = "",
     ) -> Completion:
         start = time.monotonic()
         req = ScriptedRequest(
-            messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+            messages=messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            key=key,
+            stage=stage,
         )
         answer: Any = self._policy.respond(req)
         if isinstance(answer, dict):
@@ -131,6 +142,7 @@ class ReplayModel:
         max_tokens: int,
         stop: list[str] | None = None,
         key: str = "",
+        stage: str = "",
     ) -> Completion:
         h = request_hash(
             "", messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key

@@ -121,6 +121,7 @@ class SDKModel:
         max_tokens: int,
         stop: list[str] | None = None,
         key: str = "",
+        stage: str = "",
     ) -> Completion:
         kwargs = self.build_request(
             messages, temperature=temperature, max_tokens=max_tokens, stop=stop

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, make_git_repo
+from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
 
 CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
@@ -85,11 +86,32 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
     proc = _cli(
         "solve", "--repo", "examples/inventory", "--issue-file", "examples/inventory/ISSUE.md",
         "--model", f"scripted:{POLICY}", "--run-dir", str(run_dir), *FAST,
+        "--set", "generation.samples=3",
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "project kind: python" in out
     assert "estimate:" in out and "files to scan" in out
+
+    # the context stage packed the file the fix needs: the policy can only edit what it sees
+    [pid] = [p.name for p in (run_dir / "problems").iterdir()]
+    context = json.loads((run_dir / "problems" / pid / "context.json").read_text())["data"]
+    assert "inventory/pricing.py" in [f["path"] for f in context["packed"]]
+
+    # three trajectories, three distinct candidates: the right fix; one that gives every
+    # order the biggest discount (passes its own 120-widget test); one that starts each
+    # tier a unit late (passes all three generated tests, a boundary case tells it apart)
+    selection = load_selection(run_dir, pid)
+    right, biggest, late = (candidate_of(selection, f"codemonkeys:traj-{i}") for i in range(3))
+    assert len({right, biggest, late}) == len(selection["candidates"]) == 3
+    assert len(selection["tests"]) == 3
+    for test in selection["matrix"]["tests"]:
+        assert selection["matrix"]["cells"]["original"][test]["verdict"] == "unfixed"
+    # the matrix rejects the first wrong fix; voting alone cannot tell the late tier apart
+    assert selection["votes"] == {right: 3, late: 3, biggest: 1}
+    assert set(selection["top_k"][:2]) == {right, late}
+    assert_chosen_by_the_selector(selection, right, [biggest, late])
+
     patch = (run_dir / "chosen.patch").read_text()
     assert "sorted(item.discount_tiers, reverse=True)" in patch
     assert patch.startswith("diff --git a/inventory/pricing.py")  # relative to the project
@@ -113,7 +135,7 @@ POLICY_CHECK = f"""
 import importlib.util, subprocess, sys
 spec = importlib.util.spec_from_file_location("p", {str(POLICY)!r})
 p = importlib.util.module_from_spec(spec); spec.loader.exec_module(p)
-sys.exit(subprocess.run([sys.executable, "-c", p.INVENTORY_TEST]).returncode)
+sys.exit(subprocess.run([sys.executable, "-c", p.PROBLEMS["inventory"]["selector_test"]]).returncode)
 """
 
 

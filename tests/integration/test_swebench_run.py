@@ -16,6 +16,7 @@ import pytest
 
 from codemonkeys.store import RunStore
 from tests.conftest import FIXTURES, ROOT
+from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
 from tests.swebench_fixture import build_swebench_fixture
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -70,15 +71,27 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
     """As a user runs it: from their directory, the default relative run directory."""
     _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    proc = _cli(*_run_args(Path("data.jsonl"), None), cwd=tmp_path)
+    proc = _cli(
+        *_run_args(Path("data.jsonl"), None, "--set", "generation.samples=3"), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = tmp_path / "runs" / "swebench-data"
     assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
     pid = fixture_row["instance_id"]
     result = _result(run_dir, pid)
     assert result["status"] == "done", result
-    # two trajectories: the right fix and a decoy that only satisfies its own test
-    assert len(result["candidates"]) == 2
+    # three trajectories, three distinct candidates: the right fix, one that handles only
+    # two-item lists and one that breaks odd lengths; each passes its own reproduction
+    selection = load_selection(run_dir, pid)
+    right, two_items, breaks_odd = (
+        candidate_of(selection, f"codemonkeys:traj-{i}") for i in range(3)
+    )
+    assert len({right, two_items, breaks_odd}) == len(result["candidates"]) == 3
+    # the matrix ranks the right fix first (every generated test fails on the original)...
+    assert selection["votes"] == {right: 3, breaks_odd: 2, two_items: 1}
+    assert selection["top_k"][0] == right
+    # ...and the selector confirms it with a test of its own
+    assert_chosen_by_the_selector(selection, right, [two_items, breaks_odd])
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in result["chosen_patch"]
     preds = [json.loads(x) for x in (run_dir / "predictions.jsonl").read_text().splitlines()]
     assert preds == [
@@ -115,7 +128,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["chosen"] is True
-    assert sorted(evaluation["candidates"].values()) == [False, True]
+    assert evaluation["candidates"] == {right: True, two_items: False, breaks_odd: False}
 
     # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
     proc = _cli("report", "runs/swebench-data", "--json", cwd=tmp_path)
@@ -212,70 +225,96 @@ def test_cost_cap_stops_new_work(tmp_path, fixture_row):
     assert len(calls) <= 8
 
 
+STALE_PATCH = """diff --git a/stats.py b/stats.py
+--- a/stats.py
++++ b/stats.py
+@@ -12,5 +12,7 @@ def median(values):
+     ordered = sorted(values)
+     if not ordered:
+         raise ValueError("median of empty data")
+-    mid = len(ordered) // 2
+-    return ordered[mid]
++    mid = len(ordered) // 2
++    if len(ordered) % 2:
++        return ordered[mid]
++    return (ordered[mid - 1] + ordered[mid]) / 2
+"""
+"""A fix written against another version of stats.py (``mid``, not ``middle``): it does
+not apply to the base commit."""
+
+
+def _patch_of(repo: Path, replacement: str) -> str:
+    from tests.swebench_fixture import BUGGY_SNIPPET
+
+    stats = repo / "stats.py"
+    original = stats.read_text()
+    stats.write_text(original.replace(BUGGY_SNIPPET, replacement))
+    diff = subprocess.run(["git", "diff"], cwd=repo, capture_output=True, text=True).stdout
+    stats.write_text(original)
+    assert diff.strip()
+    return diff
+
+
 def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row):
-    """Three systems' predictions (the fix, a decoy, an empty patch) go through test
-    generation, the matrix, voting and the selector; the exported choice is the fix."""
-    from tests.swebench_fixture import BUGGY_SNIPPET, make_fixture_repo
+    """Five systems' predictions (the fix, two wrong fixes, a patch that does not apply,
+    an empty patch) go through test generation, the matrix, voting and the selector; the
+    exported choice is the fix, and it won on its votes and the selector's test."""
+    from tests.swebench_fixture import make_fixture_repo
 
     repo = make_fixture_repo(tmp_path / "statkit")
-    stats = repo.path / "stats.py"
-    stats.write_text(
-        stats.read_text().replace(
-            BUGGY_SNIPPET,
-            "    middle = len(ordered) // 2\n    if len(ordered) == 2:\n"
-            "        return (ordered[0] + ordered[1]) / 2\n    return ordered[middle]\n",
-        )
+    two_items = _patch_of(
+        repo.path,
+        "    middle = len(ordered) // 2\n    if len(ordered) == 2:\n"
+        "        return (ordered[0] + ordered[1]) / 2\n    return ordered[middle]\n",
     )
-    decoy = subprocess.run(["git", "diff"], cwd=repo.path, capture_output=True, text=True).stdout
-    assert decoy.strip()
+    breaks_odd = _patch_of(
+        repo.path,
+        "    middle = len(ordered) // 2\n    return (ordered[middle - 1] + ordered[middle]) / 2\n",
+    )
     pid = fixture_row["instance_id"]
     dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    (tmp_path / "a.jsonl").write_text(
-        json.dumps({"instance_id": pid, "model_name_or_path": "sys-a", "model_patch": decoy}) + "\n"
-    )
-    (tmp_path / "b.json").write_text(
-        json.dumps(
-            {
-                pid: {
-                    "instance_id": pid,
-                    "model_name_or_path": "sys-b",
-                    "model_patch": fixture_row["patch"],
-                }
-            }
-        )
-    )
-    (tmp_path / "c.jsonl").write_text(
-        json.dumps({"instance_id": pid, "model_name_or_path": "sys-c", "model_patch": ""}) + "\n"
-    )
-    out = tmp_path / "ensemble.jsonl"
-    args = [
-        "ensemble",
-        str(tmp_path / "a.jsonl"),
+
+    def jsonl(name: str, system: str, patch: str) -> str:
+        row = {"instance_id": pid, "model_name_or_path": system, "model_patch": patch}
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+        return str(tmp_path / name)
+
+    gold = {pid: {"instance_id": pid, "model_name_or_path": "sys-b", "model_patch": repo.patch}}
+    (tmp_path / "b.json").write_text(json.dumps(gold))
+    files = [
+        jsonl("a.jsonl", "sys-a", two_items),
         str(tmp_path / "b.json"),
-        str(tmp_path / "c.jsonl"),
+        jsonl("c.jsonl", "sys-c", ""),
+        jsonl("d.jsonl", "sys-d", STALE_PATCH),
+        jsonl("e.jsonl", "sys-e", breaks_odd),
     ]
-    args += [
-        "--dataset",
-        str(dataset),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    args += ["--model", f"scripted:{POLICY}"]
+    out = tmp_path / "ensemble.jsonl"
+    run_dir = tmp_path / "run"
+    args = ["ensemble", *files, "--dataset", str(dataset), "--run-dir", str(run_dir)]
+    args += ["--out", str(out), "--quiet", "--model", f"scripted:{POLICY}"]
     for s in FAST:
         args += ["--set", s]
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 predictions, 1 empty, 0 duplicates, 2 distinct" in proc.stderr + proc.stdout
+    assert "5 predictions, 1 empty, 0 duplicates, 4 distinct" in proc.stderr + proc.stdout
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
     assert row["instance_id"] == pid and row["model_name_or_path"] == "codemonkeys-ensemble"
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in row["model_patch"]
-    selection = json.loads((tmp_path / "run" / "problems" / pid / "selection.json").read_text())[
-        "data"
-    ]
-    assert selection["tests"], "tests were generated for candidates that came without any"
+
+    selection = load_selection(run_dir, pid)
+    right, wrong_two, wrong_odd, stale = (
+        candidate_of(selection, s) for s in ("sys-b", "sys-a", "sys-e", "sys-d")
+    )
+    assert selection["chosen_patch"] == repo.patch
+    # tests were generated for candidates that came without any (three testing
+    # trajectories, three reproductions); each fails on the original code
+    assert len(selection["tests"]) == 3
+    for test in selection["matrix"]["tests"]:
+        assert selection["matrix"]["cells"]["original"][test]["verdict"] == "unfixed"
+        assert selection["matrix"]["cells"][stale][test]["verdict"] == "no-apply"
+    assert selection["votes"] == {right: 3, wrong_odd: 2, wrong_two: 1, stale: 0}
+    assert selection["top_k"][0] == right and stale not in selection["top_k"]
+    assert_chosen_by_the_selector(selection, right, [wrong_two, wrong_odd])
 
 
 def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(

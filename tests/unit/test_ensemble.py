@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,21 @@ from codemonkeys.ensemble import (
 )
 from codemonkeys.execution import Script
 from codemonkeys.predictions import PredictionsError
+from tests.conftest import SHARED_DATA
 
-LEADERBOARD = Path(__file__).resolve().parents[3] / "shared" / "data" / "leaderboard"
-MINI = LEADERBOARD / "20251118_mini-swe-agent_gemini-3-pro-preview" / "all_preds.jsonl"
-HYBRID = LEADERBOARD / "20251227_hybrid-ensemble-haiku" / "all_preds.jsonl"
+MINI_FILE = "leaderboard/20251118_mini-swe-agent_gemini-3-pro-preview/all_preds.jsonl"
+HYBRID_FILE = "leaderboard/20251227_hybrid-ensemble-haiku/all_preds.jsonl"
+MINI = SHARED_DATA / MINI_FILE
+HYBRID = SHARED_DATA / HYBRID_FILE
 
-needs_data = pytest.mark.skipif(
-    not (MINI.is_file() and HYBRID.is_file()), reason="leaderboard data absent"
-)
+
+@pytest.fixture
+def leaderboard_files(shared_data) -> None:
+    shared_data(MINI_FILE)
+    shared_data(HYBRID_FILE)
+
+
+needs_data = pytest.mark.usefixtures("leaderboard_files")
 
 
 @needs_data

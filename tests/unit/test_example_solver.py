@@ -1,6 +1,7 @@
-"""The scripted example policy answers every stage's real prompt, and its answers are
-right: its reproduction exits 2 on the buggy code and 0 once its own edit is applied, and
-the example's suite still passes with the fix. (End-to-end use: the solve tests.)"""
+"""The scripted example policy answers every stage's real prompt, knows only what the
+prompt shows, and its right strategy is really right: its reproduction exits 2 on the buggy
+code and 0 once its own edit (written against the packed context) is applied, and the
+project's suite still passes. (End-to-end use: the solve, swebench run and ensemble tests.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from codemonkeys.context.packing import PackedFile, render_files
 from codemonkeys.generation.edits import edit_to_patch
 from codemonkeys.generation.tags import extract
 from codemonkeys.llm.base import Message
@@ -21,22 +23,38 @@ from tests.conftest import FIXTURES, ROOT
 
 POLICY = load_policy(FIXTURES / "policies" / "example_solver.py")
 PROJECTS = {
-    "inventory": (ROOT / "examples" / "inventory", "python"),
-    "shell": (FIXTURES / "shell_project", "shell"),
-    "node": (FIXTURES / "node_project", "shell"),
+    "inventory": (ROOT / "examples" / "inventory", "python", "inventory/pricing.py"),
+    "statkit": (FIXTURES / "swebench" / "statkit" / "base", "python", "stats.py"),
+    "shell": (FIXTURES / "shell_project", "shell", "bin/bump-version"),
+    "node": (FIXTURES / "node_project", "shell", "src/slug.js"),
 }
 
 
-def ask(system: str, *turns: str) -> str:
+def ask(stage: str, system: str, *turns: str, key: str = "traj-0") -> str:
     messages = [Message(role="system", content=system)]
     for i, text in enumerate(turns):
         messages.append(Message(role="user" if i % 2 == 0 else "assistant", content=text))
-    req = ScriptedRequest(messages=messages, temperature=0.0, max_tokens=1000)
+    req = ScriptedRequest(messages=messages, temperature=0.0, max_tokens=1000, key=key, stage=stage)
     return POLICY.respond(req)
 
 
 def issue_of(name: str) -> str:
-    return (PROJECTS[name][0] / "ISSUE.md").read_text()
+    project = PROJECTS[name][0]
+    issue = project / "ISSUE.md"
+    return (
+        issue.read_text()
+        if issue.exists()
+        else (project.parent / "problem_statement.md").read_text()
+    )
+
+
+def context_of(name: str, *paths: str) -> str:
+    project = PROJECTS[name][0]
+    files = [
+        PackedFile(path=p, tokens=1, file_tokens=1, content=(project / p).read_text())
+        for p in paths
+    ]
+    return render("generation/edit_context", issue=issue_of(name), context=render_files(files))
 
 
 def run_script(workdir: Path, script: str, language: str) -> subprocess.CompletedProcess:
@@ -45,29 +63,63 @@ def run_script(workdir: Path, script: str, language: str) -> subprocess.Complete
 
 
 @pytest.mark.parametrize("name", list(PROJECTS))
-def test_context_stages(name: str):
-    issue = issue_of(name)
-    relevance = render("relevance/system", issue=issue)
-    wanted = POLICY.PROBLEMS[name]["ranking"][0]
-    yes = ask(relevance, render("relevance/user", path=wanted, content="...", note=""))
+def test_relevance_is_decided_from_the_file_text_shown(name: str):
+    project, _, wanted = PROJECTS[name]
+    relevance = render("relevance/system", issue=issue_of(name))
+    code = (project / wanted).read_text()
+    yes = ask("relevance", relevance, render("relevance/user", path=wanted, content=code, note=""))
     assert yes.rstrip().endswith("DECISION: RELEVANT")
-    no = ask(relevance, render("relevance/user", path="README.md", content="...", note=""))
-    assert no.rstrip().endswith("DECISION: NOT RELEVANT")
-
-    files = [
-        {"path": "README.md", "tokens": 10, "summary": "s"},
-        {"path": wanted, "tokens": 5, "summary": "s"},
-    ]
-    ranking = ask(
-        render("ranking/system", budget=1000), render("ranking/user", issue=issue, files=files)
+    # the same path with other contents: the policy does not know files by name
+    no = ask(
+        "relevance", relevance, render("relevance/user", path=wanted, content="x = 1", note="")
     )
-    listed = re.search(r"```json\n(.*?)\n```", ranking, re.S).group(1)
-    assert listed.startswith(f'["{wanted}"')
+    assert no.rstrip().endswith("DECISION: NOT RELEVANT")
+    other = ask(
+        "relevance", relevance, render("relevance/user", path="README.md", content=code, note="")
+    )
+    assert other.rstrip().endswith("DECISION: RELEVANT")
+
+
+def test_ranking_lists_only_the_paths_shown_most_important_first():
+    issue = issue_of("inventory")
+    files = [
+        {"path": "inventory/orders.py", "tokens": 10, "summary": "contains `discount_percent(`"},
+        {"path": "README.md", "tokens": 10, "summary": "nothing"},
+        {
+            "path": "inventory/pricing.py",
+            "tokens": 5,
+            "summary": "contains `def discount_percent(`",
+        },
+    ]
+    answer = ask(
+        "ranking",
+        render("ranking/system", budget=1000),
+        render("ranking/user", issue=issue, files=files),
+    )
+    listed = re.search(r"```json\n(.*?)\n```", answer, re.S).group(1)
+    assert listed == '["inventory/pricing.py", "inventory/orders.py", "README.md"]'
+    only = ask(
+        "ranking",
+        render("ranking/system", budget=1000),
+        render("ranking/user", issue=issue, files=files[:2]),
+    )
+    assert "pricing.py" not in only
+
+
+@pytest.mark.parametrize("name", list(PROJECTS))
+def test_no_edit_without_the_code_in_the_context(name: str):
+    """An empty context, or one holding only other files: no edit at all (the fix's code
+    is in the project, but not in the prompt)."""
+    project = PROJECTS[name][0]
+    others = [p.name for p in project.iterdir() if p.is_file() and p.suffix in (".md", ".json")]
+    for shown in ([], others):
+        answer = ask("edits", render("generation/edit_system"), context_of(name, *shown))
+        assert "<edit>" not in answer and "cannot" in answer
 
 
 @pytest.mark.parametrize("name", list(PROJECTS))
 def test_reproduction_and_edit_are_right(name: str, tmp_path: Path):
-    project, language = PROJECTS[name]
+    project, language, wanted = PROJECTS[name]
     if name == "node" and shutil.which("node") is None:
         pytest.skip("node is not installed on this host")
     work = tmp_path / name
@@ -77,20 +129,18 @@ def test_reproduction_and_edit_are_right(name: str, tmp_path: Path):
 
     test_system = render("generation/test_system", language_name=lang_name)
     request = render("generation/test_request", issue=issue, language_name=lang_name)
-    first = ask(test_system, request)
+    first = ask("tests", test_system, request)
     script = extract(first, "test")
     before = run_script(work, script, language)
     assert before.returncode == 2, before.stdout + before.stderr
-    assert (
-        ask(test_system, request, first, "Result: exit code 2 (issue present)")
-        .rstrip()
-        .endswith("<done>")
-    )
+    again = ask("tests", test_system, request, first, "Result: exit code 2 (issue present)")
+    assert again.rstrip().endswith("<done>")
 
     edit_system = render("generation/edit_system")
-    context = render("generation/edit_context", issue=issue, context="")
-    answer = ask(edit_system, context)
+    context = context_of(name, wanted)
+    answer = ask("edits", edit_system, context)
     edit = extract(answer, "edit")
+    assert edit.startswith(wanted + "\n")  # the path of the packed file holding the code
     result = edit_to_patch(edit, lambda p: (work / p).read_text() if (work / p).exists() else None)
     applied = subprocess.run(
         ["patch", "-p1", "--quiet"], input=result.patch, cwd=work, capture_output=True, text=True
@@ -99,11 +149,12 @@ def test_reproduction_and_edit_are_right(name: str, tmp_path: Path):
     after = run_script(work, script, language)
     assert after.returncode == 0, after.stdout + after.stderr
     assert "<done>" in ask(
-        edit_system, context, answer, "On the EDITED code: exit code 0 (issue fixed)"
+        "edits", edit_system, context, answer, "On the EDITED code: exit code 0 (issue fixed)"
     )
 
     suite = {
         "inventory": [sys.executable, "-m", "unittest", "discover", "-s", "tests"],
+        "statkit": [sys.executable, "-m", "unittest", "discover", "-s", "tests"],
         "shell": ["bash", "tests/run.sh"],
         "node": ["node", "--test", "test/"],
     }[name]
@@ -111,30 +162,60 @@ def test_reproduction_and_edit_are_right(name: str, tmp_path: Path):
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_selection_tests_then_chooses_a_candidate_its_test_shows_fixed():
+@pytest.mark.parametrize("name", ["inventory", "statkit"])
+def test_wrong_strategies_pass_their_own_test_but_not_the_right_one(name: str, tmp_path: Path):
+    project, language, wanted = PROJECTS[name]
+    problem = POLICY.PROBLEMS[name]
+    right_test = problem["strategies"][0]["test"]
+    for index in (1, 2):
+        work = tmp_path / f"{name}-{index}"
+        shutil.copytree(project, work)
+        answer = ask(
+            "edits", render("generation/edit_system"), context_of(name, wanted), key=f"traj-{index}"
+        )
+        result = edit_to_patch(extract(answer, "edit"), lambda p, w=work: (w / p).read_text())
+        subprocess.run(
+            ["patch", "-p1", "--quiet"], input=result.patch, cwd=work, check=True, text=True
+        )
+        own = run_script(work, problem["strategies"][index]["test"], language)
+        assert own.returncode == 0, own.stdout + own.stderr
+        assert run_script(work, problem["selector_test"], language).returncode == 2
+        if index == 1:
+            assert run_script(work, right_test, language).returncode == 2
+
+
+def _selection_turns(verdicts: dict[str, str]) -> str:
     issue = issue_of("inventory")
-    good = "diff ...\n+    for min_qty, tier_percent in sorted(item.discount_tiers, reverse=True):"
     candidates = [
-        {"id": "c1", "votes": 1, "sources": "a", "patch": "diff ... something else"},
-        {"id": "c2", "votes": 1, "sources": "b", "patch": good},
+        {"id": cid, "votes": 3 - i, "sources": "s", "patch": "diff ..."}
+        for i, cid in enumerate(verdicts)
     ]
     system = render("selection/system", language="python")
+    ids = list(verdicts)
     initial = render(
-        "selection/initial",
-        issue=issue,
-        files=[],
-        example_test="",
-        example_results=[],
-        candidates=candidates,
-        attempts=3,
-        ids=["c1", "c2"],
-    )
-    first = ask(system, initial)
+        "selection/initial", issue=issue, files=[], example_test="", example_results=[],
+        candidates=candidates, attempts=3, ids=ids,
+    )  # fmt: skip
+    first = ask("selection", system, initial, key="x:selection")
     assert extract(first, "test") and "<choice>" not in first
-    runs = [
-        {"row": "original code", "verdict": "unfixed", "exit_code": 2, "output": ""},
-        {"row": "c1", "verdict": "unfixed", "exit_code": 2, "output": ""},
-        {"row": "c2", "verdict": "fixed", "exit_code": 0, "output": ""},
-    ]
-    results = render("selection/test_results", runs=runs, remaining=2, ids=["c1", "c2"])
-    assert extract(ask(system, initial, first, results), "choice") == "c2"
+    runs = [{"row": "original code", "verdict": "unfixed", "exit_code": 2, "output": ""}]
+    runs += [{"row": c, "verdict": v, "exit_code": 0, "output": ""} for c, v in verdicts.items()]
+    results = render("selection/test_results", runs=runs, remaining=2, ids=ids)
+    return extract(ask("selection", system, initial, first, results, key="x:selection"), "choice")
+
+
+def test_selection_chooses_from_the_test_results_it_was_shown():
+    assert _selection_turns({"c1": "unfixed", "c2": "fixed", "c3": "unfixed"}) == "c2"
+    assert _selection_turns({"c1": "unfixed", "c2": "unfixed", "c3": "fixed"}) == "c3"
+    # several fixed: the best voted as listed; none fixed: the best voted
+    assert _selection_turns({"c1": "fixed", "c2": "unfixed", "c3": "fixed"}) == "c1"
+    assert _selection_turns({"c1": "unfixed", "c2": "unfixed", "c3": "unfixed"}) == "c1"
+
+
+def test_the_stage_comes_from_the_request_metadata_not_the_wording():
+    with pytest.raises(ValueError, match="unknown stage"):
+        ask(
+            "",
+            render("relevance/system", issue=issue_of("inventory")),
+            "File: x\n<file>\n\n</file>",
+        )

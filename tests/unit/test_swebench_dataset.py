@@ -13,16 +13,11 @@ from codemonkeys.swebench import dataset as ds
 from codemonkeys.swebench.dataset import DatasetError, load_dataset, require, select, to_problem
 from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates
 from codemonkeys.swebench.images import instance_image, official_image_name
-from tests.conftest import SHARED_DATA
-
-PARTIAL = SHARED_DATA / "swe-bench-verified.partial.jsonl"
 
 
 @pytest.fixture(scope="module")
-def verified() -> list[dict]:
-    if not PARTIAL.is_file():
-        pytest.skip(f"{PARTIAL} not present")
-    return load_dataset(PARTIAL)
+def verified(shared_data) -> list[dict]:
+    return load_dataset(shared_data("swe-bench-verified.partial.jsonl"))
 
 
 def _row(**over) -> dict:

@@ -1,0 +1,29 @@
+"""Scripted policies learn the pipeline stage from the call's metadata: every model the hub
+hands out passes its stage to the provider, without putting it into the request hash."""
+
+from __future__ import annotations
+
+from codemonkeys.config import Config, EndpointConfig
+from codemonkeys.llm import ModelHub
+from codemonkeys.llm.base import Message
+from codemonkeys.llm.recording import CallLog, CostTracker
+from codemonkeys.store import RunStore
+
+
+def test_the_hub_passes_each_models_stage_to_the_policy(tmp_path):
+    policy = tmp_path / "echo_stage.py"
+    policy.write_text("def respond(request):\n    return f'{request.stage}|{request.key}'\n")
+    config = Config()
+    config.models.primary = EndpointConfig(model=f"scripted:{policy}")
+    store = RunStore(tmp_path / "run")
+    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    ask = [Message(role="user", content="hello")]
+    for stage in ("relevance", "ranking", "tests", "edits", "selection"):
+        model = hub.model("primary", problem_id="p", stage=stage)
+        answer = model.complete(ask, temperature=0.0, max_tokens=10, key=f"k-{stage}")
+        assert answer.text == f"{stage}|k-{stage}"
+    rebound = hub.model("primary", problem_id="p", stage="tests").bind(stage="edits")
+    assert rebound.complete(ask, temperature=0.0, max_tokens=10, key="k2").text == "edits|k2"
+    # the stage is metadata: the same request from another stage is the same call
+    again = hub.model("primary", problem_id="p", stage="selection")
+    assert again.complete(ask, temperature=0.0, max_tokens=10, key="k-tests").cached
