@@ -71,9 +71,7 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
     """As a user runs it: from their directory, the default relative run directory."""
     _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    proc = _cli(
-        *_run_args(Path("data.jsonl"), None, "--set", "generation.samples=3"), cwd=tmp_path
-    )
+    proc = _cli(*_run_args(Path("data.jsonl"), None, "--set", "generation.samples=3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = tmp_path / "runs" / "swebench-data"
     assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
