@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -66,13 +65,30 @@ MaxCostOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
-def _setup_logging(verbose: bool) -> None:
+class OneLineFormatter(logging.Formatter):
+    """``LEVEL name: message`` on one line (a traceback or a multi-line message joined
+    with " | "), for logs that are read line by line (quiet mode, CI)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """Rich log lines on the console; with ``quiet`` only warnings and errors, one line
+    each (``--verbose`` still shows everything)."""
     from rich.logging import RichHandler
 
+    handler: logging.Handler
+    if quiet and not verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = RichHandler(console=console, show_path=False, show_time=False)
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+        handlers=[handler],
         force=True,
     )
     for noisy in ("httpx", "httpcore", "docker", "urllib3", "anthropic", "openai"):
@@ -114,13 +130,14 @@ def _job_config(
     verbose: bool,
     config: Path | None,
     overrides: list[str] | None,
+    quiet: bool = False,
     **models: str | float | None,
 ) -> Config:
     """Logging plus the effective config of a job that calls models; stops at once with
     the how-to when no usable model is configured, before anything slow starts."""
     from codemonkeys.llm import ModelError, check_models
 
-    _setup_logging(verbose)
+    _setup_logging(verbose, quiet)
     cfg = build_config(config, overrides, **models)
     try:
         check_models(cfg.models)
@@ -374,6 +391,7 @@ def swebench_run(
         verbose,
         config,
         set_,
+        quiet=quiet,
         model=model,
         relevance_model=relevance_model,
         base_url=base_url,
@@ -396,13 +414,11 @@ def swebench_run(
         remove_images=remove_images,
     )
     try:
-        results = run_swebench(opts, cfg, console)
+        summary = run_swebench(opts, cfg, console)
     except DatasetError as e:
         raise _fail(str(e)) from e
-    counts = Counter(r.status for r in results)
-    console.print(
-        f"{len(results)} problem(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    )
+    console.print(summary.describe(), highlight=False, soft_wrap=True)
+    raise typer.Exit(summary.exit_code)
 
 
 @swebench_app.command("evaluate")
@@ -421,11 +437,22 @@ def swebench_evaluate(
     from codemonkeys.swebench.run import evaluate_run
 
     _setup_logging(verbose)
+    if not run_dir.is_dir():
+        raise _fail(f"no run directory at {run_dir}")
     try:
         summary = evaluate_run(run_dir, candidates=candidates, max_workers=workers, console=console)
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise _fail(str(e)) from e
-    typer.echo(json.dumps(summary))  # machine-readable: stdout, alone
+    typer.echo(json.dumps(summary))
+    if summary["ungraded"]:
+        console.print(
+            f"{summary['ungraded']} problem(s) ungraded (see their evaluation.json 'reason'): "
+            f"they are not in the resolve rate; rerun `codemonkeys swebench evaluate {run_dir}` "
+            "to grade them",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 # -- ensemble ----------------------------------------------------------------------------------
@@ -458,7 +485,10 @@ def ensemble(
         Path | None,
         typer.Option("--out", "-o", help="Predictions file to write (.jsonl or .json)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="One line per problem instead of the live display."),
+    ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -470,7 +500,9 @@ def ensemble(
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
     from codemonkeys.llm import ModelError
 
-    cfg = _job_config(verbose, config, set_, model=model, base_url=base_url, max_cost=max_cost)
+    cfg = _job_config(
+        verbose, config, set_, quiet=quiet, model=model, base_url=base_url, max_cost=max_cost
+    )
     opts = EnsembleOptions(
         predictions=predictions,
         dataset=dataset,
@@ -482,10 +514,12 @@ def ensemble(
         quiet=quiet,
     )
     try:
-        path = run_ensemble(opts, cfg, console)
+        path, summary = run_ensemble(opts, cfg, console)
     except (ModelError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     console.print(f"predictions: {path}")
+    console.print(summary.describe(), highlight=False, soft_wrap=True)
+    raise typer.Exit(summary.exit_code)
 
 
 # -- report / show -----------------------------------------------------------------------------

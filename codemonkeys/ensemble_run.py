@@ -11,7 +11,14 @@ from pydantic import BaseModel
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, open_run, run_problems
+from codemonkeys.pipeline import (
+    ProblemResult,
+    RunSummary,
+    Runtime,
+    open_run,
+    run_problems,
+    write_status,
+)
 from codemonkeys.problem import Gold, Problem
 
 MODEL_NAME = "codemonkeys-ensemble"
@@ -28,7 +35,8 @@ class EnsembleOptions(BaseModel):
     quiet: bool = False
 
 
-def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
+def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[Path, RunSummary]:
+    """Ensemble the predictions; the predictions file written and how the run ended."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -38,7 +46,12 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.dataset import load_dataset, select, to_problem
-    from codemonkeys.swebench.run import ProgressObserver, image_aware_solver, install_interrupt
+    from codemonkeys.swebench.run import (
+        ProgressObserver,
+        image_aware_solver,
+        install_interrupt,
+        record_dataset,
+    )
 
     sets = [load_predictions(p) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -53,12 +66,14 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
+    record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
     def problems() -> Iterator[tuple[Problem, Gold | None]]:
         for iid in merged:
             problem, gold = to_problem(by_id[iid])
+            rt.store.write_json(rt.store.problem_dir(problem.id) / "gold.json", gold)
             yield problem, gold
 
     def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
@@ -69,9 +84,11 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> Path:
     try:
         with progress:
             results = run_problems(rt, problems(), solve=solve)
+            summary = write_status(rt, results, total=len(merged))
+            progress.run_status(summary.status)
     finally:
         restore()
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
-    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt)
+    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary

@@ -18,8 +18,9 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -109,6 +110,25 @@ def result_fingerprint(config: Config) -> str:
     return config.fingerprint("selection")
 
 
+class StageTimes(BaseModel):
+    """Wall seconds per stage of one problem, summed over every invocation that worked on
+    it (``problems/<id>/timing.json``, saved as each stage ends or stops)."""
+
+    seconds: dict[str, float] = Field(default_factory=dict)
+
+
+@contextmanager
+def timed(rt: Runtime, problem_id: str, times: StageTimes, stage: str) -> Iterator[None]:
+    """Add the time spent in ``stage`` to ``times`` and save it, also when the stage is
+    interrupted or fails: a resumed problem's time is the sum of its invocations."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        times.seconds[stage] = times.seconds.get(stage, 0.0) + time.monotonic() - t0
+        rt.store.save_record(problem_id, "timing", times, result_fingerprint(rt.config))
+
+
 def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
     return rt.store.load_record(problem_id, "result", ProblemResult, result_fingerprint(rt.config))
 
@@ -142,7 +162,10 @@ def solve_problem(
 
     cfg = rt.config
     rt.store.write_json(rt.store.problem_dir(problem.id) / "problem.json", problem)
-    seconds: dict[str, float] = {}
+    times = (
+        rt.store.load_record(problem.id, "timing", StageTimes, result_fingerprint(cfg))
+        or StageTimes()
+    )
     result = ProblemResult(id=problem.id, status="failed")
     pool = None
     try:
@@ -150,7 +173,7 @@ def solve_problem(
         pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
         if candidates is None:
-            candidates = _generate_candidates(rt, problem, gold, pool, cache, seconds)
+            candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
             select = run_selection
         else:
             from codemonkeys.ensemble import ensemble_problem as select
@@ -159,9 +182,8 @@ def solve_problem(
             result.reason = "no trajectory produced a patch"
         else:
             rt.observer.problem_stage(problem.id, "selection")
-            t0 = time.monotonic()
-            selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
-            seconds["selection"] = time.monotonic() - t0
+            with timed(rt, problem.id, times, "selection"):
+                selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
             _take_selection(result, selection)
     except Interrupted as e:
         result.status = "interrupted"
@@ -183,7 +205,7 @@ def solve_problem(
                 pool.close()
             except Exception as e:
                 log.warning("closing the sandbox pool of %s: %s", problem.id, e)
-    return _finish(rt, result, seconds)
+    return _finish(rt, result, times.seconds)
 
 
 def _generate_candidates(
@@ -192,7 +214,7 @@ def _generate_candidates(
     gold: Gold | None,
     pool: Any,
     cache: Any,
-    seconds: dict[str, float],
+    times: StageTimes,
 ) -> CandidateSet:
     """Context then generation: the distinct patches and tests of the trajectories."""
     from codemonkeys.context.stage import run_context
@@ -201,27 +223,25 @@ def _generate_candidates(
     with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
         repo_dir = Path(tmp)
         rt.observer.problem_stage(problem.id, "context")
-        t0 = time.monotonic()
-        paths = _export_repo(pool, repo_dir)
-        context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
-        seconds["context"] = time.monotonic() - t0
+        with timed(rt, problem.id, times, "context"):
+            paths = _export_repo(pool, repo_dir)
+            context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
 
         rt.observer.problem_stage(problem.id, "generation")
-        t0 = time.monotonic()
-        generation = run_generation(
-            problem,
-            context.render(),
-            rt.hub,
-            pool,
-            rt.store,
-            rt.config,
-            repo_dir=repo_dir,
-            cache=cache,
-            on_event=lambda kind, **info: rt.observer.event(
-                problem.id, kind, **{k: v for k, v in info.items() if k != "problem_id"}
-            ),
-        )
-        seconds["generation"] = time.monotonic() - t0
+        with timed(rt, problem.id, times, "generation"):
+            generation = run_generation(
+                problem,
+                context.render(),
+                rt.hub,
+                pool,
+                rt.store,
+                rt.config,
+                repo_dir=repo_dir,
+                cache=cache,
+                on_event=lambda kind, **info: rt.observer.event(
+                    problem.id, kind, **{k: v for k, v in info.items() if k != "problem_id"}
+                ),
+            )
     return generation.candidates
 
 
@@ -290,21 +310,67 @@ def run_problems(
     return results
 
 
-def write_status(rt: Runtime, results: list[ProblemResult]) -> None:
-    """``status.json``: how the run ended (finished / interrupted / budget_exhausted) and
-    its problems counted by status."""
-    status = "finished"
+RunStatus = Literal["finished", "interrupted", "budget_exhausted"]
+EXIT_CODES = {"finished": 0, "failed": 1, "budget_exhausted": 3, "interrupted": 130}
+"""Exit status of a job: 0 every problem finished without an error, 1 some problem failed
+(its error is in its result.json; a rerun retries it), 3 the cost cap stopped the run,
+130 interrupted (Ctrl-C). A rerun of the same command resumes in every case."""
+
+
+class RunSummary(BaseModel):
+    """How an invocation ended, as status.json records it and the console says it."""
+
+    status: RunStatus
+    problems: int
+    by_status: dict[str, int] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def errors(self) -> int:
+        return self.by_status.get("failed", 0)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status != "finished":
+            return EXIT_CODES[self.status]
+        return EXIT_CODES["failed"] if self.errors else 0
+
+    def describe(self) -> str:
+        done = sum(self.by_status.get(s, 0) for s in ("done", "no_candidates"))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "none"
+        head = {
+            "finished": "finished",
+            "interrupted": "interrupted",
+            "budget_exhausted": "stopped at the cost cap",
+        }[self.status]
+        line = f"{head}: {done} of {self.problems} problem(s) done ({counts}), errors {self.errors}"
+        if self.status != "finished" or self.errors:
+            line += "; rerun the same command to resume" + (
+                " (failed problems are retried)" if self.errors else ""
+            )
+        return line
+
+
+def run_status(rt: Runtime) -> RunStatus:
     if rt.stop.is_set():
-        status = "interrupted"
-    elif rt.costs.run_exhausted():
-        status = "budget_exhausted"
-    rt.store.write_json(
-        Path("status.json"),
-        {
-            "status": status,
-            "problems": len(results),
-            "by_status": dict(Counter(r.status for r in results)),
-            "cost_usd": round(rt.costs.total, 6),
-            "updated_at": time.time(),
-        },
+        return "interrupted"
+    if rt.costs.run_exhausted():
+        return "budget_exhausted"
+    return "finished"
+
+
+def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = None) -> RunSummary:
+    """status.json for this invocation's ``results`` (``total``: how many problems the
+    invocation meant to run; those it never started are counted ``not_started``)."""
+    by_status = dict(Counter(r.status for r in results))
+    if total is not None and total > len(results):
+        by_status["not_started"] = total - len(results)
+    summary = RunSummary(
+        status=run_status(rt),
+        problems=max(total or 0, len(results)),
+        by_status=by_status,
+        cost_usd=round(rt.costs.total, 6),
     )
+    rt.store.write_json(Path("status.json"), summary)
+    return summary

@@ -10,6 +10,7 @@ rendering failure never propagates into the pipeline.
 from __future__ import annotations
 
 import contextlib
+import statistics
 import sys
 import threading
 import time
@@ -20,6 +21,10 @@ from typing import IO, Any, Literal
 Mode = Literal["auto", "live", "quiet", "off"]
 
 STAGE_ORDER = ("queued", "context", "generation", "selection", "evaluation")
+ETA_MIN_SAMPLES = 3
+"""No ETA until this many problems finished in this invocation (one is noise: the first to
+finish is the quickest, and problems run in parallel)."""
+STOPPED = {"interrupted": "interrupted", "budget_exhausted": "stopped at the cost cap"}
 
 
 class Progress:
@@ -39,6 +44,7 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
         refresh_per_second: float = 4.0,
         max_errors_shown: int = 5,
+        eta_min_samples: int = ETA_MIN_SAMPLES,
     ):
         self.total = total
         if stream is None:
@@ -48,6 +54,13 @@ class Progress:
         self._lock = threading.RLock()
         self._start = clock()
         self._stage: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+        """problem -> when its first stage began (this invocation), while in flight"""
+        self._durations: list[float] = []
+        """seconds per problem finished in this invocation (start to finish)"""
+        self._max_in_flight = 0
+        self._eta_min_samples = eta_min_samples
+        self._run_status: str | None = None
         self._done: dict[str, str] = {}
         self._done_this_session = 0
         self._resumed = 0
@@ -73,6 +86,8 @@ class Progress:
     def problem_stage(self, problem_id: str, stage: str) -> None:
         with self._lock:
             self._stage[problem_id] = stage
+            self._started.setdefault(problem_id, self._clock())
+            self._max_in_flight = max(self._max_in_flight, len(self._started))
         self._update()
 
     def problem_done(
@@ -81,11 +96,14 @@ class Progress:
         with self._lock:
             self._stage.pop(problem_id, None)
             self._trajectories.pop(problem_id, None)
+            started = self._started.pop(problem_id, None)
+            if started is not None:
+                self._durations.append(self._clock() - started)
             first_time = problem_id not in self._done
             self._done[problem_id] = status
             if first_time:
                 self._done_this_session += 1
-            if error:
+            if error and status == "failed":  # an interrupted problem is stopped, not an error
                 self._error_count += 1
                 self._errors.append((problem_id, _one_line(error)))
             line = self._done_line(problem_id, status, cost, error)
@@ -94,12 +112,23 @@ class Progress:
         self._update()
 
     def resumed(self, problem_id: str, status: str) -> None:
-        """A problem finished by an earlier invocation (counts as done, not in the ETA rate)."""
+        """A problem finished by an earlier invocation (counts as done, not in the ETA);
+        listed in quiet mode like any other, so the numbering has no gaps."""
         with self._lock:
+            self._stage.pop(problem_id, None)
+            self._started.pop(problem_id, None)
             if problem_id not in self._done:
                 self._resumed += 1
             self._done[problem_id] = status
+            line = f"[{len(self._done)}/{self.total}] {problem_id} {status} (finished earlier)"
+        if self.mode == "quiet":
+            self._write(line)
         self._update()
+
+    def run_status(self, status: str) -> None:
+        """How the run ended (finished / interrupted / budget_exhausted), for the summary."""
+        with self._lock:
+            self._run_status = status
 
     def trajectory_started(self, problem_id: str, index: int | None = None) -> None:
         with self._lock:
@@ -155,13 +184,21 @@ class Progress:
             }
 
     def _eta(self, elapsed: float, done: int) -> float | None:
-        """Remaining problems at this session's finishing rate (resumed ones excluded)."""
+        """Seconds left, from the problems finished in this invocation (resumed ones take
+        no time and are left out): the median time a problem takes, for the problems not
+        started and what is left of those in flight, spread over as many problems as have
+        run at once. None until ``eta_min_samples`` problems finished."""
         remaining = max(self.total - done, 0)
         if remaining == 0:
             return 0.0
-        if self._done_this_session == 0 or elapsed <= 0:
+        if len(self._durations) < self._eta_min_samples:
             return None
-        return remaining * elapsed / self._done_this_session
+        typical = statistics.median(self._durations)
+        now = self._clock()
+        in_flight = [now - t for t in self._started.values()]
+        queued = max(remaining - len(in_flight), 0)
+        work = queued * typical + sum(max(typical - age, 0.0) for age in in_flight)
+        return work / max(self._max_in_flight, 1)
 
     def _done_line(
         self, problem_id: str, status: str, cost: float | None, error: str | None
@@ -255,12 +292,24 @@ class Progress:
             except Exception:
                 pass
         if self.mode == "quiet":
-            s = self.snapshot()
-            statuses = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items())) or "none"
-            self._write(
-                f"finished {s['done']}/{s['total']} problems ({statuses}) in "
-                f"{format_duration(s['elapsed'])}, cost ${s['cost']:.2f}, errors {s['errors']}"
-            )
+            self._write(self.summary_line())
+
+    def summary_line(self) -> str:
+        """How the run ended: finished, interrupted or stopped at the cost cap; problems
+        done (an answer: done / no_candidates) of the total, by status, errors (failed)."""
+        s = self.snapshot()
+        statuses = dict(s["statuses"])
+        if s["total"] > s["done"]:
+            statuses["not started"] = s["total"] - s["done"]
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
+        answered = sum(statuses.get(k, 0) for k in ("done", "no_candidates"))
+        head = STOPPED.get(self._run_status or "", "finished")
+        if head == "finished" and "interrupted" in statuses:
+            head = "interrupted"
+        return (
+            f"{head}: {answered}/{s['total']} problems done ({counts}) in "
+            f"{format_duration(s['elapsed'])}, cost ${s['cost']:.2f}, errors {s['errors']}"
+        )
 
     def __enter__(self) -> Progress:
         return self.start()

@@ -13,8 +13,11 @@ Three layers, each usable alone:
    (one file: inline CSS, inline SVG plots drawn here, no JavaScript, nothing fetched), so the
    page can be mailed or archived next to the run and still open in ten years.
 
-Denominators (stated once, used everywhere): a problem is *evaluated* when it has an
-``evaluation.json`` or when it has no chosen patch at all (then it is trivially unresolved).
+Denominators (stated once, used everywhere): a problem is *evaluated* when the harness
+graded its chosen patch (``evaluation.json`` with a verdict) or when it has no chosen patch
+at all (then it is trivially unresolved). A problem the harness never graded (its image was
+missing, the harness failed: verdict ``ungraded``) is neither resolved nor unresolved: it is
+left out of every denominator and counted separately (``Summary.ungraded``, a warning).
 Resolve rate, coverage, random pick and majority vote are fractions of evaluated problems;
 selection accuracy is a fraction of covered problems (the paper's 57.4 / 69.8 = 82%).
 """
@@ -180,6 +183,9 @@ class ProblemRow(BaseModel):
     error: str | None = None
     evaluated: bool = False
     resolved: bool | None = None
+    verdict: str | None = None
+    """resolved | unresolved | ungraded (the harness never graded it) | None (not evaluated)"""
+    ungraded_reason: str | None = None
     covered: bool | None = None
     candidates: int = 0
     correct_candidates: int | None = None
@@ -209,6 +215,8 @@ class Summary(BaseModel):
     statuses: dict[str, int] = Field(default_factory=dict)
     evaluated: int = 0
     resolved: int = 0
+    ungraded: int = 0
+    """Problems whose chosen patch the harness never graded: not in any denominator."""
     resolve_rate: float | None = None
     coverage: float | None = None
     selection_accuracy: float | None = None
@@ -395,8 +403,10 @@ def patch_identity(problem_dir: Path | str) -> Callable[[str], str]:
 def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
     """Every distinct patch the report can use a label for, keyed by ``patch_identity``:
     the result's candidates, the chosen patch, and every intermediate edit of every
-    trajectory (grading those too gives the serial-scaling curve). The evaluation code can
-    grade these and write ``evaluation.json`` ``{"chosen": bool, "candidates": {id: bool}}``."""
+    trajectory (grading those too gives the serial-scaling curve). ``swebench evaluate``
+    grades these and writes ``evaluation.json`` ``{"verdict", "chosen": bool | None,
+    "candidates": {id: bool | None}}`` (None: never graded, see
+    ``swebench.run.evaluation_record``)."""
     problem_dir = Path(problem_dir)
     patches: dict[str, str] = {}
     identify = patch_identity(problem_dir)
@@ -569,12 +579,20 @@ def _load_problem(
         if isinstance(raw, dict):
             labels_map = {str(k): bool(v) for k, v in raw.items() if v is not None}
         _alias_stripped(labels_map, selection)
-        if isinstance(evaluation.get("chosen"), bool):
+        if evaluation.get("verdict") == "ungraded" or (
+            "chosen" in evaluation and evaluation["chosen"] is None
+        ):
+            row.evaluated = False
+            row.verdict = "ungraded"
+            row.ungraded_reason = str(evaluation.get("reason") or "no verdict from the harness")
+        elif isinstance(evaluation.get("chosen"), bool):
             row.resolved = evaluation["chosen"]
         elif chosen_id in labels_map:
             row.resolved = labels_map[chosen_id]
     elif result and not (isinstance(chosen_patch, str) and chosen_patch.strip()) and not chosen_id:
         row.evaluated, row.resolved = True, False  # nothing chosen: trivially unresolved
+    if row.resolved is not None:
+        row.verdict = "resolved" if row.resolved else "unresolved"
 
     # Distinct candidates and their labels.
     if candidates and all(str(c["id"]) in labels_map for c in candidates):
@@ -709,6 +727,16 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
         s.statuses[d.row.status] = s.statuses.get(d.row.status, 0) + 1
     evaluated = [d for d in loaded if d.row.evaluated and d.row.resolved is not None]
     s.evaluated = len(evaluated)
+    ungraded = [d.row for d in loaded if d.row.verdict == "ungraded"]
+    s.ungraded = len(ungraded)
+    if ungraded:
+        report.warnings.append(
+            f"{len(ungraded)} problem(s) were never graded by the harness and are left out of "
+            "the resolve rate and every other rate (rerun `codemonkeys swebench evaluate` to "
+            "grade them): "
+            + "; ".join(f"{r.id}: {last_line(r.ungraded_reason or '')}" for r in ungraded[:5])
+            + (f"; +{len(ungraded) - 5} more" if len(ungraded) > 5 else "")
+        )
     s.resolved = sum(bool(d.row.resolved) for d in evaluated)
     s.resolve_rate = resolve_rate([bool(d.row.resolved) for d in evaluated])
     labelled = [d for d in evaluated if d.has_candidate_labels]
@@ -815,7 +843,12 @@ def summary_rows(report: Report) -> list[tuple[str, str, str]]:
     """(metric, value, explanation) shared by the terminal and HTML renderings."""
     s = report.summary
     return [
-        ("Resolve rate", pct(s.resolve_rate), f"{s.resolved} of {s.evaluated} evaluated problems"),
+        (
+            "Resolve rate",
+            pct(s.resolve_rate),
+            f"{s.resolved} of {s.evaluated} evaluated problems"
+            + (f"; {s.ungraded} ungraded, not counted" if s.ungraded else ""),
+        ),
         ("Coverage", pct(s.coverage), "some candidate correct (oracle selection)"),
         ("Selection accuracy", pct(s.selection_accuracy), "chosen correct / covered"),
         ("Random pick", pct(s.random_pick), "expected, one distinct candidate uniformly"),
@@ -903,13 +936,18 @@ def render_terminal(report: Report, console: Any | None = None, max_problems: in
         console.print(ct)
 
     p = Table(title="Problems", header_style="bold")
-    for col in ("problem", "status", "resolved", "covered", "cands (ok)", "cost", "error"):
+    # ids are never cut (SWE-bench ids share long prefixes: a cut id names no problem);
+    # the error column gives way instead
+    id_width = max((len(row.id) for row in report.problems[:max_problems]), default=7)
+    p.add_column("problem", no_wrap=True, min_width=id_width)
+    for col in ("status", "resolved", "covered", "cands (ok)", "cost"):
         p.add_column(col, justify="right" if col in ("cands (ok)", "cost") else "left")
+    p.add_column("error", overflow="fold", ratio=1)
     for row in report.problems[:max_problems]:
         p.add_row(
             Text(row.id),
             Text(row.status),
-            _yn(row.resolved),
+            resolved_cell(row),
             _yn(row.covered),
             f"{row.candidates} ({'-' if row.correct_candidates is None else row.correct_candidates})",
             usd(row.cost_usd),
@@ -930,6 +968,11 @@ def last_line(text: str) -> str:
 
 def _yn(v: bool | None) -> str:
     return "-" if v is None else ("yes" if v else "no")
+
+
+def resolved_cell(row: ProblemRow) -> str:
+    """yes / no / ungraded (never graded: not a "no") / - (not evaluated)."""
+    return "ungraded" if row.verdict == "ungraded" else _yn(row.resolved)
 
 
 # ---------------------------------------------------------------------------------------
@@ -962,7 +1005,14 @@ details { margin: 4px 0; } summary { cursor: pointer; } .nowrap { white-space: n
 """
 
 _ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters.update(pct=pct, usd=usd, secs=secs, yn=_yn, lastline=lambda t: last_line(str(t)))
+_ENV.filters.update(
+    pct=pct,
+    usd=usd,
+    secs=secs,
+    yn=_yn,
+    resolved_cell=resolved_cell,
+    lastline=lambda t: last_line(str(t)),
+)
 
 REPORT_TEMPLATE = _ENV.from_string(
     """<!DOCTYPE html>
@@ -1026,7 +1076,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 <th class="num">ctx recall</th><th class="num">cost</th><th class="num">time</th><th>error</th></tr>
 {% for p in r.problems %}
 <tr><td class="nowrap">{{ p.id }}</td><td>{{ p.status }}</td>
-<td class="{{ 'ok' if p.resolved else ('bad' if p.resolved is not none else '') }}">{{ p.resolved | yn }}</td>
+<td class="{{ 'ok' if p.resolved else ('bad' if p.resolved is not none else '') }}"{% if p.ungraded_reason %} title="{{ p.ungraded_reason }}"{% endif %}>{{ p | resolved_cell }}</td>
 <td>{{ p.covered | yn }}</td><td class="num">{{ p.candidates }}</td>
 <td class="num">{{ '-' if p.correct_candidates is none else p.correct_candidates }}</td>
 <td class="num">{{ p.trajectories }} ({{ '-' if p.correct_trajectories is none else p.correct_trajectories }})</td>

@@ -433,6 +433,24 @@ def _trajectory_html(
     return "<div class='traj'>" + "".join(body) + "</div>"
 
 
+def verdict_html(evaluation: Any) -> str:
+    """The harness's verdict on the chosen patch: resolved, not resolved, or ungraded
+    (never graded: its reason shown), nothing when the run was not evaluated."""
+    if not isinstance(evaluation, Mapping) or not evaluation:
+        return ""
+    resolved = evaluation.get("chosen")
+    if evaluation.get("verdict") == "ungraded" or ("chosen" in evaluation and resolved is None):
+        reason = str(evaluation.get("reason") or "no verdict from the harness")
+        return f" &middot; <span class=bad>ungraded</span> ({esc(reason.strip().splitlines()[-1] if reason.strip() else reason)})"
+    if resolved is None:
+        return ""
+    return (
+        " &middot; <span class=ok>resolved</span>"
+        if resolved
+        else " &middot; <span class=bad>not resolved</span>"
+    )
+
+
 def render_show(run_dir: Path | str, problem_id: str) -> str:
     """The HTML page for one problem of a run. Raises FileNotFoundError naming the known
     problems when ``problem_id`` is not in the run."""
@@ -443,7 +461,7 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     evaluation = load_record(pdir, "evaluation") or {}
     selection = load_record(pdir, "selection")
     labels = (
-        {str(k): bool(v) for k, v in (evaluation.get("candidates") or {}).items()}
+        {str(k): bool(v) for k, v in (evaluation.get("candidates") or {}).items() if v is not None}
         if isinstance(evaluation, Mapping)
         else {}
     )
@@ -471,19 +489,10 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     parts.append("<h2 id='result'>Result</h2>")
     if isinstance(result, Mapping) and result:
         status = str(result.get("status", "?"))
-        resolved = evaluation.get("chosen") if isinstance(evaluation, Mapping) else None
         parts.append(
             f"<p>status <b>{esc(status)}</b>"
             + (f" &middot; chosen <code>{esc(str(chosen))}</code>" if chosen else "")
-            + (
-                ""
-                if resolved is None
-                else (
-                    " &middot; <span class=ok>resolved</span>"
-                    if resolved
-                    else " &middot; <span class=bad>not resolved</span>"
-                )
-            )
+            + verdict_html(evaluation)
             + (
                 f" &middot; cost ${float(result.get('cost_usd') or 0):.4f}"
                 if result.get("cost_usd") is not None

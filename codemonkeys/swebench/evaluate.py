@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
 from codemonkeys.swebench.images import (
     ImageMissing,
@@ -43,6 +45,7 @@ from codemonkeys.swebench.images import (
 log = logging.getLogger(__name__)
 
 HARNESS_MODULE = "swebench.harness.run_evaluation"
+APPLY_PATCH_FAIL = ">>>>> Patch Apply Failed"  # swebench.harness.constants; its log says so
 HARNESS_FIELDS = (
     "instance_id",
     "repo",
@@ -71,7 +74,8 @@ class EvaluationRun:
     """What one harness run said about each submitted instance."""
 
     run_id: str
-    resolved: dict[str, bool] = field(default_factory=dict)
+    resolved: dict[str, bool | None] = field(default_factory=dict)
+    """instance_id -> the verdict; None when the instance was never graded."""
     status: dict[str, str] = field(default_factory=dict)
     """instance_id -> resolved | unresolved | empty_patch | image_missing | error"""
     reasons: dict[str, str] = field(default_factory=dict)
@@ -228,8 +232,9 @@ def run_harness(
     model_patch; one per instance) against ``dataset_rows`` in one harness run.
 
     Instance images must be on the local engine: an absent one is pulled by us when
-    ``pull`` is set, else its instance is marked ``image_missing`` (False) and not sent
-    to the harness, which would otherwise try a registry pull of its own."""
+    ``pull`` is set, else its instance is marked ``image_missing`` (verdict None: never
+    graded) and not sent to the harness, which would otherwise try a registry pull of its
+    own. An empty patch is unresolved (False) without running anything."""
     if not harness_available():
         raise HarnessMissing(
             "the official SWE-bench harness is not installed: `uv sync` (dev group) or "
@@ -260,7 +265,7 @@ def run_harness(
             continue
         missing = _image_problem(instance_image(by_id[iid]), pull=pull, client=client)
         if missing:
-            result.resolved[iid] = False
+            result.resolved[iid] = None
             result.status[iid] = "image_missing"
             result.reasons[iid] = missing
             log.warning("not grading %s: %s", iid, missing)
@@ -313,7 +318,7 @@ def run_harness(
         )
     errors = []
     for iid, verdict in verdicts.items():
-        result.resolved[iid] = bool(verdict)
+        result.resolved[iid] = verdict
         if verdict is None:
             errors.append(iid)
             result.status[iid] = "error"
@@ -335,18 +340,21 @@ def _model_dir(iid: str, preds: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
-    """The harness's verdict for one prediction (its report.json), None when it has none
-    (the instance errored: patch did not apply, container failure, timeout)."""
-    path = (
-        log_dir
-        / pred["model_name_or_path"].replace("/", "__")
-        / pred["instance_id"]
-        / "report.json"
-    )
+    """The harness's verdict for one prediction (its report.json). A patch the harness
+    could not apply is graded unresolved (the patch's fault, as in the official scoring);
+    None when there is no verdict for another reason (container failure, timeout)."""
+    inst_dir = log_dir / pred["model_name_or_path"].replace("/", "__") / pred["instance_id"]
     try:
-        return bool(json.loads(path.read_text())[pred["instance_id"]]["resolved"])
+        return bool(
+            json.loads((inst_dir / "report.json").read_text())[pred["instance_id"]]["resolved"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        instance_log = (inst_dir / "run_instance.log").read_text(errors="replace")
+    except OSError:
         return None
+    return False if APPLY_PATCH_FAIL in instance_log else None
 
 
 def _drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
@@ -385,9 +393,10 @@ def evaluate_predictions(
     report_dir: str | Path,
     pull: bool = False,
     client: Any = None,
-) -> dict[str, bool]:
+) -> dict[str, bool | None]:
     """Grade a predictions file (.jsonl or .json, harness format) with the official
-    harness; instance_id -> resolved. Empty patches and harness errors are False.
+    harness; instance_id -> resolved. Empty patches are False; an instance the harness
+    never graded (image missing, harness error) is None, never False.
     A verdict the harness already has for the same (run_id, model, instance, patch)
     is reused; a changed patch is graded again."""
     predictions = _read_predictions(Path(predictions_path))
@@ -407,7 +416,27 @@ def patch_key(patch: str) -> str:
     return hashlib.sha256(patch.encode("utf-8")).hexdigest()[:16]
 
 
-def evaluate_candidates(
+UNGRADED_STATUSES = ("image_missing", "error", "harness_failed")
+
+
+class Verdict(BaseModel):
+    """What the harness said about one patch; ``resolved`` is None when it never graded
+    it (``status`` and ``reason`` say why), which is not the same as unresolved."""
+
+    resolved: bool | None
+    status: str
+    """resolved | unresolved | empty_patch | image_missing | error | harness_failed"""
+    reason: str = ""
+
+    @property
+    def graded(self) -> bool:
+        return self.resolved is not None
+
+
+EMPTY = Verdict(resolved=False, status="empty_patch")
+
+
+def grade_candidates(
     candidates: Mapping[str, Sequence[tuple[str, str]]],
     dataset_rows: Sequence[Mapping[str, Any]],
     *,
@@ -417,56 +446,93 @@ def evaluate_candidates(
     report_dir: str | Path,
     pull: bool = False,
     client: Any = None,
-) -> dict[str, dict[str, bool]]:
-    """Grade every distinct candidate patch of every instance:
-    ``{instance_id: [(candidate_id, patch), ...]}`` -> ``{instance_id: {candidate_id: resolved}}``.
+) -> dict[str, dict[str, Verdict]]:
+    """Grade every distinct patch of every instance:
+    ``{instance_id: [(label, patch), ...]}`` -> ``{instance_id: {label: Verdict}}``.
 
-    Identical patches are graded once. Layer k holds the k-th distinct patch of each
-    instance and runs as harness run ``<run_id_prefix>.L<k>`` (the harness keeps one
+    Patches with the same identity (``candidates.candidate_id``) are graded once, whatever
+    their labels. Layer k holds the k-th distinct patch of each instance (in the order
+    given) and runs as harness run ``<run_id_prefix>.L<k>`` (the harness keeps one
     prediction per instance per run). Each prediction's model name is its patch hash, so
-    a rerun reuses exactly the verdicts of unchanged patches."""
+    a rerun reuses exactly the verdicts of unchanged patches. A harness run that fails
+    without grading anything leaves its patches ungraded (with the reason) and the other
+    layers go on."""
+    from codemonkeys.candidates import candidate_id
+
     by_id = _index_rows(dataset_rows)
     _checked_rows([iid for iid, cands in candidates.items() if cands], by_id)
 
-    distinct: dict[str, list[str]] = {}
+    distinct: dict[str, dict[str, str]] = {}
     for iid, cands in candidates.items():
-        seen: list[str] = []
-        for _cid, patch in cands:
-            if (patch or "").strip() and patch not in seen:
-                seen.append(patch)
+        seen: dict[str, str] = {}
+        for _label, patch in cands:
+            if (patch or "").strip():
+                seen.setdefault(candidate_id(patch), patch)
         distinct[iid] = seen
 
-    verdict: dict[tuple[str, str], bool] = {}
+    verdict: dict[tuple[str, str], Verdict] = {}
     depth = max((len(v) for v in distinct.values()), default=0)
     for layer in range(depth):
-        preds = [
-            {
-                "instance_id": iid,
-                "model_name_or_path": f"cm-{patch_key(patches[layer])}",
-                "model_patch": patches[layer],
-            }
-            for iid, patches in distinct.items()
-            if layer < len(patches)
-        ]
-        run = run_harness(
-            preds,
-            dataset_rows,
-            run_id=f"{run_id_prefix}.L{layer}",
-            max_workers=max_workers,
-            timeout=timeout,
-            report_dir=report_dir,
-            pull=pull,
-            client=client,
-        )
-        for p in preds:
-            verdict[(p["instance_id"], p["model_patch"])] = run.resolved.get(
-                p["instance_id"], False
+        preds = []
+        for iid, patches in distinct.items():
+            if layer < len(patches):
+                cid, patch = list(patches.items())[layer]
+                preds.append(
+                    {
+                        "instance_id": iid,
+                        "model_name_or_path": f"cm-{patch_key(patch)}",
+                        "model_patch": patch,
+                        "cid": cid,
+                    }
+                )
+        run_id = f"{run_id_prefix}.L{layer}"
+        try:
+            run = run_harness(
+                [{k: v for k, v in p.items() if k != "cid"} for p in preds],
+                dataset_rows,
+                run_id=run_id,
+                max_workers=max_workers,
+                timeout=timeout,
+                report_dir=report_dir,
+                pull=pull,
+                client=client,
             )
+        except HarnessFailed as e:
+            log.warning("harness run %s graded nothing: %s", run_id, str(e).splitlines()[0])
+            for p in preds:
+                verdict[(p["instance_id"], p["cid"])] = Verdict(
+                    resolved=None, status="harness_failed", reason=str(e)
+                )
+            continue
+        for p in preds:
+            iid = p["instance_id"]
+            verdict[(iid, p["cid"])] = _verdict_of(run, iid)
 
     return {
         iid: {
-            cid: verdict.get((iid, patch), False) if (patch or "").strip() else False
-            for cid, patch in cands
+            label: verdict[(iid, candidate_id(patch))] if (patch or "").strip() else EMPTY
+            for label, patch in cands
         }
         for iid, cands in candidates.items()
     }
+
+
+def _verdict_of(run: EvaluationRun, iid: str) -> Verdict:
+    resolved = run.resolved.get(iid)
+    status = run.status.get(iid) or (
+        "error" if resolved is None else ("resolved" if resolved else "unresolved")
+    )
+    if status in UNGRADED_STATUSES or resolved is None:
+        reason = run.reasons.get(iid) or "the harness produced no verdict"
+        return Verdict(resolved=None, status=status, reason=reason)
+    return Verdict(resolved=bool(resolved), status=status)
+
+
+def evaluate_candidates(
+    candidates: Mapping[str, Sequence[tuple[str, str]]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    **kwargs: Any,
+) -> dict[str, dict[str, bool | None]]:
+    """``grade_candidates`` as plain verdicts: True / False, None when never graded."""
+    graded = grade_candidates(candidates, dataset_rows, **kwargs)
+    return {iid: {label: v.resolved for label, v in vs.items()} for iid, vs in graded.items()}

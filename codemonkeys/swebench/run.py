@@ -9,11 +9,12 @@ harness format after every run, so a partial run can be graded too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,15 @@ from codemonkeys.config import Config
 from codemonkeys.pipeline import (
     Observer,
     ProblemResult,
+    RunSummary,
     Runtime,
     open_run,
     run_problems,
     solve_problem,
+    write_status,
 )
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import read_jsonl
+from codemonkeys.store import atomic_write_text, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,17 @@ def image_aware_solver(remove_images: bool):
     return solve
 
 
+def record_dataset(store: Any, rows: list[dict[str, Any]], source: str) -> None:
+    """Keep the selected rows (gold included) in ``dataset.jsonl``, merged with those of
+    earlier invocations: what ``swebench evaluate`` grades against and metrics read; never
+    read by prompt-building code. Every run kind that solves dataset rows records them."""
+    existing = {r.get("instance_id"): r for r in read_jsonl(store.root / DATASET_FILE)}
+    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
+    store.write_json(Path("dataset.json"), {"source": source, "count": len(existing)})
+    text = "".join(json.dumps(r, default=str) + "\n" for r in existing.values())
+    atomic_write_text(store.root / DATASET_FILE, text)
+
+
 def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     """predictions.jsonl (harness format) from every finished problem of the run."""
     from codemonkeys.ensemble import export_predictions
@@ -162,20 +176,15 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list[ProblemResult]:
+def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunSummary:
+    """Run the selected problems; status.json and the returned summary say how it ended."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
-    # the rows (with gold) for evaluation and metrics; never read by prompt-building code
-    existing = {r.get("instance_id"): r for r in read_jsonl(rt.store.root / DATASET_FILE)}
-    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
-    rt.store.write_json(Path("dataset.json"), {"source": opts.dataset, "count": len(existing)})
-    with open(rt.store.root / DATASET_FILE, "w") as f:
-        for r in existing.values():
-            f.write(json.dumps(r, default=str) + "\n")
+    record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
     restore = install_interrupt(rt, console)
@@ -186,17 +195,17 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> list
                 _problems(rt, rows, failed),
                 solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
+            summary = write_status(rt, failed + results, total=len(rows))
+            progress.run_status(summary.status)
     finally:
         restore()
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
-    if rt.stop.is_set():
-        console.print("interrupted: rerun the same command to resume")
-    elif rt.costs.run_exhausted():
+    if summary.status == "budget_exhausted":
         console.print(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
-    return failed + results
+    return summary
 
 
 def install_interrupt(rt: Runtime, console: Any):
@@ -217,68 +226,166 @@ def install_interrupt(rt: Runtime, console: Any):
 
 
 # -- evaluation ------------------------------------------------------------------------
+EVALUATION_FILE = "evaluation.json"
+
+
+def _patches_to_grade(
+    store: Any, pid: str, identify: Callable[[str], str], *, candidates: bool
+) -> dict[str, str]:
+    """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
+    candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
+    harness run, and its cached verdict, across reruns): with ``candidates``, selection's
+    candidates and every intermediate edit too (for coverage and the serial-scaling
+    curve)."""
+    from codemonkeys.report import patches_for_grading
+
+    chosen = store.record_data(pid, "result").get("chosen_patch") or ""
+    patches: dict[str, str] = {}
+    if chosen.strip():
+        patches[identify(chosen)] = chosen
+    if candidates:
+        sel = store.record_data(pid, "selection")
+        others = {identify(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
+        others.update(patches_for_grading(store.problem_dir(pid)))
+        for cid, patch in sorted(others.items()):
+            if patch.strip():
+                patches.setdefault(cid, patch)
+    return patches
+
+
+def _label_recorded_ids(
+    store: Any, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
+) -> None:
+    """Selection's records name candidates by the id they got when written; where another
+    record named the same patch otherwise, give that id its patch's verdict too, so the
+    report finds a label for every recorded candidate."""
+    for c in store.record_data(pid, "selection").get("candidates", []):
+        cid = identify(c["patch"])
+        if c.get("id") and c["id"] != cid and cid in labels:
+            labels.setdefault(c["id"], labels[cid])
+
+
+def row_digest(row: dict[str, Any]) -> str:
+    """What a verdict depends on besides the patch: the row the harness grades with."""
+    from codemonkeys.swebench.dataset import harness_row
+
+    text = json.dumps(harness_row(row), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
+    """Verdicts an earlier evaluation against the same row already has (graded ones only:
+    the ungraded are graded again; a changed row grades everything again)."""
+    previous = store.read_json(store.problem_dir(pid) / EVALUATION_FILE)
+    if not isinstance(previous, dict) or previous.get("row_digest") != digest:
+        return {}
+    labels = previous.get("candidates")
+    if not isinstance(labels, dict):
+        return {}
+    return {str(k): v for k, v in labels.items() if isinstance(v, bool)}
+
+
+def evaluation_record(
+    chosen_patch: str, verdicts: dict[str, Any], identify: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """problems/<id>/evaluation.json: ``verdict`` is resolved / unresolved / ungraded;
+    ``chosen`` the same as a boolean, null when ungraded (with the ``reason``);
+    ``candidates`` every graded patch by identity (``identify``, default
+    ``candidate_id``; null: ungraded, see ``ungraded``)."""
+    from codemonkeys.candidates import candidate_id
+    from codemonkeys.swebench.evaluate import EMPTY
+
+    identify = identify or candidate_id
+    chosen = verdicts[identify(chosen_patch)] if chosen_patch.strip() else EMPTY
+    record: dict[str, Any] = {
+        "verdict": "ungraded"
+        if chosen.resolved is None
+        else ("resolved" if chosen.resolved else "unresolved"),
+        "chosen": chosen.resolved,
+        "chosen_status": chosen.status,
+        "candidates": {cid: v.resolved for cid, v in verdicts.items()},
+    }
+    if chosen.resolved is None:
+        record["reason"] = chosen.reason
+    ungraded = {cid: v.reason for cid, v in verdicts.items() if v.resolved is None}
+    if ungraded:
+        record["ungraded"] = ungraded
+    return record
+
+
+def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The dataset rows a run recorded (``swebench run`` and ``ensemble`` both do)."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run directory at {run_dir}")
+    rows = list(read_jsonl(run_dir / DATASET_FILE))
+    if not rows:
+        raise FileNotFoundError(
+            f"{run_dir / DATASET_FILE} is missing: {run_dir} is not a run made by "
+            "`codemonkeys swebench run` or `codemonkeys ensemble`"
+        )
+    return rows
+
+
 def evaluate_run(
     run_dir: Path, *, candidates: bool = True, max_workers: int = 2, console: Any
 ) -> dict[str, Any]:
     """Grade the chosen patches (and every distinct candidate) of a run with the official
-    harness; writes problems/<id>/evaluation.json and returns a summary."""
-    from codemonkeys.report import patches_for_grading
+    harness, each distinct patch once; writes problems/<id>/evaluation.json and returns a
+    summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
+    (image gone, harness failure) are retried."""
+    from codemonkeys.ensemble import export_predictions
+    from codemonkeys.report import patch_identity
     from codemonkeys.store import RunStore
-    from codemonkeys.swebench.evaluate import evaluate_candidates, evaluate_predictions
+    from codemonkeys.swebench.evaluate import Verdict, grade_candidates
 
+    rows = read_dataset_rows(run_dir)
     store = RunStore(run_dir)
-    rows = list(read_jsonl(run_dir / DATASET_FILE))
-    if not rows:
-        raise FileNotFoundError(
-            f"{run_dir / DATASET_FILE} is missing: is {run_dir} a swebench run?"
-        )
     by_id = {r["instance_id"]: r for r in rows}
-    preds_path = run_dir / PREDICTIONS_FILE
     chosen: dict[str, str] = {}
-    cands: dict[str, list[tuple[str, str]]] = {}
+    patches: dict[str, dict[str, str]] = {}
+    known: dict[str, dict[str, bool]] = {}
+    identities: dict[str, Callable[[str], str]] = {}
     for pid in store.problem_ids():
         if pid not in by_id:
             continue
-        result = store.record_data(pid, "result")
-        chosen[pid] = result.get("chosen_patch") or ""
-        sel = store.record_data(pid, "selection")
-        # selection's candidates and every intermediate edit (for the serial-scaling curve)
-        graded = {c["id"]: c["patch"] for c in sel.get("candidates", [])}
-        for cid, patch in patches_for_grading(store.problem_dir(pid)).items():
-            graded.setdefault(cid, patch)
-        cands[pid] = sorted(graded.items())
-    from codemonkeys.ensemble import export_predictions
+        chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
+        identities[pid] = patch_identity(store.problem_dir(pid))
+        patches[pid] = _patches_to_grade(store, pid, identities[pid], candidates=candidates)
+        known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
+    export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
 
-    export_predictions(chosen, preds_path, MODEL_NAME)
-    report_dir = run_dir / "evaluation"
-    run_rows = [by_id[i] for i in chosen]
-    resolved = evaluate_predictions(
-        preds_path,
-        run_rows,
-        run_id=f"{run_dir.name}.chosen",
-        max_workers=max_workers,
-        report_dir=report_dir,
-    )
-    labels: dict[str, dict[str, bool]] = {}
-    if candidates and any(cands.values()):
-        labels = evaluate_candidates(
-            cands,
-            run_rows,
-            run_id_prefix=f"{run_dir.name}.cand",
-            max_workers=max_workers,
-            report_dir=report_dir,
-        )
-    for pid in chosen:
-        store.write_json(
-            store.problem_dir(pid) / "evaluation.json",
-            {"chosen": bool(resolved.get(pid, False)), "candidates": labels.get(pid, {})},
-        )
-    n = len(chosen)
-    covered = sum(1 for pid in chosen if any(labels.get(pid, {}).values()))
-    summary = {
-        "problems": n,
-        "resolved": sum(1 for pid in chosen if resolved.get(pid)),
-        "covered": covered if candidates else None,
+    to_send = {
+        pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
+        for pid, ps in patches.items()
     }
-    store.write_json(Path("evaluation.json"), summary)
+    graded = grade_candidates(
+        {pid: ps for pid, ps in to_send.items() if ps},
+        [by_id[i] for i in chosen],
+        run_id_prefix=f"{run_dir.name}.eval",
+        max_workers=max_workers,
+        report_dir=run_dir / "evaluation",
+    )
+    summary: dict[str, Any] = {"problems": len(chosen), "graded": 0, "resolved": 0}
+    summary.update({"ungraded": 0, "covered": 0 if candidates else None})
+    for pid in chosen:
+        verdicts = {
+            cid: graded.get(pid, {}).get(cid)
+            or Verdict(
+                resolved=known[pid][cid], status="resolved" if known[pid][cid] else "unresolved"
+            )
+            for cid in patches[pid]
+        }
+        record = evaluation_record(chosen[pid], verdicts, identities[pid])
+        record["row_digest"] = row_digest(by_id[pid])
+        _label_recorded_ids(store, pid, record["candidates"], identities[pid])
+        store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
+        if record["verdict"] == "ungraded":
+            summary["ungraded"] += 1
+            log.warning("%s was not graded: %s", pid, record["reason"])
+        else:
+            summary["graded"] += 1
+            summary["resolved"] += record["verdict"] == "resolved"
+        if candidates and any(v is True for v in record["candidates"].values()):
+            summary["covered"] += 1
+    store.write_json(Path(EVALUATION_FILE), summary)
     return summary

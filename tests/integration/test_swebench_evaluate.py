@@ -148,7 +148,7 @@ def test_absent_image_is_reported_not_pulled(fixture, docker_client, tmp_path):
         report_dir=tmp_path,
         client=docker_client,
     )
-    assert run.resolved == {INSTANCE_ID: False}
+    assert run.resolved == {INSTANCE_ID: None}  # never graded: not "unresolved"
     assert run.status == {INSTANCE_ID: "image_missing"}
     assert "localhost:1/codemonkeys-absent:never" in run.reasons[INSTANCE_ID]
     assert run.harness_log is None  # the harness never started

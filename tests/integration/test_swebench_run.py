@@ -75,6 +75,9 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = tmp_path / "runs" / "swebench-data"
     assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
+    # quiet mode: one line per problem and the summaries, no multi-line log records
+    assert "INFO" not in proc.stderr, proc.stderr
+    assert "finished: 1 of 1 problem(s) done (done 1), errors 0" in proc.stderr
     pid = fixture_row["instance_id"]
     result = _result(run_dir, pid)
     assert result["status"] == "done", result
@@ -120,13 +123,32 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
             f"gold text reached a prompt: {bit[:80]!r}"
         )
 
+    # the instance image is gone: nothing is graded, and nothing is called unresolved
+    rows_file = run_dir / "dataset.jsonl"
+    recorded = rows_file.read_text()
+    gone = dict(json.loads(recorded), image="localhost:1/codemonkeys-absent:gone")
+    rows_file.write_text(json.dumps(gone) + "\n")
+    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 problem(s) ungraded" in proc.stderr
+    evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
+    assert evaluation["verdict"] == "ungraded" and evaluation["chosen"] is None
+    assert "localhost:1/codemonkeys-absent:gone" in evaluation["reason"]
+    report = json.loads(_cli("report", str(run_dir), "--json").stdout)  # JSON alone
+    assert report["problems"][0]["verdict"] == "ungraded"
+    assert report["summary"]["resolve_rate"] is None and report["summary"]["ungraded"] == 1
+    rows_file.write_text(recorded)  # the image is back: the next evaluate grades it
+
     # the official harness: the chosen patch resolves, the decoy candidate does not
     proc = _cli("swebench", "evaluate", "runs/swebench-data", timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
-    assert evaluation["chosen"] is True
+    assert evaluation["chosen"] is True and evaluation["verdict"] == "resolved"
     assert evaluation["candidates"] == {right: True, two_items: False, breaks_odd: False}
+    # three distinct patches, three gradings: the chosen one is not graded again as a candidate
+    graded = sorted((run_dir / "evaluation" / "logs").rglob("report.json"))
+    assert len(graded) == 3, graded
 
     # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
     proc = _cli("report", "runs/swebench-data", "--json", cwd=tmp_path)
@@ -181,7 +203,12 @@ def test_killed_multi_problem_run_resumes_and_failures_stay_local(tmp_path, fixt
     assert _cli("clean").returncode == 0
 
     done = _cli(*args)
-    assert done.returncode == 0, done.stdout + done.stderr
+    # two problems failed (no image, a missing field): the exit status and summary say so
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "errors 2" in done.stderr and "failed 2" in done.stderr
+    # the problem finished before the kill is listed too: [1/5] ... [5/5], no gaps
+    numbers = [ln.split()[0] for ln in done.stderr.splitlines() if ln.startswith("[")]
+    assert numbers == [f"[{i}/5]" for i in range(1, 6)], done.stderr
     for r in rows:
         assert _result(run_dir, r["instance_id"])["status"] == "done"
     assert "image" in _result(run_dir, "codemonkeys__statkit-noimage")["error"]
@@ -210,8 +237,9 @@ def test_cost_cap_stops_new_work(tmp_path, fixture_row):
         "run.max_problems_in_flight=1",
     )
     proc = _cli(*args)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "cost cap reached" in proc.stderr + proc.stdout
+    assert "stopped at the cost cap" in proc.stderr
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "budget_exhausted"
     first = _result(run_dir, rows[0]["instance_id"])
@@ -314,6 +342,19 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
     assert selection["top_k"][0] == right and stale not in selection["top_k"]
     assert_chosen_by_the_selector(selection, right, [wrong_two, wrong_odd])
 
+    # an ensemble run is gradable like any SWE-bench run: its rows are in the run
+    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["resolved"] == 1
+    evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
+    assert evaluation["verdict"] == "resolved"
+    assert evaluation["candidates"] == {
+        right: True,
+        wrong_two: False,
+        wrong_odd: False,
+        stale: False,
+    }
+
 
 def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
     tmp_path, fixture_row
@@ -332,8 +373,9 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=180)  # it stops by itself: no second Ctrl-C needed
-    assert proc.returncode == 0, out
+    assert proc.returncode == 130, out
     assert "rerun the same command to resume" in out
+    assert "finished" not in out.splitlines()[-1] and "interrupted" in out.splitlines()[-1]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "interrupted"
     assert _result(run_dir, rows[0]["instance_id"])["status"] == "done"

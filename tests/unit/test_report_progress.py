@@ -41,26 +41,58 @@ def test_snapshot_counts_stages_trajectories_containers_cost_and_eta():
     p.problem_done("a", "done", 0.5)
     s = p.snapshot()
     assert s["done"] == 1 and "a" not in s["by_stage"]
-    assert s["eta"] == 300.0  # 3 left at 100 s per problem
+    assert s["eta"] is None  # one problem is not enough data for an estimate
+
+
+def _simulate(total: int, parallel: int, seconds: float, progress: Progress, clock) -> list:
+    """``total`` problems of ``seconds`` each, ``parallel`` at once, starts staggered by
+    1 s (as the scheduler submits them); returns (true remaining, eta) at every finish."""
+    events = []  # (time, kind, problem); at the same instant a finish frees the slot first
+    for i in range(total):
+        start = (i // parallel) * seconds + (i % parallel)
+        events += [(start, 1, f"p{i}"), (start + seconds, 0, f"p{i}")]
+    end = max(t for t, _, _ in events)
+    seen = []
+    for t, kind, pid in sorted(events):
+        clock.t = 1000.0 + t
+        if kind == 1:
+            progress.problem_stage(pid, "context")
+        else:
+            progress.problem_done(pid, "done")
+            seen.append((end - t, progress.snapshot()["eta"]))
+    return seen
+
+
+def test_eta_waits_for_enough_data_then_tracks_a_parallel_run():
+    """20 problems of 100 s, 4 at a time: the first to finish used to give 19 x 100 s =
+    1900 s for a run with ~400 s left."""
+    clock = FakeClock()
+    p = Progress(20, mode="off", clock=clock)
+    seen = _simulate(20, 4, 100.0, p, clock)
+    assert [eta for _, eta in seen[:2]] == [None, None]  # too few finished: no guess
+    for truth, eta in seen[2:]:
+        assert eta is not None and abs(eta - truth) <= 0.25 * truth + 5, (truth, eta)
 
 
 def test_resumed_problems_count_as_done_but_not_in_the_rate():
     clock = FakeClock()
-    p = Progress(4, mode="off", clock=clock)
+    p = Progress(6, mode="off", clock=clock, eta_min_samples=1)
     p.resumed("old1", "done")
     p.resumed("old2", "failed")
+    p.problem_stage("new", "context")
     clock.t += 60
     p.problem_done("new", "done")
     s = p.snapshot()
     assert s["done"] == 3 and s["statuses"] == {"done": 2, "failed": 1}
-    assert s["eta"] == 60.0  # one left, one finished per 60 s this session
+    assert s["eta"] == 180.0  # three left, one at a time, 60 s each this session
 
 
 def test_quiet_mode_prints_one_line_per_problem_and_a_summary():
     out = io.StringIO()
     clock = FakeClock()
-    with Progress(2, mode="quiet", stream=out, clock=clock) as p:
+    with Progress(2, mode="quiet", stream=out, clock=clock, eta_min_samples=1) as p:
         p.cost(0.75, None)
+        p.problem_stage("repo__a-1", "context")
         clock.t += 30
         p.problem_done("repo__a-1", "done", 0.75)
         p.problem_done(
@@ -72,7 +104,33 @@ def test_quiet_mode_prints_one_line_per_problem_and_a_summary():
     assert (
         lines[1].startswith("[2/2] repo__b-2 failed") and "RuntimeError: image missing" in lines[1]
     )
-    assert lines[2].startswith("finished 2/2 problems (done 1, failed 1)")
+    assert lines[2].startswith("finished: 1/2 problems done (done 1, failed 1)")
+    assert lines[2].endswith("errors 1")
+
+
+def test_quiet_mode_lists_resumed_problems_so_the_numbering_has_no_gaps():
+    out = io.StringIO()
+    with Progress(3, mode="quiet", stream=out) as p:
+        p.resumed("repo__a-1", "done")
+        p.problem_done("repo__b-2", "done")
+        p.problem_done("repo__c-3", "done")
+    lines = out.getvalue().splitlines()
+    assert [ln.split()[0] for ln in lines[:3]] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert "repo__a-1" in lines[0] and "finished earlier" in lines[0]
+
+
+def test_an_interrupted_run_is_not_reported_as_finished_with_errors():
+    """Ctrl-C during 3 problems used to end with "finished 3/3 ... errors 3"."""
+    out = io.StringIO()
+    with Progress(3, mode="quiet", stream=out) as p:
+        for pid in ("a", "b"):
+            p.problem_stage(pid, "generation")
+            p.problem_done(pid, "interrupted", error="Interrupted: stop requested")
+        p.run_status("interrupted")
+    summary = out.getvalue().splitlines()[-1]
+    assert summary.startswith("interrupted: 0/3 problems done")
+    assert "interrupted 2" in summary and "not started 1" in summary
+    assert summary.endswith("errors 0")
 
 
 def test_auto_mode_is_quiet_without_a_terminal():
