@@ -60,7 +60,7 @@ def test_machine_readable_outputs_are_pure_json_on_stdout(monkeypatch, tmp_path)
     assert json.loads(rep.stdout)["run_status"] == "finished"
     assert "HTML report:" in rep.stderr
 
-    summary = {"problems": 2, "resolved": 1, "covered": 2}
+    summary = {"problems": 2, "graded": 2, "resolved": 1, "ungraded": 0, "covered": 2}
     monkeypatch.setattr(swebench_run, "evaluate_run", lambda *a, **k: summary)
     ev = runner.invoke(app, ["swebench", "evaluate", "runs/r"])
     assert ev.exit_code == 0, ev.output
