@@ -423,7 +423,9 @@ def swebench_run(
 
 @swebench_app.command("evaluate")
 def swebench_evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `swebench run`.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory made by `swebench run` or `ensemble`.")
+    ],
     candidates: Annotated[
         bool,
         typer.Option(

@@ -1,4 +1,4 @@
-"""Generation wall time vs the ideal critical path.
+"""Generation wall time vs the ideal critical path, and against real baselines.
 
 10 trajectories x 8 test attempts + 8 edit attempts on one problem, real Docker sandboxes,
 a scripted model that sleeps like a real API (2-8 s per call, scaled by --scale, default
@@ -7,10 +7,13 @@ calls (provider seconds from the call log) plus its executions (time holding a s
 patch, run, reset; the original/edited pair counted once, as they run in parallel).
 Waiting for an endpoint slot, a free sandbox or the prompt-cache warm-up is overhead.
 
-Naive baseline: the trajectories run one after another, i.e. the sum of their own times.
-Also reported: one trajectory run alone first (``solo_trajectory_s``), because on a small
-machine the parallel executions contend for CPU, which inflates every trajectory's own
-execution time (and so the critical path) compared with running alone.
+Baselines, run for real in the same process on the same trajectories (the policy's answers
+and sleeps depend only on the trajectory index), at a smaller size (--baseline-samples,
+default 3):
+- ours: the k trajectories in parallel on the warm pool (the product's way);
+- sequential: the k trajectories one after another, each alone on the warm pool;
+- original shape: the k trajectories in parallel, but every script run in a fresh container
+  (created, repository copied, run, removed), as the original CodeMonkeys ran them.
 
     uv run python tests/benchmarks/bench_generation.py [--scale 0.1] [--samples 10]
 
@@ -47,6 +50,9 @@ from codemonkeys.llm import ModelHub  # noqa: E402
 from codemonkeys.llm.recording import CallLog, CostTracker  # noqa: E402
 from codemonkeys.problem import Problem  # noqa: E402
 from codemonkeys.sandbox import SandboxPool, SandboxSpec  # noqa: E402
+from codemonkeys.sandbox.gittree import host_tree_tar  # noqa: E402
+from codemonkeys.sandbox.images import docker_client  # noqa: E402
+from codemonkeys.sandbox.pool import open_sandbox  # noqa: E402
 from codemonkeys.store import RunStore  # noqa: E402
 from tests.conftest import make_git_repo  # noqa: E402
 from tests.integration.test_generation import ISSUE, REPO_FILES  # noqa: E402
@@ -95,6 +101,64 @@ def own_exec_seconds(rec, cache: TimedCache) -> float:
     return total
 
 
+def fresh_container_lease(spec: SandboxSpec, slots: threading.BoundedSemaphore):
+    """The original's shape: a new container for every script run (at most ``slots`` at
+    once), removed afterwards."""
+    client = docker_client()
+    repo_tar = host_tree_tar(spec.repo_path, spec.base_commit, spec.subdir)
+
+    @contextmanager
+    def lease():
+        with slots:
+            box = open_sandbox(spec, client=client, repo_tar=repo_tar)
+            try:
+                yield box
+            finally:
+                box.close()
+
+    return lease
+
+
+def one_run(problem, context, config, tmp: Path, name: str, samples: int, **kw) -> float:
+    """run_generation for ``samples`` trajectories with its own store and call log;
+    returns its wall seconds."""
+    cfg = config.model_copy(deep=True)
+    cfg.generation.samples = samples
+    store = RunStore(tmp / name)
+    hub = ModelHub(cfg.models, CallLog(store), CostTracker())
+    t0 = time.monotonic()
+    run_generation(
+        problem.model_copy(update={"id": name}), context, hub, kw.pop("pool"), store, cfg, **kw
+    )
+    return time.monotonic() - t0
+
+
+def baselines(problem, context, config, pool: SandboxPool, tmp: Path, k: int) -> dict:
+    """The same k trajectories three ways (see the module docstring); wall seconds each."""
+    ours = one_run(problem, context, config, tmp, "base-ours", k, pool=pool)
+    sequential = 0.0
+    for i in range(k):
+        os.environ["GEN_BENCH_TRAJ_OFFSET"] = str(i)  # the one-sample run plays traj-i
+        try:
+            sequential += one_run(problem, context, config, tmp, f"base-seq-{i}", 1, pool=pool)
+        finally:
+            os.environ.pop("GEN_BENCH_TRAJ_OFFSET", None)
+    fresh = ExecutionCache(
+        fresh_container_lease(pool.spec, threading.BoundedSemaphore(pool.size)),
+        timeout=config.sandbox.script_timeout_s,
+    )
+    original = one_run(problem, context, config, tmp, "base-fresh", k, pool=pool, cache=fresh)
+    return {
+        "baseline_samples": k,
+        "baseline_ours_wall_s": round(ours, 2),
+        "baseline_sequential_wall_s": round(sequential, 2),
+        "baseline_fresh_container_wall_s": round(original, 2),
+        "baseline_fresh_container_runs": fresh.runs,
+        "sequential_over_ours": round(sequential / ours, 2),
+        "fresh_container_over_ours": round(original / ours, 2),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.1, help="multiplies the 2-8 s call sleeps")
@@ -102,6 +166,7 @@ def main() -> None:
     ap.add_argument("--attempts", type=int, default=8)
     ap.add_argument("--pool", type=int, default=10)
     ap.add_argument("--context-chars", type=int, default=40_000)
+    ap.add_argument("--baseline-samples", type=int, default=3)
     ap.add_argument(
         "--no-solo",
         dest="solo",
@@ -168,6 +233,8 @@ def main() -> None:
             result = run_generation(problem, context, hub, pool, store, config, cache=cache)
             wall = time.monotonic() - t0
 
+            base = baselines(problem, context, config, pool, Path(tmp), args.baseline_samples)
+
         calls = store.read_jsonl(store.root / "calls.jsonl")
         model_by_key: dict[str, float] = defaultdict(float)
         for c in calls:
@@ -176,7 +243,6 @@ def main() -> None:
         for rec in result.trajectories:
             own[rec.index] = model_by_key[f"traj-{rec.index}"] + own_exec_seconds(rec, cache)
         critical = max(own.values())
-        sequential = sum(own.values())
         statuses = sorted({r.status for r in result.trajectories})
         figures = {
             "samples": args.samples,
@@ -189,8 +255,6 @@ def main() -> None:
             "wall_s": round(wall, 2),
             "critical_path_s": round(critical, 2),
             "wall_over_critical_path": round(wall / critical, 3),
-            "naive_sequential_s": round(sequential, 2),
-            "naive_over_wall": round(sequential / wall, 2),
             "model_s_max_traj": round(max(model_by_key.values()), 2),
             "exec_s_max_traj": round(
                 max(own_exec_seconds(r, cache) for r in result.trajectories), 2
@@ -200,6 +264,7 @@ def main() -> None:
             "warmup_wait_s_total": round(sum(r.timing.wait_s for r in result.trajectories), 2),
             "endpoint_peak_concurrency": max(lim.peak for lim in hub.limits.values()),
             "statuses": statuses,
+            **base,
         }
         for k, v in figures.items():
             if k != "statuses":

@@ -1,11 +1,13 @@
-"""Label-only ensembling study on the leaderboard's resolved matrix (no execution).
+"""Analysis, not a benchmark: label arithmetic on the leaderboard's resolved matrix, no
+execution (the real ensembling code on real predictions is exercised by
+tests/integration/test_swebench_real.py).
 
 For ensembles of 2-5 systems (the four the CodeMonkeys paper ensembled, in order, and the
 greedy max-coverage choice), prints the oracle coverage (some member resolved the
 instance) and the expected resolve rate of picking a member's prediction at random, next to
 the naive baseline (the best single member). Last line: one JSON object.
 
-    uv run python tests/benchmarks/ensemble_coverage.py [path/to/resolved_matrix.json]
+    uv run python scripts/ensemble_coverage.py [path/to/resolved_matrix.json]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from codemonkeys.ensemble import (
     oracle_coverage,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "leaderboard" / "resolved_matrix.json"
 PAPER_FOUR = [
     "20250110_blackboxai_agent_v1.1",
