@@ -384,6 +384,7 @@ def swebench_run(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    from codemonkeys.sandbox.base import SandboxError
     from codemonkeys.swebench.dataset import DatasetError
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
@@ -417,6 +418,8 @@ def swebench_run(
         summary = run_swebench(opts, cfg, console)
     except DatasetError as e:
         raise _fail(str(e)) from e
+    except SandboxError as e:  # e.g. the Docker engine is unreachable
+        raise _fail(str(e), code=1) from e
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)
 
@@ -501,6 +504,7 @@ def ensemble(
     """Select among other systems' patches with model-written tests (no labels needed)."""
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
     from codemonkeys.llm import ModelError
+    from codemonkeys.sandbox.base import SandboxError
 
     cfg = _job_config(
         verbose, config, set_, quiet=quiet, model=model, base_url=base_url, max_cost=max_cost
@@ -519,6 +523,8 @@ def ensemble(
         path, summary = run_ensemble(opts, cfg, console)
     except (ModelError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
+    except SandboxError as e:  # e.g. the Docker engine is unreachable
+        raise _fail(str(e), code=1) from e
     console.print(f"predictions: {path}")
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(summary.exit_code)

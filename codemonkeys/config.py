@@ -50,6 +50,9 @@ class ModelCapabilities(Section):
     thinking_budget: int | None = None  # Anthropic extended thinking budget, tokens
     reasoning_effort: str | None = None  # OpenAI reasoning models
     max_output_tokens: int | None = None  # clamp requests to this
+    context_window: int | None = None
+    """Tokens the model takes in one request (prompt + max output). A conversation that
+    would not fit is never sent: it ends in the state ``context_length_exceeded``."""
 
 
 class EndpointConfig(Section):
@@ -117,6 +120,36 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    allow_missing_decisions: bool = False
+    """Start generation although the relevance scan failed on some files (a provider
+    outage) or every ranking failed. Default: the problem stops with status ``error`` and
+    the next run asks those files again."""
+    secret_globs: list[str] = Field(
+        default_factory=lambda: [
+            ".env",
+            ".env.*",
+            "*.env",
+            "*.pem",
+            "*.key",
+            "*.p12",
+            "*.pfx",
+            "*.jks",
+            "*.keystore",
+            "id_rsa*",
+            "id_dsa*",
+            "id_ecdsa*",
+            "id_ed25519*",
+            "credentials*.json",
+            "*credentials*.json",
+            "service-account*.json",
+            "secrets.*",
+            ".htpasswd",
+            "*.kdbx",
+        ]
+    )
+    """Files that look like secrets: never read, never sent to a model, never in a prompt
+    log; recorded as excluded with reason ``secret``. ``.npmrc``/``.pypirc``/``.netrc``
+    holding a token or password, and any file holding a private key, are excluded too."""
 
 
 class GenerationConfig(Section):
@@ -171,6 +204,14 @@ class SandboxConfig(Section):
     cpus: float = Field(default=1.0, gt=0)
     pids_limit: int = Field(default=512, ge=16)
     network: bool = False
+    scratch_size: str = "1g"
+    """tmpfs on /tmp and /var/tmp in each container (counts towards memory)."""
+    disk_limit: str = "1g"
+    """What one script run may write to the work tree (and the largest file it may write);
+    past it the run is killed and recorded as the script's failure."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Extra host environment variables scripts may see (default: only PATH, LANG, LC_*,
+    TZ, TERM, USER, LOGNAME and a scratch HOME; never API keys or tokens)."""
     pool_size: int = Field(default=4, ge=1)
     """Warm containers per problem."""
     max_containers: int = Field(default=16, ge=1)
@@ -213,13 +254,14 @@ class Config(Section):
                     "vendor_dirs",
                     "exclude_generated",
                     "max_line_chars",
+                    "secret_globs",
                 },
                 mode="json",
             )
         elif stage in ("ranking", "context"):
             parts["model"] = self.models.primary.model
             parts["relevance"] = self.fingerprint("relevance")
-            parts["cfg"] = self.context.model_dump(mode="json")
+            parts["cfg"] = self.context.model_dump(mode="json", exclude={"allow_missing_decisions"})
         elif stage == "generation":
             parts["model"] = self.models.primary.model
             parts["context"] = self.fingerprint("context")

@@ -70,14 +70,17 @@ def default_system_name(path: Path) -> str:
     return path.stem
 
 
-def load_predictions(path: Path | str, system_name: str | None = None) -> Predictions:
+def load_predictions(
+    path: Path | str, system_name: str | None = None, *, rejected: list[str] | None = None
+) -> Predictions:
     """Read one predictions file. The system name of a row is ``system_name`` if given,
     else the row's ``model_name_or_path``, else the file's folder/stem. Empty patches are
-    kept here (``merge_candidates`` counts and drops them)."""
+    kept here (``merge_candidates`` counts and drops them). With ``rejected``, a malformed
+    row is recorded there (file, line, what is wrong) and skipped instead of raising."""
     path = Path(path)
     fallback = default_system_name(path)
     out: Predictions = {}
-    for row in read_prediction_rows(path):
+    for row in read_prediction_rows(path, rejected):
         name = system_name or row["model_name_or_path"] or fallback
         out.setdefault(row["instance_id"], []).append((name, row["model_patch"]))
     return out
@@ -97,6 +100,8 @@ class MergeReport(BaseModel):
     """Instances with at least one distinct candidate."""
     by_system: dict[str, int] = Field(default_factory=dict)
     """Non-empty rows per system."""
+    rejected: list[str] = Field(default_factory=list)
+    """Malformed rows that were skipped (file, line, what is wrong)."""
 
     def summary(self) -> str:
         return (

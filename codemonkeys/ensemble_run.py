@@ -3,11 +3,11 @@ own candidates) through the same test matrix, voting and selection. No labels ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
@@ -16,6 +16,7 @@ from codemonkeys.pipeline import (
     RunSummary,
     Runtime,
     open_run,
+    require_docker,
     run_problems,
     write_status,
 )
@@ -45,24 +46,30 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[P
     )
     from codemonkeys.progress import Progress
     from codemonkeys.store import RunStore
-    from codemonkeys.swebench.dataset import load_dataset, select, to_problem
+    from codemonkeys.swebench.dataset import load_dataset, select
     from codemonkeys.swebench.run import (
         ProgressObserver,
         image_aware_solver,
         install_interrupt,
+        problems_from_rows,
         record_dataset,
     )
 
-    sets = [load_predictions(p) for p in opts.predictions]
+    rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
+    sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
     rows = load_dataset(opts.dataset)
     rows = select(rows, ids=opts.ids, slice_=opts.slice)
     merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
+    report.rejected = rejected
+    for why in rejected:
+        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
     console.print(
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
     )
     rt = open_run(opts.run_dir, config)
+    require_docker(rt)
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     rt.store.write_json(Path("merge.json"), report)
@@ -70,20 +77,18 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[P
     by_id = {r["instance_id"]: r for r in rows}
     image_check = image_aware_solver(remove_images=False)
 
-    def problems() -> Iterator[tuple[Problem, Gold | None]]:
-        for iid in merged:
-            problem, gold = to_problem(by_id[iid])
-            rt.store.write_json(rt.store.problem_dir(problem.id) / "gold.json", gold)
-            yield problem, gold
-
     def solve(rt: Runtime, problem: Problem, gold: Gold | None) -> ProblemResult:
         cs: CandidateSet = merged[problem.id]
         return image_check(rt, problem, gold, candidates=cs)
 
+    failed: list[ProblemResult] = []
     restore = install_interrupt(rt, console)
     try:
         with progress:
-            results = run_problems(rt, problems(), solve=solve)
+            # a row that cannot become a problem is recorded as failed; the others go on
+            rows_to_solve = [by_id[iid] for iid in merged]
+            results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
+            results = failed + results
             summary = write_status(rt, results, total=len(merged))
             progress.run_status(summary.status)
     finally:

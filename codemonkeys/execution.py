@@ -8,6 +8,7 @@ problem, even when several threads ask for it at the same time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,7 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from codemonkeys.sandbox.base import Sandbox
+from codemonkeys.sandbox.base import Sandbox, SandboxError
+
+log = logging.getLogger(__name__)
 
 SCRIPT_DIR = "/tmp/codemonkeys"
 
@@ -79,9 +82,15 @@ def run_script(sandbox: Sandbox, patch: str | None, script: Script, timeout: flo
 class ExecutionCache:
     """Single-flight, per-problem memo of (patch, script) -> TestRun."""
 
-    def __init__(self, lease: Callable[[], AbstractContextManager[Sandbox]], timeout: float):
+    def __init__(
+        self,
+        lease: Callable[[], AbstractContextManager[Sandbox]],
+        timeout: float,
+        infra_attempts: int = 3,
+    ):
         self._lease = lease
         self.timeout = timeout
+        self.infra_attempts = infra_attempts
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], TestRun] = {}
         self._inflight: dict[tuple[str, str], threading.Event] = {}
@@ -102,8 +111,7 @@ class ExecutionCache:
                     break
             event.wait()
         try:
-            with self._lease() as sandbox:
-                result = run_script(sandbox, patch, script, self.timeout)
+            result = self._run_fresh(patch, script)
             with self._lock:
                 self._results[key] = result
                 self.runs += 1
@@ -112,6 +120,20 @@ class ExecutionCache:
             with self._lock:
                 self._inflight.pop(key, None)
             event.set()
+
+    def _run_fresh(self, patch: str | None, script: Script) -> TestRun:
+        """Run once; when the sandbox itself fails (container killed, engine hiccup), again
+        on another sandbox. A sandbox failure is never a result: after the last attempt
+        the SandboxError propagates and nothing is cached."""
+        for attempt in range(1, self.infra_attempts + 1):
+            try:
+                with self._lease() as sandbox:
+                    return run_script(sandbox, patch, script, self.timeout)
+            except SandboxError as e:
+                if attempt == self.infra_attempts:
+                    raise
+                log.warning("sandbox failure (attempt %d), retrying on another: %s", attempt, e)
+        raise AssertionError("unreachable")
 
     def seed(self, patch: str | None, script: Script, result: TestRun) -> None:
         """Reuse a result recorded earlier (e.g. by a trajectory) without running again."""

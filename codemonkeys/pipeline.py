@@ -37,7 +37,19 @@ from codemonkeys.store import RunStore
 
 log = logging.getLogger(__name__)
 
-Status = Literal["done", "failed", "budget_exhausted", "interrupted", "no_candidates"]
+Status = Literal["done", "failed", "error", "budget_exhausted", "interrupted", "no_candidates"]
+"""``done``: a patch was chosen; ``no_candidates``: every trajectory ended and none produced a
+patch (the model's own outcome). Both are final. ``error``: an infrastructure failure (a
+provider error after retries, a Docker/sandbox error, a relevance scan with failed calls)
+left the problem unfinished; ``failed``: any other exception; ``budget_exhausted`` /
+``interrupted``: a cost cap or Ctrl-C. These are retried by the next invocation, which
+resumes from the saved records and pays no completed call twice."""
+FINAL_STATUSES = ("done", "no_candidates")
+
+
+class Unfinished(Exception):
+    """An infrastructure failure left a stage incomplete; the problem is recorded with
+    status ``error`` and this reason, and retried by the next invocation."""
 
 
 class ProblemResult(BaseModel):
@@ -49,9 +61,19 @@ class ProblemResult(BaseModel):
     reason: str = ""
     candidates: list[dict[str, Any]] = Field(default_factory=list)
     """id, sources, votes per candidate (from the selection record)."""
+    selection_fallback: str | None = None
+    """The selection record's ``fallback_kind`` (e.g. ``model-error``: chosen by the votes
+    because the selector failed); a retryable one makes the next invocation select again."""
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     cost_usd: float = 0.0
     finished_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Final: a rerun keeps it as is."""
+        from codemonkeys.selection.stage import RETRYABLE_FALLBACKS
+
+        return self.status in FINAL_STATUSES and self.selection_fallback not in RETRYABLE_FALLBACKS
 
 
 class Observer:
@@ -106,6 +128,25 @@ def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None)
     )
 
 
+def require_docker(rt: Runtime) -> None:
+    """With the Docker sandbox, make sure the engine answers before any problem starts. If
+    it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
+    carries one clear message for the CLI."""
+    from codemonkeys.sandbox.base import SandboxError
+    from codemonkeys.sandbox.images import docker_client
+
+    if rt.config.sandbox.kind != "docker":
+        return
+    try:
+        docker_client()
+    except SandboxError as e:
+        rt.store.write_json(
+            Path("status.json"),
+            {"status": "failed", "error": str(e), "problems": 0, "updated_at": time.time()},
+        )
+        raise
+
+
 def result_fingerprint(config: Config) -> str:
     return config.fingerprint("selection")
 
@@ -156,7 +197,7 @@ def solve_problem(
     from codemonkeys.selection.stage import run_selection
 
     done = load_result(rt, problem.id)
-    if done is not None and done.status in ("done", "no_candidates"):
+    if done is not None and done.finished:
         rt.observer.problem_resumed(done)
         return done
 
@@ -191,8 +232,12 @@ def solve_problem(
     except BudgetExceeded as e:
         result.status = "budget_exhausted"
         result.error = str(e)
+    except Unfinished as e:
+        result.status = "error"
+        result.error = str(e)
+        log.warning("problem %s left unfinished (retried on the next run): %s", problem.id, e)
     except Exception as e:  # one problem's failure never stops the others
-        result.status = "failed"
+        result.status = "error" if _infrastructure(e) else "failed"
         result.error = f"{type(e).__name__}: {e}"
         log.warning("problem %s failed: %s", problem.id, result.error)
         rt.store.write_json(
@@ -226,6 +271,11 @@ def _generate_candidates(
         with timed(rt, problem.id, times, "context"):
             paths = _export_repo(pool, repo_dir)
             context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
+        if context.missing and not rt.config.context.allow_missing_decisions:
+            raise Unfinished(
+                f"context incomplete: {context.missing}; generation not started (the next "
+                "run asks again; set context.allow_missing_decisions=true to go on without)"
+            )
 
         rt.observer.problem_stage(problem.id, "generation")
         with timed(rt, problem.id, times, "generation"):
@@ -242,11 +292,27 @@ def _generate_candidates(
                     problem.id, kind, **{k: v for k, v in info.items() if k != "problem_id"}
                 ),
             )
+    if generation.errors:
+        raise Unfinished(
+            f"{len(generation.errors)} of {len(generation.trajectories)} trajectories failed "
+            "(resumed by the next run): " + "; ".join(generation.errors)[:2000]
+        )
     return generation.candidates
+
+
+def _infrastructure(e: Exception) -> bool:
+    """A provider, sandbox or Docker failure (not the problem's own fault)."""
+    from docker.errors import DockerException
+
+    from codemonkeys.llm.base import ModelError
+    from codemonkeys.sandbox.base import SandboxError
+
+    return isinstance(e, ModelError | SandboxError | DockerException)
 
 
 def _take_selection(result: ProblemResult, selection: Any) -> None:
     result.status = "done" if selection.chosen_patch else "no_candidates"
+    result.selection_fallback = selection.fallback_kind
     result.chosen_id = selection.chosen_id
     result.chosen_patch = selection.chosen_patch
     result.reason = selection.reason
@@ -328,7 +394,8 @@ class RunSummary(BaseModel):
 
     @property
     def errors(self) -> int:
-        return self.by_status.get("failed", 0)
+        """Problems left unfinished by a failure (``failed``, or ``error``: an outage)."""
+        return self.by_status.get("failed", 0) + self.by_status.get("error", 0)
 
     @property
     def exit_code(self) -> int:

@@ -7,7 +7,8 @@ Rows are ``{"instance_id", "model_name_or_path", "model_patch"}``. Two file form
   what mini-swe-agent and SWE-agent write as ``preds.json``).
 
 A JSON list of rows is read too. Malformed input raises ``PredictionsError`` naming the
-file and the line (or key) at fault.
+file and the line (or key) at fault; jobs reading many rows (``ensemble``) collect a
+malformed row's error instead and go on with the others.
 """
 
 from __future__ import annotations
@@ -74,9 +75,29 @@ def _check_row(row: Any, where: str, key_id: str | None = None) -> dict[str, Any
     return {"instance_id": iid, "model_name_or_path": name, "model_patch": patch or ""}
 
 
-def read_prediction_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Validated rows of any supported form; ``model_name_or_path`` may be None."""
-    path = Path(path)
+def read_prediction_rows(path: Path, rejected: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Validated rows of any supported form; ``model_name_or_path`` may be None.
+
+    A malformed row raises ``PredictionsError``, unless ``rejected`` is given: then the
+    row's error (naming file and line) is appended to it and the other rows go on. A file
+    that cannot be read at all always raises."""
+    for row in _rows(Path(path)):
+        if isinstance(row, PredictionsError):
+            if rejected is None:
+                raise row
+            rejected.append(str(row))
+            continue
+        yield row
+
+
+def _checked(row: Any, where: str, key_id: str | None = None) -> dict[str, Any] | PredictionsError:
+    try:
+        return _check_row(row, where, key_id)
+    except PredictionsError as e:
+        return e
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any] | PredictionsError]:
     if not path.is_file():
         raise PredictionsError(f"{path}: predictions file not found")
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -91,12 +112,12 @@ def read_prediction_rows(path: Path) -> Iterator[dict[str, Any]]:
             raise PredictionsError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from e
         if isinstance(data, list):
             for i, row in enumerate(data):
-                yield _check_row(row, f"{path}: item {i}")
+                yield _checked(row, f"{path}: item {i}")
             return
         if not isinstance(data, dict):
             raise PredictionsError(f"{path}: expected JSON lines, a list or a dict of rows")
         for key, row in data.items():
-            yield _check_row(row, f"{path}: key {key!r}", key_id=key)
+            yield _checked(row, f"{path}: key {key!r}", key_id=key)
         return
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -104,8 +125,9 @@ def read_prediction_rows(path: Path) -> Iterator[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise PredictionsError(f"{path}:{lineno}: invalid JSON: {e.msg}") from e
-        yield _check_row(row, f"{path}:{lineno}")
+            yield PredictionsError(f"{path}:{lineno}: invalid JSON: {e.msg}")
+            continue
+        yield _checked(row, f"{path}:{lineno}")
 
 
 def _looks_like_jsonl(text: str) -> bool:

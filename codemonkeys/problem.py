@@ -45,6 +45,9 @@ class Gold(BaseModel):
     test_patch: str = ""
     fail_to_pass: list[str] = Field(default_factory=list)
     pass_to_pass: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    """Malformed gold fields (left empty here): the problem is still solved, only the
+    metrics that need them are unavailable."""
 
     def edited_files(self) -> list[str]:
         return patch_files(self.patch)

@@ -4,7 +4,7 @@ Layout (``runs/<run>/``)::
 
     config.json                 effective config of the last invocation
     calls.jsonl                 one line per model call (usage, cost, response; never keys)
-    status.json                 run status (running / finished / budget_exhausted / interrupted)
+    status.json                 run status (finished / budget_exhausted / interrupted / failed)
     problems/<id>/problem.json  the problem (no gold fields)
     problems/<id>/<record>.json stage records: {"fingerprint": ..., "data": {...}}
     problems/<id>/prompts.jsonl.gz   the prompts sent for this problem (optional)
@@ -49,6 +49,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def json_text(data: Any, *, indent: int | None = None) -> str:
+    """``data`` as JSON that always encodes to UTF-8: readable non-ASCII text as is, but a
+    value holding a lone surrogate (``"\\udcff"``: some JSON APIs return them, and bytes
+    decoded with ``surrogateescape`` carry them) is written with ``\\u`` escapes, which
+    read back exactly."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=indent, ensure_ascii=True, default=str)
+    return text
 
 
 def to_jsonable(data: BaseModel | dict[str, Any] | list[Any]) -> Any:
@@ -122,7 +135,7 @@ class RunStore:
     # -- plain JSON --------------------------------------------------------------------
     def write_json(self, path: Path, data: BaseModel | dict[str, Any] | list[Any]) -> None:
         path = self._abs(path)
-        text = json.dumps(to_jsonable(data), indent=1, ensure_ascii=False, default=str)
+        text = json_text(to_jsonable(data), indent=1)
         with self._lock(path):
             atomic_write_text(path, text + "\n")
 
@@ -145,7 +158,7 @@ class RunStore:
     # -- JSON lines --------------------------------------------------------------------
     def append_jsonl(self, path: Path, obj: BaseModel | dict[str, Any]) -> None:
         path = self._abs(path)
-        line = json.dumps(to_jsonable(obj), ensure_ascii=False, default=str) + "\n"
+        line = json_text(to_jsonable(obj)) + "\n"
         data = line.encode("utf-8")
         with self._lock(path):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +177,7 @@ class RunStore:
     def append_prompt(self, problem_id: str, record: dict[str, Any]) -> None:
         """Append to problems/<id>/prompts.jsonl.gz (one gzip member per record)."""
         path = self.problem_dir(problem_id) / "prompts.jsonl.gz"
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json_text(record) + "\n").encode("utf-8")
         with self._lock(path), gzip.open(path, "ab") as f:
             f.write(line)
 

@@ -4,10 +4,11 @@ The prompt lists the relevant files (path, token size, summary) sorted by path, 
 same inputs always give the same prompt. Each of the N rankings (``key="ranking-<i>"`` so
 the N requests differ) is parsed leniently: a JSON list anywhere in the answer, else one
 known path per line. Paths the model invented are dropped and recorded. An unparsable
-ranking gets ``ranking_retries`` correction turns; a ranking that still fails (or whose
-call raised ``ModelError``) is recorded as failed. Merging uses the mean relative rank
-(position / length; a file missing from a ranking counts as 1.0); with no usable ranking at
-all we fall back to relevance order. ``BudgetExceeded`` propagates; nothing else aborts.
+ranking gets ``ranking_retries`` correction turns; a ranking that still fails is recorded
+as ``parse_error``, one whose call raised (``ModelError`` after retries, or anything else)
+as ``error`` (the context then counts as incomplete, see ``ContextRecord.missing``).
+Merging uses the mean relative rank (position / length; a file missing from a ranking
+counts as 1.0); with no usable ranking at all we fall back to relevance order. ``BudgetExceeded`` propagates; nothing else aborts.
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
 from codemonkeys.context.relevance import FileDecision
-from codemonkeys.llm.base import Message, Model, ModelError
+from codemonkeys.llm.base import (
+    BudgetExceeded,
+    ContextLengthExceeded,
+    Message,
+    Model,
+    ModelError,
+)
 from codemonkeys.prompts import render
 
 
 class RankingAttempt(BaseModel):
     index: int
-    status: Literal["ok", "parse_error", "error"]
+    status: Literal["ok", "parse_error", "context_length_exceeded", "error"]
     ranking: list[str] = Field(default_factory=list)
     invented: list[str] = Field(default_factory=list)
     """Paths the model named that are not among the relevant files (dropped)."""
@@ -89,15 +96,11 @@ def _json_list(arr: str) -> list[str]:
 
 
 def _split(items: list[str], known: set[str]) -> tuple[list[str], list[str]]:
-    ranking: list[str] = []
-    invented: list[str] = []
-    for p in items:
-        if p in known:
-            if p not in ranking:
-                ranking.append(p)
-        elif p not in invented:
-            invented.append(p)
-    return ranking, invented
+    """Known and invented paths, each in first-seen order without duplicates (linear: an
+    answer may list hundreds of thousands of paths)."""
+    ranking = dict.fromkeys(p for p in items if p in known)
+    invented = dict.fromkeys(p for p in items if p not in known)
+    return list(ranking), list(invented)
 
 
 def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str]:
@@ -105,14 +108,10 @@ def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str
     there, so files no ranking mentions come last, in ``base_order`` (which breaks ties)."""
     if not rankings:
         return list(base_order)
-    score: dict[str, float] = {}
-    for p in base_order:
-        total = 0.0
-        for r in rankings:
-            total += r.index(p) / len(r) if p in r else 1.0
-        score[p] = total / len(rankings)
-    pos = {p: i for i, p in enumerate(base_order)}
-    return sorted(score, key=lambda p: (score[p], pos[p]))
+    positions = [{p: i / len(r) for i, p in reversed(list(enumerate(r)))} for r in rankings]
+    score = {p: sum(pos.get(p, 1.0) for pos in positions) / len(rankings) for p in base_order}
+    order = {p: i for i, p in enumerate(base_order)}
+    return sorted(score, key=lambda p: (score[p], order[p]))
 
 
 def rank_files(
@@ -156,8 +155,13 @@ def rank_files(
                     Message(role="assistant", content=completion.text),
                     Message(role="user", content=render("ranking/correction")),
                 ]
-        except ModelError as e:
-            attempt.status, attempt.error = "error", str(e)[:1000]
+        except BudgetExceeded:
+            raise
+        except ContextLengthExceeded as e:  # final: the list does not fit this model
+            attempt.status, attempt.error = "context_length_exceeded", str(e)[:1000]
+        except Exception as e:  # an outage or a bug: recorded, the context is incomplete
+            text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
+            attempt.status, attempt.error = "error", text[:1000]
         result.attempts.append(attempt)
     usable = [a.ranking for a in result.attempts if a.status == "ok" and a.ranking]
     if usable:

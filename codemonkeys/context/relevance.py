@@ -5,7 +5,8 @@ Each decision is appended to ``problems/<id>/relevance_decisions.jsonl`` keyed b
 (content hash, issue hash, model, prompt hash), so a resumed run, or a second file with
 the same content, is never asked again. A file whose answer cannot be parsed (after
 ``relevance_retries`` correction turns) is recorded as ``parse_error``, never silently as
-"not relevant"; a ``ModelError`` is recorded as that file's ``error`` and the scan goes on;
+"not relevant"; a ``ModelError`` (or any other exception) is recorded as that file's
+``error`` and the scan goes on (an ``error`` is never reused: the next run asks again);
 ``BudgetExceeded`` stops the scan and propagates (decisions already made are kept).
 """
 
@@ -25,13 +26,13 @@ from codemonkeys.config import ContextConfig
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
 from codemonkeys.context.tokens import count_tokens
-from codemonkeys.llm.base import BudgetExceeded, Message, Model, ModelError
+from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded, Message, Model, ModelError
 from codemonkeys.prompts import prompt_hash, render
 from codemonkeys.store import RunStore
 
 DECISIONS_FILE = "relevance_decisions.jsonl"
-Status = Literal["relevant", "not_relevant", "parse_error", "error"]
-_FINAL: tuple[str, ...] = ("relevant", "not_relevant", "parse_error")
+Status = Literal["relevant", "not_relevant", "parse_error", "context_length_exceeded", "error"]
+_FINAL: tuple[str, ...] = ("relevant", "not_relevant", "parse_error", "context_length_exceeded")
 """Statuses that are stored for reuse; an ``error`` (API failure) is asked again."""
 
 
@@ -131,6 +132,11 @@ def file_for_prompt(path: str, text: str, cfg: ContextConfig) -> tuple[str, str,
     return content, "; ".join(notes), shrunk, truncated
 
 
+def _describe(e: Exception) -> str:
+    text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
+    return text[:1000]
+
+
 class _Stopped(Exception):
     """The scan was stopped (budget reached elsewhere) before this file was asked."""
 
@@ -225,8 +231,12 @@ def run_relevance(
                     Message(role="user", content=correction),
                 ]
                 decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
-        except ModelError as e:
-            decision.status, decision.error = "error", str(e)[:1000]
+        except BudgetExceeded:
+            raise
+        except ContextLengthExceeded as e:  # final, like a parse error: not in the context
+            decision.status, decision.error = "context_length_exceeded", str(e)[:1000]
+        except Exception as e:  # an outage or a bug: this file is asked again on resume
+            decision.status, decision.error = "error", _describe(e)
         store.append_jsonl(
             decisions_path,
             {

@@ -54,7 +54,21 @@ class ContextRecord(BaseModel):
     packed: list[PackedFile] = Field(default_factory=list)
     skipped: list[SkippedFile] = Field(default_factory=list)
     total_tokens: int = 0
+    missing_decisions: int = 0
+    """Files whose relevance call failed (an outage): they are asked again on resume."""
+    failed_rankings: int = 0
+    """Rankings whose call failed (an outage): they are asked again on resume."""
     metrics: dict[str, float] | None = None
+
+    @property
+    def missing(self) -> str:
+        """Why this context is incomplete ("" when it is complete)."""
+        parts = []
+        if self.missing_decisions:
+            parts.append(f"the relevance scan failed on {self.missing_decisions} file(s)")
+        if self.failed_rankings:
+            parts.append(f"{self.failed_rankings} of {len(self.rankings)} ranking(s) failed")
+        return " and ".join(parts)
 
     def render(self) -> str:
         """The files as one text block for the generation stage's cached prompt prefix."""
@@ -133,12 +147,17 @@ def run_context(
     """Context for one problem (see the module docstring). ``hub`` is a ``ModelHub``.
 
     Raises ``BudgetExceeded`` when a cost cap stops the scan or the ranking; per-file and
-    per-ranking model errors are recorded, never raised. A relevance record holding
-    ``error`` decisions is not trusted on resume: those files are asked again.
+    per-ranking model errors are recorded, never raised, and counted in the record
+    (``missing_decisions``, ``failed_rankings``; ``ContextRecord.missing`` says why it is
+    incomplete). An incomplete relevance or context record is not trusted on resume: the
+    failed calls are asked again. Whether generation may start on an incomplete context is
+    the caller's decision (``context.allow_missing_decisions``).
     """
     relevance, fresh = _relevance(problem, Path(repo_dir), paths, hub, store, config)
     fp = config.fingerprint("context")
     rec = None if fresh else store.load_record(problem.id, CONTEXT_RECORD, ContextRecord, fp)
+    if rec is not None and rec.missing:
+        rec = None  # failed calls are asked again (completed ones come from the call log)
     changed = rec is None
     if rec is None:
         cfg = config.context
@@ -146,8 +165,10 @@ def run_context(
         model = hub.model("primary", problem_id=problem.id, stage="ranking")
         ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)
         budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
+        # Only files the scan read: a ranking naming anything else (a secret) is ignored.
+        scanned = {d.path for d in relevance.decisions}
         packing = pack_files(
-            ranking.merged,
+            [p for p in ranking.merged if p in scanned],
             lambda p: read_text(Path(repo_dir), p),
             budget,
             shrink=cfg.shrink_large_files,
@@ -170,6 +191,8 @@ def run_context(
             packed=packing.packed,
             skipped=packing.skipped,
             total_tokens=packing.total_tokens,
+            missing_decisions=sum(1 for d in relevance.decisions if d.status == "error"),
+            failed_rankings=sum(1 for a in ranking.attempts if a.status == "error"),
         )
         if rec.parse_errors or rec.errors:
             log.warning(

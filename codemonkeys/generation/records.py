@@ -17,7 +17,11 @@ from codemonkeys.execution import Script, TestRun
 from codemonkeys.llm.base import Message, Usage
 
 TrajectoryState = Literal["testing", "editing", "finished"]
-TrajectoryStatus = Literal["running", "done", "exhausted", "no_test", "error"]
+TrajectoryStatus = Literal[
+    "running", "done", "exhausted", "no_test", "context_length_exceeded", "error"
+]
+"""``context_length_exceeded`` (the paper's CONTEXT_LENGTH_EXCEEDED): the conversation no
+longer fits the model's context window; final, and its last applied edit still counts."""
 
 
 class TestVersion(BaseModel):

@@ -1,7 +1,10 @@
 """One trajectory: the testing state machine, then the editing state machine, saved after
 every step. Failures stay inside the trajectory: a model or sandbox error is recorded on it
-(status "error") and the other trajectories go on; a cost cap (``BudgetExceeded``) is saved
-and re-raised so the stage stops cleanly and can resume later.
+(status "error", retried by the next run) and the other trajectories go on; a cost cap
+(``BudgetExceeded``) is saved and re-raised so the stage stops cleanly and can resume later.
+A conversation that outgrows the model's context window (``ContextLengthExceeded``, found
+before sending or answered by the provider) ends the trajectory in the final status
+``context_length_exceeded``; its last applied edit is still its candidate.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from codemonkeys.generation.editing import editing_prefix, run_editing
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.testing import run_testing, testing_prefix
-from codemonkeys.llm.base import BudgetExceeded
+from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,11 @@ def run_trajectory(
         rt.save(rec)
         rt.event("trajectory_stopped", index=rec.index, reason=str(e))
         raise
+    except ContextLengthExceeded as e:  # a terminal state, not a failure: never retried
+        rec.state = "finished"
+        rec.status = "context_length_exceeded"
+        rec.error = str(e)
+        rt.save(rec)
     except Exception as e:  # ModelError, SandboxError, or a bug: this trajectory only
         if not _expected(e):
             log.exception("trajectory %s of %s failed", rec.index, rt.problem.id)

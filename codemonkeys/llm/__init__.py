@@ -150,8 +150,11 @@ class ModelHub:
         """role: "primary" or "relevance"; stage: the cost bucket (relevance, ranking,
         tests, edits, selection)."""
         inner = self.provider(role)
+        caps = self.pricing.capabilities(self._endpoint(role).model)
         return RecordingModel(
             inner,
+            context_window=caps.context_window,
+            max_output_tokens=caps.max_output_tokens,
             calls=self.calls,
             costs=self.costs,
             limit=self.limits[self._endpoint_key(self._endpoint(role))],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -43,6 +44,16 @@ class Completion(BaseModel):
     """True when answered from the run's call log instead of the provider (resume/replay)."""
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """A model's answer with lone surrogates (which JSON APIs can return, e.g. ``"\\udcff"``)
+    replaced by U+FFFD: they cannot be encoded, sent back in the conversation, or written
+    into a sandbox."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 class ModelError(RuntimeError):
     """A model call failed for good (after retries, or an error that is never retried).
     The message is meant for the user and never contains an API key."""
@@ -50,6 +61,12 @@ class ModelError(RuntimeError):
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)
         self.retryable = retryable
+
+
+class ContextLengthExceeded(ModelError):
+    """The conversation does not fit the model's context window: found before sending (the
+    window is known, see ``ModelCapabilities.context_window``) or answered by the provider.
+    Final, never retried: the caller ends what it was doing in a recorded state."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -106,7 +123,7 @@ def request_hash(
         },
         sort_keys=True,
         ensure_ascii=False,
-    ).encode()
+    ).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()
 
 

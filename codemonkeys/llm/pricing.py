@@ -1,4 +1,5 @@
-"""Prices (USD per million tokens) and capabilities per model, in one table.
+"""Prices (USD per million tokens) and capabilities per model (output limit, context
+window, accepted parameters), in one table.
 
 Names match by longest prefix, so dated snapshots (``claude-sonnet-4-5-20250929``) find
 their family. Config entries (``[models.prices]``, ``[models.capabilities]``) override or
@@ -101,6 +102,27 @@ for _name, _limit in OUTPUT_LIMITS.items():
     _family = _longest_prefix(CAPABILITIES, _name, ("-", "."))
     _base = CAPABILITIES[_family] if _family else ModelCapabilities()
     CAPABILITIES[_name] = _base.model_copy(update={"max_output_tokens": _limit})
+
+# Context windows (input + output tokens of one request) per family, as published when this
+# table was written; override with [models.capabilities.<name>] context_window = ...
+CONTEXT_WINDOWS: dict[str, int] = {
+    "claude": 200_000,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+    "gpt-5": 400_000,
+    "gpt-5-chat": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4o": 128_000,
+}
+for _name in sorted(set(CAPABILITIES) | set(CONTEXT_WINDOWS), key=len):
+    _window = CONTEXT_WINDOWS.get(_name) or CONTEXT_WINDOWS.get(
+        _longest_prefix(CONTEXT_WINDOWS, _name, ("-", ".")) or ""
+    )
+    if _window:
+        _family = _longest_prefix(CAPABILITIES, _name, ("-", "."))
+        _base = CAPABILITIES[_family] if _family else ModelCapabilities()
+        CAPABILITIES[_name] = _base.model_copy(update={"context_window": _window})
 
 
 class Pricing:

@@ -4,9 +4,11 @@
 
 1. looks its request hash up in the run's ``calls.jsonl``; a call already made (an earlier,
    killed invocation of the same run) is answered from the log, never paid for twice;
-2. checks the cost caps (per run, per problem) and refuses with ``BudgetExceeded``;
+2. refuses a request that cannot fit the model's context window (``ContextLengthExceeded``,
+   never sent), then checks the cost caps (per run, per problem: ``BudgetExceeded``);
 3. takes a slot of the endpoint's concurrency limit and calls the provider;
-4. appends the call (usage, cost, seconds, response text; never the API key) to the log.
+4. appends the call (usage, cost, seconds, response text with lone surrogates replaced;
+   never the API key) to the log.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from contextlib import contextmanager
 from codemonkeys.llm.base import (
     BudgetExceeded,
     Completion,
+    ContextLengthExceeded,
     Interrupted,
     Message,
     Model,
     Usage,
+    clean_text,
     request_hash,
 )
 from codemonkeys.store import RunStore
@@ -144,8 +148,12 @@ class RecordingModel:
         problem_id: str,
         stage: str,
         record_prompts: bool = True,
+        context_window: int | None = None,
+        max_output_tokens: int | None = None,
     ):
         self.inner = inner
+        self.context_window = context_window
+        self.max_output_tokens = max_output_tokens
         self.name = inner.name
         self.calls = calls
         self.costs = costs
@@ -163,7 +171,24 @@ class RecordingModel:
             problem_id=problem_id or self.problem_id,
             stage=stage or self.stage,
             record_prompts=self.record_prompts,
+            context_window=self.context_window,
+            max_output_tokens=self.max_output_tokens,
         )
+
+    def _check_fits(self, messages: list[Message], max_tokens: int) -> None:
+        """Refuse (``ContextLengthExceeded``) a request that cannot fit the model's context
+        window, instead of sending it to fail with a 400 on every run."""
+        if self.context_window is None:
+            return
+        if self.max_output_tokens is not None:
+            max_tokens = min(max_tokens, self.max_output_tokens)
+        need = request_tokens(messages, max_tokens)
+        if need > self.context_window:
+            raise ContextLengthExceeded(
+                f"{self.name}: the conversation needs about {need:,} tokens (prompt + "
+                f"{max_tokens:,} output) but the context window is {self.context_window:,}; "
+                "not sent"
+            )
 
     def complete(
         self,
@@ -187,6 +212,7 @@ class RecordingModel:
                 model=self.name,
                 cached=True,
             )
+        self._check_fits(messages, max_tokens)
         self.costs.check(self.problem_id)
         with self.limit.slot():
             completion = self.inner.complete(
@@ -197,6 +223,7 @@ class RecordingModel:
                 key=key,
                 stage=self.stage,
             )
+        completion.text = clean_text(completion.text)
         self.costs.add(self.problem_id, self.stage, completion.cost_usd)
         self.calls.append(
             {
@@ -227,6 +254,14 @@ class RecordingModel:
                 },
             )
         return completion
+
+
+def request_tokens(messages: list[Message], max_tokens: int) -> int:
+    """Estimated tokens of one request: the prompt (offline estimate, errs high) plus the
+    output it may produce."""
+    from codemonkeys.context.tokens import count_tokens
+
+    return sum(count_tokens(m.content) + 4 for m in messages) + max_tokens
 
 
 def replay_costs(calls: CallLog, costs: CostTracker) -> None:

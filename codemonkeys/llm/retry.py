@@ -5,7 +5,8 @@ Providers translate each SDK exception into one of two outcomes:
 - ``TransientError``: worth another attempt (429, 408, 409, 5xx incl. 529 overloaded,
   connection errors, timeouts, a garbled response body), optionally with the server's
   ``Retry-After``;
-- ``ModelError``: final at once (400, 401, 403, 404, 422, ...), with a message for the user.
+- ``ModelError``: final at once (400, 401, 403, 404, 422, ...), with a message for the user;
+  ``ContextLengthExceeded`` when the request is longer than the model's context window.
 
 ``call_with_retries`` then runs the attempt with tenacity: exponential backoff with jitter
 between ``backoff_initial_s`` and ``backoff_max_s``, at least the server's Retry-After
@@ -22,6 +23,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -29,7 +31,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from codemonkeys.config import EndpointConfig
-from codemonkeys.llm.base import ModelError
+from codemonkeys.llm.base import ContextLengthExceeded, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,14 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+CONTEXT_LENGTH_ERROR = re.compile(
+    r"prompt is too long|maximum context length|context[_ ]length[_ ]exceeded|context window"
+    r"|exceeds? (?:the )?context limit|too many (?:input )?tokens",
+    re.IGNORECASE,
+)
+"""How Anthropic, OpenAI and OpenAI-compatible servers (vLLM, ...) word a request that does
+not fit the model's context."""
+
 STATUS_HINTS: dict[int, str] = {
     400: "invalid request",
     401: "authentication failed",
@@ -127,6 +137,11 @@ def status_error_outcome(
     if status == 403:
         hint = f" (check {key_env} and the account's access)" if key_env else ""
         return ModelError(f"permission denied for {model}{hint} (HTTP 403: {detail})")
+    if status in (400, 413, 422) and CONTEXT_LENGTH_ERROR.search(detail):
+        return ContextLengthExceeded(
+            f"the conversation is longer than the context window of {model} (HTTP {status}: "
+            f"{detail})"
+        )
     what = STATUS_HINTS.get(status, "request rejected")
     return ModelError(f"{what} for {model} (HTTP {status}: {detail})")
 

@@ -2,14 +2,20 @@
 
 Each ``docker exec`` makes the engine spawn a process through runc: 30-150 ms depending on
 load, several times per script run (apply, run, reset). Instead, every DockerSandbox
-starts one long-lived bash loop (this agent) over a single attached exec and sends it
-requests on stdin; answers come back on stdout. Output capping happens inside the
+starts one long-lived bash loop (this agent, as root) over a single attached exec and
+sends it requests on stdin; answers come back on stdout. Output capping happens inside the
 container (``head -c`` / ``dd`` / ``tail -c``), so 100 MB of output never crosses the
-socket. If the agent cannot start or its stream breaks, the sandbox falls back to plain
-``docker exec`` calls.
+socket. If the agent cannot start, the sandbox falls back to plain ``docker exec`` calls.
 
-Protocol (one request at a time): ``<kind> <timeout|none> <cap> <base64 script>\\n``;
-answer ``@@CMRESP <rc> <len1> <len2> <total>\\n`` + len1 bytes + len2 bytes
+Model-written code never runs as root: ``run`` requests execute as the unprivileged
+sandbox uid (``SANDBOX_UID``, see ``RUN_LIB``), which cannot read the agent's ``/proc``
+entries, its files (``AGENT_DIR``, mode 700) or its stdout. Every request carries a random
+nonce that the answer must echo, so even bytes that did reach the channel could not pass
+for an answer or shift the stream: a mismatch breaks the agent (an infrastructure error).
+
+Protocol (one request at a time):
+``<nonce> <kind> <timeout|none> <cap> <base64 root prelude|-> <base64 script>\\n``;
+answer ``@@CMRESP <nonce> <rc> <len1> <len2> <total>\\n`` + len1 bytes + len2 bytes
 (run: head, tail, total output bytes; sh: stdout, stderr).
 """
 
@@ -17,34 +23,106 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import secrets
+import shlex
 import socket
 import time
 from typing import Any
 
-AGENT_DIR = "/tmp/.codemonkeys-agent"
+PRIVATE_ROOT = "/var/lib/codemonkeys"
+AGENT_DIR = f"{PRIVATE_ROOT}/agent"
+SANDBOX_UID = 65534
+"""Model-written code runs as this uid (``nobody`` in Debian/Ubuntu images)."""
+DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox disk limit and was killed]"
+FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox disk limit]"
 
-AGENT_SCRIPT = r"""
-D=/tmp/.codemonkeys-agent
-RUNW='timeout -s KILL "$1" bash "$2" & p=$!; wait $p; rc=$?; kill -9 -- -$p 2>/dev/null; exit $rc'
-while IFS=' ' read -r kind tmo cap b64; do
-  mkdir -p "$D"
-  if ! printf '%s' "$b64" | base64 -d > "$D/req.sh" 2>/dev/null; then printf '@@CMRESP 254 0 0 0\n'; continue; fi
+# Shell functions shared by the agent and the plain `docker exec` fallback; they expect
+# U (sandbox uid), WD (work tree), DISK (bytes), D (a root-only directory) to be set.
+# cm_run: the script runs as U in its own process group under `timeout -s KILL`, with
+# RLIMIT_FSIZE at the disk limit; a watchdog sums what U wrote to the (disk-backed) work
+# tree since the run began and kills the run past DISK. Afterwards every process of U is
+# killed, so nothing outlives the run (setsid escapees included).
+RUN_LIB = (
+    r"""
+cm_userprocs() {  # any process of U left? (builtins only: /proc/<pid> belongs to its uid)
+  local d; for d in /proc/[0-9]*; do [ -O "$d" ] || [ ! -e "$d" ] || return 0; done; return 1
+}
+cm_killuser() {
+  if cm_userprocs; then setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; fi
+}
+cm_over() {  # did U write more than DISK to the work tree since the run began?
+  find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
+  local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
+  [ $((s * 512)) -gt "$DISK" ]
+}
+cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
+  [ -p "$D/tick" ] || mkfifo -m 600 "$D/tick"; exec 9<> "$D/tick"
+  while ! read -r -t 0.5 -u 9 _; do
+    if cm_over; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
+  done
+}
+cm_stopwatch() {  # the watchdog and a find it may be running, nothing left behind
+  kill -STOP "$1" 2>/dev/null
+  local d pp kids=(); for d in /proc/[0-9]*; do
+    read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && kids+=("${d#/proc/}")
+  done
+  kill -9 "$1" "${kids[@]}" 2>/dev/null; wait "$1" 2>/dev/null
+}
+cm_run() {
+  rm -f "$D/disk"; : > "$D/runstamp"
+  ( ulimit -f $(( DISK / 1024 + 1 )) 2>/dev/null
+    export HOME=/tmp/home USER=nobody LOGNAME=nobody TMPDIR=/tmp
+    exec timeout -s KILL "$1" setpriv --reuid="$U" --regid="$U" --clear-groups bash "$2" ) < /dev/null &
+  p=$!
+  cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
+  wait "$p"; rc=$?
+  cm_stopwatch "$w"; kill -9 -- "-$p" 2>/dev/null; cm_killuser
+  if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' """
+    + shlex.quote(DISK_LIMIT_NOTE)
+    + r"""; rc=137
+  elif [ "$rc" = 153 ]; then printf '\n%s\n' """
+    + shlex.quote(FILE_LIMIT_NOTE)
+    + r"""; fi
+  return "$rc"
+}
+"""
+)
+
+AGENT_SCRIPT = (
+    f"U=$1; WD=$2; DISK=$3; D={AGENT_DIR}; R=/tmp/codemonkeys\n"
+    f'mkdir -p -m 700 {PRIVATE_ROOT} "$D"\n'
+    + RUN_LIB
+    + r"""
+sizes() { echo $(stat -c %s "$@"); }
+while IFS=' ' read -r nonce kind tmo cap pre b64; do
   if [ "$kind" = run ]; then
-    bash -c "$RUNW" run "$tmo" "$D/req.sh" < /dev/null 2>&1 | { head -c "$cap" > "$D/h"; dd bs=65536 2> "$D/d" | tail -c "$cap" > "$D/t"; }
-    rc=${PIPESTATUS[0]}
-    rest=$(sed -n 's/^\([0-9][0-9]*\) bytes.*/\1/p' "$D/d"); rest=${rest:-0}
-    hs=$(stat -c %s "$D/h"); ts=$(stat -c %s "$D/t")
-    printf '@@CMRESP %s %s %s %s\n' "$rc" "$hs" "$ts" "$((hs + rest))"
-    cat "$D/h" "$D/t"
-  else
-    if [ "$tmo" = none ]; then bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"
-    else timeout -s KILL "$tmo" bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"; fi
-    rc=$?
-    printf '@@CMRESP %s %s %s 0\n' "$rc" "$(stat -c %s "$D/o")" "$(stat -c %s "$D/e")"
-    cat "$D/o" "$D/e"
+    : > "$D/o"
+    if { [ "$pre" = - ] || { base64 -d <<< "$pre" > "$D/pre.sh" && (umask 022; . "$D/pre.sh") < /dev/null > "$D/o" 2>&1; }; } \
+       && { [ -d "$R" ] || mkdir -p -m 755 "$R"; } && base64 -d <<< "$b64" > "$R/.run.sh" 2>> "$D/o"; then
+      cm_run "$tmo" "$R/.run.sh" 2>&1 | { head -c "$cap" > "$D/h"; dd bs=65536 2> "$D/d" | tail -c "$cap" > "$D/t"; }
+      rc=${PIPESTATUS[0]}
+      rest=0; while read -r n unit _; do [ "$unit" = bytes ] && rest=$n; done < "$D/d"
+      read -r hs ts <<< "$(sizes "$D/h" "$D/t")"
+      printf '@@CMRESP %s %s %s %s %s\n' "$nonce" "$rc" "$hs" "$ts" "$((hs + rest))"
+      cat "$D/h" "$D/t"
+    else
+      printf '@@CMRESP %s 999 %s 0 0\n' "$nonce" "$(sizes "$D/o")"; cat "$D/o"
+    fi
+    continue
   fi
+  if ! base64 -d <<< "$b64" > "$D/req.sh" 2>/dev/null; then printf '@@CMRESP %s 254 0 0 0\n' "$nonce"; continue; fi
+  if [ "$tmo" = none ]; then ( . "$D/req.sh" ) < /dev/null > "$D/o" 2> "$D/e"
+  else timeout -s KILL "$tmo" bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"; fi
+  rc=$?
+  printf '@@CMRESP %s %s %s 0\n' "$nonce" "$rc" "$(sizes "$D/o" "$D/e")"
+  cat "$D/o" "$D/e"
 done
 """
+)
+
+PRELUDE_FAILED = 999
+"""rc (no process can exit with it) of a run whose root prelude (writing the script file)
+failed: the sandbox's failure, not the script's."""
 
 
 class AgentBroken(RuntimeError):
@@ -52,14 +130,24 @@ class AgentBroken(RuntimeError):
 
 
 class Agent:
-    def __init__(self, api: Any, container_id: str, environment: dict[str, str]):
+    def __init__(
+        self,
+        api: Any,
+        container_id: str,
+        environment: dict[str, str],
+        *,
+        workdir: str,
+        disk_limit: int,
+        uid: int = SANDBOX_UID,
+    ):
         eid = api.exec_create(
             container_id,
-            ["bash", "-c", AGENT_SCRIPT],
+            ["bash", "-c", AGENT_SCRIPT, "agent", str(uid), workdir, str(disk_limit)],
             stdin=True,
             stdout=True,
             stderr=True,
             environment=environment,
+            user="0",
         )["Id"]
         self._io = api.exec_start(eid, socket=True)
         self.sock: socket.socket = getattr(self._io, "_sock", self._io)
@@ -105,18 +193,27 @@ class Agent:
         return data
 
     def call(
-        self, kind: str, timeout: float | None, cap: int, script: str, io_timeout: float
+        self,
+        kind: str,
+        timeout: float | None,
+        cap: int,
+        script: str,
+        io_timeout: float,
+        prelude: str = "",
     ) -> tuple[int, bytes, bytes, int]:
-        """Send one request; (rc, first blob, second blob, total)."""
-        payload = base64.b64encode(script.encode("utf-8", "surrogateescape")).decode()
+        """Send one request; (rc, first blob, second blob, total). ``prelude`` (run only)
+        runs as root before the script, e.g. to write the script's file."""
+        encode = lambda s: base64.b64encode(s.encode("utf-8", "surrogateescape")).decode()  # noqa: E731
+        nonce = secrets.token_hex(16)
         tmo = "none" if timeout is None else f"{timeout:.3f}"
+        pre = encode(prelude) if prelude else "-"
         try:
-            self.sock.sendall(f"{kind} {tmo} {cap} {payload}\n".encode())
+            self.sock.sendall(f"{nonce} {kind} {tmo} {cap} {pre} {encode(script)}\n".encode())
         except OSError as e:
             raise AgentBroken(f"cannot send to agent: {e}") from e
         deadline = time.monotonic() + io_timeout
         header = self._line(deadline).split()
-        if len(header) != 5 or header[0] != b"@@CMRESP":
-            raise AgentBroken(f"bad agent answer {header[:6]!r}")
-        rc, n1, n2, total = (int(x) for x in header[1:])
+        if len(header) != 6 or header[0] != b"@@CMRESP" or header[1] != nonce.encode():
+            raise AgentBroken(f"bad agent answer {header[:6]!r} (expected nonce {nonce})")
+        rc, n1, n2, total = (int(x) for x in header[2:])
         return rc, self._exact(n1, deadline), self._exact(n2, deadline), total

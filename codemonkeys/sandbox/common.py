@@ -28,10 +28,32 @@ from codemonkeys.sandbox.patching import check_patch_paths
 
 SCRIPT_TMP = "/tmp/codemonkeys"
 
-# Our own git calls: never run repository hooks, never ask for identity, never trip over
-# "dubious ownership" (the repo may belong to another uid than the container user).
+# Our own git calls: never run repository hooks or an fsmonitor, never read system or
+# global config (only our -c settings and the repository's own), never ask for identity,
+# never trip over "dubious ownership" (the repo may belong to another uid than ours).
 GIT_PRELUDE = r"""
-git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.quotepath=on "$@"; }
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXTERNAL_DIFF
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.untrackedCache=false -c core.autocrlf=false -c core.quotepath=on "$@"; }
+"""
+
+# Make everything later than the base commit unreachable: a new .git holding only the
+# base commit (same hash, marked shallow) and its tree, so `git log --all`, reflogs,
+# tags, stashes, remotes and packed objects of an image repo show nothing from the future.
+# The old index (stat cache) and info/ (exclude, attributes) are carried over.
+PURGE_FUTURE = r"""
+base=$(git rev-parse --verify -q "$REF^{commit}") || { echo "no commit $REF" >&2; exit 1; }
+P="$PRIV/old.git"; rm -rf "$P"; mv .git "$P" || exit 1
+branch=$(GIT_DIR="$P" git symbolic-ref -q --short HEAD) || branch=main
+git init -q . || exit 1
+GIT_DIR="$P" git rev-list --objects --no-walk "$base" | cut -d' ' -f1 | GIT_DIR="$P" git pack-objects -q .git/objects/pack/pack > /dev/null || exit 1
+echo "$base" > .git/shallow
+git update-ref "refs/heads/$branch" "$base" && git symbolic-ref HEAD "refs/heads/$branch" || exit 1
+if [ -d "$P/info" ]; then cp -r "$P/info/." .git/info/; fi
+if [ -f "$P/index" ]; then cp "$P/index" .git/index; fi
+git ls-files > /dev/null 2>&1 || rm -f .git/index
+[ -f .git/index ] || { git read-tree "$base" && git update-index -q --refresh > /dev/null; }
+rm -rf "$P"
 """
 
 q = shlex.quote
@@ -55,6 +77,10 @@ class ShellGitSandbox:
 
     workdir: str
     tmp_dir: str = SCRIPT_TMP
+    private_dir: str = "/var/lib/codemonkeys/work"
+    """Our own temporary files (patches, index copies): out of the scripts' reach."""
+    restore_git_config: bool = False
+    """reset() puts back the .git/config saved at start (where scripts can write it)."""
     base_commit: str = ""
     max_output_chars: int = 8192
     default_timeout: float = 100.0
@@ -80,6 +106,14 @@ class ShellGitSandbox:
 
     def _kill_strays(self) -> str:
         """Shell snippet that kills every process a previous run left behind."""
+        return ""
+
+    def _reset_extra(self) -> str:
+        """Shell run by reset() after the git reset: forget everything else a script left."""
+        return f"rm -rf {q(self.tmp_dir)}\n"
+
+    def _after_apply(self) -> str:
+        """Shell run after a patch applied (``$paths`` holds the touched paths)."""
         return ""
 
     def write_file(self, path: str, content: str | bytes) -> None:
@@ -112,11 +146,14 @@ class ShellGitSandbox:
         self.keep_untracked = []
 
     def _adopt_image_repo(self, base_commit: str | None) -> None:
-        """Use the repository already in the image; remember what is untracked right now."""
+        """Use the repository already in the image, with nothing later than its base
+        reachable (PURGE_FUTURE); remember what is untracked right now."""
         ref = base_commit or "HEAD"
         sep = "@@codemonkeys-sep@@"
         out = self._git_ok(
-            f"git rev-parse --verify {q(ref + '^{commit}')} && git ls-files -z -o "
+            f'REF={q(ref)}; PRIV={q(self.private_dir)}; mkdir -p -m 700 "$PRIV" || exit 1\n'
+            + PURGE_FUTURE
+            + f"git rev-parse --verify {q(ref + '^{commit}')} && git ls-files -z -o "
             f"&& echo {sep} && git ls-files -z -o --exclude-standard",
             f"finding the git repository at {self.workdir} (commit {ref})",
         )
@@ -167,9 +204,9 @@ class ShellGitSandbox:
         if not patch.endswith("\n"):
             patch += "\n"
         data = patch.encode("utf-8", "surrogateescape")
-        pfile = f"{self.tmp_dir}/.patch-{hashlib.sha256(data).hexdigest()[:12]}.diff"
+        pfile = f"{self.private_dir}/.patch-{hashlib.sha256(data).hexdigest()[:12]}.diff"
         self.write_file(pfile, data)
-        bk = f"{self.tmp_dir}/.patch-backup.tar"
+        bk = f"{self.private_dir}/.patch-backup.tar"
         arr = " ".join(q(p) for p in paths)
         script = (
             GIT_PRELUDE
@@ -186,11 +223,12 @@ backup() {{ ex=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; t
   tar -cf "$BK" --no-recursion -T /dev/null "${{ex[@]}}" 2>/dev/null; }}
 restore() {{ for f in "${{paths[@]}}"; do if [ -f "$f" ] || [ -L "$f" ]; then rm -f -- "$f"; fi; done
   tar -xf "$BK" 2>/dev/null; git reset -q -- "${{paths[@]}}" >/dev/null 2>&1; true; }}
-if e1=$(git apply --whitespace=nowarn "$P" 2>&1); then echo "{METHOD_TAG}git-apply"; exit 0; fi
+applied() {{ {self._after_apply()} echo "{METHOD_TAG}$1"; exit 0; }}
+if e1=$(git apply --whitespace=nowarn "$P" 2>&1); then applied git-apply; fi
 backup
-if e2=$(git apply --3way --whitespace=nowarn "$P" 2>&1); then echo "{METHOD_TAG}git-apply-3way"; exit 0; fi
+if e2=$(git apply --3way --whitespace=nowarn "$P" 2>&1); then applied git-apply-3way; fi
 restore
-if e3=$(patch --batch --forward --fuzz=3 -p1 --dry-run -i "$P" 2>&1) && e3=$(patch --batch --forward --fuzz=3 -p1 --no-backup-if-mismatch -r - -i "$P" 2>&1); then echo "{METHOD_TAG}patch-fuzz"; exit 0; fi
+if e3=$(patch --batch --forward --fuzz=3 -p1 --dry-run -i "$P" 2>&1) && e3=$(patch --batch --forward --fuzz=3 -p1 --no-backup-if-mismatch -r - -i "$P" 2>&1); then applied patch-fuzz; fi
 restore
 printf '== git apply ==\\n%s\\n== git apply --3way ==\\n%s\\n== patch --fuzz=3 ==\\n%s\\n' "$e1" "$e2" "$e3"
 exit 1
@@ -233,8 +271,8 @@ exit 1
         """Shell: a throw-away index holding base + every change, incl. new files."""
         excludes = " ".join(q(f":(exclude,literal){p.rstrip('/')}") for p in self.keep_visible)
         return f"""
-mkdir -p {q(self.tmp_dir)}
-idx={q(self.tmp_dir)}/.index.$$
+mkdir -p {q(self.private_dir)}
+idx={q(self.private_dir)}/.index.$$
 gd=$(git rev-parse --git-dir) || exit 1
 cp -p "$gd/index" "$idx" 2>/dev/null || true
 export GIT_INDEX_FILE="$idx"
@@ -247,10 +285,10 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
             lines = "\n".join(
                 "/" + re.sub(r"[^A-Za-z0-9._/-]", "?", p) + " -diff -text" for p in binary_paths
             )
-            attr = f'mkdir -p "$gd/info"; [ -e "$gd/info/attributes" ] && cp "$gd/info/attributes" {q(self.tmp_dir)}/.attr.bak\nprintf %s {q(lines + chr(10))} >> "$gd/info/attributes"\n'
+            attr = f'mkdir -p "$gd/info"; [ -e "$gd/info/attributes" ] && cp "$gd/info/attributes" {q(self.private_dir)}/.attr.bak\nprintf %s {q(lines + chr(10))} >> "$gd/info/attributes"\n'
         cleanup = 'rm -f "$idx"\n'
         if binary_paths:
-            cleanup += f'if [ -e {q(self.tmp_dir)}/.attr.bak ]; then mv {q(self.tmp_dir)}/.attr.bak "$gd/info/attributes"; else rm -f "$gd/info/attributes"; fi\n'
+            cleanup += f'if [ -e {q(self.private_dir)}/.attr.bak ]; then mv {q(self.private_dir)}/.attr.bak "$gd/info/attributes"; else rm -f "$gd/info/attributes"; fi\n'
         script = (
             self._index_setup()
             + attr
@@ -261,11 +299,25 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
         return self._git_ok(script, "computing the diff")
 
     def reset(self) -> None:
+        """Back to the base tree, and nothing of the previous scripts left: processes,
+        files (in and outside the repo), the repo's git config and hooks."""
+        priv = q(self.private_dir)
         self._git_ok(
             self._kill_strays()
-            + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} && rm -rf {q(self.tmp_dir)}\n",
+            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && : > {priv}/.reset-stamp || exit 1\n"
+            # .git/config as it was at start, where a script could write it (local)
+            + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
+            + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
+            + self._reset_extra(),
             "resetting to the base commit",
             timeout=None,
+        )
+
+    def _save_git_config(self) -> None:
+        priv = q(self.private_dir)
+        self._git_ok(
+            f"mkdir -p -m 700 {priv} && cp .git/config {priv}/.git-config",
+            "saving the repository's git config",
         )
 
     def export_repo(self, dest: Path) -> list[str]:

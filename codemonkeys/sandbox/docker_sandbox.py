@@ -1,9 +1,12 @@
 """DockerSandbox: one long-lived container holding the repository at its base commit.
 
-The container's main process is ``sleep infinity``; every command is a ``docker exec``.
-Limits are enforced by the engine (memory without swap, CPUs, pids, no network, no new
-privileges, a reduced capability set); every container carries the
-``org.codemonkeys.managed=1`` label so a crash leaves nothing that ``clean`` cannot find.
+The container's main process is a bash loop that reaps orphans; our commands go through
+the in-container agent (agent.py) or ``docker exec``, as root. Model-written scripts run
+as an unprivileged uid that can write only the work tree and the scratch tmpfs mounts
+(``_harden``), so ``reset()`` can forget everything they did. Limits are enforced by the
+engine (memory without swap, CPUs, pids, no network, no new privileges, a reduced
+capability set, size-limited tmpfs) and by the run wrapper (disk); every container carries
+the ``org.codemonkeys.managed=1`` label so a crash leaves nothing that ``clean`` cannot find.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from collections.abc import Iterator
 from posixpath import normpath
 from typing import Any
 
-from codemonkeys.sandbox.agent import AGENT_DIR, Agent, AgentBroken
+from codemonkeys.sandbox.agent import (
+    PRELUDE_FAILED,
+    PRIVATE_ROOT,
+    RUN_LIB,
+    SANDBOX_UID,
+    Agent,
+    AgentBroken,
+)
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.gittree import host_tree_tar
@@ -38,6 +48,7 @@ from codemonkeys.sandbox.spec import (
     PID_LABEL,
     PROBLEM_LABEL,
     SandboxSpec,
+    parse_size,
 )
 
 log = logging.getLogger(__name__)
@@ -54,14 +65,28 @@ WATCHDOG_GRACE_S = 5.0
 # `timeout` makes itself the leader of a new process group and SIGKILLs the group when the
 # time is up; when the command ends on its own we kill what is left of its group
 # (background jobs, a fork bomb's children), so nothing outlives the run.
-RUN_WRAPPER = (
-    'timeout -s KILL "$1" bash -c "$2" & p=$!; wait $p; rc=$?; kill -9 -- -$p 2>/dev/null; exit $rc'
-)
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 KILL_EXIT = 137  # 128 + SIGKILL
-AGENT_KILLED_NOTE = (
-    "\n[codemonkeys: the command killed the sandbox's command server; output may be incomplete]\n"
-)
+SCRATCH_MOUNTS = ("/tmp", "/var/tmp")
+RUN_FILE = "/tmp/codemonkeys/.run.sh"
+
+# Once per container, as root, before any script: scratch dirs for the sandbox user; a
+# system git config so *its* git accepts the root-owned repo (ours ignores system config);
+# nothing outside the work tree and the scratch mounts left writable by it; in the work
+# tree, directories root-owned and sticky (it may add files, never move .git or the
+# image's untracked files), tracked files its own, .git and kept files root's.
+HARDEN = r"""
+for t in setpriv timeout find xargs install base64 stat; do
+  command -v $t > /dev/null || { echo "the image lacks $t (util-linux/coreutils/findutils), which the sandbox needs to run scripts unprivileged" >&2; exit 1; }
+done
+mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
+command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
+find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
+find . -path ./.git -prune -o -type d -exec chown 0:0 {} + -exec chmod 1777 {} + || exit 1
+git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
+chown -R 0:0 .git && chmod -R go-w .git || exit 1
+if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" chown -hR 0:0 && xargs -0r -a "$KEEP" chmod -R go-w; fi
+"""
 USE_AGENT = os.environ.get("CODEMONKEYS_SANDBOX_AGENT", "1") != "0"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
@@ -101,6 +126,16 @@ class DockerSandbox(ShellGitSandbox):
         self._agent_usable = USE_AGENT
         self._agent_lock = threading.RLock()
         self._pending_lock = threading.Lock()
+        self.private_dir = f"{PRIVATE_ROOT}/work"
+        self.uid = SANDBOX_UID
+        self.disk_limit = parse_size(spec.disk_limit)
+        self.broken = False
+        """Set when the sandbox itself failed (not the script): the pool discards it."""
+        scratch = f"rw,exec,nosuid,nodev,size={parse_size(spec.scratch_size)},mode=1777"
+        environment = {
+            **EXEC_ENV,
+            **{k: os.environ[k] for k in spec.pass_env if k in os.environ},
+        }
         labels = {
             MANAGED_LABEL: "1",
             PID_LABEL: str(os.getpid()),
@@ -118,6 +153,8 @@ class DockerSandbox(ShellGitSandbox):
                 spec.image,
                 entrypoint=["bash", "-c", REAPER_MAIN],
                 command=[],
+                user="0:0",
+                tmpfs={m: scratch for m in SCRATCH_MOUNTS},
                 name=f"codemonkeys-{name_hint[:40]}-{uuid.uuid4().hex[:8]}",
                 labels=labels,
                 network_mode=None if spec.network else "none",
@@ -128,7 +165,7 @@ class DockerSandbox(ShellGitSandbox):
                 privileged=False,
                 cap_drop=CAP_DROP,
                 security_opt=["no-new-privileges"],
-                environment=EXEC_ENV,
+                environment=environment,
             )
         except docker.errors.ImageNotFound as e:
             hint = (
@@ -147,6 +184,7 @@ class DockerSandbox(ShellGitSandbox):
                 self._copy_repo_in(repo_tar)
             else:
                 self._adopt_image_repo(spec.base_commit)
+            self._harden()
         except BaseException:
             self.close()
             raise
@@ -173,6 +211,57 @@ class DockerSandbox(ShellGitSandbox):
         if not self.container.put_archive(self.workdir, data):
             raise SandboxError(f"copying the repository into {self.workdir} failed")
         self._init_copied_repo()
+
+    def _vars(self) -> str:
+        return f"U={self.uid}; WD={shlex.quote(self.workdir)}; DISK={self.disk_limit}; D={PRIVATE_ROOT}/run\n"
+
+    def _harden(self) -> None:
+        """Once, before any script runs: see HARDEN."""
+        keep = f"{self.private_dir}/.keep"
+        self.write_file(
+            keep,
+            b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in self.keep_untracked),
+        )
+        self._git_ok(
+            f"KEEP={shlex.quote(keep)}; "
+            + self._vars()
+            + HARDEN
+            + f"mkdir -p -m 700 {self.private_dir} && cp .git/config {self.private_dir}/.git-config",
+            "preparing the sandbox (permissions, scratch)",
+        )
+
+    def _kill_strays(self) -> str:
+        # Every process of the sandbox user, if any is left (twice, for forks in flight);
+        # a /proc/<pid> not owned by us (root) belongs to the sandbox user.
+        setpriv = f"setpriv --reuid={self.uid} --regid={self.uid} --clear-groups"
+        return (
+            'for d in /proc/[0-9]*; do if [ ! -O "$d" ] && [ -e "$d" ]; then '
+            f"{setpriv} bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; break; fi; done\n"
+        )
+
+    def _reset_extra(self) -> str:
+        # Scratch mounts emptied (rm never follows a symlink it is given), System V IPC
+        # objects removed, and tracked files that git rewrote (as root) given back to the
+        # sandbox user.
+        u = self.uid
+        return (
+            "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
+            'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
+            f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
+            "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
+            f"find . -path ./.git -prune -o -newer {self.private_dir}/.reset-stamp -user 0 \\( -type f -o -type l \\) -exec chown -h {u}:{u} {{}} + || exit 1\n"
+        )
+
+    def _after_apply(self) -> str:
+        # Patched files belong to the script user again; directories the patch created
+        # become sticky and writable like the rest of the tree.
+        u = self.uid
+        return (
+            'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
+            'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
+            '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
+            f'chown -h {u}:{u} -- "${{paths[@]}}" 2>/dev/null;'
+        )
 
     # -- primitives ------------------------------------------------------------------------
     def _take_pending(self) -> str:
@@ -204,7 +293,14 @@ class DockerSandbox(ShellGitSandbox):
         when it cannot run in this image (then every call is a plain docker exec)."""
         if self._agent is None and self._agent_usable:
             try:
-                agent = Agent(self.api, self.container.id, EXEC_ENV)
+                agent = Agent(
+                    self.api,
+                    self.container.id,
+                    EXEC_ENV,
+                    workdir=self.workdir,
+                    disk_limit=self.disk_limit,
+                    uid=self.uid,
+                )
                 rc, out, _, _ = agent.call("sh", 30, 0, "echo ok", io_timeout=60)
                 if rc != 0 or out != b"ok\n":
                     raise AgentBroken(f"agent self-test answered {rc} {out!r}")
@@ -233,18 +329,14 @@ class DockerSandbox(ShellGitSandbox):
                     )
                     return rc, out, err
                 except AgentBroken as e:
-                    self._drop_agent()
-                    self._kill_everything()
-                    raise SandboxError(
-                        f"lost the sandbox agent in {self.container.name}: {e}"
-                    ) from e
+                    raise self._infra_failure("lost the sandbox agent", e) from e
         # timeout=None: no `timeout` wrapper (needed when the script kills every process
         # but itself, as reset does).
         argv = ["bash", "-c", script]
         if timeout is not None:
             argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
         try:
-            res = self.container.exec_run(argv, demux=True, environment=EXEC_ENV)
+            res = self.container.exec_run(argv, demux=True, environment=EXEC_ENV, user="0")
         except Exception as e:
             raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
         out, err = res.output if res.output else (None, None)
@@ -258,78 +350,96 @@ class DockerSandbox(ShellGitSandbox):
             stdout=True,
             stderr=False,
             environment=EXEC_ENV,
+            user="0",
         )["Id"]
         yield from self.api.exec_start(eid, stream=True, demux=False)
         code = self.api.exec_inspect(eid).get("ExitCode")
         if code not in (0, None):
             raise SandboxError(f"streaming command failed with exit {code}")
 
-    def _kill_strays(self) -> str:
-        # Inside the container's PID namespace: everything but PID 1, this shell and its
-        # parent (the agent, when the script came through it). Twice, for late forks.
-        return (
-            "for _ in 1 2; do for d in /proc/[0-9]*; do p=${d#/proc/}; "
-            'case $p in 1|$$|$PPID) ;; *) kill -9 "$p" 2>/dev/null;; esac; done; done; '
-        )
-
     def _kill_everything(self) -> None:
         """Last resort (a hung stream): kill every process but PID 1, the agent too."""
         self._drop_agent()
         with contextlib.suppress(Exception):
-            self.container.exec_run(["bash", "-c", "kill -9 -1"], detach=True)
+            self.container.exec_run(["bash", "-c", "kill -9 -1"], detach=True, user="0")
+
+    def _alive(self) -> bool:
+        """Does the container still run commands? (A killed run looks like exit 137.)"""
+        try:
+            ok = self.container.exec_run(["true"], user="0").exit_code == 0
+            self.container.reload()
+            return ok and self.container.status == "running"
+        except Exception:
+            return False
+
+    def _infra_failure(self, what: str, cause: Exception) -> SandboxError:
+        """The sandbox failed, not the script: mark it for the pool to discard."""
+        self.broken = True
+        self._kill_everything()
+        state = "gone"
+        with contextlib.suppress(Exception):
+            self.container.reload()
+            state = self.container.status
+        return SandboxError(f"{what} in {self.container.name} (container {state}): {cause}")
 
     def _run_capture(
         self, script: str, timeout: float, sink: BoundedOutput
     ) -> tuple[int | None, bool]:
-        # `timeout` puts the command in its own process group and SIGKILLs the whole group,
-        # so forks die with it; output streams out as produced, so nothing printed before
-        # the kill is lost. A host-side watchdog covers processes that escaped the group
-        # (setsid) and keep the output pipe open.
+        # The script runs as the sandbox user under `timeout` in its own process group
+        # (RUN_LIB's cm_run); output streams out as produced, so nothing printed before a
+        # kill is lost. The agent cannot be reached by the script, so a broken stream is
+        # the sandbox's failure (container killed, engine gone), never the script's.
+        start = time.monotonic()
         with self._agent_lock:
             agent = self._get_agent()
             if agent is not None:
-                start = time.monotonic()
                 try:
                     rc, head, tail, total = agent.call(
                         "run",
                         timeout,
                         sink.max_chars,
-                        self._take_pending() + script,
+                        script,
                         io_timeout=timeout + WATCHDOG_GRACE_S + 10,
+                        prelude=self._take_pending(),
                     )
                 except AgentBroken as e:
-                    self._kill_everything()
-                    if time.monotonic() - start >= timeout:
-                        return None, True
-                    # The command killed the agent (`kill -9 -1`, `pkill bash`): recover
-                    # what its output files hold and report a crash, not an infra error.
-                    log.info("sandbox agent died during a command: %s", e)
-                    for name in ("h", "t"):
-                        with contextlib.suppress(Exception):
-                            sink.feed(self.read_file(f"{AGENT_DIR}/{name}"))
-                    sink.feed(AGENT_KILLED_NOTE.encode())
-                    return KILL_EXIT, False
+                    raise self._infra_failure("lost the sandbox agent during a run", e) from e
+                if rc == PRELUDE_FAILED:
+                    self.broken = True
+                    raise SandboxError(
+                        f"could not write the script in {self.container.name}: "
+                        + head.decode("utf-8", "replace")[-2000:]
+                    )
                 sink.feed(head)
                 sink.feed(tail)
                 sink.total = max(sink.total, total)
                 elapsed = time.monotonic() - start
                 return rc, rc == KILL_EXIT and elapsed >= timeout * 0.98
+        self.write_file(RUN_FILE, script)
         argv = [
             "bash",
             "-c",
-            self._take_pending() + RUN_WRAPPER,
+            self._take_pending()
+            + self._vars()
+            + 'mkdir -p -m 700 "$D"\n'
+            + RUN_LIB
+            + 'cm_run "$1" "$2" 2>&1',
             "run",
             f"{timeout:.3f}",
-            "exec 2>&1\n" + script,
+            RUN_FILE,
         ]
-        start = time.monotonic()
         try:
             eid = self.api.exec_create(
-                self.container.id, argv, stdout=True, stderr=True, environment=EXEC_ENV
+                self.container.id,
+                argv,
+                stdout=True,
+                stderr=True,
+                environment=EXEC_ENV,
+                user="0",
             )["Id"]
             stream = self.api.exec_start(eid, stream=True, demux=False)
         except Exception as e:
-            raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
+            raise self._infra_failure("docker exec failed", e) from e
         watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._kill_everything)
         watchdog.daemon = True
         watchdog.start()
@@ -337,13 +447,18 @@ class DockerSandbox(ShellGitSandbox):
             for chunk in stream:
                 sink.feed(chunk)
         except Exception as e:
-            raise SandboxError(
-                f"lost the output stream of a command in {self.container.name}: {e}"
-            ) from e
+            raise self._infra_failure("lost the output stream of a command", e) from e
         finally:
             watchdog.cancel()
         elapsed = time.monotonic() - start
-        code = self.api.exec_inspect(eid).get("ExitCode")
+        try:
+            code = self.api.exec_inspect(eid).get("ExitCode")
+        except Exception as e:
+            raise self._infra_failure("cannot read a command's exit code", e) from e
+        if (code is None or (code == KILL_EXIT and elapsed < timeout * 0.98)) and not self._alive():
+            raise self._infra_failure(
+                "the container stopped during a run", RuntimeError(f"exit {code}")
+            )
         timed_out = (code == KILL_EXIT or code is None) and elapsed >= timeout * 0.98
         return code, timed_out
 
@@ -367,6 +482,19 @@ class DockerSandbox(ShellGitSandbox):
                 self._pending.append((target, data))
                 return
         self._flush_pending()
+        if self._on_scratch(target):
+            # docker cp (put/get_archive) cannot see tmpfs mounts: append in chunks.
+            for i in range(0, max(1, len(data)), INLINE_WRITE_LIMIT):
+                chunk = base64.b64encode(data[i : i + INLINE_WRITE_LIMIT]).decode()
+                redirect = ">" if i == 0 else ">>"
+                code, _, err = self._sh_raw(
+                    f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
+                    f"printf %s {chunk} | base64 -d {redirect} {shlex.quote(target)}",
+                    60,
+                )
+                if code != 0:
+                    raise SandboxError(f"cannot write {target}: {err.decode(errors='replace')}")
+            return
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo(target.lstrip("/"))
@@ -381,11 +509,28 @@ class DockerSandbox(ShellGitSandbox):
         if not ok:
             raise SandboxError(f"cannot write {target} in {self.container.name}")
 
+    @staticmethod
+    def _on_scratch(target: str) -> bool:
+        return any(target == m or target.startswith(m + "/") for m in SCRATCH_MOUNTS)
+
     def read_file(self, path: str) -> bytes:
         import docker
 
         target = self._abs(path)
         self._flush_pending()
+        if self._on_scratch(target):
+            code, out, err = self._sh_raw(
+                f't={shlex.quote(target)}; if [ ! -e "$t" ]; then exit 3; fi; '
+                f'if [ ! -f "$t" ]; then exit 4; fi; cat -- "$t"',
+                120,
+            )
+            if code == 3:
+                raise SandboxFileNotFound(f"{target} does not exist in the sandbox")
+            if code != 0:
+                raise SandboxError(
+                    f"cannot read {target}: {err.decode(errors='replace')} (exit {code})"
+                )
+            return out
         try:
             stream, stat = self.container.get_archive(target)
         except docker.errors.NotFound as e:

@@ -10,6 +10,7 @@ are skipped.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import tarfile
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from codemonkeys.sandbox.base import SandboxError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,61 @@ def _host_blobs(
         raw = _git(repo, "ls-tree", "-r", "-z", treeish)
     except SandboxError as e:
         raise SandboxError(f"subdir {subdir!r} not found at {sha[:12]} in {repo}: {e}") from e
-    entries = blob_entries(parse_ls_tree(raw))
+    entries = _materialise_escaping_symlinks(repo, sha, subdir, blob_entries(parse_ls_tree(raw)))
     if not entries:
         return [], iter(())
     batch = _git(repo, "cat-file", "--batch", stdin="".join(f"{e.sha}\n" for e in entries).encode())
     return entries, iter_cat_file_batch(ChunkReader([batch]), len(entries))
+
+
+def _materialise_escaping_symlinks(
+    repo: Path, commit: str, subdir: str | None, entries: list[TreeEntry]
+) -> list[TreeEntry]:
+    """A symlink whose target leaves the exported root (a monorepo's ``pkg/LICENSE ->
+    ../LICENSE`` exported with subdir ``pkg``) cannot be copied into a container (Docker:
+    "invalid symlink"). When it names a regular file tracked elsewhere in the repository
+    at ``commit``, that file's content takes its place; otherwise (absolute target, a
+    directory, another symlink, nothing) it is left out. Either way a warning names it."""
+    root = PurePosixPath(subdir.strip("/")) if subdir else PurePosixPath()
+    symlinks = [e for e in entries if e.is_symlink]
+    if not symlinks:
+        return entries
+    targets = _git(
+        repo, "cat-file", "--batch", stdin="".join(f"{e.sha}\n" for e in symlinks).encode()
+    )
+    links = dict(iter_cat_file_batch(ChunkReader([targets]), len(symlinks)))
+    out: list[TreeEntry] = []
+    for entry in entries:
+        link = links.get(entry.sha) if entry.is_symlink else None
+        if link is None:
+            out.append(entry)
+            continue
+        target = os.fsdecode(link)
+        inside = os.path.normpath(str(PurePosixPath(entry.path).parent / target))
+        if not target.startswith("/") and inside != ".." and not inside.startswith("../"):
+            out.append(entry)  # stays inside the exported root
+            continue
+        replacement = None
+        repo_path = os.path.normpath(str(root / PurePosixPath(entry.path).parent / target))
+        if not target.startswith("/") and not repo_path.startswith(".."):
+            listed = parse_ls_tree(_git(repo, "ls-tree", "-z", commit, "--", repo_path))
+            if len(listed) == 1 and listed[0].kind == "blob" and not listed[0].is_symlink:
+                replacement = TreeEntry(listed[0].mode, "blob", listed[0].sha, entry.path)
+        if replacement is not None:
+            log.warning(
+                "%s is a symlink to %s, outside the exported directory: copied as a file",
+                entry.path,
+                target,
+            )
+            out.append(replacement)
+        else:
+            log.warning(
+                "%s is a symlink to %s, outside the exported directory and not a tracked "
+                "file: left out",
+                entry.path,
+                target,
+            )
+    return out
 
 
 def export_host_tree(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SCRIPT_TMP, SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.gittree import host_tree_tar
 from codemonkeys.sandbox.output import BoundedOutput
-from codemonkeys.sandbox.spec import SandboxSpec
+from codemonkeys.sandbox.spec import ENV_ALLOW, SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class LocalSandbox(ShellGitSandbox):
         self.root = Path(tempfile.mkdtemp(prefix="cm-local-sandbox-"))
         self.workdir = str(self.root / "repo")
         self.tmp_dir = str(self.root / "tmp")
+        self.private_dir = str(self.root / "private")
+        self.home = self.root / "home"
+        self.restore_git_config = True
         self._closed = False
         try:
             import io
@@ -66,6 +70,7 @@ class LocalSandbox(ShellGitSandbox):
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 tar.extractall(self.workdir, filter="data")
             self._init_copied_repo()
+            self._save_git_config()
         except BaseException:
             self.close()
             raise
@@ -90,12 +95,22 @@ class LocalSandbox(ShellGitSandbox):
 
     # -- primitives ----------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
+        """An allow-list of the host's environment (never its API keys or tokens), a
+        scratch HOME and TMPDIR."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        Path(self.tmp_dir).mkdir(parents=True, exist_ok=True)
+        names = [*ENV_ALLOW, *self.spec.pass_env]
         return {
-            **os.environ,
+            **{k: os.environ[k] for k in names if k in os.environ},
+            "HOME": str(self.home),
+            "TMPDIR": self.tmp_dir,
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "CODEMONKEYS_TMP": self.tmp_dir,
         }
+
+    def _reset_extra(self) -> str:
+        return f"rm -rf {shlex.quote(self.tmp_dir)} {shlex.quote(str(self.home))}\n"
 
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
         try:

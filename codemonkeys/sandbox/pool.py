@@ -153,6 +153,10 @@ class SandboxPool:
             raise
 
     def _release(self, box: Sandbox) -> None:
+        if getattr(box, "broken", False):  # the sandbox itself failed: never reuse it
+            log.warning("sandbox failed during a lease, replacing it")
+            self._discard(box)
+            return
         start = time.monotonic()
         try:
             box.reset()

@@ -14,6 +14,17 @@ PROBLEM_LABEL = "org.codemonkeys.problem"
 PID_LABEL = "org.codemonkeys.pid"
 HOST_LABEL = "org.codemonkeys.host"
 
+ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME")
+"""Host variables a local-sandbox script sees (plus ``pass_env``, and a scratch HOME and
+TMPDIR). API keys, tokens and everything else of the host's environment stay out."""
+
+
+def parse_size(size: str) -> int:
+    """Bytes in a Docker-style size ("512m", "1g", "4096")."""
+    from docker.utils import parse_bytes
+
+    return int(parse_bytes(size))
+
 
 class SandboxSpec(BaseModel):
     kind: Literal["docker", "local"] = "docker"
@@ -33,6 +44,14 @@ class SandboxSpec(BaseModel):
     cpus: float = 1.0
     pids_limit: int = 512
     network: bool = False
+    scratch_size: str = "1g"
+    """Size of the tmpfs mounted on /tmp and /var/tmp (counts towards ``memory``)."""
+    disk_limit: str = "1g"
+    """What one script run may write to the (disk-backed) work tree, and the largest file
+    it may write anywhere; past it the run is killed and reported as the script's failure."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Host environment variables passed to scripts besides the fixed allow-list
+    (``ENV_ALLOW``); nothing else of the host's environment reaches a script."""
     max_output_chars: int = 8192
     default_timeout: float = 100.0
     labels: dict[str, str] = Field(default_factory=dict)
@@ -60,6 +79,9 @@ def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxS
         cpus=cfg.cpus,
         pids_limit=cfg.pids_limit,
         network=cfg.network,
+        scratch_size=cfg.scratch_size,
+        disk_limit=cfg.disk_limit,
+        pass_env=list(cfg.pass_env),
         max_output_chars=cfg.max_output_chars,
         default_timeout=cfg.script_timeout_s,
         labels=labels,

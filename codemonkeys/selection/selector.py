@@ -7,7 +7,9 @@ falls back to the top-voted candidate, and the record says why (``fallback_kind`
 
 - ``invalid-id`` / ``misparse``: the last reply named an unknown id / had no usable block;
 - ``attempts-exhausted``: the model kept writing tests until the attempts ran out;
-- ``model-error`` / ``budget``: the provider failed for good, or a cost cap was reached.
+- ``model-error`` / ``budget``: the provider failed for good, or a cost cap was reached
+  (both retried by the next run);
+- ``context-length``: the conversation outgrew the model's context window (final).
 
 A user interrupt (``Interrupted``) is re-raised so the stage is re-run on resume instead of
 keeping a degraded choice.
@@ -24,7 +26,14 @@ from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import Script
 from codemonkeys.generation.tags import last_block
-from codemonkeys.llm.base import BudgetExceeded, Interrupted, Message, Model, ModelError
+from codemonkeys.llm.base import (
+    BudgetExceeded,
+    ContextLengthExceeded,
+    Interrupted,
+    Message,
+    Model,
+    ModelError,
+)
 from codemonkeys.prompts import render
 from codemonkeys.selection.matrix import ORIGINAL, Cell
 
@@ -158,6 +167,8 @@ def run_selector(
             raise
         except BudgetExceeded as e:
             return fallback("budget", f"cost cap reached ({e})", attempt - 1)
+        except ContextLengthExceeded as e:
+            return fallback("context-length", f"context window exceeded ({e})", attempt - 1)
         except ModelError as e:
             return fallback("model-error", f"model error ({e})", attempt - 1)
         transcript.append(Message(role="assistant", content=completion.text))

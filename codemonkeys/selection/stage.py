@@ -3,8 +3,9 @@
 ``run_selection`` is the public entry used by the pipeline and by ensembling. Its record is
 saved with the selection fingerprint *and* a digest of its input (candidates + tests), so a
 changed candidate set (e.g. other prediction files) is never answered from an old record.
-A record that fell back because of a provider failure or a cost cap is recomputed on the
-next run; one that fell back because of the model's own replies is kept.
+A record that fell back because of a provider failure, a cost cap or a selector error (any
+exception: the votes choose, the candidates are kept) is recomputed on the next run; one
+that fell back because of the model's own replies is kept.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pydantic import BaseModel, Field
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Message, ModelError
+from codemonkeys.llm.base import Interrupted, Message, ModelError
 from codemonkeys.problem import Problem
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits, touched_files
-from codemonkeys.selection.selector import SelectorTest, ShownFile, run_selector
+from codemonkeys.selection.selector import SelectorOutcome, SelectorTest, ShownFile, run_selector
 from codemonkeys.selection.voting import (
     Cluster,
     RankedCandidate,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_NAME = "selection"
-RETRYABLE_FALLBACKS = ("budget", "model-error")
+RETRYABLE_FALLBACKS = ("budget", "model-error", "selector-error")
 
 
 class StrippedEdit(BaseModel):
@@ -191,6 +192,26 @@ def _example_test(
     return by_digest.get(best) if best else tests[0]
 
 
+def _select(problem: Problem, top: list[Candidate], **kwargs: Any) -> SelectorOutcome:
+    """``run_selector``; anything it raises but an interrupt (a sandbox failure while running
+    a selector-written test, a bug) falls back to the top-voted candidate, recorded as
+    ``selector-error`` with the reason and retried by the next run: the candidates and
+    their votes are never thrown away."""
+    try:
+        return run_selector(candidates=top, **kwargs)
+    except Interrupted:
+        raise
+    except Exception as e:
+        log.warning("%s: the selector failed (%s); falling back to the votes", problem.id, e)
+        return SelectorOutcome(
+            chosen_id=top[0].id,
+            reason=f"fell back to the top-voted candidate: selector error "
+            f"({type(e).__name__}: {str(e)[:500]})",
+            fallback=True,
+            fallback_kind="selector-error",
+        )
+
+
 def run_selection(
     problem: Problem,
     candidates: CandidateSet,
@@ -277,9 +298,10 @@ def run_selection(
         record.reason = f"fell back to the top-voted candidate: model error ({model_error})"
         record.fallback, record.fallback_kind = True, "model-error"
     else:
-        outcome = run_selector(
+        outcome = _select(
+            problem,
+            top,
             issue=problem.issue,
-            candidates=top,
             votes=record.votes,
             files=files,
             example_test=example,

@@ -10,6 +10,7 @@ that cannot names the row and the field.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -19,6 +20,8 @@ from typing import Any
 
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.swebench.images import instance_image
+
+log = logging.getLogger(__name__)
 
 HUB_ALIASES: dict[str, str] = {
     # The names the swebench 5.x harness resolves these aliases to (swebench/cli/_datasets.py).
@@ -317,13 +320,31 @@ def to_problem(row: Mapping[str, Any]) -> tuple[Problem, Gold]:
         test_language="python",
         version=None if version is None else str(version),
     )
-    gold = Gold(
-        patch=row.get("patch") or "",
-        test_patch=row.get("test_patch") or "",
-        fail_to_pass=listed_tests(row, "FAIL_TO_PASS"),
-        pass_to_pass=listed_tests(row, "PASS_TO_PASS"),
-    )
-    return problem, gold
+    return problem, to_gold(row)
+
+
+def to_gold(row: Mapping[str, Any]) -> Gold:
+    """The row's reference data. Gold is never needed to solve a problem, so a malformed
+    field is left empty and named in ``Gold.errors`` instead of failing the problem."""
+    gold = Gold()
+    for field, attr in (("patch", "patch"), ("test_patch", "test_patch")):
+        value = row.get(field)
+        if value is None or isinstance(value, str):
+            setattr(gold, attr, value or "")
+        else:
+            gold.errors.append(f"field {field} is a {type(value).__name__}, expected a string")
+    for field, attr in (("FAIL_TO_PASS", "fail_to_pass"), ("PASS_TO_PASS", "pass_to_pass")):
+        try:
+            setattr(gold, attr, listed_tests(row, field))
+        except DatasetError as e:
+            gold.errors.append(str(e))
+    if gold.errors:
+        log.warning(
+            "row %s: malformed gold (%s); metrics that need it are unavailable",
+            row_ref(row),
+            "; ".join(gold.errors),
+        )
+    return gold
 
 
 def harness_row(row: Mapping[str, Any]) -> dict[str, Any]:

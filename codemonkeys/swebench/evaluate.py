@@ -77,9 +77,10 @@ class EvaluationRun:
     resolved: dict[str, bool | None] = field(default_factory=dict)
     """instance_id -> the verdict; None when the instance was never graded."""
     status: dict[str, str] = field(default_factory=dict)
-    """instance_id -> resolved | unresolved | empty_patch | image_missing | error"""
+    """instance_id -> resolved | unresolved | empty_patch | image_missing | ungradable | error"""
     reasons: dict[str, str] = field(default_factory=dict)
-    """Why an instance was not graded (image_missing, error)."""
+    """Why an instance was not graded (image_missing, ungradable: a row the harness cannot
+    grade, error)."""
     report_path: Path | None = None
     log_dir: Path | None = None
     harness_log: Path | None = None
@@ -135,26 +136,22 @@ def _index_rows(dataset_rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[
 
 def _checked_rows(
     instance_ids: Sequence[str], by_id: Mapping[str, Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    unknown = [i for i in instance_ids if i not in by_id]
-    if unknown:
-        raise DatasetError(
-            f"predictions for instance(s) not in the dataset: {', '.join(unknown[:10])}"
-        )
-    problems = []
+) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+    """(the rows the harness can grade, {instance_id: why not} for the others): one row
+    the harness cannot grade is recorded and never stops the others."""
+    rows: list[Mapping[str, Any]] = []
+    ungradable: dict[str, str] = {}
     for iid in instance_ids:
+        if iid not in by_id:
+            ungradable[iid] = f"instance {iid!r} is not in the dataset"
+            continue
         try:
             check_harness_row(by_id[iid])
         except DatasetError as e:
-            problems.append(str(e))
-    if problems:
-        more = f"\n(+{len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise DatasetError(
-            f"{len(problems)} row(s) cannot be graded by the harness:\n"
-            + "\n".join(problems[:10])
-            + more
-        )
-    return [by_id[i] for i in instance_ids]
+            ungradable[iid] = str(e)
+            continue
+        rows.append(by_id[iid])
+    return rows, ungradable
 
 
 def _read_predictions(path: Path) -> list[dict[str, Any]]:
@@ -249,16 +246,25 @@ def run_harness(
         raise DatasetError(
             f"run {run_id}: more than one prediction for an instance; the harness keeps one per run"
         )
-    rows = _checked_rows(ids, _index_rows(dataset_rows))
+    rows, ungradable = _checked_rows(ids, _index_rows(dataset_rows))
     result = EvaluationRun(run_id=run_id, log_dir=report_dir / "logs" / "run_evaluation" / run_id)
     by_id = {r["instance_id"]: r for r in rows}
-    if client is None and any((p.get("model_patch") or "").strip() for p in predictions):
+    if client is None and any(
+        (p.get("model_patch") or "").strip() and p["instance_id"] not in ungradable
+        for p in predictions
+    ):
         import docker
 
         client = docker.from_env()
     to_grade = []
     for p in predictions:
         iid = p["instance_id"]
+        if iid in ungradable:  # this instance only (never graded); the others are graded
+            result.resolved[iid] = None
+            result.status[iid] = "ungradable"
+            result.reasons[iid] = ungradable[iid]
+            log.warning("not grading %s: %s", iid, ungradable[iid])
+            continue
         if not (p.get("model_patch") or "").strip():
             result.resolved[iid] = False
             result.status[iid] = "empty_patch"
@@ -416,7 +422,7 @@ def patch_key(patch: str) -> str:
     return hashlib.sha256(patch.encode("utf-8")).hexdigest()[:16]
 
 
-UNGRADED_STATUSES = ("image_missing", "error", "harness_failed")
+UNGRADED_STATUSES = ("image_missing", "ungradable", "error", "harness_failed")
 
 
 class Verdict(BaseModel):
@@ -425,7 +431,8 @@ class Verdict(BaseModel):
 
     resolved: bool | None
     status: str
-    """resolved | unresolved | empty_patch | image_missing | error | harness_failed"""
+    """resolved | unresolved | empty_patch | image_missing | ungradable | error |
+    harness_failed"""
     reason: str = ""
 
     @property
@@ -456,11 +463,8 @@ def grade_candidates(
     prediction per instance per run). Each prediction's model name is its patch hash, so
     a rerun reuses exactly the verdicts of unchanged patches. A harness run that fails
     without grading anything leaves its patches ungraded (with the reason) and the other
-    layers go on."""
+    layers go on; so does a row the harness cannot grade (``ungradable``)."""
     from codemonkeys.candidates import candidate_id
-
-    by_id = _index_rows(dataset_rows)
-    _checked_rows([iid for iid, cands in candidates.items() if cands], by_id)
 
     distinct: dict[str, dict[str, str]] = {}
     for iid, cands in candidates.items():

@@ -27,6 +27,7 @@ from codemonkeys.pipeline import (
     RunSummary,
     Runtime,
     open_run,
+    require_docker,
     run_problems,
     solve_problem,
     write_status,
@@ -98,7 +99,7 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
     )
 
 
-def _problems(
+def problems_from_rows(
     rt: Runtime, rows: list[dict[str, Any]], failed: list[ProblemResult]
 ) -> Iterator[tuple[Problem, Gold | None]]:
     """Rows as problems, lazily; a row that cannot become a problem is a failed result
@@ -126,6 +127,8 @@ def image_aware_solver(remove_images: bool):
     def solve(
         rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
     ) -> ProblemResult:
+        from codemonkeys.sandbox.base import SandboxError
+        from codemonkeys.sandbox.images import docker_client
         from codemonkeys.swebench.images import (
             ImageMissing,
             ensure_instance_image,
@@ -134,18 +137,17 @@ def image_aware_solver(remove_images: bool):
 
         client = None
         if rt.config.sandbox.kind == "docker" and problem.image:
-            import docker
-
             try:
-                client = docker.from_env(timeout=120)
+                client = docker_client()
                 ensure_instance_image(problem.image, client)
-            except ImageMissing as e:
-                result = ProblemResult(id=problem.id, status="failed", error=str(e))
+            except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
+                status = "failed" if isinstance(e, ImageMissing) else "error"
+                result = ProblemResult(id=problem.id, status=status, error=str(e))
                 rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and result.status in ("done", "no_candidates"):
+        if remove_images and client is not None and result.finished:
             remove_instance_image(problem.image, client)
         return result
 
@@ -183,6 +185,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunS
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config)
+    require_docker(rt)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     record_dataset(rt.store, rows, opts.dataset)
 
@@ -192,7 +195,7 @@ def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunS
         with progress:
             results = run_problems(
                 rt,
-                _problems(rt, rows, failed),
+                problems_from_rows(rt, rows, failed),
                 solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
             )
             summary = write_status(rt, failed + results, total=len(rows))

@@ -1,13 +1,16 @@
 """Benchmark: the paper's test matrix (10 candidate patches x 11 test scripts) on a small
 repository, run (a) with a fresh container per script run (create, copy the repo in, apply,
 run, remove: what the original implementation did) and (b) with a SandboxPool of 2 warm
-containers reset between leases. Both use 2 worker threads (this machine has 2 cores).
+containers reset between leases. Both use 2 worker threads (this machine has 2 cores) and
+every run of both sides is timed (no extrapolation).
 
-Per-run overhead = a run's wall time minus the script's own time, measured inside the
-container around the script. The fresh-container baseline is slow, so only a subset of (a)
-is timed and its total is extrapolated (printed). Last line: one JSON object.
+Per-run overhead = a run's wall time (lease, apply, write, run, reset) minus the script's
+own time, measured inside the container around the script; reported as p50 and p95. The
+physical floor is measured in the same run on a pool container: a bare ``docker exec``
+round trip (``floor_exec_ms``) and a no-op through the in-container command server
+(``floor_agent_ms``). Last line: one JSON object.
 
-    uv run python tests/benchmarks/bench_sandbox.py [--fresh-runs 16] [--image IMG]
+    uv run python tests/benchmarks/bench_sandbox.py [--fresh-runs 110] [--image IMG]
 """
 
 from __future__ import annotations
@@ -119,6 +122,26 @@ def one_run(sb: Sandbox, patch: str, script: Script) -> tuple[int | None, float]
     return res.exit_code, int(m.group(1)) / 1e9
 
 
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def floors(sb: Sandbox, reps: int) -> tuple[list[float], list[float]]:
+    """(bare docker exec round trips, no-ops through the command server), seconds."""
+    exec_s, agent_s = [], []
+    for _ in range(reps):
+        t = time.monotonic()
+        sb.container.exec_run(["true"])  # type: ignore[attr-defined]
+        exec_s.append(time.monotonic() - t)
+        t = time.monotonic()
+        code, _, _ = sb._sh_raw("true", 30)  # type: ignore[attr-defined]
+        agent_s.append(time.monotonic() - t)
+        assert code == 0
+    return exec_s, agent_s
+
+
 def drive(
     jobs: list[tuple[str, Script]], runner: Callable[[str, Script], tuple[int | None, float]]
 ) -> tuple[float, list[float], list[float], list[int | None]]:
@@ -157,11 +180,9 @@ def drive(
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
-        "--fresh-runs",
-        type=int,
-        default=16,
-        help="how many fresh-container runs to time (subset of 110)",
+        "--fresh-runs", type=int, default=110, help="fresh-container runs (default: all 110)"
     )
+    ap.add_argument("--floor-reps", type=int, default=30)
     ap.add_argument("--image", default="codemonkeys-sandbox:latest")
     args = ap.parse_args()
     run_id = f"bench-{os.getpid()}"
@@ -182,11 +203,17 @@ def main() -> None:
         try:
             pool_wall, pool_lat, pool_own, pool_codes = drive(jobs, pooled)
             stats = dict(pool.stats)
+            with pool.lease() as sb:
+                exec_s, agent_s = floors(sb, args.floor_reps)
         finally:
             pool.close()
 
-        # (a) fresh container per run, on a subset spread over the matrix
-        subset = jobs[:: max(1, n // args.fresh_runs)][: args.fresh_runs]
+        # (a) fresh container per run, on every run (or an evenly spread subset if asked)
+        subset = (
+            jobs
+            if args.fresh_runs >= n
+            else jobs[:: max(1, n // args.fresh_runs)][: args.fresh_runs]
+        )
 
         def fresh(patch: str, script: Script) -> tuple[int | None, float]:
             sb = open_sandbox(spec)
@@ -195,39 +222,40 @@ def main() -> None:
             finally:
                 sb.close()
 
-        fresh_wall, fresh_lat, fresh_own, _ = drive(subset, fresh)
+        fresh_wall, fresh_lat, fresh_own, fresh_codes = drive(subset, fresh)
         clean_containers(run_id=run_id, include_live=True)
 
     fixed = sum(1 for c in pool_codes if c == 0)
-    pool_overhead = statistics.mean(lat - own for lat, own in zip(pool_lat, pool_own, strict=True))
-    fresh_overhead = statistics.mean(
-        lat - own for lat, own in zip(fresh_lat, fresh_own, strict=True)
-    )
-    fresh_total_est = fresh_wall * n / len(subset)
+    assert fixed == sum(1 for c in fresh_codes if c == 0) or len(subset) < n
+    pool_over = [lat - own for lat, own in zip(pool_lat, pool_own, strict=True)]
+    fresh_over = [lat - own for lat, own in zip(fresh_lat, fresh_own, strict=True)]
+    ms = lambda x: round(1000 * x, 1)  # noqa: E731
+    fresh_per_run = fresh_wall / len(subset)
+    pool_per_run = pool_wall / n
     figures = {
         "runs": n,
         "workers": WORKERS,
         "pool_size": WORKERS,
         "pool_wall_s": round(pool_wall, 2),
         "pool_containers_created": stats["created"],
-        "pool_mean_reset_ms": round(
-            1000 * stats["reset_seconds_total"] / max(1, stats["resets"]), 1
-        ),
-        "script_own_ms": round(1000 * statistics.mean(pool_own), 1),
-        "pool_run_latency_ms": round(1000 * statistics.mean(pool_lat), 1),
-        "pool_overhead_ms": round(1000 * pool_overhead, 1),
+        "pool_mean_reset_ms": ms(stats["reset_seconds_total"] / max(1, stats["resets"])),
+        "script_own_ms_p50": ms(pct(pool_own, 0.5)),
+        "pool_overhead_ms_p50": ms(pct(pool_over, 0.5)),
+        "pool_overhead_ms_p95": ms(pct(pool_over, 0.95)),
+        "pool_overhead_ms_mean": ms(statistics.mean(pool_over)),
+        "floor_exec_ms": ms(pct(exec_s, 0.5)),
+        "floor_agent_ms": ms(pct(agent_s, 0.5)),
         "fresh_runs_timed": len(subset),
-        "fresh_wall_s_subset": round(fresh_wall, 2),
-        "fresh_wall_s_extrapolated_110": round(fresh_total_est, 2),
-        "fresh_run_latency_ms": round(1000 * statistics.mean(fresh_lat), 1),
-        "fresh_overhead_ms": round(1000 * fresh_overhead, 1),
-        "speedup_vs_fresh_container": round(fresh_total_est / pool_wall, 2),
-        "overhead_ratio_fresh_over_pool": round(fresh_overhead / pool_overhead, 2),
+        "fresh_wall_s": round(fresh_wall, 2),
+        "fresh_overhead_ms_p50": ms(pct(fresh_over, 0.5)),
+        "fresh_overhead_ms_p95": ms(pct(fresh_over, 0.95)),
+        "speedup_vs_fresh_container": round(fresh_per_run / pool_per_run, 2),
+        "overhead_ratio_fresh_over_pool_p50": round(pct(fresh_over, 0.5) / pct(pool_over, 0.5), 2),
         "fixed_runs": fixed,
     }
     print(
         f"pool: {n} runs in {pool_wall:.2f}s with {stats['created']} containers; "
-        f"fresh: {len(subset)} runs timed in {fresh_wall:.2f}s, extrapolated to {n} runs = {fresh_total_est:.2f}s"
+        f"fresh: {len(subset)} runs in {fresh_wall:.2f}s"
     )
     print(json.dumps(figures))
 

@@ -14,7 +14,7 @@ import pytest
 from codemonkeys.config import EndpointConfig, ModelCapabilities, ModelsConfig
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.anthropic_model import AnthropicModel
-from codemonkeys.llm.base import Message, ModelError
+from codemonkeys.llm.base import ContextLengthExceeded, Message, ModelError
 from codemonkeys.llm.openai_model import OpenAIModel
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.llm.recording import CallLog, CostTracker
@@ -374,6 +374,24 @@ def test_client_errors_are_never_retried(server, status):
         ask(make(server))
     assert f"HTTP {status}" in str(info.value) and "nope" in str(info.value)
     assert len(server.requests(path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        ("anthropic", "prompt is too long: 210345 tokens > 200000 maximum"),
+        ("openai", "This model's maximum context length is 128000 tokens. However, your "
+                   "messages resulted in 131072 tokens."),
+    ],
+)  # fmt: skip
+def test_a_context_length_answer_is_its_own_final_error(server, provider, message):
+    path, make, _, err = PROVIDERS[provider]
+    server.set_default(path, Reply(400, err(400, message)))
+    with pytest.raises(ContextLengthExceeded) as info:
+        ask(make(server))
+    assert "context window" in str(info.value) and "HTTP 400" in str(info.value)
+    assert not info.value.retryable
+    assert len(server.requests(path)) == 1  # never retried
 
 
 # -- through the hub: concurrency limit and the call log ---------------------------------

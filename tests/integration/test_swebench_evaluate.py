@@ -154,6 +154,36 @@ def test_absent_image_is_reported_not_pulled(fixture, docker_client, tmp_path):
     assert run.harness_log is None  # the harness never started
 
 
+def test_one_row_the_harness_cannot_grade_never_stops_the_others(fixture, docker_client, tmp_path):
+    row, _ = fixture
+    broken = {**row, "instance_id": "codemonkeys__broken-1", "eval_type": "made_up"}
+    del broken["eval_script"]
+    run = run_harness(
+        [
+            {"instance_id": INSTANCE_ID, "model_name_or_path": "m", "model_patch": row["patch"]},
+            {
+                "instance_id": broken["instance_id"],
+                "model_name_or_path": "m",
+                "model_patch": row["patch"],
+            },
+            {
+                "instance_id": "not__in-dataset-1",
+                "model_name_or_path": "m",
+                "model_patch": row["patch"],
+            },
+        ],  # fmt: skip
+        [row, broken],
+        run_id="mixed",
+        report_dir=tmp_path,
+        client=docker_client,
+    )
+    assert run.resolved[INSTANCE_ID] is True  # graded by the harness
+    assert run.status[broken["instance_id"]] == "ungradable"
+    assert "eval_script" in run.reasons[broken["instance_id"]]
+    assert run.status["not__in-dataset-1"] == "ungradable"
+    assert "not in the dataset" in run.reasons["not__in-dataset-1"]
+
+
 def test_image_helpers(fixture, docker_client, sandbox_image):
     _, image = fixture
     ensure_instance_image(image, docker_client)  # present: no pull, no error

@@ -307,10 +307,13 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
 
     gold = {pid: {"instance_id": pid, "model_name_or_path": "sys-b", "model_patch": repo.patch}}
     (tmp_path / "b.json").write_text(json.dumps(gold))
+    with_bad_row = jsonl("c.jsonl", "sys-c", "")
+    with open(with_bad_row, "a") as f:  # a row missing a field: skipped, recorded, not fatal
+        f.write(json.dumps({"instance_id": pid, "model_name_or_path": "sys-c"}) + "\n")
     files = [
         jsonl("a.jsonl", "sys-a", two_items),
         str(tmp_path / "b.json"),
-        jsonl("c.jsonl", "sys-c", ""),
+        with_bad_row,
         jsonl("d.jsonl", "sys-d", STALE_PATCH),
         jsonl("e.jsonl", "sys-e", breaks_odd),
     ]
@@ -323,6 +326,8 @@ def test_ensemble_other_systems_predictions_without_labels(tmp_path, fixture_row
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 predictions, 1 empty, 0 duplicates, 4 distinct" in proc.stderr + proc.stdout
+    [rejected] = json.loads((run_dir / "merge.json").read_text())["rejected"]
+    assert "c.jsonl:2" in rejected and "missing 'model_patch'" in rejected
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
     assert row["instance_id"] == pid and row["model_name_or_path"] == "codemonkeys-ensemble"
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in row["model_patch"]

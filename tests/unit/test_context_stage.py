@@ -197,3 +197,52 @@ def test_large_file_is_outlined_for_relevance(tmp_path, repo):
     ]
     body = sent[0]["messages"][1]["content"]
     assert "outline only" in body and "def parse_date(text):" in body and "m = re.match" not in body
+
+
+SECRET_FILES = {
+    ".env": "ANTHROPIC_API_KEY=sk-ant-SECRET-ENV\n",
+    ".env.production": "GITHUB_TOKEN=ghp_SECRET-ENVPROD\n",
+    "deploy/server.pem": "-----BEGIN PRIVATE KEY-----\nSECRET-PEM\n-----END PRIVATE KEY-----\n",
+    "deploy/tls.key": "SECRET-KEYFILE\n",
+    "home/.ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-RSA\n",
+    "config/credentials.json": '{"token": "SECRET-CREDS"}\n',
+    ".npmrc": "//registry.npmjs.org/:_authToken=SECRET-NPM\n",
+    ".pypirc": "[pypi]\nusername = __token__\npassword = pypi-SECRET-PYPI\n",
+    "src/app/keys.py": 'KEY = """-----BEGIN RSA PRIVATE KEY-----\nSECRET-INLINE\n"""\n',
+}
+
+
+def test_secret_files_never_reach_a_model_or_the_prompt_log(tmp_path, repo):
+    import shutil
+
+    dest, paths = repo
+    tree = tmp_path / "tree"
+    shutil.copytree(dest, tree)
+    for rel, text in SECRET_FILES.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    (tree / "web/.npmrc").write_text("registry=https://registry.example.org/\n")  # no token
+    every = sorted([*paths, *SECRET_FILES, "web/.npmrc"])
+    # a policy that calls everything relevant and ranks the secrets first
+    secrets = list(SECRET_FILES)
+    rank = {"rankings": {"ranking-0": "```json\n" + json.dumps(secrets + RELEVANT) + "\n```"}}
+    env = Env(tmp_path, {"relevant": RELEVANT + secrets}, rank)
+    rec = run_context(PROBLEM, tree, every, env.hub, env.store, env.config)
+
+    assert rec.excluded_counts.get("secret") == len(SECRET_FILES)
+    relevance = json.loads((env.store.problem_dir("p1") / "relevance.json").read_text())["data"]
+    assert {p: r for p, r in relevance["excluded"].items() if r == "secret"} == dict.fromkeys(
+        SECRET_FILES, "secret"
+    )
+    assert not set(rec.paths) & set(SECRET_FILES)
+    assert "web/.npmrc" not in relevance["excluded"]  # an rc file without credentials is read
+    logged = json.dumps(env.store.read_prompts("p1")) + (env.store.root / "calls.jsonl").read_text()
+    assert "SECRET" not in logged and "SECRET" not in rec.render()
+
+
+def test_secret_patterns_are_configurable():
+    from codemonkeys.context.files import path_exclusion
+
+    assert path_exclusion("ops/prod.vault", ContextConfig()) is None
+    assert path_exclusion("ops/prod.vault", ContextConfig(secret_globs=["*.vault"])) == "secret"
+    assert path_exclusion(".env", ContextConfig(secret_globs=[])) is None

@@ -152,3 +152,19 @@ def test_coverage_and_random_pick_on_a_small_matrix():
     assert expected_random_pick_rate(resolved, ["A", "B", "C"], ids) == pytest.approx(1 / 3)
     assert abs(random_pick_simulation(resolved, ["A", "B"], ids, trials=2000) - 0.5) < 0.03
     assert greedy_systems(resolved, ids, 2) == ["A", "B"]
+
+
+def test_a_malformed_row_is_recorded_and_the_others_are_read(tmp_path):
+    f = tmp_path / "sys-x.jsonl"
+    f.write_text(
+        '{"instance_id": "a", "model_patch": "diff a"}\n'
+        '{"instance_id": "b"}\n'
+        "{not json\n"
+        '{"instance_id": "c", "model_patch": "diff c"}\n'
+    )
+    rejected: list[str] = []
+    preds = load_predictions(f, rejected=rejected)
+    assert preds == {"a": [("sys-x", "diff a")], "c": [("sys-x", "diff c")]}
+    assert len(rejected) == 2
+    assert f"{f}:2: missing 'model_patch'" in rejected[0]
+    assert f"{f}:3: invalid JSON" in rejected[1]

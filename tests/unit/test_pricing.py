@@ -198,3 +198,15 @@ def test_call_with_retries_counts_attempts_and_stops_on_final_errors():
     with pytest.raises(ModelError, match="invalid request"):
         call_with_retries(rejected, endpoint=ep, model="m", sleep=lambda s: None)
     assert len(calls) == 1
+
+
+def test_context_window_per_model_and_config_override():
+    p = Pricing()
+    assert p.capabilities("anthropic/claude-sonnet-4-5-20250929").context_window == 200_000
+    assert p.capabilities("openai/gpt-4o-mini").context_window == 128_000
+    assert p.capabilities("openai/gpt-5").context_window == 400_000
+    # the rest of the family's capabilities stay
+    assert p.capabilities("openai/gpt-5").max_tokens_param == "max_completion_tokens"
+    assert p.capabilities("openai/my-local-model").context_window is None  # unknown: unchecked
+    cfg = ModelsConfig(capabilities={"my-local-model": ModelCapabilities(context_window=8192)})
+    assert Pricing(cfg).capabilities("openai/my-local-model").context_window == 8192

@@ -102,6 +102,41 @@ def test_host_tree_tar_includes_export_ignored_files_and_subdirs(tmp_path):
         assert tar.getnames() == ["a.py"]
 
 
+def test_symlinks_leaving_the_exported_directory_are_copied_or_left_out(tmp_path, caplog):
+    """Monorepo: `--repo mono/pkg` with pkg/LICENSE -> ../LICENSE. Docker refuses such a
+    symlink ("invalid symlink"); a tracked target is copied as a file, anything else is
+    left out, both with a warning. Links inside the directory stay links."""
+    import os
+
+    from codemonkeys.sandbox.gittree import export_host_tree
+
+    make_git_repo(tmp_path, {"LICENSE": "MIT\n", "pkg/a.py": "A\n", "docs/x.md": "x\n"})
+    links = {
+        "pkg/LICENSE": "../LICENSE",  # a tracked file outside pkg: copied
+        "pkg/docs": "../docs",  # a directory outside: left out
+        "pkg/passwd": "/etc/passwd",  # absolute: never read from the host
+        "pkg/gone": "../nope.txt",  # dangling
+        "pkg/b.py": "a.py",  # inside pkg: stays a symlink
+    }
+    for name, target in links.items():
+        os.symlink(target, tmp_path / name)
+    make_git_repo(tmp_path, {}, message="links")
+    with caplog.at_level(logging.WARNING):
+        data = host_tree_tar(tmp_path, subdir="pkg")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {"a.py", "b.py", "LICENSE"}
+        assert members["LICENSE"].isfile()
+        assert tar.extractfile("LICENSE").read() == b"MIT\n"
+        assert members["b.py"].issym() and members["b.py"].linkname == "a.py"
+    for name in ("pkg/LICENSE", "pkg/docs", "pkg/passwd", "pkg/gone"):
+        assert name.removeprefix("pkg/") in caplog.text
+    # the host export for the context stage gives the same files
+    written = export_host_tree(tmp_path, None, tmp_path / "out", subdir="pkg")
+    assert written == ["LICENSE", "a.py", "b.py"]
+    assert (tmp_path / "out" / "LICENSE").read_text() == "MIT\n"
+
+
 def test_host_tree_tar_of_a_non_repo_is_a_clear_error(tmp_path):
     from codemonkeys.sandbox import SandboxError
 
@@ -195,3 +230,26 @@ def test_local_sandbox_patch_diff_reset_and_private_tmp(local_box, tmp_path):
         assert sb.diff() == ""
         assert sb.run("ls -a").output.split() == [".", "..", ".git", ".gitignore", "calc.py"]
         assert sorted(sb.export_repo(tmp_path / "exp")) == [".gitignore", "calc.py"]
+
+
+def test_local_sandbox_passes_an_env_allow_list_not_the_host_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-host-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_host_secret")
+    monkeypatch.setenv("CODEMONKEYS_TEST_PASSED", "visible")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    repo = tmp_path / "repo"
+    make_git_repo(repo, {"a.py": "A = 1\n"})
+    spec = SandboxSpec(kind="local", repo_path=repo, pass_env=["CODEMONKEYS_TEST_PASSED"])
+    with SandboxPool(spec, size=1) as pool, pool.lease() as sb:
+        out = sb.run("env").output
+        home = sb.run('echo "$HOME"').output.strip()
+    assert "secret" not in out
+    assert "ANTHROPIC_API_KEY" not in out and "GITHUB_TOKEN" not in out
+    assert "CODEMONKEYS_TEST_PASSED=visible" in out and "LANG=C.UTF-8" in out
+    assert home != str(Path.home()) and home.startswith(str(sb.root))
+
+
+def test_spec_from_config_carries_env_allow_list_and_disk_limits():
+    cfg = SandboxConfig(pass_env=["HTTP_PROXY"], disk_limit="64m", scratch_size="32m")
+    spec = spec_from_config(Problem(id="p", repo="o/r", issue="i"), cfg)
+    assert (spec.pass_env, spec.disk_limit, spec.scratch_size) == (["HTTP_PROXY"], "64m", "32m")

@@ -55,7 +55,7 @@ def stages(monkeypatch):
 
     def context(*a, **kw):
         clock.t += 30
-        return SimpleNamespace(render=lambda: "")
+        return SimpleNamespace(render=lambda: "", missing="")
 
     def generation(*a, **kw):
         calls["generation"] += 1
@@ -65,7 +65,7 @@ def stages(monkeypatch):
         clock.t += 0.05
         cs = CandidateSet()
         cs.add_patch(PATCH, "codemonkeys:traj-0")
-        return SimpleNamespace(candidates=cs)
+        return SimpleNamespace(candidates=cs, errors=[], trajectories=[])
 
     def selection(problem, candidates, *a, **kw):
         clock.t += 2

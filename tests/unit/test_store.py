@@ -52,3 +52,51 @@ def test_a_relative_run_dir_keeps_the_documented_layout(tmp_path, monkeypatch):
     assert not (run / "runs").exists()
     monkeypatch.chdir(tmp_path / "runs")  # the same records, whatever the cwd later
     assert store.load_record("django__django-1", "result", Rec, "fp") == Rec(value=1)
+
+
+def test_lone_surrogates_are_stored_and_read_back_exactly(tmp_path):
+    """JSON APIs can return lone surrogates ("\\udcff"); bytes decoded with surrogateescape
+    carry them too. Every kind of write keeps them (escaped), never UnicodeEncodeError."""
+    store = RunStore(tmp_path)
+    text = "ok \udcff and caf\u00e9"
+    store.append_jsonl(tmp_path / "l.jsonl", {"text": text})
+    store.write_json(tmp_path / "r.json", {"text": text})
+    store.append_prompt("p1", {"messages": [{"content": text}]})
+    assert store.read_jsonl(tmp_path / "l.jsonl") == [{"text": text}]
+    assert store.read_json(tmp_path / "r.json") == {"text": text}
+    assert store.read_prompts("p1") == [{"messages": [{"content": text}]}]
+    # plain non-ASCII text stays readable in the files
+    store.write_json(tmp_path / "plain.json", {"text": "caf\u00e9"})
+    assert "caf\u00e9" in (tmp_path / "plain.json").read_text(encoding="utf-8")
+
+
+def test_a_model_answer_with_lone_surrogates_is_cleaned_at_the_llm_boundary(tmp_path):
+    from codemonkeys.llm.base import Completion, Message
+    from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit, RecordingModel
+
+    class Garbled:
+        name = "garbled"
+
+        def complete(self, messages, **kw):
+            return Completion(text=f"answer {len(messages)} \udcff")
+
+    store = RunStore(tmp_path)
+    model = RecordingModel(
+        Garbled(),
+        calls=CallLog(store),
+        costs=CostTracker(),
+        limit=EndpointLimit(1),
+        problem_id="p1",
+        stage="edits",
+    )
+    first = model.complete([Message(role="user", content="hi")], temperature=0, max_tokens=9)
+    assert first.text == "answer 1 \ufffd"
+    # the answer goes back into the conversation: hashing, sending and logging all work
+    history = [
+        Message(role="user", content="hi"),
+        Message(role="assistant", content=first.text),
+        Message(role="user", content="more \udcff"),
+    ]
+    second = model.complete(history, temperature=0, max_tokens=9)
+    assert second.text == "answer 3 \ufffd"
+    assert [c["text"] for c in CallLog(store).records()] == [first.text, second.text]

@@ -11,7 +11,7 @@ import pytest
 
 from codemonkeys.swebench import dataset as ds
 from codemonkeys.swebench.dataset import DatasetError, load_dataset, require, select, to_problem
-from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates
+from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates, run_harness
 from codemonkeys.swebench.images import instance_image, official_image_name
 
 
@@ -173,9 +173,14 @@ def test_problem_missing_field_names_row_and_field():
         to_problem(row)
 
 
-def test_malformed_test_list_is_named():
-    with pytest.raises(DatasetError, match=r"'octo__widget-7'.*FAIL_TO_PASS"):
-        to_problem(_row(FAIL_TO_PASS="[not json"))
+def test_malformed_gold_fields_are_named_and_do_not_fail_the_problem():
+    """Gold is not needed to solve: the problem is made, the bad fields are recorded."""
+    problem, gold = to_problem(_row(FAIL_TO_PASS="[not json", patch=7))
+    assert problem.issue == "widgets explode on Tuesdays"
+    assert gold.fail_to_pass == [] and gold.patch == ""
+    assert gold.pass_to_pass == ["t.py::test_monday"]  # the good fields are kept
+    assert any("'octo__widget-7'" in e and "FAIL_TO_PASS" in e for e in gold.errors)
+    assert any("field patch is a int" in e for e in gold.errors)
 
 
 def test_env_setup_activates_conda_only_where_it_exists(tmp_path):
@@ -220,21 +225,26 @@ def test_partial_rows_lacking_test_patch_fail_evaluation_naming_row_and_field(ve
         assert field in str(err.value)
 
 
-def test_evaluate_candidates_refuses_ungradable_rows_before_running_anything(verified, tmp_path):
+def test_ungradable_rows_are_recorded_without_running_anything(verified, tmp_path):
+    """Rows the harness cannot grade are that instance's verdict (ungraded, with the
+    reason), never an abort of the whole evaluation."""
     rows = select(verified, ids=["astropy__astropy-12907", "django__django-11099"])
     assert rows[0]["test_patch"] is not None  # a Lite row: only the harness columns lack
-    with pytest.raises(DatasetError) as err:
-        evaluate_candidates(
-            {r["instance_id"]: [("c1", r["patch"])] for r in rows},
-            rows,
-            run_id_prefix="x",
-            report_dir=tmp_path,
-        )
-    assert (
-        "2 row(s)" in str(err.value)
-        and "astropy__astropy-12907" in str(err.value)
-        and "django__django-11099" in str(err.value)
+    verdicts = evaluate_candidates(
+        {r["instance_id"]: [("c1", r["patch"])] for r in rows},
+        rows,
+        run_id_prefix="x",
+        report_dir=tmp_path,
     )
+    assert verdicts == {r["instance_id"]: {"c1": None} for r in rows}  # never graded
+    run = run_harness(
+        [{"instance_id": r["instance_id"], "model_patch": r["patch"]} for r in rows],
+        rows,
+        run_id="x",
+        report_dir=tmp_path,
+    )
+    assert set(run.status.values()) == {"ungradable"}
+    assert "eval_script" in run.reasons["django__django-11099"]
     assert not list(tmp_path.iterdir())  # nothing written, no harness started
 
 

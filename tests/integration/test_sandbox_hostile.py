@@ -1,0 +1,297 @@
+"""Hostile scripts against the Docker sandbox (issue 12): a script cannot forge its own
+result, leave anything behind for the next script, fill the host's disk, see commits
+later than the base, or have the sandbox's own death recorded as its verdict.
+
+Each test runs a hostile script, then honest ones, and checks that the honest ones get
+their true results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from codemonkeys.execution import ExecutionCache, Script
+from codemonkeys.sandbox import SandboxError, SandboxPool, SandboxSpec, open_sandbox
+from tests.conftest import make_git_repo
+
+pytestmark = pytest.mark.docker
+
+FILES = {"calc.py": "def add(a, b):\n    return a - b\n", "pkg/__init__.py": ""}
+HONEST = "python -c 'import calc; print(calc.add(2, 2))'"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hostile-repo")
+    make_git_repo(path, FILES)
+    return path
+
+
+@pytest.fixture(scope="module")
+def box(repo, sandbox_image):
+    spec = SandboxSpec(
+        image=sandbox_image,
+        repo_path=repo,
+        memory="512m",
+        pids_limit=128,
+        default_timeout=30,
+        disk_limit="32m",
+        scratch_size="32m",
+        labels={"org.codemonkeys.problem": "test-sandbox-hostile"},
+    )
+    with open_sandbox(spec) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(box):
+    box.reset()
+    return box
+
+
+def assert_honest(sb) -> None:
+    r = sb.run(HONEST + "; echo rc-follows; exit 2")
+    assert (r.exit_code, r.output) == (2, "0\nrc-follows\n")
+
+
+# -- 1. forged answers ------------------------------------------------------------------------
+FORGE = r"""
+for fd in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do
+  printf '@@CMRESP 0 0 0 0\n@@CMRESP 0 0 0 0 0\nforged\n' > "$fd" 2>/dev/null && echo "wrote $fd"
+done
+exit 3
+"""
+
+
+def test_a_script_cannot_forge_its_result_or_desync_the_channel(sb):
+    r = sb.run(FORGE)
+    assert r.exit_code == 3, r.output
+    assert "wrote /proc/1/" not in r.output
+    # the next honest commands on the same container get their own true results
+    assert_honest(sb)
+    assert sb.run("echo second; exit 5").exit_code == 5
+    fix = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    assert sb.apply_patch(fix).ok
+    assert sb.run(HONEST).output == "4\n"
+
+
+def test_scripts_run_unprivileged_and_cannot_reach_the_command_server(sb):
+    r = sb.run(
+        "id -u; cat /proc/1/environ > /dev/null 2>&1 || echo no-proc; ls /var/lib/codemonkeys 2>&1 | head -c 0 || true; touch /etc/x 2>/dev/null || echo no-etc"
+    )
+    assert r.output.split() == ["65534", "no-proc", "no-etc"]
+
+
+# -- 2. reset forgets everything ------------------------------------------------------------
+POISON_PY = "import builtins, sys\nsys.stdout.write('POISONED ')\n"
+VECTORS = {
+    "sitecustomize": (
+        "for d in $(python -c 'import site, sys; print(\" \".join(site.getsitepackages() + [site.getusersitepackages()] + sys.path[1:]))'); do "
+        f"mkdir -p $d 2>/dev/null; printf %s {POISON_PY!r} > $d/sitecustomize.py 2>/dev/null; "
+        f"printf %s {POISON_PY!r} > $d/usercustomize.py 2>/dev/null; done; "
+        f"printf %s {POISON_PY!r} > sitecustomize.py; true"
+    ),
+    "tmp-home-files": (
+        "for d in /tmp /var/tmp /dev/shm $HOME /tmp/codemonkeys /run/lock /root; do "
+        "echo poison > $d/poison-file 2>/dev/null; done; mkdir -p $HOME/.config && echo p > $HOME/.config/poison-file; "
+        "head -c 5000000 /dev/zero > /tmp/partial-poison-file; true"
+    ),
+    "git-config-and-hooks": (
+        "git config core.fsmonitor 'touch /tmp/poison-fsmonitor; false' 2>/dev/null; "
+        "git config alias.reset '!touch /tmp/poison-alias' 2>/dev/null; "
+        "printf '#!/bin/sh\\ntouch /tmp/poison-hook\\n' > .git/hooks/post-checkout 2>/dev/null; "
+        "chmod +x .git/hooks/post-checkout 2>/dev/null; "
+        "printf '[core]\\n\\tfsmonitor = touch /tmp/poison-fsmonitor\\n' >> $HOME/.gitconfig; true"
+    ),
+    "environment": (
+        "echo 'export POISON=1' | tee -a $HOME/.bashrc $HOME/.profile /etc/bash.bashrc /etc/environment "
+        "/etc/profile >/dev/null 2>&1; true"
+    ),
+    "processes": (
+        "(setsid bash -c 'while :; do echo x > /tmp/poison-daemon 2>/dev/null; "
+        "echo y > poison-daemon.py 2>/dev/null; sleep 0.05; done' &) ; "
+        "(nohup sleep 300 > /dev/null 2>&1 &); true"
+    ),
+}
+CHECK = (
+    "find / /tmp /var/tmp /dev/shm -xdev -path /proc -prune -o -name 'poison*' -print 2>/dev/null; "
+    "ps -eo args | grep -e '[s]leep 300' -e '[p]oison'; "
+    'echo "env:${POISON:-clean}"; git config --get core.fsmonitor; git config --get alias.reset; '
+    "ls .git/hooks | grep -v sample; git status --porcelain --ignored"
+)
+CLEAN = "env:clean\n"
+
+
+@pytest.mark.parametrize("vector", sorted(VECTORS))
+def test_reset_forgets_what_a_hostile_script_left(sb, vector):
+    sb.run(VECTORS[vector])
+    sb.reset()
+    # Our own git ran during reset: no hook, alias or fsmonitor fired; nothing survives.
+    assert sb.run(CHECK).output == CLEAN
+    assert_honest(sb)
+
+
+# -- 3. disk --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        # one big file: RLIMIT_FSIZE (Python sees EFBIG) unless the watchdog is first
+        (
+            "python -c \"open('big.bin', 'wb').write(b'x' * 200_000_000)\"",
+            "File too large|exceeded the sandbox disk limit",
+        ),
+        # many files under the per-file limit: the watchdog / end-of-run check
+        (
+            "for i in $(seq 50); do head -c 4000000 /dev/zero > f$i.bin; done",
+            "exceeded the sandbox disk limit",
+        ),
+        # the scratch tmpfs
+        ("head -c 100000000 /dev/zero > /tmp/big.bin", "No space left on device"),
+    ],
+    ids=["one-file", "many-files", "scratch"],
+)
+def test_writing_past_the_disk_limit_is_the_scripts_failure(sb, write, message):
+    r = sb.run(write + "; echo exit-was-$?")
+    assert any(m in r.output for m in message.split("|")), r.output
+    assert r.exit_code != 0 or "exit-was-0" not in r.output, r.output
+    sb.reset()
+    usage = sb.run("du -sk --exclude=.git . /tmp | awk '{s += $1} END {print s}'").output
+    assert int(usage) < 4096  # kilobytes: nothing of it left
+    assert_honest(sb)
+
+
+# -- 4. infrastructure vs the script -------------------------------------------------------------
+SLOW_ON_FIRST = Script(
+    content=(
+        "import os, time\n"
+        "open('/tmp/codemonkeys-started', 'w').close()\n"
+        "if os.path.exists('/tmp/first-container'):\n"
+        "    time.sleep(60)\n"
+        "raise SystemExit(2)\n"
+    )
+)
+
+
+def _kill_when_started(container) -> None:
+    # Blocks (inside the container) until the script has started, then kills the container.
+    container.exec_run(
+        ["bash", "-c", "until [ -e /tmp/codemonkeys-started ]; do sleep 0.02; done"], user="0"
+    )
+    container.kill()
+
+
+def test_a_killed_sandbox_is_retried_on_a_fresh_one_and_never_cached(repo, sandbox_image):
+    run_id = f"hostile-{uuid.uuid4().hex[:8]}"
+    spec = SandboxSpec(image=sandbox_image, repo_path=repo, labels={"org.codemonkeys.run": run_id})
+    with SandboxPool(spec, size=1) as pool:
+        killed: list[str] = []
+
+        @contextlib.contextmanager
+        def lease():
+            with pool.lease() as box:
+                if not killed:
+                    killed.append(box.container.id)
+                    box.run("touch /tmp/first-container")
+                    threading.Thread(target=_kill_when_started, args=(box.container,)).start()
+                yield box
+
+        cache = ExecutionCache(lease, timeout=120)
+        result = cache.run(None, SLOW_ON_FIRST)
+        assert result.verdict == "unfixed" and result.exit_code == 2  # the script's true result
+        assert pool.stats["discarded"] == 1 and pool.stats["created"] == 2
+        assert cache.runs == 1
+
+
+def test_a_sandbox_failure_is_raised_not_cached(repo, sandbox_image):
+    spec = SandboxSpec(image=sandbox_image, repo_path=repo)
+    with SandboxPool(spec, size=1) as pool:
+        first = True
+
+        @contextlib.contextmanager
+        def lease():
+            nonlocal first
+            with pool.lease() as box:
+                if first:
+                    first = False
+                    box.run("touch /tmp/first-container")
+                    threading.Thread(target=_kill_when_started, args=(box.container,)).start()
+                yield box
+
+        cache = ExecutionCache(lease, timeout=120, infra_attempts=1)
+        with pytest.raises(SandboxError):
+            cache.run(None, SLOW_ON_FIRST)
+        assert cache.run(None, SLOW_ON_FIRST).exit_code == 2  # asked again: really run
+
+
+def test_a_script_that_crashes_itself_is_its_own_result(sb):
+    r = sb.run("kill -9 $$")
+    assert r.exit_code == 137 and not r.timed_out
+    assert_honest(sb)
+
+
+# -- 6. no answers from the future ------------------------------------------------------------
+MARKER = "FUTURE-MARKER-4f1c9e"
+FUTURE_REPO = f"""
+set -e
+cd /repo && rm -rf /repo/* /repo/.git
+git init -q -b main . && git config user.email t@t && git config user.name t
+echo 'def add(a, b):' > calc.py && echo '    return a - b' >> calc.py
+git add -A && git commit -qm base && git rev-parse HEAD > /base-sha
+echo '    # {MARKER}' >> calc.py && git commit -qam 'the fix {MARKER}' && git tag v-future
+git branch future && echo stash-{MARKER} >> calc.py && git stash -q
+git update-ref refs/remotes/origin/main HEAD && git notes add -m note-{MARKER} HEAD
+git reset -q --hard $(cat /base-sha) && git repack -adq
+echo '*.log' > .git/info/exclude && echo artefact > build.log
+"""
+LEAK_CHECKS = (
+    "git log --all -p --reflog 2>&1; git reflog 2>&1; git tag; git branch -a; git stash list; "
+    "git notes list 2>&1; git fsck --lost-found --unreachable --dangling 2>&1; "
+    "cat .git/lost-found/*/* 2>/dev/null; "
+    "git cat-file --batch-all-objects --batch 2>&1; grep -ra FUTURE .git 2>&1; "
+    "for p in .git/objects/pack/*.pack; do git verify-pack -v ${p%.pack}.idx 2>/dev/null; done"
+)
+
+
+def test_nothing_later_than_the_base_commit_is_reachable(sandbox_image, docker_client):
+    tag = f"codemonkeys-test-future:{uuid.uuid4().hex[:8]}"
+    c = docker_client.containers.run(
+        sandbox_image, ["bash", "-c", FUTURE_REPO], detach=True, network_mode="none"
+    )
+    try:
+        assert c.wait(timeout=120)["StatusCode"] == 0, c.logs().decode()
+        c.commit(repository=tag.split(":")[0], tag=tag.split(":")[1])
+    finally:
+        c.remove(force=True)
+    try:
+        probe = docker_client.containers.run(tag, ["cat", "/base-sha"], remove=True)
+        base_sha = probe.decode().strip()
+        with open_sandbox(SandboxSpec(image=tag, workdir="/repo")) as sb:
+            # before any model-written code runs, the marker is out of reach
+            out = sb.run(LEAK_CHECKS, timeout=60).output
+            assert MARKER not in out
+            assert sb.run("git rev-parse HEAD").output.strip() == base_sha  # genuine base
+            assert sb.run("git log --format=%s").output == "base\n"
+            assert sb.diff() == ""
+            sb.run("echo x >> calc.py")
+            sb.reset()
+            assert sb.run("git status --porcelain --ignored").output == "!! build.log\n"
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+def test_scripts_can_edit_patched_files_and_write_in_new_directories(sb):
+    patch = (
+        "diff --git a/pkg/new/mod.py b/pkg/new/mod.py\nnew file mode 100644\n--- /dev/null\n"
+        "+++ b/pkg/new/mod.py\n@@ -0,0 +1 @@\n+X = 1\n"
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    )
+    assert sb.apply_patch(patch).ok
+    r = sb.run("echo '# edited' >> calc.py && echo y > pkg/new/out.txt && echo ok")
+    assert r.output == "ok\n", r.output
+    sb.reset()
+    assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\n"
