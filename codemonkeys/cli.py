@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from codemonkeys.config import Config, ConfigError, load_config
+from codemonkeys.interrupts import JobSignals
+from codemonkeys.store import DiskFull, RunLocked
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -135,12 +137,13 @@ def _job_config(
 ) -> Config:
     """Logging plus the effective config of a job that calls models; stops at once with
     the how-to when no usable model is configured, before anything slow starts."""
-    from codemonkeys.llm import ModelError, check_models
+    from codemonkeys.llm import ModelError, check_models, check_prices
 
     _setup_logging(verbose, quiet)
     cfg = build_config(config, overrides, **models)
     try:
         check_models(cfg.models)
+        check_prices(cfg)
     except ModelError as e:
         raise _fail(str(e)) from e
     return cfg
@@ -211,9 +214,15 @@ def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None
 def clean(
     run_id: Annotated[str | None, typer.Option(help="Only containers of this run.")] = None,
 ) -> None:
-    """Remove sandbox containers left behind by a crashed or killed run."""
+    """Remove sandbox containers and temporary directories left behind by a crashed or
+    killed run (only those whose owner process is gone)."""
     from codemonkeys.sandbox import clean_containers
+    from codemonkeys.tempdirs import clean_temp_dirs
 
+    dirs = clean_temp_dirs()
+    console.print(
+        f"removed {len(dirs)} leftover temporary director{'y' if len(dirs) == 1 else 'ies'}"
+    )
     try:
         n = clean_containers(run_id=run_id)
     except Exception as e:
@@ -318,8 +327,9 @@ def solve(
             run_dir=run_dir,
             estimate_only=estimate_only,
         )
-        outcome = run_solve(opts, cfg, console)
-    except (ModelError, SolveError, OSError) as e:
+        with JobSignals(console) as signals:
+            outcome = run_solve(opts, cfg, console, stop=signals.stop)
+    except (ModelError, SolveError, RunLocked, OSError) as e:
         raise _fail(str(e)) from e
     except Exception as e:
         from codemonkeys.github import GitHubError
@@ -328,6 +338,8 @@ def solve(
         if isinstance(e, GitHubError | LocalRepoError):
             raise _fail(str(e)) from e
         raise
+    if signals.received is not None:
+        raise typer.Exit(signals.exit_code)
     if outcome.result is not None and outcome.result.status not in ("done",):
         raise typer.Exit(1)
 
@@ -415,13 +427,14 @@ def swebench_run(
         remove_images=remove_images,
     )
     try:
-        summary = run_swebench(opts, cfg, console)
-    except DatasetError as e:
+        with JobSignals(console) as signals:
+            summary = run_swebench(opts, cfg, console, stop=signals.stop)
+    except (DatasetError, RunLocked, DiskFull) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e
     console.print(summary.describe(), highlight=False, soft_wrap=True)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(signals.exit_code or summary.exit_code)
 
 
 @swebench_app.command("evaluate")
@@ -435,17 +448,31 @@ def swebench_evaluate(
             "--candidates/--chosen-only", help="Also grade every distinct candidate (coverage)."
         ),
     ] = True,
+    intermediate: Annotated[
+        bool,
+        typer.Option(
+            "--intermediate",
+            help="Also grade every intermediate edit (serial-scaling curve; many more runs).",
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option("--workers", help="Harness workers.")] = 2,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Grade a run's patches with the official swebench harness."""
+    """Grade a run's chosen patches and distinct final candidates with the official
+    swebench harness."""
     from codemonkeys.swebench.run import evaluate_run
 
     _setup_logging(verbose)
     if not run_dir.is_dir():
         raise _fail(f"no run directory at {run_dir}")
     try:
-        summary = evaluate_run(run_dir, candidates=candidates, max_workers=workers, console=console)
+        summary = evaluate_run(
+            run_dir,
+            candidates=candidates,
+            intermediate=intermediate,
+            max_workers=workers,
+            console=console,
+        )
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise _fail(str(e)) from e
     typer.echo(json.dumps(summary))
@@ -520,14 +547,15 @@ def ensemble(
         quiet=quiet,
     )
     try:
-        path, summary = run_ensemble(opts, cfg, console)
-    except (ModelError, ValueError, FileNotFoundError) as e:
+        with JobSignals(console) as signals:
+            path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)
+    except (ModelError, RunLocked, DiskFull, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e
     console.print(f"predictions: {path}")
     console.print(summary.describe(), highlight=False, soft_wrap=True)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(signals.exit_code or summary.exit_code)
 
 
 # -- report / show -----------------------------------------------------------------------------

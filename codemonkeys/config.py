@@ -3,6 +3,8 @@ variables and CLI overrides (in that order of precedence, lowest first).
 
 - File: ``codemonkeys.toml`` in the working directory, or ``--config PATH``.
 - Environment: ``CODEMONKEYS_<SECTION>__<KEY>=value`` (e.g. ``CODEMONKEYS_GENERATION__SAMPLES=4``).
+  Only names whose ``<SECTION>`` is a config section are config; any other ``CODEMONKEYS_*``
+  variable (a test suite's, a wrapper script's) is ignored.
 - CLI: ``--set generation.samples=4`` (dotted keys, values parsed as TOML scalars/arrays).
 
 Each stage has a *fingerprint*: a hash of the config section(s) and prompt templates the
@@ -76,6 +78,9 @@ class ModelsConfig(Section):
     """The cheap model that reads every file; defaults to the primary model."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Overrides/additions to the built-in price table, keyed by model name."""
+    allow_unpriced: bool = False
+    """With a cost cap set, a model without a known price is refused at start (its calls
+    would count as $0 and the cap would not limit them) unless this is true."""
     capabilities: dict[str, ModelCapabilities] = Field(default_factory=dict)
 
     def relevance_endpoint(self) -> EndpointConfig:
@@ -216,6 +221,9 @@ class SandboxConfig(Section):
     """Warm containers per problem."""
     max_containers: int = Field(default=16, ge=1)
     """Containers alive at once across the whole run."""
+    agent: bool = True
+    """Send commands through the in-container command server (docs/sandbox.md); false:
+    one ``docker exec`` per command."""
 
 
 class RunConfig(Section):
@@ -314,6 +322,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), parse_value(raw.strip())
 
 
+def env_config_key(name: str) -> str | None:
+    """The dotted config key of an environment variable ``CODEMONKEYS_<SECTION>__<KEY>``,
+    or None when the name is not config (unknown section, no ``__``)."""
+    if not name.startswith(ENV_PREFIX):
+        return None
+    section, sep, rest = name[len(ENV_PREFIX) :].lower().partition("__")
+    if not sep or not rest or section not in Config.model_fields:
+        return None
+    return f"{section}.{rest.replace('__', '.')}"
+
+
 def load_config(
     path: Path | None = None,
     overrides: list[str] | None = None,
@@ -332,8 +351,8 @@ def load_config(
             raise ConfigError(f"{path}: invalid TOML: {e}") from e
     env = dict(os.environ) if env is None else env
     for name, raw in sorted(env.items()):
-        if name.startswith(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        dotted = env_config_key(name)
+        if dotted is not None:
             _set_dotted(data, dotted, parse_value(raw))
     for item in overrides or []:
         key, value = parse_override(item)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
+
+from codemonkeys.tempdirs import temp_dir
 
 # Used only when the user has no git identity configured, so a snapshot or fix commit
 # never fails on a fresh machine; the user's own identity always wins.
@@ -129,7 +130,7 @@ class LocalRepo:
         on the same HEAD is the same commit whenever it is taken, and a rerun of
         ``solve --include-uncommitted`` resumes its run."""
         parent = parent or self.head_commit()
-        with tempfile.TemporaryDirectory(prefix="codemonkeys-index-") as tmp:
+        with temp_dir("index") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("read-tree", parent, env=env)
             self._git("add", "-A", "--", *self._pathspec(), env=env)
@@ -195,7 +196,7 @@ class LocalRepo:
         if not patch.endswith("\n"):
             patch += "\n"
 
-        with tempfile.TemporaryDirectory(prefix="codemonkeys-apply-") as tmp:
+        with temp_dir("apply") as tmp:
             patch_file = Path(tmp) / "fix.patch"
             patch_file.write_text(patch)
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}

@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import candidate_id, normalize_patch
 from codemonkeys.problem import patch_files
-from codemonkeys.store import read_jsonl
+from codemonkeys.store import atomic_write_text, read_jsonl
 
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 """Cost stages as written in calls.jsonl, in pipeline order."""
@@ -400,13 +400,13 @@ def patch_identity(problem_dir: Path | str) -> Callable[[str], str]:
     return identify
 
 
-def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
+def patches_for_grading(problem_dir: Path | str, *, intermediate: bool = True) -> dict[str, str]:
     """Every distinct patch the report can use a label for, keyed by ``patch_identity``:
-    the result's candidates, the chosen patch, and every intermediate edit of every
-    trajectory (grading those too gives the serial-scaling curve). ``swebench evaluate``
-    grades these and writes ``evaluation.json`` ``{"verdict", "chosen": bool | None,
-    "candidates": {id: bool | None}}`` (None: never graded, see
-    ``swebench.run.evaluation_record``)."""
+    the result's candidates, the chosen patch, each trajectory's final patch and, with
+    ``intermediate``, every intermediate edit of every trajectory (grading those too gives
+    the serial-scaling curve, at many more harness runs). ``swebench evaluate`` grades these
+    and writes ``evaluation.json`` ``{"verdict", "chosen": bool | None, "candidates": {id:
+    bool | None}}`` (None: never graded, see ``swebench.run.evaluation_record``)."""
     problem_dir = Path(problem_dir)
     patches: dict[str, str] = {}
     identify = patch_identity(problem_dir)
@@ -423,8 +423,9 @@ def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
                 add(c.get("patch"))
     for _, traj in load_trajectories(problem_dir):
         add(trajectory_final_patch(traj))
-        for p in trajectory_attempt_patches(traj):
-            add(p)
+        if intermediate:
+            for p in trajectory_attempt_patches(traj):
+                add(p)
     return patches
 
 
@@ -808,8 +809,8 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
         report.warnings.append(
             f"the serial-scaling curve leaves out {len(missing)} problem(s): "
             + (
-                f"{ungraded} intermediate edit states are not graded; grade "
-                "report.patches_for_grading(problem_dir) into evaluation.json to include them"
+                f"{ungraded} intermediate edit states are not graded; "
+                "`codemonkeys swebench evaluate RUN --intermediate` grades them"
                 if ungraded
                 else "their trajectory records hold no intermediate edits"
             )
@@ -1246,6 +1247,6 @@ def write_report(run_dir: Path | str, out: Path | str | None = None) -> tuple[Re
     report = build_report(run_dir)
     html_path = Path(out) if out else Path(run_dir) / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(report), encoding="utf-8")
-    html_path.with_suffix(".json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    atomic_write_text(html_path, render_html(report))
+    atomic_write_text(html_path.with_suffix(".json"), report.model_dump_json(indent=1))
     return report, html_path

@@ -30,6 +30,7 @@ from codemonkeys.report import (
     trajectory_final_patch,
     unwrap,
 )
+from codemonkeys.store import atomic_write_text
 
 esc = html.escape
 
@@ -538,5 +539,5 @@ def write_show(run_dir: Path | str, problem_id: str, out: Path | str | None = No
     run_dir = Path(run_dir)
     page = render_show(run_dir, problem_id)
     path = Path(out) if out else _find_problem_dir(run_dir, problem_id) / "show.html"
-    path.write_text(page, encoding="utf-8")
+    atomic_write_text(path, page)
     return path

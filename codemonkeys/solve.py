@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -30,6 +30,8 @@ from codemonkeys.config import Config
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.store import atomic_write_text, disk_full_error
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,21 @@ class Estimate(BaseModel):
     calls_high: int
     usd_low: float
     usd_high: float
+    unpriced: list[str] = []
+    """Models without a known price: their calls are counted as $0 in the range."""
 
     def describe(self) -> str:
-        return (
+        text = (
             f"estimate: {self.files} files to scan ({self.file_tokens:,} tokens), "
             f"{self.calls_low:,}-{self.calls_high:,} model calls, "
             f"${self.usd_low:.2f}-${self.usd_high:.2f}"
         )
+        if self.unpriced:
+            text += (
+                f" (no price known for {', '.join(self.unpriced)}: its calls are counted as "
+                "$0 here and against any cost cap)"
+            )
+        return text
 
 
 class SolveOutcome(BaseModel):
@@ -129,7 +139,9 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
     )
     relevance = cost(rel_model, rel_in, rel_out)
     base_calls = n_files + c.rankings
+    unpriced = sorted({m for m in (rel_model, primary) if not pricing.is_priced(m)})
     return Estimate(
+        unpriced=unpriced,
         files=n_files,
         file_tokens=file_tokens,
         calls_low=base_calls + low_calls + 1,
@@ -233,14 +245,22 @@ def problem_id(label: str, base_commit: str, issue: str) -> str:
     return f"{safe_name(label)}-{digest}"
 
 
-def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
+def solve(
+    opts: SolveOptions,
+    config: Config,
+    console: Console,
+    *,
+    stop: threading.Event | None = None,
+) -> SolveOutcome:
+    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.tokens import count_tokens
-    from codemonkeys.llm import check_models
+    from codemonkeys.llm import check_models, check_prices
     from codemonkeys.localrepo import export_tree, open_repo
 
     # 1. fail fast: a model, a checkout, a base commit
     check_models(config.models)
+    check_prices(config)
     if not opts.issue.strip():
         raise SolveError("the issue text is empty")
     repo = open_repo(opts.repo)
@@ -248,8 +268,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
     config.sandbox.kind = opts.sandbox
 
     run_dir = (opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)).absolute()
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
-        tree = Path(tmp)
+    with temp_dir("tree") as tree:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
         enum = enumerate_files(tree, paths, config.context)
@@ -262,7 +281,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
             f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
         )
         outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
-        if opts.estimate_only:
+        if opts.estimate_only or (stop is not None and stop.is_set()):
             return outcome
         # 3. the environment to run tests in
         image, language = prepare_environment(opts, config, tree, console)
@@ -278,17 +297,21 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
         workdir="/repo",
         test_language=language,
     )
-    rt = open_run(run_dir, config, observer=ConsoleObserver(console))
+    if stop is not None and stop.is_set():  # stopped while the environment was built
+        return outcome
+    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
     console.print(f"run directory: {run_dir}")
     t0 = time.monotonic()
     result = solve_problem(rt, problem)
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
     write_status(rt, [result])
     outcome.result = result
     _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 
     if result.chosen_patch:
         outcome.patch_file = run_dir / "chosen.patch"
-        outcome.patch_file.write_text(result.chosen_patch)
+        atomic_write_text(outcome.patch_file, result.chosen_patch)
         console.print(f"patch saved to {outcome.patch_file}")
         if opts.apply:
             branch, commit = repo.apply_on_branch(
@@ -301,6 +324,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
             console.print(
                 f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
             )
+    rt.close()
     return outcome
 
 

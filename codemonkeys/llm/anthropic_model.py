@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anthropic
@@ -39,8 +40,16 @@ class AnthropicModel(SDKModel):
     connection_error = anthropic.APIConnectionError
     timeout_error = anthropic.APITimeoutError
 
-    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
-        super().__init__(name, endpoint, pricing, api_key=api_key)
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        pricing: Pricing,
+        *,
+        api_key: str,
+        stop: threading.Event | None = None,
+    ):
+        super().__init__(name, endpoint, pricing, api_key=api_key, stop=stop)
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=endpoint.base_url or None,

@@ -33,7 +33,17 @@ class SDKModel:
     connection_error: ClassVar[type[BaseException]]
     timeout_error: ClassVar[type[BaseException]]
 
-    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        pricing: Pricing,
+        *,
+        api_key: str,
+        stop: threading.Event | None = None,
+    ):
+        self.stop = stop
+        """The run's stop flag: a retry backoff wait ends at once when it is set."""
         self.name = f"{self.provider}/{name}"
         self.model_id = name
         self.endpoint = endpoint
@@ -128,7 +138,7 @@ class SDKModel:
         )
         start = time.monotonic()
         text, usage = call_with_retries(
-            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
+            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name, stop=self.stop
         )
         return Completion(
             text=text,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,54 +177,44 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunSummary:
-    """Run the selected problems; status.json and the returned summary say how it ended."""
+def run_swebench(
+    opts: SwebenchRunOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run the selected problems; status.json and the returned summary say how it ended.
+    ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            results = run_problems(
-                rt,
-                problems_from_rows(rt, rows, failed),
-                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
-            )
-            summary = write_status(rt, failed + results, total=len(rows))
-            progress.run_status(summary.status)
-    finally:
-        restore()
+    with progress:
+        results = run_problems(
+            rt,
+            problems_from_rows(rt, rows, failed),
+            solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
+        )
+        summary = write_status(rt, failed + results, total=len(rows))
+        progress.run_status(summary.status)
+    if summary.status == "disk_full":
+        rt.close()
+        return summary
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
     if summary.status == "budget_exhausted":
         console.print(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
+    rt.close()
     return summary
-
-
-def install_interrupt(rt: Runtime, console: Any):
-    """First Ctrl-C: stop starting new work (records stay consistent). Second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if rt.stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        rt.stop.set()
-        console.print("\nstopping: no new work starts; Ctrl-C again to abort at once")
-
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- evaluation ------------------------------------------------------------------------
@@ -233,13 +222,18 @@ EVALUATION_FILE = "evaluation.json"
 
 
 def _patches_to_grade(
-    store: Any, pid: str, identify: Callable[[str], str], *, candidates: bool
+    store: Any,
+    pid: str,
+    identify: Callable[[str], str],
+    *,
+    candidates: bool,
+    intermediate: bool = False,
 ) -> dict[str, str]:
     """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
     candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
     harness run, and its cached verdict, across reruns): with ``candidates``, selection's
-    candidates and every intermediate edit too (for coverage and the serial-scaling
-    curve)."""
+    candidates and each trajectory's final patch (coverage); with ``intermediate`` every
+    intermediate edit too (the serial-scaling curve, at many more harness runs)."""
     from codemonkeys.report import patches_for_grading
 
     chosen = store.record_data(pid, "result").get("chosen_patch") or ""
@@ -249,7 +243,7 @@ def _patches_to_grade(
     if candidates:
         sel = store.record_data(pid, "selection")
         others = {identify(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
-        others.update(patches_for_grading(store.problem_dir(pid)))
+        others.update(patches_for_grading(store.problem_dir(pid), intermediate=intermediate))
         for cid, patch in sorted(others.items()):
             if patch.strip():
                 patches.setdefault(cid, patch)
@@ -330,10 +324,16 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def evaluate_run(
-    run_dir: Path, *, candidates: bool = True, max_workers: int = 2, console: Any
+    run_dir: Path,
+    *,
+    candidates: bool = True,
+    intermediate: bool = False,
+    max_workers: int = 2,
+    console: Any,
 ) -> dict[str, Any]:
-    """Grade the chosen patches (and every distinct candidate) of a run with the official
-    harness, each distinct patch once; writes problems/<id>/evaluation.json and returns a
+    """Grade the chosen patches and each distinct final candidate of a run with the
+    official harness, each distinct patch once (``intermediate``: every intermediate edit
+    too, for the serial-scaling curve); writes problems/<id>/evaluation.json and returns a
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
@@ -353,7 +353,9 @@ def evaluate_run(
             continue
         chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
         identities[pid] = patch_identity(store.problem_dir(pid))
-        patches[pid] = _patches_to_grade(store, pid, identities[pid], candidates=candidates)
+        patches[pid] = _patches_to_grade(
+            store, pid, identities[pid], candidates=candidates, intermediate=intermediate
+        )
         known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
 

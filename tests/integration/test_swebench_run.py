@@ -378,7 +378,7 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=180)  # it stops by itself: no second Ctrl-C needed
-    assert proc.returncode == 130, out
+    assert proc.returncode == 130, out  # interrupted is not success
     assert "rerun the same command to resume" in out
     assert "finished" not in out.splitlines()[-1] and "interrupted" in out.splitlines()[-1]
     status = json.loads((run_dir / "status.json").read_text())
@@ -392,3 +392,59 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(_result(run_dir, r["instance_id"])["status"] == "done" for r in rows)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_during_an_outage_stops_within_seconds_removes_containers_and_records_status(
+    tmp_path, fixture_row, docker_client
+):
+    """SIGTERM (what systemd, docker stop and CI send) while every call to the provider
+    fails and is being retried: acknowledged at once, the backoff waits wake up, the
+    problem ends interrupted, its containers are removed, status.json says interrupted
+    and the exit code is 143."""
+    import threading
+
+    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    run_dir = tmp_path / "outage-run"
+    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+    args += ["--model", "openai/gpt-4o", "--base-url", f"http://127.0.0.1:{_closed_port()}/v1"]
+    for s in FAST:
+        args += ["--set", s]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [CLI, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    retrying = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "retry 1/" in line:
+                retrying.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert retrying.wait(300), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        # the default backoff alone is minutes (8 retries up to 120 s each)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    out = "".join(lines)
+    assert "SIGTERM: stopping" in out
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted", status
+    assert _result(run_dir, fixture_row["instance_id"])["status"] == "interrupted"
+    filters = {"label": ["org.codemonkeys.managed=1", f"org.codemonkeys.run={run_dir.name}"]}
+    assert docker_client.containers.list(all=True, filters=filters) == []

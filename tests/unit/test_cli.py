@@ -68,3 +68,57 @@ def test_machine_readable_outputs_are_pure_json_on_stdout(monkeypatch, tmp_path)
 
     cfg = runner.invoke(app, ["config", "show", "--json"])
     assert json.loads(cfg.stdout)["generation"]["samples"] > 0
+
+
+def test_unrelated_codemonkeys_variables_do_not_break_commands(monkeypatch, tmp_path):
+    """docs/sandbox.md's old CODEMONKEYS_SANDBOX_AGENT=0 and the suite's CODEMONKEYS_TEST_IMAGE
+    used to be parsed as config and fail every command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CODEMONKEYS_SANDBOX_AGENT", "0")
+    monkeypatch.setenv("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:latest")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sandbox"]["agent"] is True
+
+
+def test_clean_removes_temp_dirs_of_dead_owners_only(monkeypatch, tmp_path):
+    """/tmp/codemonkeys-repo-* / -tree-* of a SIGKILLed run stayed forever."""
+    import os
+    import subprocess
+    import sys
+
+    from codemonkeys.tempdirs import temp_dir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    leftover = tmp_path / f"codemonkeys-repo-{dead_pid}-abcd1234"
+    (leftover / "src").mkdir(parents=True)
+    (leftover / "src" / "big.py").write_text("x = 1\n")
+    tree = tmp_path / f"codemonkeys-tree-{dead_pid}-efgh5678"
+    tree.mkdir()
+    unrelated = tmp_path / "codemonkeys-notes"
+    unrelated.mkdir()
+    with temp_dir("repo") as live:
+        assert live.parent == tmp_path and f"-{os.getpid()}-" in live.name
+        # (containers: only those of a run that does not exist, other users' stay untouched)
+        result = runner.invoke(app, ["clean", "--run-id", "no-such-run-for-temp-dirs"])
+        assert "removed 2 leftover temporary directories" in result.output, result.output
+        assert live.is_dir()  # its owner (this process) still runs
+    assert not leftover.exists() and not tree.exists()
+    assert unrelated.is_dir()
+
+
+def test_swebench_run_with_a_cap_and_an_unpriced_model_stops_before_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["swebench", "run", "--dataset", str(tmp_path / "rows.jsonl"), "--max-cost", "5"]
+    args += ["--model", "openai/my-local-coder", "--base-url", "http://127.0.0.1:9/v1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "no price is known for openai/my-local-coder" in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()

@@ -406,7 +406,9 @@ def test_ungraded_intermediate_edits_leave_the_problem_out_of_the_serial_curve(t
     r = build_report(run)
     serial = {c.name: c for c in r.curves}["Scaling over attempts (serial)"]
     assert serial.problems == 2  # P1 and P3; P2 left out, and said so
-    assert any("leaves out 1 problem" in w and "patches_for_grading" in w for w in r.warnings)
+    assert any(
+        "leaves out 1 problem" in w and "evaluate RUN --intermediate" in w for w in r.warnings
+    )
     assert candidate_id(other) in patches_for_grading(run / "problems" / "demo__lib-2")
 
 
