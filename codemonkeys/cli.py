@@ -433,7 +433,7 @@ def swebench_run(
         regex=regex,
         slice=slice_,
         shuffle_seed=shuffle,
-        run_dir=run_dir or cfg.run.runs_dir / label,
+        run_dir=(run_dir or cfg.run.runs_dir / label).absolute(),
         quiet=quiet,
         remove_images=remove_images,
     )
@@ -562,7 +562,7 @@ def ensemble(
         own_run=own_run,
         ids=instance,
         slice=slice_,
-        run_dir=run_dir or cfg.run.runs_dir / "ensemble",
+        run_dir=(run_dir or cfg.run.runs_dir / "ensemble").absolute(),
         out=out,
         quiet=quiet,
     )
@@ -595,10 +595,10 @@ def report(
         raise _fail(f"{run_dir} is not a run directory")
     rep, path = write_report(run_dir, html)
     if as_json:
-        typer.echo(rep.model_dump_json(indent=2))
+        typer.echo(rep.model_dump_json(indent=2))  # stdout holds the JSON alone
     else:
         render_terminal(rep, console)
-    console.print(f"HTML report: {path}")
+    console.print(f"HTML report: {path}", highlight=False, soft_wrap=True)  # stderr
 
 
 @app.command()

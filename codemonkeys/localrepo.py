@@ -124,13 +124,18 @@ class LocalRepo:
     def snapshot_commit(self, parent: str | None = None) -> str:
         """A commit (no branch, no ref) holding HEAD plus the working tree's state of the
         project directory, untracked non-ignored files included. Built through a temporary
-        index, so the user's index, working tree and branches are untouched."""
+        index, so the user's index, working tree and branches are untouched.
+
+        Deterministic: its dates are the parent's commit date, so the same working tree
+        on the same HEAD is the same commit whenever it is taken, and a rerun of
+        ``solve --include-uncommitted`` resumes its run."""
         parent = parent or self.head_commit()
         with temp_dir("index") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("read-tree", parent, env=env)
             self._git("add", "-A", "--", *self._pathspec(), env=env)
             tree = self._git("write-tree", env=env).strip()
+        date = self._git("log", "-1", "--format=%cd", "--date=raw", parent).strip()
         return self._git(
             "commit-tree",
             tree,
@@ -138,7 +143,7 @@ class LocalRepo:
             parent,
             "-m",
             "codemonkeys: snapshot of uncommitted changes",
-            env=self._identity_env(),
+            env={**self._identity_env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
         ).strip()
 
     def has_commit(self, sha: str) -> bool:

@@ -29,7 +29,7 @@ from rich.table import Table
 from codemonkeys.config import Config
 from codemonkeys.context.scan_cost import ScanEstimate
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
+from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
@@ -239,6 +239,14 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
     return config.run.runs_dir / f"solve-{safe_name(label)}-{base_commit[:8]}-{digest}"
 
 
+def problem_id(label: str, base_commit: str, issue: str) -> str:
+    """The repository label plus a digest of the issue text and the base commit: another
+    issue, or the same issue on other code, is another problem even in the same run
+    directory (its records are never answered from the first one's)."""
+    digest = hashlib.sha256(f"{base_commit}\0{issue}".encode()).hexdigest()[:10]
+    return f"{safe_name(label)}-{digest}"
+
+
 def solve(
     opts: SolveOptions,
     config: Config,
@@ -263,7 +271,7 @@ def solve(
     base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
     config.sandbox.kind = opts.sandbox
 
-    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
+    run_dir = (opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)).absolute()
     with temp_dir("tree") as tree:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
@@ -290,7 +298,7 @@ def solve(
         image, language = prepare_environment(opts, config, tree, console)
 
     problem = Problem(
-        id=safe_name(repo.label),
+        id=problem_id(repo.label, base, opts.issue),
         repo=repo.label,
         issue=opts.issue,
         base_commit=base,
@@ -308,6 +316,7 @@ def solve(
     result = solve_problem(rt, problem)
     if rt.store.disk_full.is_set():
         raise disk_full_error(rt.store.root)
+    write_status(rt, [result])
     outcome.result = result
     _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 

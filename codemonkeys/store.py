@@ -261,7 +261,11 @@ def _describe_holder(text: str) -> str:
 
 
 class RunStore:
-    """All reads and writes of one run directory. Thread-safe."""
+    """All reads and writes of one run directory. Thread-safe.
+
+    ``root`` is made absolute once, here: every path the store hands out
+    (``problem_dir``, the call log's) is then absolute, so a relative run directory
+    (``runs/x``, ``./x``) gives the documented layout and never ``runs/x/runs/x/``."""
 
     def __init__(self, root: Path):
         self.root = Path(root).expanduser().absolute()
@@ -338,6 +342,8 @@ class RunStore:
             return None
 
     def _abs(self, path: Path) -> Path:
+        """A path below the run directory: absolute paths as they are, relative ones
+        relative to ``root`` (``Path("status.json")``)."""
         path = Path(path)
         return path if path.is_absolute() else self.root / path
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,23 +222,27 @@ EVALUATION_FILE = "evaluation.json"
 
 
 def _patches_to_grade(
-    store: Any, pid: str, *, candidates: bool, intermediate: bool = False
+    store: Any,
+    pid: str,
+    identify: Callable[[str], str],
+    *,
+    candidates: bool,
+    intermediate: bool = False,
 ) -> dict[str, str]:
-    """The distinct patches of one problem to grade, keyed by candidate identity, the
-    chosen patch first (so it keeps its harness run, and its cached verdict, across
-    reruns): with ``candidates``, selection's candidates and each trajectory's final patch
-    (coverage); with ``intermediate`` every intermediate edit too (the serial-scaling
-    curve, at many more harness runs)."""
-    from codemonkeys.candidates import candidate_id
+    """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
+    candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
+    harness run, and its cached verdict, across reruns): with ``candidates``, selection's
+    candidates and each trajectory's final patch (coverage); with ``intermediate`` every
+    intermediate edit too (the serial-scaling curve, at many more harness runs)."""
     from codemonkeys.report import patches_for_grading
 
     chosen = store.record_data(pid, "result").get("chosen_patch") or ""
     patches: dict[str, str] = {}
     if chosen.strip():
-        patches[candidate_id(chosen)] = chosen
+        patches[identify(chosen)] = chosen
     if candidates:
         sel = store.record_data(pid, "selection")
-        others = {candidate_id(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
+        others = {identify(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
         others.update(patches_for_grading(store.problem_dir(pid), intermediate=intermediate))
         for cid, patch in sorted(others.items()):
             if patch.strip():
@@ -246,14 +250,14 @@ def _patches_to_grade(
     return patches
 
 
-def _label_recorded_ids(store: Any, pid: str, labels: dict[str, bool | None]) -> None:
-    """Selection's records name candidates by the id they got when written; when the
-    identity function has changed since, give that id its patch's verdict too, so the
+def _label_recorded_ids(
+    store: Any, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
+) -> None:
+    """Selection's records name candidates by the id they got when written; where another
+    record named the same patch otherwise, give that id its patch's verdict too, so the
     report finds a label for every recorded candidate."""
-    from codemonkeys.candidates import candidate_id
-
     for c in store.record_data(pid, "selection").get("candidates", []):
-        cid = candidate_id(c["patch"])
+        cid = identify(c["patch"])
         if c.get("id") and c["id"] != cid and cid in labels:
             labels.setdefault(c["id"], labels[cid])
 
@@ -278,14 +282,18 @@ def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
     return {str(k): v for k, v in labels.items() if isinstance(v, bool)}
 
 
-def evaluation_record(chosen_patch: str, verdicts: dict[str, Any]) -> dict[str, Any]:
+def evaluation_record(
+    chosen_patch: str, verdicts: dict[str, Any], identify: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     """problems/<id>/evaluation.json: ``verdict`` is resolved / unresolved / ungraded;
     ``chosen`` the same as a boolean, null when ungraded (with the ``reason``);
-    ``candidates`` every graded patch by identity (null: ungraded, see ``ungraded``)."""
+    ``candidates`` every graded patch by identity (``identify``, default
+    ``candidate_id``; null: ungraded, see ``ungraded``)."""
     from codemonkeys.candidates import candidate_id
     from codemonkeys.swebench.evaluate import EMPTY
 
-    chosen = verdicts[candidate_id(chosen_patch)] if chosen_patch.strip() else EMPTY
+    identify = identify or candidate_id
+    chosen = verdicts[identify(chosen_patch)] if chosen_patch.strip() else EMPTY
     record: dict[str, Any] = {
         "verdict": "ungraded"
         if chosen.resolved is None
@@ -329,6 +337,7 @@ def evaluate_run(
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
+    from codemonkeys.report import patch_identity
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.evaluate import Verdict, grade_candidates
 
@@ -338,12 +347,14 @@ def evaluate_run(
     chosen: dict[str, str] = {}
     patches: dict[str, dict[str, str]] = {}
     known: dict[str, dict[str, bool]] = {}
+    identities: dict[str, Callable[[str], str]] = {}
     for pid in store.problem_ids():
         if pid not in by_id:
             continue
         chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
+        identities[pid] = patch_identity(store.problem_dir(pid))
         patches[pid] = _patches_to_grade(
-            store, pid, candidates=candidates, intermediate=intermediate
+            store, pid, identities[pid], candidates=candidates, intermediate=intermediate
         )
         known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
@@ -369,9 +380,9 @@ def evaluate_run(
             )
             for cid in patches[pid]
         }
-        record = evaluation_record(chosen[pid], verdicts)
+        record = evaluation_record(chosen[pid], verdicts, identities[pid])
         record["row_digest"] = row_digest(by_id[pid])
-        _label_recorded_ids(store, pid, record["candidates"])
+        _label_recorded_ids(store, pid, record["candidates"], identities[pid])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
         if record["verdict"] == "ungraded":
             summary["ungraded"] += 1

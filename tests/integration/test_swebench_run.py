@@ -34,15 +34,19 @@ FAST = [
 ]
 
 
-def _cli(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+def _cli(
+    *args: str, timeout: float = 600, cwd: Path = ROOT, **popen
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, **popen
     )
 
 
-def _run_args(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
-    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+def _run_args(dataset: Path, run_dir: Path | None, *extra: str) -> list[str]:
+    """``swebench run`` arguments; ``run_dir`` None: the default runs/swebench-<dataset>."""
+    args = ["swebench", "run", "--dataset", str(dataset), "--quiet"]
+    args += ["--run-dir", str(run_dir)] if run_dir is not None else []
     args += ["--model", f"scripted:{POLICY}"]
     for s in FAST:
         args += ["--set", s]
@@ -65,10 +69,12 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 
 
 def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
-    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    run_dir = tmp_path / "run"
-    proc = _cli(*_run_args(dataset, run_dir, "--set", "generation.samples=3"))
+    """As a user runs it: from their directory, the default relative run directory."""
+    _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    proc = _cli(*_run_args(Path("data.jsonl"), None, "--set", "generation.samples=3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "swebench-data"
+    assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
     # quiet mode: one line per problem and the summaries, no multi-line log records
     assert "INFO" not in proc.stderr, proc.stderr
     assert "finished: 1 of 1 problem(s) done (done 1), errors 0" in proc.stderr
@@ -128,14 +134,15 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["verdict"] == "ungraded" and evaluation["chosen"] is None
     assert "localhost:1/codemonkeys-absent:gone" in evaluation["reason"]
-    report = json.loads(_cli("report", str(run_dir), "--json").stdout.split("\nHTML report")[0])
+    report = json.loads(_cli("report", str(run_dir), "--json").stdout)  # JSON alone
     assert report["problems"][0]["verdict"] == "ungraded"
     assert report["summary"]["resolve_rate"] is None and report["summary"]["ungraded"] == 1
     rows_file.write_text(recorded)  # the image is back: the next evaluate grades it
 
     # the official harness: the chosen patch resolves, the decoy candidate does not
-    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    proc = _cli("swebench", "evaluate", "runs/swebench-data", timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["chosen"] is True and evaluation["verdict"] == "resolved"
     assert evaluation["candidates"] == {right: True, two_items: False, breaks_odd: False}
@@ -144,7 +151,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert len(graded) == 3, graded
 
     # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
-    proc = _cli("report", str(run_dir), "--json")
+    proc = _cli("report", "runs/swebench-data", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"]["resolve_rate"] == 1.0

@@ -46,6 +46,30 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(monkeypatch, tmp_path):
     assert "sk-test-not-shown" not in result.output
 
 
+def test_machine_readable_outputs_are_pure_json_on_stdout(monkeypatch, tmp_path):
+    """`report --json`, `swebench evaluate` and `config show --json` can be piped to jq:
+    stdout holds the JSON alone, messages go to stderr."""
+    import codemonkeys.swebench.run as swebench_run
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "r"
+    (run / "problems").mkdir(parents=True)
+    (run / "status.json").write_text('{"status": "finished"}')
+    rep = runner.invoke(app, ["report", "runs/r", "--json"])
+    assert rep.exit_code == 0, rep.output
+    assert json.loads(rep.stdout)["run_status"] == "finished"
+    assert "HTML report:" in rep.stderr
+
+    summary = {"problems": 2, "graded": 2, "resolved": 1, "ungraded": 0, "covered": 2}
+    monkeypatch.setattr(swebench_run, "evaluate_run", lambda *a, **k: summary)
+    ev = runner.invoke(app, ["swebench", "evaluate", "runs/r"])
+    assert ev.exit_code == 0, ev.output
+    assert json.loads(ev.stdout) == summary
+
+    cfg = runner.invoke(app, ["config", "show", "--json"])
+    assert json.loads(cfg.stdout)["generation"]["samples"] > 0
+
+
 def test_unrelated_codemonkeys_variables_do_not_break_commands(monkeypatch, tmp_path):
     """docs/sandbox.md's old CODEMONKEYS_SANDBOX_AGENT=0 and the suite's CODEMONKEYS_TEST_IMAGE
     used to be parsed as config and fail every command."""

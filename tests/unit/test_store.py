@@ -1,4 +1,5 @@
 import logging
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -33,6 +34,24 @@ def test_atomic_write_leaves_no_temp_files_and_truncated_jsonl_lines_are_skipped
     fresh = RunStore(tmp_path)  # the next process after the kill
     fresh.append_jsonl(tmp_path / "l.jsonl", {"n": 4})
     assert [r["n"] for r in fresh.read_jsonl(tmp_path / "l.jsonl")] == [1, 3, 4]
+
+
+def test_a_relative_run_dir_keeps_the_documented_layout(tmp_path, monkeypatch):
+    """`swebench run`'s default runs/swebench-verified and any --run-dir a user types."""
+    from codemonkeys.llm.recording import CallLog
+
+    monkeypatch.chdir(tmp_path)
+    store = RunStore(Path("runs/swebench-verified"))
+    store.save_record("django__django-1", "result", Rec(value=1), "fp")
+    store.write_json(Path("status.json"), {"status": "finished"})
+    CallLog(store).append({"problem": "django__django-1", "request_hash": "h", "text": "hi"})
+    run = tmp_path / "runs" / "swebench-verified"
+    assert (run / "problems" / "django__django-1" / "result.json").is_file()
+    assert (run / "status.json").is_file()
+    assert (run / "calls.jsonl").is_file()
+    assert not (run / "runs").exists()
+    monkeypatch.chdir(tmp_path / "runs")  # the same records, whatever the cwd later
+    assert store.load_record("django__django-1", "result", Rec, "fp") == Rec(value=1)
 
 
 def _prompt(i: int) -> dict:
