@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from codemonkeys.config import Config, ConfigError, load_config
+from codemonkeys.interrupts import JobSignals
+from codemonkeys.store import DiskFull, RunLocked
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -51,7 +53,10 @@ ModelOpt = Annotated[
 ]
 RelevanceModelOpt = Annotated[
     str | None,
-    typer.Option("--relevance-model", help="Cheap model that reads every file (default: primary)."),
+    typer.Option(
+        "--relevance-model",
+        help="Cheap model that reads every file (default: the primary provider's small model, e.g. anthropic/claude-haiku-4-5, openai/gpt-5-mini).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
@@ -135,12 +140,13 @@ def _job_config(
 ) -> Config:
     """Logging plus the effective config of a job that calls models; stops at once with
     the how-to when no usable model is configured, before anything slow starts."""
-    from codemonkeys.llm import ModelError, check_models
+    from codemonkeys.llm import ModelError, check_models, check_prices
 
     _setup_logging(verbose, quiet)
     cfg = build_config(config, overrides, **models)
     try:
         check_models(cfg.models)
+        check_prices(cfg)
     except ModelError as e:
         raise _fail(str(e)) from e
     return cfg
@@ -211,9 +217,15 @@ def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None
 def clean(
     run_id: Annotated[str | None, typer.Option(help="Only containers of this run.")] = None,
 ) -> None:
-    """Remove sandbox containers left behind by a crashed or killed run."""
+    """Remove sandbox containers and temporary directories left behind by a crashed or
+    killed run (only those whose owner process is gone)."""
     from codemonkeys.sandbox import clean_containers
+    from codemonkeys.tempdirs import clean_temp_dirs
 
+    dirs = clean_temp_dirs()
+    console.print(
+        f"removed {len(dirs)} leftover temporary director{'y' if len(dirs) == 1 else 'ies'}"
+    )
     try:
         n = clean_containers(run_id=run_id)
     except Exception as e:
@@ -318,8 +330,9 @@ def solve(
             run_dir=run_dir,
             estimate_only=estimate_only,
         )
-        outcome = run_solve(opts, cfg, console)
-    except (ModelError, SolveError, OSError) as e:
+        with JobSignals(console) as signals:
+            outcome = run_solve(opts, cfg, console, stop=signals.stop)
+    except (ModelError, SolveError, RunLocked, OSError) as e:
         raise _fail(str(e)) from e
     except Exception as e:
         from codemonkeys.github import GitHubError
@@ -328,6 +341,8 @@ def solve(
         if isinstance(e, GitHubError | LocalRepoError):
             raise _fail(str(e)) from e
         raise
+    if signals.received is not None:
+        raise typer.Exit(signals.exit_code)
     if outcome.result is not None and outcome.result.status not in ("done",):
         raise typer.Exit(1)
 
@@ -375,6 +390,14 @@ def swebench_run(
             "--remove-images", help="Remove each instance image when its problem is done."
         ),
     ] = False,
+    estimate_only: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Print the relevance scan's tokens and price per problem and stop "
+            "(trees from local instance images; nothing is spent).",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -410,18 +433,28 @@ def swebench_run(
         regex=regex,
         slice=slice_,
         shuffle_seed=shuffle,
-        run_dir=run_dir or cfg.run.runs_dir / label,
+        run_dir=(run_dir or cfg.run.runs_dir / label).absolute(),
         quiet=quiet,
         remove_images=remove_images,
     )
     try:
-        summary = run_swebench(opts, cfg, console)
-    except DatasetError as e:
+        if estimate_only:
+            from codemonkeys.swebench.estimate import estimate_swebench
+            from codemonkeys.swebench.run import load_rows
+
+            try:
+                estimate_swebench(load_rows(opts), cfg, console)
+            except ValueError as e:  # no problem could be estimated
+                raise _fail(str(e)) from e
+            return
+        with JobSignals(console) as signals:
+            summary = run_swebench(opts, cfg, console, stop=signals.stop)
+    except (DatasetError, RunLocked, DiskFull) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e
     console.print(summary.describe(), highlight=False, soft_wrap=True)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(signals.exit_code or summary.exit_code)
 
 
 @swebench_app.command("evaluate")
@@ -435,17 +468,31 @@ def swebench_evaluate(
             "--candidates/--chosen-only", help="Also grade every distinct candidate (coverage)."
         ),
     ] = True,
+    intermediate: Annotated[
+        bool,
+        typer.Option(
+            "--intermediate",
+            help="Also grade every intermediate edit (serial-scaling curve; many more runs).",
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option("--workers", help="Harness workers.")] = 2,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Grade a run's patches with the official swebench harness."""
+    """Grade a run's chosen patches and distinct final candidates with the official
+    swebench harness."""
     from codemonkeys.swebench.run import evaluate_run
 
     _setup_logging(verbose)
     if not run_dir.is_dir():
         raise _fail(f"no run directory at {run_dir}")
     try:
-        summary = evaluate_run(run_dir, candidates=candidates, max_workers=workers, console=console)
+        summary = evaluate_run(
+            run_dir,
+            candidates=candidates,
+            intermediate=intermediate,
+            max_workers=workers,
+            console=console,
+        )
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise _fail(str(e)) from e
     typer.echo(json.dumps(summary))
@@ -515,19 +562,20 @@ def ensemble(
         own_run=own_run,
         ids=instance,
         slice=slice_,
-        run_dir=run_dir or cfg.run.runs_dir / "ensemble",
+        run_dir=(run_dir or cfg.run.runs_dir / "ensemble").absolute(),
         out=out,
         quiet=quiet,
     )
     try:
-        path, summary = run_ensemble(opts, cfg, console)
-    except (ModelError, ValueError, FileNotFoundError) as e:
+        with JobSignals(console) as signals:
+            path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)
+    except (ModelError, RunLocked, DiskFull, ValueError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e
     console.print(f"predictions: {path}")
     console.print(summary.describe(), highlight=False, soft_wrap=True)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(signals.exit_code or summary.exit_code)
 
 
 # -- report / show -----------------------------------------------------------------------------
@@ -547,10 +595,10 @@ def report(
         raise _fail(f"{run_dir} is not a run directory")
     rep, path = write_report(run_dir, html)
     if as_json:
-        typer.echo(rep.model_dump_json(indent=2))
+        typer.echo(rep.model_dump_json(indent=2))  # stdout holds the JSON alone
     else:
         render_terminal(rep, console)
-    console.print(f"HTML report: {path}")
+    console.print(f"HTML report: {path}", highlight=False, soft_wrap=True)  # stderr
 
 
 @app.command()

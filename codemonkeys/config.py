@@ -3,6 +3,8 @@ variables and CLI overrides (in that order of precedence, lowest first).
 
 - File: ``codemonkeys.toml`` in the working directory, or ``--config PATH``.
 - Environment: ``CODEMONKEYS_<SECTION>__<KEY>=value`` (e.g. ``CODEMONKEYS_GENERATION__SAMPLES=4``).
+  Only names whose ``<SECTION>`` is a config section are config; any other ``CODEMONKEYS_*``
+  variable (a test suite's, a wrapper script's) is ignored.
 - CLI: ``--set generation.samples=4`` (dotted keys, values parsed as TOML scalars/arrays).
 
 Each stage has a *fingerprint*: a hash of the config section(s) and prompt templates the
@@ -67,19 +69,47 @@ class EndpointConfig(Section):
     max_retries: int = Field(default=8, ge=0)
     backoff_initial_s: float = Field(default=2.0, ge=0)
     backoff_max_s: float = Field(default=120.0, ge=0)
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    """Anthropic prompt-cache lifetime of the marked prefixes. ``1h`` keeps a problem's
+    shared context cached while trajectories wait on sandbox runs for more than 5 minutes
+    in total; its cache writes cost 2x input instead of 1.25x (reads are the same)."""
+
+
+SMALL_MODELS: dict[str, str] = {
+    "anthropic": "claude-haiku-4-5",
+    "openai": "gpt-5-mini",
+}
+"""The provider's small model, which reads every file when no relevance model is set."""
 
 
 class ModelsConfig(Section):
     primary: EndpointConfig = Field(default_factory=EndpointConfig)
     """Ranking, test and edit generation, selection."""
     relevance: EndpointConfig | None = None
-    """The cheap model that reads every file; defaults to the primary model."""
+    """The cheap model that reads every file. Unset: the primary provider's small model
+    (``SMALL_MODELS``: Anthropic -> Haiku, OpenAI -> a mini model) on the primary's
+    endpoint settings; the primary model itself for custom servers (``base_url``) and
+    stand-ins. Set ``relevance.model`` to the primary's to read with the primary."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Overrides/additions to the built-in price table, keyed by model name."""
+    allow_unpriced: bool = False
+    """With a cost cap set, a model without a known price is refused at start (its calls
+    would count as $0 and the cap would not limit them) unless this is true."""
     capabilities: dict[str, ModelCapabilities] = Field(default_factory=dict)
 
     def relevance_endpoint(self) -> EndpointConfig:
-        return self.relevance or self.primary
+        if self.relevance is not None:
+            return self.relevance
+        provider, sep, _ = self.primary.model.partition("/")
+        small = SMALL_MODELS.get(provider) if sep and not self.primary.base_url else None
+        if small is None:
+            return self.primary
+        # the scan's prompts are read once per file: no 1-hour cache for them
+        return self.primary.model_copy(update={"model": f"{provider}/{small}", "cache_ttl": "5m"})
+
+    def relevance_is_default_small(self) -> bool:
+        """The relevance model is the provider's small model chosen by default."""
+        return self.relevance is None and self.relevance_endpoint().model != self.primary.model
 
 
 class ContextConfig(Section):
@@ -120,6 +150,28 @@ class ContextConfig(Section):
     """A file with a longer line is treated as minified/generated data and skipped."""
     token_margin: float = Field(default=0.05, ge=0.0, lt=1.0)
     """Fraction of token_budget held back because token counts are estimates."""
+    relevance_cache: bool = True
+    """Reuse relevance decisions across runs from ``relevance_cache_dir`` (provider models
+    only; see codemonkeys/context/decision_cache.py)."""
+    relevance_cache_dir: Path | None = None
+    """Default: $XDG_CACHE_HOME/codemonkeys/relevance, else ~/.cache/codemonkeys/relevance."""
+    relevance_cache_max_mb: float = Field(default=200.0, gt=0)
+    """Least recently used decisions are removed beyond this size."""
+    relevance_batch: bool = False
+    """Send the relevance scan through the provider's batch API (Anthropic Message Batches,
+    OpenAI Batch: half price, answers within hours); see context/relevance_batch.py."""
+    relevance_batch_poll_s: float = Field(default=60.0, gt=0)
+    """Seconds between two looks at a pending batch."""
+    prefilter: bool = False
+    """Rank files lexically against the issue (BM25 + named paths/identifiers) and let the
+    relevance model read only the top ``prefilter_share``; the rest are recorded as skipped
+    (reason ``prefilter``). See codemonkeys/context/prefilter.py and docs/benchmarks.md."""
+    prefilter_share: float = Field(default=0.6, gt=0.0, le=1.0)
+    """Share of the enumerated files the prefilter keeps: the smallest share with >= 99%
+    recall of gold-patch files in tests/benchmarks/bench_prefilter.py (203 SWE-bench
+    Verified instances, 9 repositories: 99.6% recall, 16.6% of scan tokens saved)."""
+    prefilter_min_files: int = Field(default=50, ge=1)
+    """The prefilter keeps at least this many files (small repositories are read whole)."""
     allow_missing_decisions: bool = False
     """Start generation although the relevance scan failed on some files (a provider
     outage) or every ranking failed. Default: the problem stops with status ``error`` and
@@ -238,6 +290,9 @@ class SandboxConfig(Section):
     """Warm containers per problem."""
     max_containers: int = Field(default=16, ge=1)
     """Containers alive at once across the whole run."""
+    agent: bool = True
+    """Send commands through the in-container command server (docs/sandbox.md); false:
+    one ``docker exec`` per command."""
 
 
 class RunConfig(Section):
@@ -276,6 +331,9 @@ class Config(Section):
                     "vendor_dirs",
                     "exclude_generated",
                     "max_line_chars",
+                    "prefilter",
+                    "prefilter_share",
+                    "prefilter_min_files",
                     "secret_globs",
                 },
                 mode="json",
@@ -336,6 +394,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), parse_value(raw.strip())
 
 
+def env_config_key(name: str) -> str | None:
+    """The dotted config key of an environment variable ``CODEMONKEYS_<SECTION>__<KEY>``,
+    or None when the name is not config (unknown section, no ``__``)."""
+    if not name.startswith(ENV_PREFIX):
+        return None
+    section, sep, rest = name[len(ENV_PREFIX) :].lower().partition("__")
+    if not sep or not rest or section not in Config.model_fields:
+        return None
+    return f"{section}.{rest.replace('__', '.')}"
+
+
 def load_config(
     path: Path | None = None,
     overrides: list[str] | None = None,
@@ -354,8 +423,8 @@ def load_config(
             raise ConfigError(f"{path}: invalid TOML: {e}") from e
     env = dict(os.environ) if env is None else env
     for name, raw in sorted(env.items()):
-        if name.startswith(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        dotted = env_config_key(name)
+        if dotted is not None:
             _set_dotted(data, dotted, parse_value(raw))
     for item in overrides or []:
         key, value = parse_override(item)

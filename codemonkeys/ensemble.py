@@ -5,7 +5,9 @@ labels are needed.
 - ``load_predictions``: SWE-bench JSON lines, the JSON dict form, mini-swe-agent /
   SWE-agent ``preds.json`` -> ``{instance_id: [(system, patch), ...]}``;
 - ``merge_candidates``: one ``CandidateSet`` per instance, empty patches dropped, duplicates
-  (whitespace-only differences) merged with their sources kept, counts reported;
+  (the same text up to line endings, trailing whitespace, index lines and hunk offsets)
+  merged with their sources kept, counts reported; selection, which has the base files,
+  then merges the same change written in other formats (``candidates.candidate_id``);
 - ``ensemble_problem``: generate tests when the instance has none, then ``run_selection``;
 - ``export_predictions``: the chosen patches in the harness format.
 
@@ -91,7 +93,8 @@ class MergeReport(BaseModel):
     total: int = 0
     empty: int = 0
     duplicates: int = 0
-    """Non-empty rows whose patch equals (up to whitespace) one already in that instance."""
+    """Non-empty rows whose patch text equals (``candidates.normalize_patch``) one already
+    in that instance."""
     distinct: int = 0
     instances: int = 0
     """Instances with at least one distinct candidate."""

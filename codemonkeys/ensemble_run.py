@@ -3,6 +3,7 @@ own candidates) through the same test matrix, voting and selection. No labels ne
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from codemonkeys.pipeline import (
     write_status,
 )
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.store import disk_full_error
 
 MODEL_NAME = "codemonkeys-ensemble"
 
@@ -36,8 +38,15 @@ class EnsembleOptions(BaseModel):
     quiet: bool = False
 
 
-def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[Path, RunSummary]:
-    """Ensemble the predictions; the predictions file written and how the run ended."""
+def run_ensemble(
+    opts: EnsembleOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> tuple[Path, RunSummary]:
+    """Ensemble the predictions; the predictions file written and how the run ended.
+    ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.ensemble import (
         export_predictions,
         load_predictions,
@@ -50,7 +59,6 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[P
     from codemonkeys.swebench.run import (
         ProgressObserver,
         image_aware_solver,
-        install_interrupt,
         problems_from_rows,
         record_dataset,
     )
@@ -68,7 +76,7 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[P
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
     )
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
@@ -82,18 +90,17 @@ def run_ensemble(opts: EnsembleOptions, config: Config, console: Any) -> tuple[P
         return image_check(rt, problem, gold, candidates=cs)
 
     failed: list[ProblemResult] = []
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            # a row that cannot become a problem is recorded as failed; the others go on
-            rows_to_solve = [by_id[iid] for iid in merged]
-            results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
-            results = failed + results
-            summary = write_status(rt, results, total=len(merged))
-            progress.run_status(summary.status)
-    finally:
-        restore()
+    with progress:
+        # a row that cannot become a problem is recorded as failed; the others go on
+        rows_to_solve = [by_id[iid] for iid in merged]
+        results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
+        results = failed + results
+        summary = write_status(rt, results, total=len(merged))
+        progress.run_status(summary.status)
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
     fmt = "json" if out.suffix == ".json" else "jsonl"
+    rt.close()
     return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary

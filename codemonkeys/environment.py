@@ -27,7 +27,6 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
+
+from codemonkeys.tempdirs import temp_dir
 
 ProjectKind = Literal["python", "node", "go", "generic"]
 
@@ -337,8 +338,7 @@ def build_environment_image(
         pass
 
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-envbuild-") as tmp:
-        ctx = Path(tmp)
+    with temp_dir("envbuild") as ctx:
         (ctx / "Dockerfile").write_text(dockerfile)
         if with_ca:
             shutil.copyfile(HOST_CA_BUNDLE, ctx / "host-ca.crt")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
+
+from codemonkeys.tempdirs import temp_dir
 
 # Used only when the user has no git identity configured, so a snapshot or fix commit
 # never fails on a fresh machine; the user's own identity always wins.
@@ -123,13 +124,18 @@ class LocalRepo:
     def snapshot_commit(self, parent: str | None = None) -> str:
         """A commit (no branch, no ref) holding HEAD plus the working tree's state of the
         project directory, untracked non-ignored files included. Built through a temporary
-        index, so the user's index, working tree and branches are untouched."""
+        index, so the user's index, working tree and branches are untouched.
+
+        Deterministic: its dates are the parent's commit date, so the same working tree
+        on the same HEAD is the same commit whenever it is taken, and a rerun of
+        ``solve --include-uncommitted`` resumes its run."""
         parent = parent or self.head_commit()
-        with tempfile.TemporaryDirectory(prefix="codemonkeys-index-") as tmp:
+        with temp_dir("index") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("read-tree", parent, env=env)
             self._git("add", "-A", "--", *self._pathspec(), env=env)
             tree = self._git("write-tree", env=env).strip()
+        date = self._git("log", "-1", "--format=%cd", "--date=raw", parent).strip()
         return self._git(
             "commit-tree",
             tree,
@@ -137,7 +143,7 @@ class LocalRepo:
             parent,
             "-m",
             "codemonkeys: snapshot of uncommitted changes",
-            env=self._identity_env(),
+            env={**self._identity_env(), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
         ).strip()
 
     def has_commit(self, sha: str) -> bool:
@@ -190,7 +196,7 @@ class LocalRepo:
         if not patch.endswith("\n"):
             patch += "\n"
 
-        with tempfile.TemporaryDirectory(prefix="codemonkeys-apply-") as tmp:
+        with temp_dir("apply") as tmp:
             patch_file = Path(tmp) / "fix.patch"
             patch_file.write_text(patch)
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}

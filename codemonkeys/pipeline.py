@@ -12,8 +12,8 @@ stop at their next model call (``Interrupted``) and the store stays consistent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
 import threading
 import time
 import traceback
@@ -33,7 +33,8 @@ from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
-from codemonkeys.store import RunStore
+from codemonkeys.store import DiskFull, RunLock, RunStore
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +102,40 @@ class Runtime:
     container_slots: threading.BoundedSemaphore
     stop: threading.Event = field(default_factory=threading.Event)
     observer: Observer = field(default_factory=Observer)
+    lock: RunLock | None = None
+    """The run directory's lock, held until ``close()`` or the process ends."""
+
+    def close(self) -> None:
+        """Release the run directory for the next invocation (the lock also goes when the
+        process ends, however it ends, or when the Runtime is dropped)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def run_id(self) -> str:
         return self.store.root.name
 
 
-def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None) -> Runtime:
+def open_run(
+    run_dir: Path,
+    config: Config,
+    *,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+) -> Runtime:
     """Open (or resume) a run directory: write the effective config, load the call log and
-    count its spend against the caps."""
+    count its spend against the caps. ``stop`` is the job's stop flag (interrupts.JobSignals
+    sets it on Ctrl-C/SIGTERM). Raises ``RunLocked`` (naming the holder) when another
+    invocation has the run directory."""
     store = RunStore(run_dir)
-    store.write_json(Path("config.json"), config)
-    stop = threading.Event()
+    lock = RunLock(store.root).acquire()
+    try:
+        store.reserve_space()
+        store.write_json(Path("config.json"), config)
+    except BaseException:
+        lock.release()
+        raise
+    stop = stop or threading.Event()
     costs = CostTracker(config.run.max_cost_usd, config.run.max_cost_per_problem_usd, stop=stop)
     calls = CallLog(store)
     replay_costs(calls, costs)
@@ -125,6 +148,7 @@ def open_run(run_dir: Path, config: Config, *, observer: Observer | None = None)
         container_slots=threading.BoundedSemaphore(config.sandbox.max_containers),
         stop=stop,
         observer=observer or Observer(),
+        lock=lock,
     )
 
 
@@ -211,7 +235,9 @@ def solve_problem(
     pool = None
     try:
         spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
-        pool = SandboxPool(spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots)
+        pool = SandboxPool(
+            spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
+        )
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
         if candidates is None:
             candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
@@ -226,6 +252,10 @@ def solve_problem(
             with timed(rt, problem.id, times, "selection"):
                 selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
             _take_selection(result, selection)
+    except DiskFull as e:  # the run stops; a rerun (with space) resumes this problem
+        rt.stop.set()
+        result.status = "interrupted"
+        result.error = str(e)
     except Interrupted as e:
         result.status = "interrupted"
         result.error = str(e)
@@ -240,10 +270,11 @@ def solve_problem(
         result.status = "error" if _infrastructure(e) else "failed"
         result.error = f"{type(e).__name__}: {e}"
         log.warning("problem %s failed: %s", problem.id, result.error)
-        rt.store.write_json(
-            rt.store.problem_dir(problem.id) / "error.json",
-            {"error": result.error, "traceback": traceback.format_exc()},
-        )
+        with contextlib.suppress(DiskFull):
+            rt.store.write_json(
+                rt.store.problem_dir(problem.id) / "error.json",
+                {"error": result.error, "traceback": traceback.format_exc()},
+            )
     finally:
         if pool is not None:
             try:
@@ -265,8 +296,7 @@ def _generate_candidates(
     from codemonkeys.context.stage import run_context
     from codemonkeys.generation.stage import run_generation
 
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-repo-") as tmp:
-        repo_dir = Path(tmp)
+    with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
         with timed(rt, problem.id, times, "context"):
             paths = _export_repo(pool, repo_dir)
@@ -323,7 +353,11 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     result.stage_seconds = seconds
     result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
-    rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    try:
+        rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+    except DiskFull as e:  # the problem stays unfinished on disk: a rerun redoes it
+        rt.stop.set()
+        log.error("%s: its result could not be saved: %s", result.id, e)
     rt.observer.problem_done(result)
     return result
 
@@ -371,16 +405,27 @@ def run_problems(
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                results.append(fut.result())
+                try:
+                    results.append(fut.result())
+                except DiskFull as e:  # before the problem's own records: stop the run
+                    rt.stop.set()
+                    log.error("%s", e)
     write_status(rt, results)
     return results
 
 
-RunStatus = Literal["finished", "interrupted", "budget_exhausted"]
-EXIT_CODES = {"finished": 0, "failed": 1, "budget_exhausted": 3, "interrupted": 130}
+RunStatus = Literal["finished", "interrupted", "budget_exhausted", "disk_full"]
+EXIT_CODES = {
+    "finished": 0,
+    "failed": 1,
+    "budget_exhausted": 3,
+    "disk_full": 4,
+    "interrupted": 130,
+}
 """Exit status of a job: 0 every problem finished without an error, 1 some problem failed
 (its error is in its result.json; a rerun retries it), 3 the cost cap stopped the run,
-130 interrupted (Ctrl-C). A rerun of the same command resumes in every case."""
+4 the disk filled up, 130 interrupted (Ctrl-C; 143 for SIGTERM: the CLI exits 128 + the
+signal). A rerun of the same command resumes in every case."""
 
 
 class RunSummary(BaseModel):
@@ -410,6 +455,8 @@ class RunSummary(BaseModel):
             "finished": "finished",
             "interrupted": "interrupted",
             "budget_exhausted": "stopped at the cost cap",
+            "disk_full": "stopped: no space left on the run directory's disk (records so far "
+            "are intact; free some space)",
         }[self.status]
         line = f"{head}: {done} of {self.problems} problem(s) done ({counts}), errors {self.errors}"
         if self.status != "finished" or self.errors:
@@ -420,6 +467,8 @@ class RunSummary(BaseModel):
 
 
 def run_status(rt: Runtime) -> RunStatus:
+    if rt.store.disk_full.is_set():
+        return "disk_full"
     if rt.stop.is_set():
         return "interrupted"
     if rt.costs.run_exhausted():
@@ -439,5 +488,8 @@ def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = 
         by_status=by_status,
         cost_usd=round(rt.costs.total, 6),
     )
-    rt.store.write_json(Path("status.json"), summary)
+    try:
+        rt.store.write_json(Path("status.json"), summary)
+    except DiskFull as e:  # even the freed reserve is used up: the console still says it
+        log.error("status.json could not be written: %s", e)
     return summary

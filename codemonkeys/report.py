@@ -30,16 +30,16 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
 from pydantic import BaseModel, Field
 
-from codemonkeys.candidates import candidate_id
+from codemonkeys.candidates import candidate_id, normalize_patch
 from codemonkeys.problem import patch_files
-from codemonkeys.store import read_jsonl
+from codemonkeys.store import atomic_write_text, read_jsonl
 
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 """Cost stages as written in calls.jsonl, in pipeline order."""
@@ -391,18 +391,45 @@ def load_trajectories(problem_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
-    """Every distinct patch the report can use a label for, keyed by ``candidate_id``: the
-    result's candidates, the chosen patch, and every intermediate edit of every trajectory
-    (grading those too gives the serial-scaling curve). ``swebench evaluate`` grades these
+def patch_identity(problem_dir: Path | str) -> Callable[[str], str]:
+    """The id of a patch as the run gave it. Generation and selection identify a patch by
+    the files it produces from the base (``candidate_id`` with the base files, which a
+    report does not have): a patch the run recorded keeps that id; any other patch gets
+    ``candidate_id`` of its text. Evaluation labels and the report's lookups both go
+    through this, so they always agree."""
+    problem_dir = Path(problem_dir)
+    known: dict[str, str] = {}
+    generation = load_record(problem_dir, "generation")
+    selection = load_record(problem_dir, "selection")
+    for holder in (
+        generation.get("candidates") if isinstance(generation, dict) else None,
+        selection,
+    ):
+        cands = holder.get("candidates") if isinstance(holder, dict) else None
+        for c in cands if isinstance(cands, list) else []:
+            if isinstance(c, dict) and isinstance(c.get("patch"), str) and c.get("id"):
+                known[normalize_patch(c["patch"])] = str(c["id"])
+
+    def identify(patch: str) -> str:
+        return known.get(normalize_patch(patch)) or candidate_id(patch)
+
+    return identify
+
+
+def patches_for_grading(problem_dir: Path | str, *, intermediate: bool = True) -> dict[str, str]:
+    """Every distinct patch the report can use a label for, keyed by ``patch_identity``:
+    the result's candidates, the chosen patch, each trajectory's final patch and, with
+    ``intermediate``, every intermediate edit of every trajectory (grading those too gives
+    the serial-scaling curve, at many more harness runs). ``swebench evaluate`` grades these
     and writes ``evaluation.json`` ``{"verdict", "chosen": bool | None, "candidates": {id:
     bool | None}}`` (None: never graded, see ``swebench.run.evaluation_record``)."""
     problem_dir = Path(problem_dir)
     patches: dict[str, str] = {}
+    identify = patch_identity(problem_dir)
 
     def add(p: Any) -> None:
         if isinstance(p, str) and p.strip():
-            patches.setdefault(candidate_id(p), p)
+            patches.setdefault(identify(p), p)
 
     result = load_record(problem_dir, "result") or {}
     if isinstance(result, dict):
@@ -412,8 +439,9 @@ def patches_for_grading(problem_dir: Path | str) -> dict[str, str]:
                 add(c.get("patch"))
     for _, traj in load_trajectories(problem_dir):
         add(trajectory_final_patch(traj))
-        for p in trajectory_attempt_patches(traj):
-            add(p)
+        if intermediate:
+            for p in trajectory_attempt_patches(traj):
+                add(p)
     return patches
 
 
@@ -432,11 +460,12 @@ def _alias_stripped(labels: dict[str, bool], selection: Any) -> None:
             labels.setdefault(s["original_id"], labels[new_id])
 
 
-def _label(labels: Mapping[str, bool], patch: str) -> bool | None:
+def _label(
+    labels: Mapping[str, bool], patch: str, identify: Callable[[str], str] = candidate_id
+) -> bool | None:
     if not patch or not patch.strip():
         return False  # an empty patch never resolves an issue
-    cid = candidate_id(patch)
-    val = labels.get(cid)
+    val = labels.get(identify(patch))
     return None if val is None else bool(val)
 
 
@@ -543,8 +572,9 @@ def _load_problem(
         chosen_id = selection.get("chosen_id") or selection.get("chosen")
     chosen_id = chosen_id if isinstance(chosen_id, str) else None
     chosen_patch = result.get("chosen_patch")
+    identify = patch_identity(pdir)
     if chosen_id is None and isinstance(chosen_patch, str) and chosen_patch.strip():
-        chosen_id = candidate_id(chosen_patch)
+        chosen_id = identify(chosen_patch)
 
     row = ProblemRow(
         id=pid,
@@ -627,13 +657,13 @@ def _load_problem(
     trajs = [t for _, t in load_trajectories(pdir)]
     row.trajectories = len(trajs)
     if trajs and data.has_candidate_labels:
-        finals = [_label(labels_map, trajectory_final_patch(t)) for t in trajs]
+        finals = [_label(labels_map, trajectory_final_patch(t), identify) for t in trajs]
         if all(f is not None for f in finals):
             c = sum(bool(f) for f in finals)
             row.correct_trajectories = c
             data.samples = (len(finals), c)
         per_attempt = [
-            [_label(labels_map, p) for p in trajectory_attempt_patches(t)] for t in trajs
+            [_label(labels_map, p, identify) for p in trajectory_attempt_patches(t)] for t in trajs
         ]
         ungraded = sum(v is None for t in per_attempt for v in t)
         if any(per_attempt) and not ungraded:
@@ -816,8 +846,8 @@ def _summarise(report: Report, loaded: list[_ProblemData]) -> None:
         report.warnings.append(
             f"the serial-scaling curve leaves out {len(missing)} problem(s): "
             + (
-                f"{ungraded} intermediate edit states are not graded; grade "
-                "report.patches_for_grading(problem_dir) into evaluation.json to include them"
+                f"{ungraded} intermediate edit states are not graded; "
+                "`codemonkeys swebench evaluate RUN --intermediate` grades them"
                 if ungraded
                 else "their trajectory records hold no intermediate edits"
             )
@@ -1268,6 +1298,6 @@ def write_report(run_dir: Path | str, out: Path | str | None = None) -> tuple[Re
     report = build_report(run_dir)
     html_path = Path(out) if out else Path(run_dir) / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(report), encoding="utf-8")
-    html_path.with_suffix(".json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    atomic_write_text(html_path, render_html(report))
+    atomic_write_text(html_path.with_suffix(".json"), report.model_dump_json(indent=1))
     return report, html_path

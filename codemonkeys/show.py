@@ -16,20 +16,21 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from codemonkeys.candidates import candidate_id
 from codemonkeys.problem import safe_name
 from codemonkeys.report import (
     BASE_CSS,
     load_record,
     load_trajectories,
+    patch_identity,
     read_json_file,
     trajectory_final_patch,
     unwrap,
 )
+from codemonkeys.store import atomic_write_text
 
 esc = html.escape
 
@@ -398,11 +399,13 @@ def _run_html(label: str, run: Any) -> str:
     return f"<div><b>{esc(label)}</b>: exit {esc(str(code))}{extra}</div>" + pre(out)
 
 
-def _trajectory_html(i: int, name: str, traj: Any, labels: Mapping[str, bool]) -> str:
+def _trajectory_html(
+    i: int, name: str, traj: Any, labels: Mapping[str, bool], identify: Callable[[str], str]
+) -> str:
     if not isinstance(traj, Mapping):
         return f"<div class='traj'><h3>{esc(name)}</h3>{pre('unreadable record')}</div>"
     final = trajectory_final_patch(traj)
-    cid = candidate_id(final) if final.strip() else None
+    cid = identify(final) if final.strip() else None
     ok = labels.get(cid) if cid else None
     head = (
         f"<h3 id='traj-{i}'>{esc(name)}"
@@ -584,8 +587,9 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     parts.append(f"<h2 id='trajectories'>Trajectories ({len(trajs)})</h2>")
     if not trajs:
         parts.append("<p class='muted'>No trajectory records.</p>")
+    identify = patch_identity(pdir)
     for i, (name, traj) in enumerate(trajs):
-        parts.append(_trajectory_html(i, name, traj, labels))
+        parts.append(_trajectory_html(i, name, traj, labels, identify))
     parts.append(f"<h2 id='selection'>Selection</h2>{_selection_html(selection, labels, chosen)}")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -596,5 +600,5 @@ def write_show(run_dir: Path | str, problem_id: str, out: Path | str | None = No
     run_dir = Path(run_dir)
     page = render_show(run_dir, problem_id)
     path = Path(out) if out else _find_problem_dir(run_dir, problem_id) / "show.html"
-    path.write_text(page, encoding="utf-8")
+    atomic_write_text(path, page)
     return path

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -27,9 +27,12 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from codemonkeys.config import Config
+from codemonkeys.context.scan_cost import ScanEstimate
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem
+from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.store import atomic_write_text, disk_full_error
+from codemonkeys.tempdirs import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +63,28 @@ class Estimate(BaseModel):
     calls_high: int
     usd_low: float
     usd_high: float
+    unpriced: list[str] = []
+    """Models without a known price: their calls are counted as $0 in the range."""
 
     def describe(self) -> str:
-        return (
+        text = (
             f"estimate: {self.files} files to scan ({self.file_tokens:,} tokens), "
             f"{self.calls_low:,}-{self.calls_high:,} model calls, "
             f"${self.usd_low:.2f}-${self.usd_high:.2f}"
         )
+        if self.unpriced:
+            text += (
+                f" (no price known for {', '.join(self.unpriced)}: its calls are counted as "
+                "$0 here and against any cost cap)"
+            )
+        return text
 
 
 class SolveOutcome(BaseModel):
     run_dir: Path
     result: ProblemResult | None = None
     estimate: Estimate | None = None
+    scan: ScanEstimate | None = None
     patch_file: Path | None = None
     branch: str | None = None
     commit: str | None = None
@@ -129,7 +141,9 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
     )
     relevance = cost(rel_model, rel_in, rel_out)
     base_calls = n_files + c.rankings
+    unpriced = sorted({m for m in (rel_model, primary) if not pricing.is_priced(m)})
     return Estimate(
+        unpriced=unpriced,
         files=n_files,
         file_tokens=file_tokens,
         calls_low=base_calls + low_calls + 1,
@@ -225,42 +239,66 @@ def default_run_dir(config: Config, label: str, base_commit: str, issue: str) ->
     return config.run.runs_dir / f"solve-{safe_name(label)}-{base_commit[:8]}-{digest}"
 
 
-def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
+def problem_id(label: str, base_commit: str, issue: str) -> str:
+    """The repository label plus a digest of the issue text and the base commit: another
+    issue, or the same issue on other code, is another problem even in the same run
+    directory (its records are never answered from the first one's)."""
+    digest = hashlib.sha256(f"{base_commit}\0{issue}".encode()).hexdigest()[:10]
+    return f"{safe_name(label)}-{digest}"
+
+
+def solve(
+    opts: SolveOptions,
+    config: Config,
+    console: Console,
+    *,
+    stop: threading.Event | None = None,
+) -> SolveOutcome:
+    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.context.files import enumerate_files
+    from codemonkeys.context.prefilter import apply_prefilter
+    from codemonkeys.context.scan_cost import estimate_scan
     from codemonkeys.context.tokens import count_tokens
-    from codemonkeys.llm import check_models
+    from codemonkeys.llm import check_models, check_prices
     from codemonkeys.localrepo import export_tree, open_repo
 
     # 1. fail fast: a model, a checkout, a base commit
     check_models(config.models)
+    check_prices(config)
     if not opts.issue.strip():
         raise SolveError("the issue text is empty")
     repo = open_repo(opts.repo)
     base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
     config.sandbox.kind = opts.sandbox
 
-    run_dir = opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)
-    with tempfile.TemporaryDirectory(prefix="codemonkeys-tree-") as tmp:
-        tree = Path(tmp)
+    run_dir = (opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)).absolute()
+    with temp_dir("tree") as tree:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
         enum = enumerate_files(tree, paths, config.context)
+        scanned = (
+            apply_prefilter(opts.issue, tree, enum, config.context)
+            if config.context.prefilter
+            else enum
+        )
         estimate = estimate_cost(
-            config, len(enum.files), enum.total_tokens, count_tokens(opts.issue)
+            config, len(scanned.files), scanned.total_tokens, count_tokens(opts.issue)
         )
         console.print(escape(estimate.describe()))
+        scan = estimate_scan(config, enum, opts.issue, tree)
+        console.print(escape(scan.describe()))
         cap = config.run.max_cost_usd
         console.print(
             f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
         )
-        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate)
-        if opts.estimate_only:
+        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate, scan=scan)
+        if opts.estimate_only or (stop is not None and stop.is_set()):
             return outcome
         # 3. the environment to run tests in
         image, language = prepare_environment(opts, config, tree, console)
 
     problem = Problem(
-        id=safe_name(repo.label),
+        id=problem_id(repo.label, base, opts.issue),
         repo=repo.label,
         issue=opts.issue,
         base_commit=base,
@@ -270,16 +308,21 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
         workdir="/repo",
         test_language=language,
     )
-    rt = open_run(run_dir, config, observer=ConsoleObserver(console))
+    if stop is not None and stop.is_set():  # stopped while the environment was built
+        return outcome
+    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
     console.print(f"run directory: {run_dir}")
     t0 = time.monotonic()
     result = solve_problem(rt, problem)
+    if rt.store.disk_full.is_set():
+        raise disk_full_error(rt.store.root)
+    write_status(rt, [result])
     outcome.result = result
     _print_result(console, result, rt.costs.total, time.monotonic() - t0)
 
     if result.chosen_patch:
         outcome.patch_file = run_dir / "chosen.patch"
-        outcome.patch_file.write_text(result.chosen_patch)
+        atomic_write_text(outcome.patch_file, result.chosen_patch)
         console.print(f"patch saved to {outcome.patch_file}")
         if opts.apply:
             branch, commit = repo.apply_on_branch(
@@ -292,6 +335,7 @@ def solve(opts: SolveOptions, config: Config, console: Console) -> SolveOutcome:
             console.print(
                 f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
             )
+    rt.close()
     return outcome
 
 

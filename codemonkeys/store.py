@@ -9,14 +9,23 @@ Layout (``runs/<run>/``)::
     problems/<id>/<record>.json stage records: {"fingerprint": ..., "data": {...}}
     problems/<id>/prompts.jsonl.gz   the prompts sent for this problem (optional)
 
-JSON records are written atomically (temp file + fsync + rename). JSON-lines files are
-appended one whole line per ``write`` call under a lock; a line cut short by a kill is
-skipped on read. A record whose fingerprint differs from the current config's is moved to
-``problems/<id>/stale/`` with a warning and recomputed, never silently reused.
+JSON records and every file that is rewritten are written atomically (temp file + fsync +
+rename). JSON-lines files are appended one whole line per ``write`` call under a lock; a
+line cut short by a kill is skipped on read, and a write that fails part-way (disk full) is
+cut back so the file holds only whole lines. ``prompts.jsonl.gz`` is a series of gzip
+members, one per line, compressed (fast level) before the lock is taken; the reader keeps
+every complete member and skips one cut short by a kill, even with later members after it.
+
+A full disk (ENOSPC) raises ``DiskFull`` with what to do, sets ``RunStore.disk_full`` and
+frees a small reserve file so the run can still record its status. A record whose
+fingerprint differs from the current config's is moved to ``problems/<id>/stale/`` with a
+warning and recomputed, never silently reused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import json
 import logging
@@ -24,7 +33,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +47,43 @@ log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 
+PROMPTS_FILE = "prompts.jsonl.gz"
+PROMPTS_GZIP_LEVEL = 1
+"""Fast: the prompt log is written on every model call and read only for audits."""
+GZIP_MAGIC = b"\x1f\x8b\x08"
+RESERVE_FILE = ".space-reserve"
+RESERVE_BYTES = 256 * 1024
+"""Freed on the first ENOSPC so the run can still write its status and results."""
+
+
+class DiskFull(OSError):
+    """No space left where the run writes; nothing already written is damaged."""
+
+    def __init__(self, path: Path, cause: OSError):
+        super().__init__(
+            cause.errno,
+            f"no space left on the device holding {path} ({cause.strerror}); the run stops. "
+            "Records written so far are intact: free some space and rerun the same command "
+            "to resume",
+        )
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def disk_full_error(root: Path) -> DiskFull:
+    """The error a job ends with after its store ran out of space."""
+    return DiskFull(root, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+
+def _is_disk_full(e: OSError) -> bool:
+    return e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: temp file + fsync + rename (a full disk leaves
+    the old contents in place and raises ``DiskFull``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -46,9 +92,62 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and _is_disk_full(e) and not isinstance(e, DiskFull):
+            raise DiskFull(path, e) from e
         raise
+
+
+def append_bytes(path: Path, data: bytes) -> int:
+    """Append ``data`` with one ``O_APPEND`` descriptor; returns the offset it starts at.
+    A write that fails part-way (disk full) is cut back, so the file never ends in a
+    fragment written by us. Callers serialise appends to one file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(fd, view[written:])
+        except OSError as e:
+            if written:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+            if _is_disk_full(e):
+                raise DiskFull(path, e) from e
+            raise
+        return start
+    finally:
+        os.close(fd)
+
+
+def gzip_members(data: bytes) -> Iterator[bytes]:
+    """The decompressed contents of each complete gzip member of ``data``. A member cut
+    short by a kill (or damaged) is skipped and reading goes on at the next member."""
+    view = memoryview(data)
+    pos, end = 0, len(data)
+    while pos < end:
+        start = data.find(GZIP_MAGIC, pos)
+        if start < 0:
+            return
+        d = zlib.decompressobj(wbits=31)
+        parts: list[bytes] = []
+        cur = start
+        try:
+            while cur < end and not d.eof:
+                chunk = view[cur : cur + 65536]
+                parts.append(d.decompress(chunk))
+                cur += len(chunk)
+        except zlib.error:
+            pass
+        if not d.eof:
+            pos = start + 1  # a cut or damaged member: look for the next one
+            continue
+        yield b"".join(parts)
+        pos = cur - len(d.unused_data)
 
 
 def json_text(data: Any, *, indent: int | None = None) -> str:
@@ -97,15 +196,112 @@ def _ends_mid_line(path: Path) -> bool:
         return False
 
 
-class RunStore:
-    """All reads and writes of one run directory. Thread-safe."""
+class RunLocked(RuntimeError):
+    """Another process holds the run directory; the message names it."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``fcntl.flock`` on ``<run>/.lock``), so two
+    invocations never work on (and pay for) the same run at once. The holder's pid, host
+    and command are written in the file for the message the second one prints. The kernel
+    drops the lock when the holder exits, however it exits (SIGKILL included)."""
+
+    FILE = ".lock"
 
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.path = Path(root) / self.FILE
+        self._file: Any = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+        import socket
+        import sys
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            f.close()
+            raise RunLocked(
+                f"{self.path.parent} is in use by another invocation "
+                f"({_describe_holder(holder)}); wait for it to end or stop it, then rerun"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": " ".join(sys.argv),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            )
+            + "\n"
+        )
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None
+
+
+def _describe_holder(text: str) -> str:
+    try:
+        h = json.loads(text)
+        return f"pid {h['pid']} on {h['host']} since {h['since']}: {h['command']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+class RunStore:
+    """All reads and writes of one run directory. Thread-safe.
+
+    ``root`` is made absolute once, here: every path the store hands out
+    (``problem_dir``, the call log's) is then absolute, so a relative run directory
+    (``runs/x``, ``./x``) gives the documented layout and never ``runs/x/runs/x/``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).expanduser().absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._appended: set[Path] = set()
+        self.disk_full = threading.Event()
+        """Set on the first ENOSPC: the run stops starting work (see pipeline)."""
+
+    # -- disk space ----------------------------------------------------------------------
+    def reserve_space(self) -> None:
+        """Keep a small file to free when the disk fills up (see ``_guard``)."""
+        path = self.root / RESERVE_FILE
+        if path.is_file() and path.stat().st_size >= RESERVE_BYTES:
+            return
+        try:
+            with path.open("wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            path.unlink(missing_ok=True)
+            if _is_disk_full(e):
+                raise DiskFull(path, e) from e
+            raise
+
+    def _guard(self, write: Callable[[], Any]) -> Any:
+        try:
+            return write()
+        except DiskFull:
+            if not self.disk_full.is_set():
+                self.disk_full.set()
+                (self.root / RESERVE_FILE).unlink(missing_ok=True)
+                log.error("disk full under %s: the run stops", self.root)
+            raise
 
     # -- paths -------------------------------------------------------------------------
     def problem_dir(self, problem_id: str) -> Path:
@@ -133,7 +329,7 @@ class RunStore:
         path = self._abs(path)
         text = json_text(to_jsonable(data), indent=1)
         with self._lock(path):
-            atomic_write_text(path, text + "\n")
+            self._guard(lambda: atomic_write_text(path, text + "\n"))
 
     def read_json(self, path: Path) -> Any | None:
         path = self._abs(path)
@@ -146,49 +342,50 @@ class RunStore:
             return None
 
     def _abs(self, path: Path) -> Path:
+        """A path below the run directory: absolute paths as they are, relative ones
+        relative to ``root`` (``Path("status.json")``)."""
         path = Path(path)
         return path if path.is_absolute() else self.root / path
 
     # -- JSON lines --------------------------------------------------------------------
-    def append_jsonl(self, path: Path, obj: BaseModel | dict[str, Any]) -> None:
+    def append_jsonl(self, path: Path, obj: BaseModel | dict[str, Any]) -> tuple[int, int]:
+        """Append one line; returns (offset, length) of the line in the file."""
         path = self._abs(path)
         line = json_text(to_jsonable(obj)) + "\n"
         data = line.encode("utf-8")
         with self._lock(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            lead = b""
             if path not in self._appended and _ends_mid_line(path):
-                data = b"\n" + data  # a line cut short by a kill stays alone on its line
+                lead = b"\n"  # a line cut short by a kill stays alone on its line
+            start = self._guard(lambda: append_bytes(path, lead + data))
             self._appended.add(path)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+        return start + len(lead), len(data)
 
     def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
         return list(read_jsonl(self._abs(path)))
 
     def append_prompt(self, problem_id: str, record: dict[str, Any]) -> None:
-        """Append to problems/<id>/prompts.jsonl.gz (one gzip member per record)."""
-        path = self.problem_dir(problem_id) / "prompts.jsonl.gz"
+        """Append to problems/<id>/prompts.jsonl.gz: one gzip member per record, compressed
+        before the lock is taken, written with one append (a kill cuts at most this one)."""
+        path = self.problem_dir(problem_id) / PROMPTS_FILE
         line = (json_text(record) + "\n").encode("utf-8")
-        with self._lock(path), gzip.open(path, "ab") as f:
-            f.write(line)
+        member = gzip.compress(line, compresslevel=PROMPTS_GZIP_LEVEL, mtime=0)
+        with self._lock(path):
+            self._guard(lambda: append_bytes(path, member))
 
     def read_prompts(self, problem_id: str) -> list[dict[str, Any]]:
-        path = self.problem_dir(problem_id) / "prompts.jsonl.gz"
-        out: list[dict[str, Any]] = []
+        """Every complete prompt record; a member cut short by a kill is skipped and the
+        records after it are kept."""
+        path = self.problem_dir(problem_id) / PROMPTS_FILE
         if not path.is_file():
-            return out
-        try:
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        continue
-        except (EOFError, gzip.BadGzipFile, OSError):
-            pass  # a member cut short by a kill: keep what was complete
+            return []
+        out: list[dict[str, Any]] = []
+        for member in gzip_members(path.read_bytes()):
+            for line in member.decode("utf-8", errors="replace").splitlines():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
         return out
 
     # -- fingerprinted stage records ---------------------------------------------------

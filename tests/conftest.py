@@ -16,6 +16,17 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SANDBOX_IMAGE = os.environ.get("CODEMONKEYS_TEST_IMAGE", "codemonkeys-sandbox:latest")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory, monkeypatch):
+    """Each test (and the CLI it starts) gets its own relevance cache directory, so the
+    cross-run decision cache never carries answers between tests or into ~/.cache."""
+    import codemonkeys.context.decision_cache as decision_cache
+
+    cache = tmp_path_factory.mktemp("relevance-cache")
+    monkeypatch.setenv("CODEMONKEYS_CONTEXT__RELEVANCE_CACHE_DIR", str(cache))
+    monkeypatch.setattr(decision_cache, "default_cache_dir", lambda: cache)
+
+
 def _docker_client():
     try:
         import docker
@@ -95,3 +106,35 @@ def make_git_repo(path: Path, files: dict[str, str | bytes], message: str = "ini
     return subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (a disk that fills up). Mounting needs root; without it the test skips
+    with the reason, except under CI=true where it must run."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        reason = f"cannot mount a tmpfs: {proc.stderr.strip() or proc.returncode}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def fill_disk(mount_point: Path, leave_bytes: int) -> Path:
+    """Occupy the disk but ``leave_bytes``; delete the returned file to free the space."""
+    st = os.statvfs(mount_point)
+    free = st.f_bavail * st.f_frsize
+    filler = mount_point / "filler"
+    with filler.open("wb") as f:
+        f.write(b"\0" * max(0, free - leave_bytes))
+    return filler

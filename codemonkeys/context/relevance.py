@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
+from codemonkeys.context.decision_cache import DecisionCache, cacheable_model
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
 from codemonkeys.context.tokens import count_tokens
@@ -50,6 +51,8 @@ class FileDecision(BaseModel):
     attempts: int = 0
     reused: bool = False
     """Answered from the decisions file (a resumed run or an identical file)."""
+    from_cache: bool = False
+    """Answered from the cross-run decision cache (``decision_cache.py``)."""
     error: str = ""
 
 
@@ -151,8 +154,10 @@ def run_relevance(
     store: RunStore,
     cfg: ContextConfig,
     max_workers: int,
+    cache: DecisionCache | None = None,
 ) -> list[FileDecision]:
-    """Decide every file; returns one decision per file in the order of ``files``."""
+    """Decide every file; returns one decision per file in the order of ``files``.
+    ``cache``: decisions shared across runs (looked up after the run's decisions file)."""
     issue_hash = text_hash(issue)
     prompts = prompt_hash("relevance")
     system = render("relevance/system", issue=issue)
@@ -165,10 +170,18 @@ def run_relevance(
     for f in files:
         by_key.setdefault(decision_key(f.sha256, issue_hash, model.name, prompts), []).append(f)
 
+    if cache is not None and not cacheable_model(model.name):
+        cache = None
     results: dict[str, FileDecision] = {}  # key -> decision of the first file with it
     to_ask: list[tuple[str, SourceFile]] = []
     for key, group in by_key.items():
         rec = known.get(key)
+        from_cache = False
+        if rec is None and cache is not None:
+            rec = cache.get(key)
+            if rec is not None:
+                from_cache = True
+                store.append_jsonl(decisions_path, {**rec, "key": key, "from_cache": True})
         if rec is not None:
             first = group[0]
             results[key] = FileDecision(
@@ -181,6 +194,7 @@ def run_relevance(
                 truncated=bool(rec.get("truncated")),
                 attempts=0,
                 reused=True,
+                from_cache=from_cache,
             )
         else:
             to_ask.append((key, group[0]))
@@ -237,22 +251,22 @@ def run_relevance(
             decision.status, decision.error = "context_length_exceeded", str(e)[:1000]
         except Exception as e:  # an outage or a bug: this file is asked again on resume
             decision.status, decision.error = "error", _describe(e)
-        store.append_jsonl(
-            decisions_path,
-            {
-                "key": key,
-                "path": f.path,
-                "sha256": f.sha256,
-                "status": decision.status,
-                "summary": decision.summary,
-                "shrunk": shrunk,
-                "truncated": truncated,
-                "attempts": decision.attempts,
-                "model": model.name,
-                "error": decision.error,
-                "ts": time.time(),
-            },
-        )
+        record = {
+            "key": key,
+            "path": f.path,
+            "sha256": f.sha256,
+            "status": decision.status,
+            "summary": decision.summary,
+            "shrunk": shrunk,
+            "truncated": truncated,
+            "attempts": decision.attempts,
+            "model": model.name,
+            "error": decision.error,
+            "ts": time.time(),
+        }
+        store.append_jsonl(decisions_path, record)
+        if cache is not None:
+            cache.put(key, record)
         return decision
 
     if to_ask:
@@ -271,6 +285,8 @@ def run_relevance(
                     fut.cancel()
                 raise
 
+    if cache is not None and cache.stored:
+        cache.prune()
     out: list[FileDecision] = []
     for key, group in by_key.items():
         base = results[key]

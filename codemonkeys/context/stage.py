@@ -16,8 +16,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import Config
+from codemonkeys.context.decision_cache import DecisionCache
 from codemonkeys.context.files import enumerate_files, read_text
 from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
+from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
 from codemonkeys.context.ranking import RankingAttempt, rank_files
 from codemonkeys.context.relevance import RelevanceRecord, run_relevance
 from codemonkeys.problem import Gold, Problem
@@ -44,7 +46,11 @@ class ContextRecord(BaseModel):
     """token_budget less the safety margin: what the packer filled."""
     enumerated_files: int = 0
     excluded_counts: dict[str, int] = Field(default_factory=dict)
+    prefilter_skipped: list[str] = Field(default_factory=list)
+    """Files the prefilter ranked below its share: the relevance model never read them."""
     relevance_counts: dict[str, int] = Field(default_factory=dict)
+    relevance_from_cache: int = 0
+    """Decisions answered by the cross-run decision cache (no call paid)."""
     relevant: list[RelevantFile] = Field(default_factory=list)
     parse_errors: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
@@ -109,6 +115,8 @@ def _relevance(
     if rec is not None and not any(d.status == "error" for d in rec.decisions):
         return rec, False
     enum = enumerate_files(repo_dir, paths, config.context)
+    if config.context.prefilter:
+        enum = apply_prefilter(problem.issue, repo_dir, enum, config.context)
     log.info(
         "%s: %d source files (%d tokens) to scan; excluded %s",
         problem.id,
@@ -117,6 +125,8 @@ def _relevance(
         enum.excluded_counts(),
     )
     model = hub.model("relevance", problem_id=problem.id, stage="relevance")
+    if config.context.relevance_batch:
+        _batch_scan(problem, repo_dir, enum.files, model.name, hub, store, config)
     decisions = run_relevance(
         problem_id=problem.id,
         issue=problem.issue,
@@ -126,12 +136,40 @@ def _relevance(
         store=store,
         cfg=config.context,
         max_workers=model.limit.max_concurrency,
+        cache=DecisionCache.from_config(config.context),
     )
     rec = RelevanceRecord(
         decisions=decisions, excluded=enum.excluded, enumerated_tokens=enum.total_tokens
     )
     store.save_record(problem.id, RELEVANCE_RECORD, rec, fp)
     return rec, True
+
+
+def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> None:
+    """The batch part of the scan; what it leaves undecided the interactive scan asks."""
+    from codemonkeys.context.relevance_batch import run_relevance_batches
+    from codemonkeys.llm.batch import batch_api
+
+    api = batch_api(hub.provider("relevance"))
+    if api is None:
+        log.warning("%s: %s has no batch API; the scan runs interactively", problem.id, model_name)
+        return
+    hub.costs.check(problem.id)  # a spent budget stops before a batch is paid for
+    counts = run_relevance_batches(
+        problem_id=problem.id,
+        issue=problem.issue,
+        repo_dir=repo_dir,
+        files=files,
+        model_name=model_name,
+        api=api,
+        store=store,
+        cfg=config.context,
+        pricing=hub.pricing,
+        add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
+        stop=hub.costs.stop,  # Ctrl-C stops the wait; the rerun polls the same batch
+        cache=DecisionCache.from_config(config.context),
+    )
+    log.info("%s: relevance batch outcomes %s", problem.id, counts)
 
 
 def run_context(
@@ -179,7 +217,9 @@ def run_context(
             packing_budget=budget,
             enumerated_files=len(relevance.decisions),
             excluded_counts=_counts(relevance.excluded.values()),
+            prefilter_skipped=[p for p, r in relevance.excluded.items() if r == PREFILTER_REASON],
             relevance_counts=relevance.counts(),
+            relevance_from_cache=sum(1 for d in relevance.decisions if d.from_cache),
             relevant=[
                 RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant
             ],

@@ -84,25 +84,26 @@ class OriginalFiles:
         self.repo_dir = Path(repo_dir) if repo_dir is not None else None
         self.lease = lease
         self._lock = threading.Lock()
-        self._cache: dict[str, str | None] = {}
+        self._cache: dict[str, bytes | None] = {}
 
     def read(self, path: str) -> str | None:
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EditError([f"{path} is not a UTF-8 text file; it cannot be edited."]) from None
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The file's bytes at the base commit (None when absent), read once."""
         with self._lock:
             if path in self._cache:
                 return self._cache[path]
         data = self._read_bytes(path)
-        if data is None:
-            text = None
-        else:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EditError(
-                    [f"{path} is not a UTF-8 text file; it cannot be edited."]
-                ) from None
         with self._lock:
-            self._cache[path] = text
-        return text
+            self._cache[path] = data
+        return data
 
     def _read_bytes(self, path: str) -> bytes | None:
         if self.repo_dir is not None:

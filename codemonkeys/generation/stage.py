@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from codemonkeys.candidates import CandidateSet
+from codemonkeys.candidates import BaseFiles, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache
 from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
@@ -66,11 +66,15 @@ def _runtime(
     )
 
 
-def candidates_from(trajectories: list[TrajectoryRecord]) -> CandidateSet:
+def candidates_from(
+    trajectories: list[TrajectoryRecord], base: BaseFiles | None = None
+) -> CandidateSet:
+    """Distinct final patches (identified by the files they produce from ``base``) and
+    distinct final tests."""
     cands = CandidateSet()
     for rec in sorted(trajectories, key=lambda r: r.index):
         if rec.final_patch:
-            cands.add_patch(rec.final_patch, f"codemonkeys:traj-{rec.index}")
+            cands.add_patch(rec.final_patch, f"codemonkeys:traj-{rec.index}", base)
         if rec.final_test is not None:
             cands.add_test(rec.final_test)
     return cands
@@ -130,7 +134,9 @@ def run_generation(
                         budget = budget or e
     finally:
         rt.close()
-    result = GenerationResult(trajectories=records, candidates=candidates_from(records))
+    result = GenerationResult(
+        trajectories=records, candidates=candidates_from(records, files.read_bytes)
+    )
     if budget is not None:
         raise budget
     store.save_record(problem.id, RESULT_RECORD, result, fingerprint=fp)

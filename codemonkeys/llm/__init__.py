@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
-from codemonkeys.config import EndpointConfig, ModelsConfig
+from codemonkeys.config import Config, EndpointConfig, ModelsConfig
 from codemonkeys.llm.base import (
     BudgetExceeded,
     Completion,
@@ -35,6 +35,7 @@ __all__ = [
     "ModelHub",
     "build_provider",
     "check_models",
+    "check_prices",
     "NO_MODEL_HELP",
     "api_key_env",
 ]
@@ -58,7 +59,10 @@ def api_key_env(endpoint: EndpointConfig) -> str | None:
     return None
 
 
-def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
+def build_provider(
+    endpoint: EndpointConfig, pricing: Pricing, *, stop: threading.Event | None = None
+) -> Model:
+    """The provider for ``endpoint``; ``stop`` (the run's stop flag) cuts retry waits short."""
     spec = endpoint.model.strip()
     if not spec:
         raise ModelError(NO_MODEL_HELP)
@@ -82,14 +86,14 @@ def build_provider(endpoint: EndpointConfig, pricing: Pricing) -> Model:
 
         if not key:
             raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
-        return AnthropicModel(name, endpoint, pricing, api_key=key)
+        return AnthropicModel(name, endpoint, pricing, api_key=key, stop=stop)
     if provider == "openai":
         from codemonkeys.llm.openai_model import OpenAIModel
 
         if not key and not endpoint.base_url:
             raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
         # local OpenAI-compatible servers usually take any key
-        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed")
+        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed", stop=stop)
     raise ModelError(
         f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)"
     )
@@ -100,8 +104,32 @@ def check_models(config: ModelsConfig) -> None:
     the how-to (``ModelError``) instead of deep inside a run."""
     pricing = Pricing(config)
     build_provider(config.primary, pricing)
-    if config.relevance is not None:
-        build_provider(config.relevance, pricing)
+    if config.relevance_endpoint() is not config.primary:
+        build_provider(config.relevance_endpoint(), pricing)
+
+
+def check_prices(config: Config) -> None:
+    """With a cost cap, every configured model needs a known price (config
+    ``models.prices.<name>``) or the explicit opt-out ``models.allow_unpriced``: otherwise
+    its calls count as $0 and the cap silently limits nothing. Raises ``ModelError``."""
+    run, models = config.run, config.models
+    if run.max_cost_usd is None and run.max_cost_per_problem_usd is None:
+        return
+    if models.allow_unpriced:
+        return
+    pricing = Pricing(models)
+    endpoints = [models.primary, models.relevance_endpoint()]
+    missing = sorted({ep.model for ep in endpoints if ep.model and not pricing.is_priced(ep.model)})
+    if not missing:
+        return
+    name = Pricing._bare(missing[0])
+    raise ModelError(
+        f"a cost cap is set but no price is known for {', '.join(missing)}: its calls would "
+        "count as $0 and the cap would not limit them. Give its price in USD per million "
+        f"tokens (--set 'models.prices.{name}={{input=3.0, output=15.0}}' or "
+        f"[models.prices.{name}] in codemonkeys.toml), or run uncapped for it with "
+        "--set models.allow_unpriced=true"
+    )
 
 
 class ModelHub:
@@ -140,7 +168,7 @@ class ModelHub:
         with self._lock:
             ident = f"{ep.model}|{ep.base_url or ''}"
             if ident not in self._providers:
-                self._providers[ident] = build_provider(ep, self.pricing)
+                self._providers[ident] = build_provider(ep, self.pricing, stop=self.costs.stop)
                 key = self._endpoint_key(ep)
                 if key not in self.limits:
                     self.limits[key] = EndpointLimit(ep.max_concurrency)

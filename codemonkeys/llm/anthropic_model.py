@@ -1,7 +1,8 @@
 """Anthropic Messages API through the official ``anthropic`` SDK.
 
 - System messages become ``system`` text blocks; user/assistant turns become text blocks.
-- A ``Message(cache=True)`` puts ``cache_control: ephemeral`` on its block: callers mark the
+- A ``Message(cache=True)`` puts ``cache_control: ephemeral`` on its block (with
+  ``ttl: 1h`` when the endpoint's ``cache_ttl`` is ``1h``): callers mark the
   end of the large shared prefix (system + context), so every trajectory of a problem
   reads that prefix from the prompt cache. Anthropic allows 4 breakpoints per request;
   beyond that the first two and the last two marks are kept.
@@ -16,6 +17,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anthropic
@@ -27,6 +29,8 @@ from codemonkeys.llm.sdk_model import SDKModel
 
 MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
+ONE_HOUR_WRITE_FACTOR = 2.0
+"""A 1-hour cache write costs twice the input price (a 5-minute one 1.25x)."""
 
 
 class AnthropicModel(SDKModel):
@@ -39,8 +43,16 @@ class AnthropicModel(SDKModel):
     connection_error = anthropic.APIConnectionError
     timeout_error = anthropic.APITimeoutError
 
-    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
-        super().__init__(name, endpoint, pricing, api_key=api_key)
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        pricing: Pricing,
+        *,
+        api_key: str,
+        stop: threading.Event | None = None,
+    ):
+        super().__init__(name, endpoint, pricing, api_key=api_key, stop=stop)
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=endpoint.base_url or None,
@@ -49,12 +61,23 @@ class AnthropicModel(SDKModel):
         )
 
     # -- request -----------------------------------------------------------------------
-    @staticmethod
-    def _block(m: Message, cache: bool) -> dict[str, Any]:
+    def _block(self, m: Message, cache: bool) -> dict[str, Any]:
         block: dict[str, Any] = {"type": "text", "text": m.content}
         if cache:
             block["cache_control"] = {"type": "ephemeral"}
+            if self.endpoint.cache_ttl == "1h":
+                block["cache_control"]["ttl"] = "1h"
         return block
+
+    def cost(self, usage: Usage) -> float:
+        """With the 1-hour TTL every cache write is a 1-hour write: 2x the input price."""
+        base = self.pricing.cost(self.name, usage)
+        price = self.pricing.price(self.name)
+        if self.endpoint.cache_ttl != "1h" or price is None or not usage.cache_write_tokens:
+            return base
+        write_5m = price.cache_write if price.cache_write is not None else price.input
+        extra = usage.cache_write_tokens * (ONE_HOUR_WRITE_FACTOR * price.input - write_5m)
+        return base + extra / 1_000_000
 
     @staticmethod
     def _cache_marks(messages: list[Message]) -> set[int]:

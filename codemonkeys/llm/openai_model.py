@@ -16,6 +16,7 @@ OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp) via ``EndpointConfig.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import openai
@@ -38,8 +39,16 @@ class OpenAIModel(SDKModel):
     connection_error = openai.APIConnectionError
     timeout_error = openai.APITimeoutError
 
-    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
-        super().__init__(name, endpoint, pricing, api_key=api_key)
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        pricing: Pricing,
+        *,
+        api_key: str,
+        stop: threading.Event | None = None,
+    ):
+        super().__init__(name, endpoint, pricing, api_key=api_key, stop=stop)
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=endpoint.base_url or None,

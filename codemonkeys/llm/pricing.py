@@ -146,6 +146,10 @@ class Pricing:
                 return stand_in
         return model.split("/", 1)[1] if "/" in model else model
 
+    def is_priced(self, model: str) -> bool:
+        """Whether a price is known for ``model`` (built in or from the config)."""
+        return _longest_prefix(self._prices, self._bare(model), ("-",)) is not None
+
     def price(self, model: str) -> Price | None:
         name = self._bare(model)
         key = _longest_prefix(self._prices, name, ("-",))

@@ -30,6 +30,7 @@ from codemonkeys.llm.base import (
     clean_text,
     request_hash,
 )
+from codemonkeys.llm.callindex import CallIndex
 from codemonkeys.store import RunStore
 
 CALLS_FILE = "calls.jsonl"
@@ -83,28 +84,30 @@ class CostTracker:
 
 
 class CallLog:
-    """``calls.jsonl`` of a run, indexed by request hash for resume and replay."""
+    """``calls.jsonl`` of a run, looked up by request hash for resume through an on-disk
+    index (``callindex.CallIndex``): start-up and memory do not grow with the log."""
 
     def __init__(self, store: RunStore, path: str = CALLS_FILE):
         self.store = store
         self.path = store.root / path
-        self._lock = threading.Lock()
-        self._by_hash: dict[str, dict] = {}
-        for rec in store.read_jsonl(self.path):
-            if "request_hash" in rec and "text" in rec and not rec.get("error"):
-                self._by_hash.setdefault(rec["request_hash"], rec)
+        self.index = CallIndex(self.path)
+        self._append_lock = threading.Lock()
+        """Appends and their index updates in one order, so the index's offset only grows."""
 
     def lookup(self, h: str) -> dict | None:
-        with self._lock:
-            return self._by_hash.get(h)
+        return self.index.lookup(h)
 
     def append(self, record: dict) -> None:
-        self.store.append_jsonl(self.path, record)
-        if not record.get("error"):
-            with self._lock:
-                self._by_hash.setdefault(record["request_hash"], record)
+        with self._append_lock:
+            offset, length = self.store.append_jsonl(self.path, record)
+            self.index.added(record, offset, length)
+
+    def spend(self) -> Iterator[tuple[str, str, float]]:
+        """(problem, stage, USD) of every call in the log."""
+        return self.index.spend()
 
     def records(self) -> list[dict]:
+        """Every record, in memory: for tests and small logs (reports stream the file)."""
         return self.store.read_jsonl(self.path)
 
 
@@ -266,5 +269,5 @@ def request_tokens(messages: list[Message], max_tokens: int) -> int:
 
 def replay_costs(calls: CallLog, costs: CostTracker) -> None:
     """Count the spend of calls already in the log (a resumed run) against the caps."""
-    for rec in calls.records():
-        costs.add(rec.get("problem", ""), rec.get("stage", ""), float(rec.get("cost_usd", 0.0)))
+    for problem, stage, cost in calls.spend():
+        costs.add(problem, stage, cost)

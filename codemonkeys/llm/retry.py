@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -31,7 +32,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from codemonkeys.config import EndpointConfig
-from codemonkeys.llm.base import ContextLengthExceeded, ModelError
+from codemonkeys.llm.base import ContextLengthExceeded, Interrupted, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +158,33 @@ def backoff_seconds(attempt: int, endpoint: EndpointConfig, retry_after_s: float
     return wait
 
 
+def stop_aware_sleep(stop: threading.Event | None) -> Callable[[float], None]:
+    """A tenacity ``sleep`` that wakes up when ``stop`` is set and raises ``Interrupted``."""
+
+    def sleep(seconds: float) -> None:
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise Interrupted("run interrupted during a retry backoff")
+
+    return sleep
+
+
 def call_with_retries(
     attempt: Callable[[], T],
     *,
     endpoint: EndpointConfig,
     model: str,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> T:
     """Run ``attempt`` until it returns, raises something other than ``TransientError``,
-    or the endpoint's retries are used up (then ``ModelError(retryable=True)``)."""
+    or the endpoint's retries are used up (then ``ModelError(retryable=True)``).
+
+    ``stop`` (the run's stop flag) ends a backoff wait the moment it is set, with
+    ``Interrupted``: Ctrl-C during an outage does not wait out minutes of backoff."""
+    if sleep is None:
+        sleep = stop_aware_sleep(stop)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -33,7 +33,17 @@ class SDKModel:
     connection_error: ClassVar[type[BaseException]]
     timeout_error: ClassVar[type[BaseException]]
 
-    def __init__(self, name: str, endpoint: EndpointConfig, pricing: Pricing, *, api_key: str):
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        pricing: Pricing,
+        *,
+        api_key: str,
+        stop: threading.Event | None = None,
+    ):
+        self.stop = stop
+        """The run's stop flag: a retry backoff wait ends at once when it is set."""
         self.name = f"{self.provider}/{name}"
         self.model_id = name
         self.endpoint = endpoint
@@ -60,6 +70,10 @@ class SDKModel:
 
     def _create(self, kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+    def cost(self, usage: Usage) -> float:
+        """USD of one answer (providers with other cache prices override this)."""
+        return self.pricing.cost(self.name, usage)
 
     def _parse(self, response: Any) -> tuple[str, Usage]:
         raise NotImplementedError
@@ -128,12 +142,12 @@ class SDKModel:
         )
         start = time.monotonic()
         text, usage = call_with_retries(
-            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name
+            lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name, stop=self.stop
         )
         return Completion(
             text=text,
             usage=usage,
-            cost_usd=self.pricing.cost(self.name, usage),
+            cost_usd=self.cost(usage),
             seconds=time.monotonic() - start,
             model=self.name,
         )

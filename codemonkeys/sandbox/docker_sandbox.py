@@ -87,7 +87,6 @@ git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
 chown -R 0:0 .git && chmod -R go-w .git || exit 1
 if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" chown -hR 0:0 && xargs -0r -a "$KEEP" chmod -R go-w; fi
 """
-USE_AGENT = os.environ.get("CODEMONKEYS_SANDBOX_AGENT", "1") != "0"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
 _live: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
@@ -123,7 +122,7 @@ class DockerSandbox(ShellGitSandbox):
         self._closed = False
         self._pending: list[tuple[str, bytes]] = []
         self._agent: Agent | None = None
-        self._agent_usable = USE_AGENT
+        self._agent_usable = spec.agent
         self._agent_lock = threading.RLock()
         self._pending_lock = threading.Lock()
         self.private_dir = f"{PRIVATE_ROOT}/work"

@@ -20,7 +20,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from codemonkeys.sandbox.common import SCRIPT_TMP, SandboxFileNotFound, ShellGit
 from codemonkeys.sandbox.gittree import host_tree_tar
 from codemonkeys.sandbox.output import BoundedOutput
 from codemonkeys.sandbox.spec import ENV_ALLOW, SandboxSpec
+from codemonkeys.tempdirs import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class LocalSandbox(ShellGitSandbox):
         self.max_output_chars = spec.max_output_chars
         self.default_timeout = spec.default_timeout
         self.keep_untracked = []
-        self.root = Path(tempfile.mkdtemp(prefix="cm-local-sandbox-"))
+        self.root = make_temp_dir("local")
         self.workdir = str(self.root / "repo")
         self.tmp_dir = str(self.root / "tmp")
         self.private_dir = str(self.root / "private")

@@ -9,8 +9,6 @@ per pool, and at most ``container_slots`` across the whole run.
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,23 +19,6 @@ from codemonkeys.sandbox.base import Sandbox, SandboxError
 from codemonkeys.sandbox.spec import SandboxSpec
 
 log = logging.getLogger(__name__)
-
-_sigterm_installed = False
-
-
-def install_sigterm_cleanup() -> None:
-    """Turn SIGTERM into SystemExit (once, main thread, only if nobody else handles it), so
-    ``finally`` blocks and the atexit hook remove our containers. Ctrl-C already raises
-    KeyboardInterrupt; SIGKILL cannot be caught: ``codemonkeys clean`` handles that."""
-    global _sigterm_installed
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-        _sigterm_installed = True
-    except (ValueError, OSError):
-        pass
 
 
 def open_sandbox(
@@ -62,6 +43,7 @@ class SandboxPool:
         container_slots: threading.BoundedSemaphore | None = None,
         *,
         client: Any = None,
+        stop: threading.Event | None = None,
     ):
         if size < 1:
             raise ValueError("pool size must be >= 1")
@@ -69,6 +51,8 @@ class SandboxPool:
         self.size = size
         self.container_slots = container_slots
         self._client = client
+        self.stop = stop
+        """The run's stop flag: once set, no new lease is handed out (``Interrupted``)."""
         self._cond = threading.Condition()
         self._idle: list[Sandbox] = []
         self._count = 0  # live + being created
@@ -83,8 +67,6 @@ class SandboxPool:
             "reset_seconds_total": 0.0,
             "discarded": 0,
         }
-        if spec.kind == "docker":
-            install_sigterm_cleanup()
 
     def _shared_tar(self) -> bytes | None:
         """The copy of a local repository, computed once for every container of the pool."""
@@ -134,6 +116,10 @@ class SandboxPool:
                 self.container_slots.release()
 
     def _acquire(self) -> Sandbox:
+        if self.stop is not None and self.stop.is_set():
+            from codemonkeys.llm.base import Interrupted
+
+            raise Interrupted("run interrupted: no new sandbox lease")
         with self._cond:
             while True:
                 if self._closed:

@@ -54,6 +54,8 @@ class SandboxSpec(BaseModel):
     (``ENV_ALLOW``); nothing else of the host's environment reaches a script."""
     max_output_chars: int = 8192
     default_timeout: float = 100.0
+    agent: bool = True
+    """Commands through the in-container command server (False: one docker exec each)."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Merged with org.codemonkeys.managed=1."""
 
@@ -84,5 +86,6 @@ def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxS
         pass_env=list(cfg.pass_env),
         max_output_chars=cfg.max_output_chars,
         default_timeout=cfg.script_timeout_s,
+        agent=cfg.agent,
         labels=labels,
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.execution import ExecutionCache, Script, TestRun
+from codemonkeys.llm.base import BudgetExceeded
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def run_cell(
 ) -> Cell:
     try:
         return Cell.from_run(cache.run(patch, script), keep)
+    except BudgetExceeded:  # a stop (cap, Ctrl-C) is not a cell's verdict
+        raise
     except Exception as e:  # the sandbox failed, not the script: record and go on
         log.warning("sandbox failure while running test %s: %s", script.digest, e)
         return Cell(verdict="error", output_tail=f"{type(e).__name__}: {e}"[-_KEEP_OUTPUT_CHARS:])

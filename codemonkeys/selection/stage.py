@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from codemonkeys.candidates import Candidate, CandidateSet
+from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, ModelError
@@ -103,9 +103,11 @@ def input_digest(candidates: CandidateSet, config: Config) -> str:
 
 
 def prepare_candidates(
-    candidates: CandidateSet, config: Config
+    candidates: CandidateSet, config: Config, base: BaseFiles | None = None
 ) -> tuple[CandidateSet, list[StrippedEdit]]:
-    """Strip test-file hunks (unless allowed) and collapse whitespace-identical tests."""
+    """Strip test-file hunks (unless allowed), merge candidates that produce the same files
+    from ``base`` (another system's formatting of the same change: one candidate, one
+    top-k slot) and collapse identical tests."""
     out = CandidateSet()
     stripped: list[StrippedEdit] = []
     for c in candidates.candidates:
@@ -113,19 +115,24 @@ def prepare_candidates(
         if not config.selection.allow_test_file_edits:
             patch, removed = strip_test_file_edits(c.patch, config.context.test_dirs)
             if removed:
-                added = None
-                for src in c.sources:
-                    added = out.add_patch(patch, src) or added
+                added = out.add_sources(patch, c.sources or ["unknown"], base)
                 stripped.append(
                     StrippedEdit(
                         original_id=c.id, new_id=added.id if added else None, removed_files=removed
                     )
                 )
                 continue
-        for src in c.sources or ["unknown"]:
-            out.add_patch(patch, src)
+        out.add_sources(patch, c.sources or ["unknown"], base)
     out.tests = distinct_tests(candidates.tests)
     return out, stripped
+
+
+def base_files(pool: Any) -> BaseFiles | None:
+    """The problem's base files, read from clean sandbox leases (once per path)."""
+    from codemonkeys.generation.runtime import OriginalFiles
+
+    lease = getattr(pool, "lease", None)
+    return OriginalFiles(None, lease).read_bytes if lease is not None else None
 
 
 def pool_workers(pool: Any, config: Config) -> int:
@@ -268,7 +275,7 @@ def run_selection(
 
     start = time.monotonic()
     sel = config.selection
-    prepared, stripped = prepare_candidates(candidates, config)
+    prepared, stripped = prepare_candidates(candidates, config, base_files(pool))
     record = SelectionRecord(
         problem_id=problem.id,
         input_digest=digest,

@@ -11,8 +11,9 @@ Rules (``SelectionConfig.voting``):
   original implementation let such tests vote for every candidate.
 - ``original``: the paper's rule, *t* votes for *c* when it exits 0 on *c*.
 
-Identical tests count once: ``distinct_tests`` collapses tests that differ only in
-whitespace before the matrix is built, so each remaining column is one vote.
+Identical tests count once: ``distinct_tests`` collapses tests that differ only in line
+endings or trailing whitespace before the matrix is built, so each remaining column is
+one vote.
 
 Ranking (deterministic): candidates whose patch applies before ones that never applied,
 then votes desc, behaviour-cluster size desc, candidate id asc. How many systems proposed
@@ -22,33 +23,25 @@ with the regression verifier.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel
 
-from codemonkeys.candidates import Candidate
+from codemonkeys.candidates import Candidate, script_identity
 from codemonkeys.execution import Script
 from codemonkeys.selection.matrix import TestMatrix
 
 VotingRule = Literal["strict", "original"]
 
 
-def _normalize_test(script: Script) -> str:
-    lines = [
-        re.sub(r"[ \t]+", " ", ln.rstrip())
-        for ln in script.content.replace("\r\n", "\n").splitlines()
-    ]
-    return script.language + "\0" + "\n".join(ln for ln in lines if ln)
-
-
 def distinct_tests(tests: Iterable[Script]) -> list[Script]:
-    """Tests with whitespace-only differences collapsed (first occurrence kept, order kept)."""
+    """Tests that differ only in line endings or trailing whitespace collapsed
+    (``script_identity``; first occurrence kept, order kept). Indentation counts."""
     seen: set[str] = set()
     out: list[Script] = []
     for t in tests:
-        key = _normalize_test(t)
+        key = script_identity(t)
         if t.content.strip() and key not in seen:
             seen.add(key)
             out.append(t)

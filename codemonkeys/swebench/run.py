@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,90 +177,87 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     return export_predictions(selections, path, MODEL_NAME)
 
 
-def run_swebench(opts: SwebenchRunOptions, config: Config, console: Any) -> RunSummary:
-    """Run the selected problems; status.json and the returned summary say how it ended."""
+def run_swebench(
+    opts: SwebenchRunOptions,
+    config: Config,
+    console: Any,
+    *,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run the selected problems; status.json and the returned summary say how it ended.
+    ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
     from codemonkeys.progress import Progress
 
     rows = load_rows(opts)
     progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
-    rt = open_run(opts.run_dir, config)
+    rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
     rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
     record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
-    restore = install_interrupt(rt, console)
-    try:
-        with progress:
-            results = run_problems(
-                rt,
-                problems_from_rows(rt, rows, failed),
-                solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
-            )
-            summary = write_status(rt, failed + results, total=len(rows))
-            progress.run_status(summary.status)
-    finally:
-        restore()
+    with progress:
+        results = run_problems(
+            rt,
+            problems_from_rows(rt, rows, failed),
+            solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
+        )
+        summary = write_status(rt, failed + results, total=len(rows))
+        progress.run_status(summary.status)
+    if summary.status == "disk_full":
+        rt.close()
+        return summary
     path = write_predictions(rt)
     console.print(f"predictions: {path}")
     if summary.status == "budget_exhausted":
         console.print(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
+    rt.close()
     return summary
-
-
-def install_interrupt(rt: Runtime, console: Any):
-    """First Ctrl-C: stop starting new work (records stay consistent). Second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if rt.stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        rt.stop.set()
-        console.print("\nstopping: no new work starts; Ctrl-C again to abort at once")
-
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- evaluation ------------------------------------------------------------------------
 EVALUATION_FILE = "evaluation.json"
 
 
-def _patches_to_grade(store: Any, pid: str, *, candidates: bool) -> dict[str, str]:
-    """The distinct patches of one problem to grade, keyed by candidate identity, the
-    chosen patch first (so it keeps its harness run, and its cached verdict, across
-    reruns): with ``candidates``, selection's candidates and every intermediate edit too
-    (for coverage and the serial-scaling curve)."""
-    from codemonkeys.candidates import candidate_id
+def _patches_to_grade(
+    store: Any,
+    pid: str,
+    identify: Callable[[str], str],
+    *,
+    candidates: bool,
+    intermediate: bool = False,
+) -> dict[str, str]:
+    """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
+    candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
+    harness run, and its cached verdict, across reruns): with ``candidates``, selection's
+    candidates and each trajectory's final patch (coverage); with ``intermediate`` every
+    intermediate edit too (the serial-scaling curve, at many more harness runs)."""
     from codemonkeys.report import patches_for_grading
 
     chosen = store.record_data(pid, "result").get("chosen_patch") or ""
     patches: dict[str, str] = {}
     if chosen.strip():
-        patches[candidate_id(chosen)] = chosen
+        patches[identify(chosen)] = chosen
     if candidates:
         sel = store.record_data(pid, "selection")
-        others = {candidate_id(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
-        others.update(patches_for_grading(store.problem_dir(pid)))
+        others = {identify(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
+        others.update(patches_for_grading(store.problem_dir(pid), intermediate=intermediate))
         for cid, patch in sorted(others.items()):
             if patch.strip():
                 patches.setdefault(cid, patch)
     return patches
 
 
-def _label_recorded_ids(store: Any, pid: str, labels: dict[str, bool | None]) -> None:
-    """Selection's records name candidates by the id they got when written; when the
-    identity function has changed since, give that id its patch's verdict too, so the
+def _label_recorded_ids(
+    store: Any, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
+) -> None:
+    """Selection's records name candidates by the id they got when written; where another
+    record named the same patch otherwise, give that id its patch's verdict too, so the
     report finds a label for every recorded candidate."""
-    from codemonkeys.candidates import candidate_id
-
     for c in store.record_data(pid, "selection").get("candidates", []):
-        cid = candidate_id(c["patch"])
+        cid = identify(c["patch"])
         if c.get("id") and c["id"] != cid and cid in labels:
             labels.setdefault(c["id"], labels[cid])
 
@@ -286,14 +282,18 @@ def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
     return {str(k): v for k, v in labels.items() if isinstance(v, bool)}
 
 
-def evaluation_record(chosen_patch: str, verdicts: dict[str, Any]) -> dict[str, Any]:
+def evaluation_record(
+    chosen_patch: str, verdicts: dict[str, Any], identify: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     """problems/<id>/evaluation.json: ``verdict`` is resolved / unresolved / ungraded;
     ``chosen`` the same as a boolean, null when ungraded (with the ``reason``);
-    ``candidates`` every graded patch by identity (null: ungraded, see ``ungraded``)."""
+    ``candidates`` every graded patch by identity (``identify``, default
+    ``candidate_id``; null: ungraded, see ``ungraded``)."""
     from codemonkeys.candidates import candidate_id
     from codemonkeys.swebench.evaluate import EMPTY
 
-    chosen = verdicts[candidate_id(chosen_patch)] if chosen_patch.strip() else EMPTY
+    identify = identify or candidate_id
+    chosen = verdicts[identify(chosen_patch)] if chosen_patch.strip() else EMPTY
     record: dict[str, Any] = {
         "verdict": "ungraded"
         if chosen.resolved is None
@@ -324,13 +324,20 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def evaluate_run(
-    run_dir: Path, *, candidates: bool = True, max_workers: int = 2, console: Any
+    run_dir: Path,
+    *,
+    candidates: bool = True,
+    intermediate: bool = False,
+    max_workers: int = 2,
+    console: Any,
 ) -> dict[str, Any]:
-    """Grade the chosen patches (and every distinct candidate) of a run with the official
-    harness, each distinct patch once; writes problems/<id>/evaluation.json and returns a
+    """Grade the chosen patches and each distinct final candidate of a run with the
+    official harness, each distinct patch once (``intermediate``: every intermediate edit
+    too, for the serial-scaling curve); writes problems/<id>/evaluation.json and returns a
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
+    from codemonkeys.report import patch_identity
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.evaluate import Verdict, grade_candidates
 
@@ -340,11 +347,15 @@ def evaluate_run(
     chosen: dict[str, str] = {}
     patches: dict[str, dict[str, str]] = {}
     known: dict[str, dict[str, bool]] = {}
+    identities: dict[str, Callable[[str], str]] = {}
     for pid in store.problem_ids():
         if pid not in by_id:
             continue
         chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
-        patches[pid] = _patches_to_grade(store, pid, candidates=candidates)
+        identities[pid] = patch_identity(store.problem_dir(pid))
+        patches[pid] = _patches_to_grade(
+            store, pid, identities[pid], candidates=candidates, intermediate=intermediate
+        )
         known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
 
@@ -369,9 +380,9 @@ def evaluate_run(
             )
             for cid in patches[pid]
         }
-        record = evaluation_record(chosen[pid], verdicts)
+        record = evaluation_record(chosen[pid], verdicts, identities[pid])
         record["row_digest"] = row_digest(by_id[pid])
-        _label_recorded_ids(store, pid, record["candidates"])
+        _label_recorded_ids(store, pid, record["candidates"], identities[pid])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
         if record["verdict"] == "ungraded":
             summary["ungraded"] += 1

@@ -477,3 +477,50 @@ def test_keys_never_reach_the_call_log_prompts_or_logs(
     assert key not in caplog.text
     assert all(key not in str(r.args) for r in caplog.records)
     assert key not in repr(hub.provider("primary"))
+
+
+def test_stop_flag_cuts_a_retry_backoff_short(server, tmp_path, monkeypatch):
+    """Ctrl-C/SIGTERM during an outage: the backoff wait (here 60 s) ends as soon as the
+    run's stop flag is set, with Interrupted (not a ModelError recorded as an answer)."""
+    from codemonkeys.llm.base import Interrupted
+
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    server.set_default(OPENAI_PATH, Reply(503, openai_error(503, "down")))
+    ep = endpoint("openai/gpt-4o", server.openai_url, backoff_initial_s=60, backoff_max_s=120)
+    stop = threading.Event()
+    hub = ModelHub(
+        ModelsConfig(primary=ep), CallLog(RunStore(tmp_path / "run")), CostTracker(stop=stop)
+    )
+    model = hub.model("primary", problem_id="p", stage="edits")
+
+    waiting = threading.Event()
+
+    class RetryWatcher(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retry 1/" in record.getMessage():
+                waiting.set()
+
+    watcher = RetryWatcher()
+    logging.getLogger("codemonkeys.llm.retry").addHandler(watcher)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            ask(model)
+        except BaseException as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    try:
+        assert waiting.wait(30), "the first attempt never failed"
+        stop.set()
+        worker.join(10)  # the backoff is 30-60 s: only the stop flag ends it this soon
+        assert not worker.is_alive(), "the backoff wait ignored the stop flag"
+    finally:
+        logging.getLogger("codemonkeys.llm.retry").removeHandler(watcher)
+        stop.set()
+        worker.join(120)
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    assert len(server.requests(OPENAI_PATH)) == 1
+    assert CallLog(RunStore(tmp_path / "run")).records() == []

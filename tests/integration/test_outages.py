@@ -56,12 +56,17 @@ class Outage:
             [CLI, *args], capture_output=True, text=True, timeout=300, env=self.env, cwd=ROOT
         )
 
+    @property
+    def problem_dir(self) -> Path:
+        """The one problem's records (its id is the repo label + a digest of the issue)."""
+        (pdir,) = (self.run_dir / "problems").iterdir()
+        return pdir
+
     def record(self, name: str) -> dict:
-        path = self.run_dir / "problems" / "bumper" / f"{name}.json"
-        return json.loads(path.read_text())["data"]
+        return json.loads((self.problem_dir / f"{name}.json").read_text())["data"]
 
     def trajectories(self) -> list[Path]:
-        return sorted((self.run_dir / "problems" / "bumper").glob("trajectory-*.json"))
+        return sorted(self.problem_dir.glob("trajectory-*.json"))
 
     def assert_no_call_paid_twice(self) -> None:
         calls = [json.loads(x) for x in (self.run_dir / "calls.jsonl").read_text().splitlines()]

@@ -176,6 +176,17 @@ def test_env_setup_runs_before_each_command(repo, sandbox_image):
         assert one.run("echo $GREETING").output == "hello-from-setup\n"
 
 
+def test_agent_off_by_config_uses_docker_exec(repo, sandbox_image):
+    """sandbox.agent = false (the config key that replaced an env read at import time)."""
+    spec = SandboxSpec(image=sandbox_image, repo_path=repo, agent=False)
+    with open_sandbox(spec) as one:
+        assert one.run("echo via-exec").output == "via-exec\n"
+        assert one._agent is None
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=repo)) as default:
+        assert default.run("echo via-agent").output == "via-agent\n"
+        assert default._agent is not None
+
+
 def test_write_and_read_files(sb):
     sb.write_file("notes/new.txt", "relative\n")
     sb.write_file("/tmp/codemonkeys/x/abs.bin", b"\x00\xff")
@@ -406,20 +417,33 @@ def test_clean_spares_containers_of_live_processes(box, docker_client):
 def test_sigterm_of_the_host_process_removes_its_containers(
     tmp_path, repo, sandbox_image, docker_client
 ):
+    """The job's signal handling (installed at the job entry, main thread) stops work held
+    in a worker thread; the pool then removes its containers and the exit code is 143."""
     run_id = f"term-{uuid.uuid4().hex[:8]}"
     child = tmp_path / "child_term.py"
     child.write_text(
         textwrap.dedent(
             f"""
-            import time
+            import sys, threading
             from pathlib import Path
+            from codemonkeys.interrupts import JobSignals
             from codemonkeys.sandbox import SandboxPool, SandboxSpec
             spec = SandboxSpec(image={sandbox_image!r}, repo_path=Path({str(repo)!r}),
                                labels={{"org.codemonkeys.run": {run_id!r}}})
-            pool = SandboxPool(spec, size=1)
-            with pool.lease() as sb:
-                print("READY", flush=True)
-                time.sleep(600)
+
+            def work(pool, stop):
+                with pool.lease() as sb:
+                    print("READY", flush=True)
+                    stop.wait(600)
+
+            with JobSignals() as signals:
+                pool = SandboxPool(spec, size=1, stop=signals.stop)
+                worker = threading.Thread(target=work, args=(pool, signals.stop))
+                worker.start()
+                while worker.is_alive():
+                    worker.join(0.2)
+                pool.close()
+            sys.exit(signals.exit_code)
             """
         )
     )
@@ -429,7 +453,7 @@ def test_sigterm_of_the_host_process_removes_its_containers(
     try:
         assert proc.stdout.readline().strip() == "READY"
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -65,8 +65,11 @@ if __name__ == "__main__":
 ISSUE = "median() is wrong for lists of even length: median([1, 2, 3, 4]) returns 3, expected 2.5."
 
 
-def _diff(repo: Path, new_stats: str | None = None, new_suite: str | None = None) -> str:
-    """A real git diff of the fixture repo with the given file contents."""
+def _diff(
+    repo: Path, new_stats: str | None = None, new_suite: str | None = None, context: int = 3
+) -> str:
+    """A real git diff (``context`` lines around changes) of the fixture repo with the
+    given file contents."""
     targets = {"calc/stats.py": new_stats, "tests/test_stats.py": new_suite}
     originals = {p: (repo / p).read_text() for p in targets}
     try:
@@ -74,7 +77,7 @@ def _diff(repo: Path, new_stats: str | None = None, new_suite: str | None = None
             if text is not None:
                 (repo / p).write_text(text)
         return subprocess.run(
-            ["git", "diff"], cwd=repo, capture_output=True, text=True, check=True
+            ["git", "diff", f"-U{context}"], cwd=repo, capture_output=True, text=True, check=True
         ).stdout
     finally:
         for p, text in originals.items():
@@ -175,17 +178,29 @@ def select(
     return rec, hub, store
 
 
-def ids(patches: dict[str, str]) -> dict[str, str]:
-    return {name: candidate_id(p) for name, p in patches.items()}
+def base_files(fixture):
+    """The fixture repository's files at the base commit (its working tree)."""
+    repo = fixture[0].repo_path
+
+    def read(path: str) -> bytes | None:
+        f = repo / path
+        return f.read_bytes() if f.is_file() else None
+
+    return read
+
+
+def ids(fixture) -> dict[str, str]:
+    """Candidate ids as selection computes them: from the files each patch produces."""
+    return {name: candidate_id(p, base_files(fixture)) for name, p in fixture[3].items()}
 
 
 def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
     problem, pool, cache, patches = fixture
     rec, hub, store = select(tmp_path, fixture, "sel_discriminate.py")
-    cid = ids(patches)
+    cid = ids(fixture)
 
     # decoys handled before voting: empty dropped, whitespace duplicate merged, silencer stripped
-    stale = candidate_id(STALE)
+    stale = candidate_id(STALE, base_files(fixture))
     assert {c.id for c in rec.candidates} == {
         cid["noop"],
         cid["breaks_odd"],
@@ -195,7 +210,7 @@ def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
     }
     assert [c.sources for c in rec.candidates if c.id == cid["hack"]] == [["sysH", "sysH2"]]
     assert [(s.original_id, s.new_id, s.removed_files) for s in rec.stripped] == [
-        (cid["silencer"], None, ["tests/test_stats.py"])
+        (candidate_id(patches["silencer"]), None, ["tests/test_stats.py"])  # its input id
     ]
 
     # the matrix: the repro fails on the original, the odd check passes there (strict: no vote)
@@ -294,7 +309,7 @@ def test_fallbacks_choose_the_top_voted_candidate_and_say_why(
     rec, hub, _ = select(tmp_path, fixture, policy, attempts=3)
     assert rec.fallback and rec.fallback_kind == kind
     assert rec.chosen_id == rec.top_k[0]
-    assert set(rec.top_k) == {ids(patches)["hack"], ids(patches)["correct"]}
+    assert set(rec.top_k) == {ids(fixture)["hack"], ids(fixture)["correct"]}
     assert rec.reason.startswith("fell back to the top-voted candidate")
     assert len(hub.calls.records()) == calls
     if kind in ("invalid-id", "misparse"):
@@ -311,7 +326,7 @@ def test_one_candidate_is_chosen_without_a_model_call(tmp_path, fixture):
     cs.add_patch(patches["correct"], "only")
     cs.add_test(REPRO)
     rec, hub, _ = select(tmp_path, fixture, "sel_model_error.py", cs=cs)
-    assert rec.chosen_id == ids(patches)["correct"] and not rec.fallback
+    assert rec.chosen_id == ids(fixture)["correct"] and not rec.fallback
     assert hub.calls.records() == [] and rec.transcript == []
 
 
@@ -350,8 +365,13 @@ def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_
             }
         )
     )
-    merged, report = merge_candidates([load_predictions(a), load_predictions(b)])
-    assert (report.total, report.empty, report.distinct) == (3, 1, 2)
+    # sysD proposes the same fix as sysB, formatted by another tool (1 line of context)
+    repo = problem.repo_path
+    correct_u1 = _diff(repo, STATS.replace(MEDIAN_OLD, PATCHED["correct"]), context=1)
+    assert correct_u1 != patches["correct"]
+    d = {iid: [("sysD", correct_u1)]}
+    merged, report = merge_candidates([load_predictions(a), load_predictions(b), d])
+    assert (report.total, report.empty, report.distinct) == (4, 1, 3)
     cs = merged[iid]
     cs.add_patch(patches["breaks_odd"], "sysC")
     assert cs.tests == []
@@ -369,7 +389,10 @@ def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_
         len(rec.tests) == 1 and "median([1, 2, 3, 4])" in rec.tests[0].content
     )  # two identical, counted once
     assert rec.matrix.original(rec.tests[0].digest).verdict == "unfixed"
-    assert sorted(rec.votes.values()) == [1, 1, 1]
+    assert sorted(rec.votes.values()) == [1, 1, 1]  # one fix, one candidate, one slot
+    assert [c.sources for c in rec.candidates if c.id == ids(fixture)["correct"]] == [
+        ["sysB", "sysD"]
+    ]
     assert not rec.fallback and rec.chosen_patch == patches["correct"]
     stages = [c["stage"] for c in hub.calls.records()]
     assert stages.count("selection") == 2 and len(stages) == 6  # 2 testing machines x 2 calls
@@ -407,7 +430,7 @@ def _plausible_vs_right(patches: dict[str, str]) -> CandidateSet:
 
 def test_fused_rule_drops_a_plausible_fix_that_breaks_an_existing_test(tmp_path, fixture):
     _, _, _, patches = fixture
-    cid = ids(patches)
+    cid = ids(fixture)
     cs = _plausible_vs_right(patches)
 
     # votes alone cannot tell them apart: both pass the reproduction; the selector is needed
@@ -433,7 +456,7 @@ def test_fused_rule_drops_a_plausible_fix_that_breaks_an_existing_test(tmp_path,
 
 def test_regression_override_command_and_budget(tmp_path, fixture):
     _, _, _, patches = fixture
-    cid = ids(patches)
+    cid = ids(fixture)
     cs = _plausible_vs_right(patches)
     rec, _, _ = select(
         tmp_path / "cmd",
@@ -464,7 +487,7 @@ def test_ensembling_sends_every_distinct_patch_to_the_selector(tmp_path, fixture
     from codemonkeys.ensemble import ensemble_problem
 
     problem, pool, cache, patches = fixture
-    cid = ids(patches)
+    cid = ids(fixture)
     cs = CandidateSet()
     for name in ("hack", "noop", "breaks_odd", "correct"):
         cs.add_patch(patches[name], f"sys-{name}")

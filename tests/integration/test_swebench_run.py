@@ -34,15 +34,19 @@ FAST = [
 ]
 
 
-def _cli(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+def _cli(
+    *args: str, timeout: float = 600, cwd: Path = ROOT, **popen
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, **popen
     )
 
 
-def _run_args(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
-    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+def _run_args(dataset: Path, run_dir: Path | None, *extra: str) -> list[str]:
+    """``swebench run`` arguments; ``run_dir`` None: the default runs/swebench-<dataset>."""
+    args = ["swebench", "run", "--dataset", str(dataset), "--quiet"]
+    args += ["--run-dir", str(run_dir)] if run_dir is not None else []
     args += ["--model", f"scripted:{POLICY}"]
     for s in FAST:
         args += ["--set", s]
@@ -65,10 +69,12 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
 
 
 def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row):
-    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
-    run_dir = tmp_path / "run"
-    proc = _cli(*_run_args(dataset, run_dir, "--set", "generation.samples=3"))
+    """As a user runs it: from their directory, the default relative run directory."""
+    _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    proc = _cli(*_run_args(Path("data.jsonl"), None, "--set", "generation.samples=3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "swebench-data"
+    assert not (run_dir / "runs").exists()  # the documented layout, not runs/<run>/runs/...
     # quiet mode: one line per problem and the summaries, no multi-line log records
     assert "INFO" not in proc.stderr, proc.stderr
     assert "finished: 1 of 1 problem(s) done (done 1), errors 0" in proc.stderr
@@ -138,14 +144,15 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["verdict"] == "ungraded" and evaluation["chosen"] is None
     assert "localhost:1/codemonkeys-absent:gone" in evaluation["reason"]
-    report = json.loads(_cli("report", str(run_dir), "--json").stdout.split("\nHTML report")[0])
+    report = json.loads(_cli("report", str(run_dir), "--json").stdout)  # JSON alone
     assert report["problems"][0]["verdict"] == "ungraded"
     assert report["summary"]["resolve_rate"] is None and report["summary"]["ungraded"] == 1
     rows_file.write_text(recorded)  # the image is back: the next evaluate grades it
 
     # the official harness: the chosen patch resolves, the decoy candidate does not
-    proc = _cli("swebench", "evaluate", str(run_dir), timeout=900)
+    proc = _cli("swebench", "evaluate", "runs/swebench-data", timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["resolved"] == 1  # the summary alone on stdout
     evaluation = json.loads((run_dir / "problems" / pid / "evaluation.json").read_text())
     assert evaluation["chosen"] is True and evaluation["verdict"] == "resolved"
     assert evaluation["candidates"] == {right: True, two_items: False, breaks_odd: False}
@@ -154,7 +161,7 @@ def test_run_then_official_harness_grades_the_chosen_patch(tmp_path, fixture_row
     assert len(graded) == 3, graded
 
     # the report reads it all: resolved 1/1, coverage 1/1, and an HTML page
-    proc = _cli("report", str(run_dir), "--json")
+    proc = _cli("report", "runs/swebench-data", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"]["resolve_rate"] == 1.0
@@ -381,7 +388,7 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=180)  # it stops by itself: no second Ctrl-C needed
-    assert proc.returncode == 130, out
+    assert proc.returncode == 130, out  # interrupted is not success
     assert "rerun the same command to resume" in out
     assert "finished" not in out.splitlines()[-1] and "interrupted" in out.splitlines()[-1]
     status = json.loads((run_dir / "status.json").read_text())
@@ -395,3 +402,59 @@ def test_ctrl_c_stops_new_work_keeps_the_store_consistent_and_a_rerun_finishes(
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(_result(run_dir, r["instance_id"])["status"] == "done" for r in rows)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_during_an_outage_stops_within_seconds_removes_containers_and_records_status(
+    tmp_path, fixture_row, docker_client
+):
+    """SIGTERM (what systemd, docker stop and CI send) while every call to the provider
+    fails and is being retried: acknowledged at once, the backoff waits wake up, the
+    problem ends interrupted, its containers are removed, status.json says interrupted
+    and the exit code is 143."""
+    import threading
+
+    dataset = _write_rows(tmp_path / "data.jsonl", [fixture_row])
+    run_dir = tmp_path / "outage-run"
+    args = ["swebench", "run", "--dataset", str(dataset), "--run-dir", str(run_dir), "--quiet"]
+    args += ["--model", "openai/gpt-4o", "--base-url", f"http://127.0.0.1:{_closed_port()}/v1"]
+    for s in FAST:
+        args += ["--set", s]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [CLI, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    retrying = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "retry 1/" in line:
+                retrying.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert retrying.wait(300), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        # the default backoff alone is minutes (8 retries up to 120 s each)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    out = "".join(lines)
+    assert "SIGTERM: stopping" in out
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "interrupted", status
+    assert _result(run_dir, fixture_row["instance_id"])["status"] == "interrupted"
+    filters = {"label": ["org.codemonkeys.managed=1", f"org.codemonkeys.run={run_dir.name}"]}
+    assert docker_client.containers.list(all=True, filters=filters) == []

@@ -49,3 +49,29 @@ def test_fingerprints_change_with_the_stage_config_only():
     assert base.fingerprint("selection") != changed_gen.fingerprint("selection")
     other_model = load_config(None, ['models.primary.model="anthropic/claude-sonnet-4-5"'], env={})
     assert base.fingerprint("ranking") != other_model.fingerprint("ranking")
+
+
+def test_only_known_sections_are_read_from_the_environment():
+    """A test suite's CODEMONKEYS_TEST_IMAGE or a wrapper's CODEMONKEYS_FOO is not config."""
+    env = {
+        "CODEMONKEYS_TEST_IMAGE": "my-image:1",
+        "CODEMONKEYS_SANDBOX_AGENT": "0",
+        "CODEMONKEYS_FOO__BAR": "1",
+        "CODEMONKEYS_SELECTION__TOP_K": "2",
+    }
+    c = load_config(None, [], env=env)
+    assert c.selection.top_k == 2
+    assert c.sandbox.agent is True
+
+
+def test_the_sandbox_agent_switch_is_a_config_key():
+    off = load_config(None, [], env={"CODEMONKEYS_SANDBOX__AGENT": "false"})
+    assert off.sandbox.agent is False
+    assert load_config(None, ["sandbox.agent=false"], env={}).sandbox.agent is False
+
+    from codemonkeys.problem import Problem
+    from codemonkeys.sandbox import spec_from_config
+
+    problem = Problem(id="p", repo="r", issue="i", base_commit="HEAD")
+    assert spec_from_config(problem, off).agent is False
+    assert spec_from_config(problem, Config()).agent is True

@@ -134,7 +134,7 @@ def test_merge_with_own_run_keeps_tests_and_sources():
     own = CandidateSet()
     own.add_patch("diff --git a/f.py b/f.py\n+x = 1\n", "codemonkeys:traj-0")
     own.add_test(Script(content="print(1)"))
-    other = {"i": [("sysA", "diff --git a/f.py b/f.py\n+x  =  1   \n"), ("sysB", "  \n")]}
+    other = {"i": [("sysA", "diff --git a/f.py b/f.py\r\n+x = 1   \r\n"), ("sysB", "  \n")]}
     merged, report = merge_candidates([other], {"i": own})
     assert (report.total, report.empty, report.duplicates, report.distinct) == (3, 1, 1, 1)
     assert merged["i"].candidates[0].sources == ["codemonkeys:traj-0", "sysA"]

@@ -303,4 +303,6 @@ def test_candidates_recorded_under_an_older_identity_keep_their_labels(tmp_path,
     evaluate_run(run, console=None)
     evaluation = json.loads((pdir / "evaluation.json").read_text())
     assert evaluation["candidates"]["cold-id"] is False
-    assert evaluation["candidates"][candidate_id(PATCH_B)] is False
+    # one patch, one identity (the run's): graded once, not again under its text id
+    assert candidate_id(PATCH_B) not in evaluation["candidates"]
+    assert [p for _, _, p in harness["sent"]].count(PATCH_B) == 1

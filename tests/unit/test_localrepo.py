@@ -202,3 +202,18 @@ def test_export_tree_of_subdir_at_commit(checkout: Path, tmp_path: Path):
     dest2 = tmp_path / "export2"
     assert sub.export_tree(snap, dest2) == ["__init__.py", "ops.py"]
     assert (dest2 / "ops.py").read_text() == "# uncommitted\n"
+
+
+def test_a_snapshot_of_the_same_work_is_the_same_commit_whenever_taken(checkout, monkeypatch):
+    """`solve --include-uncommitted` run twice must find its own run again: the snapshot
+    commit depends on the tree and HEAD, not on the clock."""
+    (checkout / "calc/ops.py").write_text("def add(a, b):\n    return b - a\n")
+    repo = open_repo(checkout)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-01T10:00:00Z")  # the clock moves on
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-01-01T10:00:00Z")
+    first = repo.base_commit(include_uncommitted=True)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-01T10:05:00Z")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-01-01T10:05:00Z")
+    assert repo.base_commit(include_uncommitted=True) == first
+    (checkout / "calc/ops.py").write_text("def add(a, b):\n    return a + b  # fixed\n")
+    assert repo.base_commit(include_uncommitted=True) != first  # other work, other commit

@@ -200,6 +200,52 @@ def test_call_with_retries_counts_attempts_and_stops_on_final_errors():
     assert len(calls) == 1
 
 
+def test_a_cost_cap_with_an_unpriced_model_fails_at_start_unless_priced_or_allowed():
+    """An unknown model used to cost $0 with a warning, so --max-cost capped nothing."""
+    from codemonkeys.config import load_config
+    from codemonkeys.llm import check_prices
+
+    local = ['models.primary.model="openai/my-local-coder"', "run.max_cost_usd=5"]
+    with pytest.raises(ModelError, match="no price is known for openai/my-local-coder") as info:
+        check_prices(load_config(None, local, env={}))
+    assert "models.prices.my-local-coder" in str(info.value)
+    assert "models.allow_unpriced=true" in str(info.value)
+    per_problem = ['models.primary.model="openai/my-local-coder"', "run.max_cost_per_problem_usd=1"]
+    with pytest.raises(ModelError):
+        check_prices(load_config(None, per_problem, env={}))
+    relevance = [
+        'models.primary.model="anthropic/claude-sonnet-4-5"',
+        'models.relevance.model="openai/my-local-coder"',
+        "run.max_cost_usd=5",
+    ]
+    with pytest.raises(ModelError, match="my-local-coder"):
+        check_prices(load_config(None, relevance, env={}))
+    check_prices(
+        load_config(None, [*local, "models.prices.my-local-coder={input=0.2, output=0.6}"], env={})
+    )
+    check_prices(load_config(None, [*local, "models.allow_unpriced=true"], env={}))
+    check_prices(load_config(None, local[:1], env={}))  # no cap: nothing to protect
+    check_prices(
+        load_config(
+            None,
+            ['models.primary.model="anthropic/claude-sonnet-4-5"', "run.max_cost_usd=5"],
+            env={},
+        )
+    )
+
+
+def test_the_estimate_says_which_models_have_no_price():
+    from codemonkeys.config import load_config
+    from codemonkeys.solve import estimate_cost
+
+    cfg = load_config(None, ['models.primary.model="openai/my-local-coder"'], env={})
+    est = estimate_cost(cfg, n_files=100, file_tokens=50_000, issue_tokens=300)
+    assert est.unpriced == ["openai/my-local-coder"]
+    assert "no price known for openai/my-local-coder" in est.describe()
+    priced = load_config(None, ['models.primary.model="anthropic/claude-sonnet-4-5"'], env={})
+    assert "no price" not in estimate_cost(priced, 100, 50_000, 300).describe()
+
+
 def test_context_window_per_model_and_config_override():
     p = Pricing()
     assert p.capabilities("anthropic/claude-sonnet-4-5-20250929").context_window == 200_000

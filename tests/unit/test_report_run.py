@@ -406,7 +406,9 @@ def test_ungraded_intermediate_edits_leave_the_problem_out_of_the_serial_curve(t
     r = build_report(run)
     serial = {c.name: c for c in r.curves}["Scaling over attempts (serial)"]
     assert serial.problems == 2  # P1 and P3; P2 left out, and said so
-    assert any("leaves out 1 problem" in w and "patches_for_grading" in w for w in r.warnings)
+    assert any(
+        "leaves out 1 problem" in w and "evaluate RUN --intermediate" in w for w in r.warnings
+    )
     assert candidate_id(other) in patches_for_grading(run / "problems" / "demo__lib-2")
 
 
@@ -444,3 +446,22 @@ def test_majority_vote_averages_ties_and_the_fused_rule_and_regressions_are_repo
     assert s.majority_vote == pytest.approx((0.5 + 0 + 0) / 3)
     assert s.fused_rule == 1.0 and s.fused_rule_problems == 1
     assert (s.regression_flagged, s.regression_flagged_wrong) == (1, 1)
+
+
+def test_labels_use_the_ids_the_run_gave_its_candidates(tmp_path):
+    """Generation and selection identify a patch by the files it produces from the base,
+    an id the report cannot recompute from the text: evaluation keys its verdicts by the
+    run's ids, and the report finds every trajectory's label under the same ids."""
+    run = make_synthetic_run(tmp_path)
+    pdir = run / "problems" / "demo__lib-1"
+    by_files = {A: "cfiles0a", B: "cfiles0b"}
+    for f in pdir.glob("*.json"):
+        text = f.read_text()
+        for text_id, files_id in by_files.items():
+            text = text.replace(text_id, files_id)
+        f.write_text(text)
+
+    graded = patches_for_grading(pdir)
+    assert graded == {"cfiles0a": PATCH_A, "cfiles0b": PATCH_B}  # each patch once, run's ids
+    row = {p.id: p for p in build_report(run).problems}["demo__lib-1"]
+    assert (row.resolved, row.covered, row.correct_trajectories) == (True, True, 2)

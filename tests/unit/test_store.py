@@ -1,4 +1,5 @@
 import logging
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -33,6 +34,84 @@ def test_atomic_write_leaves_no_temp_files_and_truncated_jsonl_lines_are_skipped
     fresh = RunStore(tmp_path)  # the next process after the kill
     fresh.append_jsonl(tmp_path / "l.jsonl", {"n": 4})
     assert [r["n"] for r in fresh.read_jsonl(tmp_path / "l.jsonl")] == [1, 3, 4]
+
+
+def test_a_relative_run_dir_keeps_the_documented_layout(tmp_path, monkeypatch):
+    """`swebench run`'s default runs/swebench-verified and any --run-dir a user types."""
+    from codemonkeys.llm.recording import CallLog
+
+    monkeypatch.chdir(tmp_path)
+    store = RunStore(Path("runs/swebench-verified"))
+    store.save_record("django__django-1", "result", Rec(value=1), "fp")
+    store.write_json(Path("status.json"), {"status": "finished"})
+    CallLog(store).append({"problem": "django__django-1", "request_hash": "h", "text": "hi"})
+    run = tmp_path / "runs" / "swebench-verified"
+    assert (run / "problems" / "django__django-1" / "result.json").is_file()
+    assert (run / "status.json").is_file()
+    assert (run / "calls.jsonl").is_file()
+    assert not (run / "runs").exists()
+    monkeypatch.chdir(tmp_path / "runs")  # the same records, whatever the cwd later
+    assert store.load_record("django__django-1", "result", Rec, "fp") == Rec(value=1)
+
+
+def _prompt(i: int) -> dict:
+    return {"request_hash": f"h{i}", "stage": "edits", "messages": [{"content": f"p{i} " * 500}]}
+
+
+def test_a_prompt_cut_by_a_kill_loses_only_itself_and_later_prompts_survive(tmp_path):
+    """A kill mid-append used to lose every later prompt (or crash reading: zlib.error)."""
+    store = RunStore(tmp_path)
+    for i in range(3):
+        store.append_prompt("p1", _prompt(i))
+    path = store.problem_dir("p1") / "prompts.jsonl.gz"
+    whole = path.read_bytes()
+    second_member_end = len(whole) - (len(whole) // 3) // 2  # inside the third member
+    path.write_bytes(whole[:second_member_end])  # the kill
+    for i in range(3, 5):  # the resumed run appends more
+        RunStore(tmp_path).append_prompt("p1", _prompt(i))
+    hashes = [r["request_hash"] for r in RunStore(tmp_path).read_prompts("p1")]
+    assert hashes == ["h0", "h1", "h3", "h4"]
+
+
+def test_sigkill_while_appending_prompts_keeps_every_complete_one(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import ROOT
+
+    child = textwrap.dedent(
+        f"""
+        import sys
+        from codemonkeys.store import RunStore
+        store = RunStore({str(tmp_path)!r})
+        i = 0
+        while True:
+            store.append_prompt("p1", {{"request_hash": f"h{{i}}", "messages": ["x" * 200000]}})
+            i += 1
+            if i == 20:
+                print("READY", flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    store = RunStore(tmp_path)
+    before = store.read_prompts("p1")
+    assert len(before) >= 20
+    assert [r["request_hash"] for r in before] == [f"h{i}" for i in range(len(before))]
+    store.append_prompt("p1", {"request_hash": "after-the-kill", "messages": []})
+    after = store.read_prompts("p1")
+    assert [r["request_hash"] for r in after] == [r["request_hash"] for r in before] + [
+        "after-the-kill"
+    ]
 
 
 def test_lone_surrogates_are_stored_and_read_back_exactly(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codemonkeys.candidates import Candidate
+from codemonkeys.candidates import Candidate, CandidateSet
 from codemonkeys.execution import Script
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix
 from codemonkeys.selection.patches import is_test_file, strip_test_file_edits, touched_files
@@ -52,12 +52,25 @@ def test_timeouts_and_no_apply_never_vote_but_count_as_failing_on_original():
     assert count_votes(m, "strict") == {"a": 1, "b": 0}
 
 
-def test_identical_tests_up_to_whitespace_count_once():
+def test_identical_tests_up_to_line_endings_and_trailing_whitespace_count_once():
     t1 = Script(content="import x\nassert x.f() == 1\n")
-    t2 = Script(content="import x  \n\nassert   x.f() == 1")
+    t2 = Script(content="import x  \r\nassert x.f() == 1 \t\n\n")
     t3 = Script(content="import x\nassert x.f() == 2\n")
     shell = Script(content="import x\nassert x.f() == 1\n", language="shell")
     assert distinct_tests([t1, t2, t3, shell, Script(content="  \n")]) == [t1, t3, shell]
+
+
+def test_tests_that_differ_in_indentation_are_different_tests():
+    """Python's indentation is its meaning: the second test runs the check only for
+    negative numbers, so it is another vote, not a duplicate."""
+    always = Script(content="for n in NUMS:\n    if n < 0:\n        skip(n)\n    check(n)\n")
+    negative = Script(content="for n in NUMS:\n    if n < 0:\n        skip(n)\n        check(n)\n")
+    assert distinct_tests([always, negative]) == [always, negative]
+    cs = CandidateSet()
+    cs.add_test(always)
+    cs.add_test(negative)
+    cs.add_test(Script(content=always.content.replace("\n", "  \r\n")))  # same test
+    assert cs.tests == [always, negative]
 
 
 def test_clusters_group_identical_outcome_vectors():

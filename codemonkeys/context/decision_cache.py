@@ -1,0 +1,114 @@
+"""Relevance decisions that outlive a run: a size-bounded directory cache shared by runs.
+
+A decision is stored under its key (``relevance.decision_key``: file content hash, issue
+hash, model, prompt hash) as one small JSON file, ``<dir>/<key[:2]>/<key>.json``, written
+atomically, so concurrent runs can share the directory. A rerun of the same problem with a
+new generation config (a new run directory) answers the scan from here and pays nothing.
+
+Only provider models are cached (``anthropic/``, ``openai/``): a stand-in's name
+(``scripted:policy.py``) does not pin what it answers. Only final answers are stored
+(``relevant`` / ``not_relevant``); a parse error or an API error is asked again next time.
+When the directory grows past ``relevance_cache_max_mb``, the least recently used entries
+are removed (reads touch their file) down to 80% of the bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from codemonkeys.config import ContextConfig
+
+CACHED_STATUSES = ("relevant", "not_relevant")
+_PRUNE_TO = 0.8
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/codemonkeys/relevance, else ~/.cache/codemonkeys/relevance."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "codemonkeys" / "relevance"
+
+
+def cacheable_model(model: str) -> bool:
+    return model.startswith(("anthropic/", "openai/"))
+
+
+class DecisionCache:
+    def __init__(self, directory: Path, max_bytes: int):
+        self.directory = Path(directory).expanduser()
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.stored = 0
+
+    @classmethod
+    def from_config(cls, cfg: ContextConfig) -> DecisionCache | None:
+        if not cfg.relevance_cache:
+            return None
+        directory = cfg.relevance_cache_dir or default_cache_dir()
+        return cls(directory, int(cfg.relevance_cache_max_mb * 1024 * 1024))
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        try:
+            rec = json.loads(path.read_text())
+            os.utime(path)  # least recently used goes first when pruning
+        except (OSError, ValueError):
+            return None
+        if not isinstance(rec, dict) or rec.get("status") not in CACHED_STATUSES:
+            return None
+        self.hits += 1
+        return rec
+
+    def put(self, key: str, rec: dict) -> None:
+        if rec.get("status") not in CACHED_STATUSES:
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                "w", dir=path.parent, prefix=".tmp-", suffix=".json", delete=False
+            ) as tmp:
+                json.dump(rec, tmp)
+            os.replace(tmp.name, path)
+        except OSError:
+            return  # a cache that cannot be written costs a rerun, never the run
+        self.stored += 1
+
+    def size_bytes(self) -> int:
+        return sum(size for _, size, _ in self._entries())
+
+    def _entries(self) -> list[tuple[Path, int, float]]:
+        out = []
+        if not self.directory.is_dir():
+            return out
+        for sub in self.directory.iterdir():
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub):
+                if entry.name.endswith(".json") and not entry.name.startswith(".tmp-"):
+                    st = entry.stat()
+                    out.append((Path(entry.path), st.st_size, st.st_mtime))
+        return out
+
+    def prune(self) -> int:
+        """Remove least recently used entries while over the bound; returns how many."""
+        entries = self._entries()
+        total = sum(size for _, size, _ in entries)
+        if total <= self.max_bytes:
+            return 0
+        removed = 0
+        for path, size, _ in sorted(entries, key=lambda e: e[2]):
+            if total <= self.max_bytes * _PRUNE_TO:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed
