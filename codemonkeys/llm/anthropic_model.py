@@ -17,14 +17,11 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import anthropic
 
-from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Message, ModelError, Usage, split_system
-from codemonkeys.llm.pricing import Pricing
 from codemonkeys.llm.sdk_model import SDKModel
 
 MAX_CACHE_BREAKPOINTS = 4
@@ -42,23 +39,7 @@ class AnthropicModel(SDKModel):
     status_error = anthropic.APIStatusError
     connection_error = anthropic.APIConnectionError
     timeout_error = anthropic.APITimeoutError
-
-    def __init__(
-        self,
-        name: str,
-        endpoint: EndpointConfig,
-        pricing: Pricing,
-        *,
-        api_key: str,
-        stop: threading.Event | None = None,
-    ):
-        super().__init__(name, endpoint, pricing, api_key=api_key, stop=stop)
-        self._client = anthropic.Anthropic(
-            api_key=api_key,
-            base_url=endpoint.base_url or None,
-            timeout=endpoint.timeout_s,
-            max_retries=0,
-        )
+    client_class = anthropic.Anthropic
 
     # -- request -----------------------------------------------------------------------
     def _block(self, m: Message, cache: bool) -> dict[str, Any]:

@@ -16,14 +16,11 @@ OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp) via ``EndpointConfig.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import openai
 
-from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Message, ModelError, Usage
-from codemonkeys.llm.pricing import Pricing
 from codemonkeys.llm.sdk_model import SDKModel
 
 log = logging.getLogger(__name__)
@@ -38,23 +35,7 @@ class OpenAIModel(SDKModel):
     status_error = openai.APIStatusError
     connection_error = openai.APIConnectionError
     timeout_error = openai.APITimeoutError
-
-    def __init__(
-        self,
-        name: str,
-        endpoint: EndpointConfig,
-        pricing: Pricing,
-        *,
-        api_key: str,
-        stop: threading.Event | None = None,
-    ):
-        super().__init__(name, endpoint, pricing, api_key=api_key, stop=stop)
-        self._client = openai.OpenAI(
-            api_key=api_key,
-            base_url=endpoint.base_url or None,
-            timeout=endpoint.timeout_s,
-            max_retries=0,
-        )
+    client_class = openai.OpenAI
 
     def __repr__(self) -> str:  # never show the client (it holds the key)
         return f"OpenAIModel({self.name!r}, base_url={self.endpoint.base_url!r})"

@@ -32,6 +32,8 @@ class SDKModel:
     status_error: ClassVar[type[BaseException]]
     connection_error: ClassVar[type[BaseException]]
     timeout_error: ClassVar[type[BaseException]]
+    client_class: ClassVar[Any]
+    """The SDK's client (``anthropic.Anthropic``, ``openai.OpenAI``); our retries, not its."""
 
     def __init__(
         self,
@@ -53,6 +55,12 @@ class SDKModel:
         self._secret = api_key
         self._warned = False
         self._warn_lock = threading.Lock()
+        self._client = self.client_class(
+            api_key=api_key,
+            base_url=endpoint.base_url or None,
+            timeout=endpoint.timeout_s,
+            max_retries=0,
+        )
 
     def __repr__(self) -> str:  # never show the client (it holds the key)
         return f"{type(self).__name__}({self.name!r})"
