@@ -64,7 +64,7 @@ cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
 cm_stopwatch() {  # the watchdog and a find it may be running, nothing left behind
   kill -STOP "$1" 2>/dev/null
   local d pp kids=(); for d in /proc/[0-9]*; do
-    read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && kids+=("${d#/proc/}")
+    read -r _ _ _ pp _ 2>/dev/null < "$d/stat" && [ "$pp" = "$1" ] && kids+=("${d#/proc/}")
   done
   kill -9 "$1" "${kids[@]}" 2>/dev/null; wait "$1" 2>/dev/null
 }

@@ -240,15 +240,16 @@ class DockerSandbox(ShellGitSandbox):
 
     def _reset_extra(self) -> str:
         # Scratch mounts emptied (rm never follows a symlink it is given), System V IPC
-        # objects removed, and tracked files that git rewrote (as root) given back to the
-        # sandbox user.
+        # objects removed, and every tracked file given back to the sandbox user (git
+        # rewrites files as root; after a fork bomb it was seen to leave the whole tree
+        # root-owned, so honest scripts could not edit it).
         u = self.uid
         return (
             "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
             'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
             f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
             "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-            f"find . -path ./.git -prune -o -newer {self.private_dir}/.reset-stamp -user 0 \\( -type f -o -type l \\) -exec chown -h {u}:{u} {{}} + || exit 1\n"
+            f"git ls-files -z | xargs -0r chown -h {u}:{u} || exit 1\n"
         )
 
     def _after_apply(self) -> str:
