@@ -51,11 +51,12 @@ sys.path.insert(0, str(ROOT))
 
 from codemonkeys.candidates import Candidate  # noqa: E402
 from codemonkeys.config import Config  # noqa: E402
-from codemonkeys.execution import ExecutionCache  # noqa: E402
+from codemonkeys.execution import ExecutionCache, Script  # noqa: E402
 from codemonkeys.selection.fusion import fuse  # noqa: E402
 from codemonkeys.selection.regression import RegressionRecord, run_regression  # noqa: E402
 from codemonkeys.swebench.dataset import to_problem  # noqa: E402
 from codemonkeys.swebench.evaluate import grade_candidates  # noqa: E402
+from tests.fixtures.policies.real_instances import REPRO_8595  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "instances"
 DEFAULT_INSTANCES = [
@@ -136,6 +137,75 @@ DECOYS: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 
 
+# Reproduction tests written from each issue's text alone (what a prompt-honest test writer
+# could write: no gold tests, no gold patch): exit 0 when the issue is fixed, 2 when it is
+# not, anything else when the script itself fails. 8595's is the real-instance policy's.
+REPRO_8721 = r"""import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# the issue: `make html epub` creates viewcode module pages for epub although
+# viewcode_enable_epub is False (its default)
+src = Path(tempfile.mkdtemp())
+(src / "example.py").write_text('def foo():\n    "docstring"\n')
+(src / "conf.py").write_text(
+    "import os, sys\nsys.path.insert(0, os.path.abspath('.'))\n"
+    "extensions = ['sphinx.ext.autodoc', 'sphinx.ext.viewcode']\n"
+)
+(src / "index.rst").write_text(".. automodule:: example\n   :members:\n")
+build = src / "_build"
+for builder in ("html", "epub"):  # what `make html epub` runs, sharing the doctrees
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", builder, "-q", "-d", str(build / "doctrees"),
+         str(src), str(build / builder)],
+        capture_output=True,
+        text=True,
+    )
+    print(proc.stdout[-2000:], proc.stderr[-2000:])
+    if proc.returncode != 0:
+        sys.exit(1)
+pages = sorted(str(p) for p in (build / "epub").rglob("_modules/*"))
+print(f"epub module pages: {pages} (expected none)")
+sys.exit(2 if pages else 0)
+"""
+
+REPRO_11445 = r"""import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# the issue: with rst_prolog set, a first heading made of a domain role (:mod:`x`) is not
+# rendered as a heading nor listed in the toctree
+src = Path(tempfile.mkdtemp())
+(src / "conf.py").write_text(
+    "rst_prolog = '''\n.. |psf| replace:: Python Software Foundation\n'''\n"
+)
+(src / "index.rst").write_text("Welcome\n=======\n\n.. toctree::\n\n   mypackage\n")
+(src / "mypackage.rst").write_text(
+    ":mod:`mypackage2`\n=================\n\nContent\n\nSubheading\n----------\n"
+)
+out = src / "_build"
+proc = subprocess.run(
+    [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(out)],
+    capture_output=True,
+    text=True,
+)
+print(proc.stdout[-2000:], proc.stderr[-2000:])
+if proc.returncode != 0:
+    sys.exit(1)
+index = (out / "index.html").read_text()
+print("mypackage2 in the index's toctree:", "mypackage2" in index)
+sys.exit(0 if "mypackage2" in index else 2)
+"""
+
+REPRO_TESTS = {
+    "sphinx-doc__sphinx-8595": REPRO_8595,
+    "sphinx-doc__sphinx-8721": REPRO_8721,
+    "sphinx-doc__sphinx-11445": REPRO_11445,
+}
+
+
 def read_source(iid: str, path: str) -> str:
     with tarfile.open(DATA / f"{iid}.tar.gz") as tar:
         member = tar.extractfile(path)
@@ -181,7 +251,22 @@ def candidates_of(row: dict) -> dict[str, str]:
     return cands
 
 
-def regression_record(row: dict, cands: dict[str, str], config: Config) -> RegressionRecord:
+def strict_votes(cache: ExecutionCache, test: str, cands: dict[str, str]) -> dict[str, int]:
+    """The product's strict rule for one reproduction test: a vote for a candidate when the
+    test does not pass on the original code and passes (exit 0) with the candidate."""
+    script = Script(content=test)
+    original = cache.run(None, script)
+    print(f"  reproduction test on the original: exit {original.exit_code}", flush=True)
+    if original.exit_code == 0:
+        return {}
+    runs = {cid: cache.run(p, script) for cid, p in cands.items()}
+    return {cid: int(r.patch_applied and r.exit_code == 0) for cid, r in runs.items()}
+
+
+def evidence(
+    row: dict, cands: dict[str, str], config: Config
+) -> tuple[RegressionRecord, dict[str, int] | None]:
+    """The regression record and the reproduction test's votes (None: no test)."""
     from codemonkeys.sandbox import SandboxPool
     from codemonkeys.sandbox.spec import spec_from_config
 
@@ -189,13 +274,16 @@ def regression_record(row: dict, cands: dict[str, str], config: Config) -> Regre
     pool = SandboxPool(spec_from_config(problem, config), size=2)
     try:
         cache = ExecutionCache(pool.lease, timeout=600)
-        return run_regression(
+        rec = run_regression(
             [Candidate(id=cid, patch=p) for cid, p in cands.items()],
             cache,
             config.selection,
             test_dirs=config.context.test_dirs,
             workers=2,
         )
+        test = REPRO_TESTS.get(row["instance_id"])
+        votes = strict_votes(cache, test, cands) if test else None
+        return rec, votes
     finally:
         pool.close()
 
@@ -228,7 +316,7 @@ def main() -> None:
     )
     grade_s = time.monotonic() - t0
 
-    acc: dict[str, list[float]] = {"random": [], "regression_only": [], "fused": []}
+    acc: dict[str, list[float]] = {"random": [], "votes": [], "regression_only": [], "fused": []}
     tp = fp = fn = tn = 0
     per_problem = {}
     for iid, cands in all_cands.items():
@@ -237,7 +325,7 @@ def main() -> None:
         resolved = {c: bool(v.resolved) for c, v in verdicts.items() if v.graded}
         t1 = time.monotonic()
         try:
-            rec = regression_record(rows[iid], cands, config)
+            rec, votes = evidence(rows[iid], cands, config)
         except Exception as e:  # one problem's failure never stops the others
             print(f"{iid}: regression verifier failed: {e!r}", flush=True)
             continue
@@ -249,7 +337,11 @@ def main() -> None:
         regs = {c: rec.regressions_of(c) for c in ids}
         fewest = min(r or 0 for r in regs.values())
         reg_best = [c for c in ids if (regs[c] or 0) == fewest]
-        fused = fuse(ids, {}, {}, {}, regs).tied_best()
+        if votes is not None:
+            votes = {c: votes.get(c, 0) for c in ids}
+            by_votes = fuse(ids, votes, {}, {}, {}, rule="votes").tied_best()
+            acc["votes"].append(score(by_votes, resolved))
+        fused = fuse(ids, votes or {}, {}, {}, regs).tied_best()
         acc["random"].append(score(ids, resolved))
         acc["regression_only"].append(score(reg_best, resolved))
         acc["fused"].append(score(fused, resolved))
@@ -263,6 +355,7 @@ def main() -> None:
             "resolved": resolved,
             "ungraded": ungraded,
             "regressions": regs,
+            "votes": votes,
             "statuses": {c: rec.candidates[c].status for c in ids if c in rec.candidates},
             "test_files": rec.test_files,
             "baseline_passing": rec.baseline_passing,
@@ -273,7 +366,9 @@ def main() -> None:
         print(f"{iid}: {json.dumps(per_problem[iid])}", flush=True)
         for c in ids:
             broken = rec.candidates[c].regressions if c in rec.candidates else []
-            print(f"  {c:8} resolved={resolved[c]!s:5} regressions={regs[c]} {broken[:3]}")
+            print(
+                f"  {c:8} resolved={resolved[c]!s:5} votes={(votes or {}).get(c)} regressions={regs[c]} {broken[:3]}"
+            )
 
     def rnd(x: float | None) -> float | None:
         return None if x is None else round(x, 3)
@@ -286,7 +381,7 @@ def main() -> None:
         json.dumps(
             {
                 "random_accuracy": rnd(mean(acc["random"])),
-                "votes_only_accuracy": None,
+                "votes_only_accuracy": rnd(mean(acc["votes"])),
                 "regression_only_accuracy": rnd(mean(acc["regression_only"])),
                 "fused_accuracy": rnd(mean(acc["fused"])),
                 "regression_true_positives": tp,
