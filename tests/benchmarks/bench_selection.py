@@ -21,13 +21,13 @@ candidate, in the instance's image. Accuracies (share of problems whose chosen c
 the harness resolves; a tie counts as the expectation over the tied candidates):
 
 - ``random``: the expectation over all graded candidates (the baseline, same run);
-- ``votes_only``: NOT measured (null): no prompt-honest scripted reproduction-test writer
-  exists for these instances (the real-instance policy has one test, for sphinx-8595 only),
-  and no model is reachable here;
+- ``votes_only``: the product's strict vote rule with ONE reproduction test per instance,
+  written here from the issue text alone (8595's is the real-instance policy's), standing in
+  for a model's tests (no model is reachable here); the candidates with the most votes,
+  ties averaged (``fuse(..., rule="votes")``);
 - ``regression_only``: the candidates with the fewest regressions, ties averaged;
-- ``fused``: the product's rule (``fusion.fuse``, ``regressions-then-votes``) with the
-  regression evidence and no votes (so, without a vote signal, it reduces to
-  regressions-only plus its handling of candidates without evidence).
+- ``fused``: the product's rule (``fusion.fuse``, ``regressions-then-votes``) with those
+  votes and the regression evidence.
 
 Regression true / false positives: a candidate the verifier flags (>= 1 regression) that
 the harness says is wrong / right.
