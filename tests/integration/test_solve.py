@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, make_git_repo
-from tests.selection_checks import candidate_of, load_selection
+from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
 
 CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
@@ -80,13 +80,16 @@ def test_estimate_is_printed_before_anything_is_built_or_spent(tmp_path):
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image):
-    """examples/inventory is a project directory inside this git checkout (monorepo case)."""
+@pytest.mark.parametrize("fusion", ["regressions-then-votes", "votes"])
+def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image, fusion):
+    """examples/inventory is a project directory inside this git checkout (monorepo case).
+    With the default fused rule the repository's own tests decide; with votes alone the
+    selector must tell the tied candidates apart by the tests it writes."""
     run_dir = tmp_path / "run"
     proc = _cli(
         "solve", "--repo", "examples/inventory", "--issue-file", "examples/inventory/ISSUE.md",
         "--model", f"scripted:{POLICY}", "--run-dir", str(run_dir), *FAST,
-        "--set", "generation.samples=3",
+        "--set", "generation.samples=3", "--set", f"selection.fusion={fusion}",
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -110,7 +113,7 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
     # the matrix rejects the first wrong fix; voting alone cannot tell the late tier apart
     assert selection["votes"] == {right: 3, late: 3, biggest: 1}
     # the project's own tests of the edited module tell them apart: both wrong fixes break
-    # tests that pass on the original code, so the fused rule keeps the right one only
+    # tests that pass on the original code
     reg = selection["regression"]
     assert reg["test_files"] == ["tests/test_pricing.py"] and reg["flaky"] == []
     assert reg["candidates"][right]["regressions"] == []
@@ -118,7 +121,11 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
         "tests.test_pricing.PricingTest.test_first_tier" in reg["candidates"][late]["regressions"]
     )
     assert reg["candidates"][biggest]["regressions"]
-    assert selection["top_k"] == [right] and selection["chosen_id"] == right
+    if fusion == "votes":  # the tie goes to the selector, whose boundary test decides
+        assert right in selection["top_k"] and late in selection["top_k"]
+        assert_chosen_by_the_selector(selection, right, [biggest, late])
+    else:  # the fused rule keeps the right one only
+        assert selection["top_k"] == [right] and selection["chosen_id"] == right
 
     patch = (run_dir / "chosen.patch").read_text()
     assert "sorted(item.discount_tiers, reverse=True)" in patch
