@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,8 @@ from codemonkeys.config import load_config
 from codemonkeys.pipeline import FINAL_STATUSES
 from codemonkeys.store import DiskFull, RunStore
 from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
-from tests.conftest import FIXTURES, ROOT, fill_disk, make_git_repo
+from tests.conftest import CLI, FIXTURES, ROOT, fill_disk, make_git_repo
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
 FAST = [
     "--set", "generation.samples=2",

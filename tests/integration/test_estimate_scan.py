@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-CLI = str(Path(sys.executable).parent / "codemonkeys")
+from tests.conftest import CLI, ROOT
 
 
 def _estimate(tmp_path: Path, *extra: str) -> str:

@@ -9,13 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import FIXTURES, ROOT, make_git_repo
+from tests.conftest import CLI, FIXTURES, ROOT, make_git_repo
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "flaky_solver.py"
 FAST = [
     "--set", "generation.samples=2",

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, make_git_repo
+from tests.conftest import CLI, FIXTURES, ROOT, make_git_repo
 from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
 FAST = [
     "--set", "generation.samples=2",

@@ -10,12 +10,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import FIXTURES, ROOT, make_git_repo
+from tests.conftest import CLI, FIXTURES, ROOT, make_git_repo
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
 FAST = [
     "--sandbox", "local",

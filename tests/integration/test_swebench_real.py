@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 
 from codemonkeys.store import RunStore
 from codemonkeys.swebench.images import official_image_name
-from tests.conftest import FIXTURES, ROOT, SHARED_DATA, need_shared
+from tests.conftest import CLI, FIXTURES, ROOT, SHARED_DATA, need_shared
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -47,7 +46,6 @@ SOLVED = "sphinx-doc__sphinx-8595"
 UNSOLVED = "sphinx-doc__sphinx-8721"
 """An issue the policy cannot solve: no candidate, an empty prediction."""
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "real_instances.py"
 FAST = [
     "generation.samples=2",

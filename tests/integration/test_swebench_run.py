@@ -8,20 +8,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from codemonkeys.store import RunStore
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import CLI, FIXTURES, ROOT
 from tests.selection_checks import assert_chosen_by_the_selector, candidate_of, load_selection
 from tests.swebench_fixture import build_swebench_fixture
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-CLI = str(Path(sys.executable).parent / "codemonkeys")
 POLICY = FIXTURES / "policies" / "example_solver.py"
 FAST = [
     "generation.samples=2",

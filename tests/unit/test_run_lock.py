@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from codemonkeys.config import Config
 from codemonkeys.pipeline import open_run
 from codemonkeys.store import RunLock, RunLocked
-from tests.conftest import FIXTURES, ROOT
-
-CLI = str(Path(sys.executable).parent / "codemonkeys")
+from tests.conftest import CLI, FIXTURES, ROOT
 
 
 def test_a_second_open_of_a_held_run_is_refused_naming_the_holder(tmp_path):
