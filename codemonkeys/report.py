@@ -38,7 +38,7 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import candidate_id, normalize_patch
-from codemonkeys.problem import patch_files
+from codemonkeys.diffs import touched_files
 from codemonkeys.store import atomic_write_text, read_jsonl
 
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
@@ -526,7 +526,7 @@ def _context_recall(context: Any, gold: Any) -> float | None:
     gold_files: list[str] = []
     if isinstance(gold, dict):
         if isinstance(gold.get("patch"), str):
-            gold_files = patch_files(gold["patch"])
+            gold_files = touched_files(gold["patch"])
         elif isinstance(gold.get("files"), list):
             gold_files = [str(f) for f in gold["files"]]
     if not gold_files or not isinstance(context, dict):

@@ -42,9 +42,10 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
+from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.patches import is_test_file, touched_files
+from codemonkeys.selection.patches import is_test_file
 
 log = logging.getLogger(__name__)
 

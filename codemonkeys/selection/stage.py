@@ -22,12 +22,13 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, ModelError
 from codemonkeys.problem import Problem
 from codemonkeys.selection.fusion import FusedRanking, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
-from codemonkeys.selection.patches import strip_test_file_edits, touched_files
+from codemonkeys.selection.patches import strip_test_file_edits
 from codemonkeys.selection.regression import RegressionRecord, run_regression
 from codemonkeys.selection.selector import SelectorOutcome, SelectorTest, ShownFile, run_selector
 from codemonkeys.selection.voting import (
