@@ -68,8 +68,12 @@ def test_git_unquoted_names_with_spaces_and_tab_terminated_markers():
 
 def test_renames_binary_sections_and_plain_diffs():
     rename = "diff --git a/old.py b/new.py\nsimilarity index 100%\nrename from old.py\nrename to new.py\n"
-    binary = 'diff --git "a/\\303\\251.bin" "b/\\303\\251.bin"\nGIT binary patch\nliteral 1\nIc${\n\n'
-    plain = "--- x.py.orig\t2024-01-01 00:00:00\n+++ x.py\t2024-01-01 00:00:01\n@@ -1 +1 @@\n-a\n+b\n"
+    binary = (
+        'diff --git "a/\\303\\251.bin" "b/\\303\\251.bin"\nGIT binary patch\nliteral 1\nIc${\n\n'
+    )
+    plain = (
+        "--- x.py.orig\t2024-01-01 00:00:00\n+++ x.py\t2024-01-01 00:00:01\n@@ -1 +1 @@\n-a\n+b\n"
+    )
     assert touched_files(rename) == ["new.py"]
     assert touched_files(binary) == ["é.bin"]
     assert touched_files(plain) == ["x.py"]
