@@ -201,16 +201,12 @@ def prepare_environment(
         )
         console.print(escape(plan.describe()))
         return None, language
-    import docker
+    from codemonkeys.sandbox.docker_client import EngineUnreachable, docker_client
 
     try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as e:
-        raise SolveError(
-            f"the Docker engine is not reachable ({type(e).__name__}); start Docker, "
-            "or pass --sandbox local to run on the host without isolation"
-        ) from None
+        client = docker_client()
+    except EngineUnreachable as e:
+        raise SolveError(str(e)) from None
     if opts.image:
         from codemonkeys.sandbox import ensure_image
 

@@ -39,8 +39,9 @@ from codemonkeys.sandbox.agent import (
 )
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.gittree import host_tree_tar
-from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP, docker_client
+from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP
 from codemonkeys.sandbox.output import BoundedOutput
 from codemonkeys.sandbox.spec import (
     HOST_LABEL,
@@ -117,7 +118,7 @@ class DockerSandbox(ShellGitSandbox):
         self.max_output_chars = spec.max_output_chars
         self.default_timeout = spec.default_timeout
         self.keep_untracked = []
-        self.client = docker_client(client)
+        self.client = client if client is not None else docker_client()
         self.api = self.client.api
         self._closed = False
         self._pending: list[tuple[str, bytes]] = []

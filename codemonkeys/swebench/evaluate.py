@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
 from codemonkeys.swebench.images import (
     ImageMissing,
@@ -253,9 +254,7 @@ def run_harness(
         (p.get("model_patch") or "").strip() and p["instance_id"] not in ungradable
         for p in predictions
     ):
-        import docker
-
-        client = docker.from_env()
+        client = docker_client()
     to_grade = []
     for p in predictions:
         iid = p["instance_id"]
