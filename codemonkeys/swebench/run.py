@@ -14,8 +14,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -33,6 +34,9 @@ from codemonkeys.pipeline import (
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import atomic_write_text, read_jsonl
+
+if TYPE_CHECKING:
+    from codemonkeys.swebench.evaluate import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +144,16 @@ def image_aware_solver(remove_images: bool):
                 client = docker_client()
                 ensure_instance_image(problem.image, client)
             except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
-                status = "failed" if isinstance(e, ImageMissing) else "error"
-                result = ProblemResult(id=problem.id, status=status, error=str(e))
+                result = ProblemResult(
+                    id=problem.id,
+                    status="failed" if isinstance(e, ImageMissing) else "error",
+                    error=str(e),
+                )
                 rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and result.finished:
+        if remove_images and client is not None and problem.image and result.finished:
             remove_instance_image(problem.image, client)
         return result
 
@@ -323,6 +330,33 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class _ProblemGrading:
+    """One problem of ``evaluate_run``: its chosen patch, the distinct patches to grade by
+    identity, the verdicts an earlier evaluation already has, its dataset row's digest."""
+
+    chosen: str
+    patches: dict[str, str]
+    known: dict[str, bool]
+    identify: Callable[[str], str]
+    digest: str
+
+    def to_send(self) -> list[tuple[str, str]]:
+        return [(cid, p) for cid, p in self.patches.items() if cid not in self.known]
+
+    def verdicts(self, graded: dict[str, Verdict]) -> dict[str, Verdict]:
+        """This evaluation's verdicts, the known ones for what was not sent again."""
+        from codemonkeys.swebench.evaluate import Verdict
+
+        return {
+            cid: graded.get(cid)
+            or Verdict(
+                resolved=self.known[cid], status="resolved" if self.known[cid] else "unresolved"
+            )
+            for cid in self.patches
+        }
+
+
 def evaluate_run(
     run_dir: Path,
     *,
@@ -339,58 +373,60 @@ def evaluate_run(
     from codemonkeys.ensemble import export_predictions
     from codemonkeys.report import patch_identity
     from codemonkeys.store import RunStore
-    from codemonkeys.swebench.evaluate import Verdict, grade_candidates
+    from codemonkeys.swebench.evaluate import grade_candidates
 
     rows = read_dataset_rows(run_dir)
     store = RunStore(run_dir)
     by_id = {r["instance_id"]: r for r in rows}
-    chosen: dict[str, str] = {}
-    patches: dict[str, dict[str, str]] = {}
-    known: dict[str, dict[str, bool]] = {}
-    identities: dict[str, Callable[[str], str]] = {}
-    for pid in store.problem_ids():
-        if pid not in by_id:
-            continue
-        chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
-        identities[pid] = patch_identity(store.problem_dir(pid))
-        patches[pid] = _patches_to_grade(
-            store, pid, identities[pid], candidates=candidates, intermediate=intermediate
+    plans: dict[str, _ProblemGrading] = {}
+    for pid in (p for p in store.problem_ids() if p in by_id):
+        identify = patch_identity(store.problem_dir(pid))
+        digest = row_digest(by_id[pid])
+        plans[pid] = _ProblemGrading(
+            chosen=store.record_data(pid, "result").get("chosen_patch") or "",
+            patches=_patches_to_grade(
+                store, pid, identify, candidates=candidates, intermediate=intermediate
+            ),
+            known=_known_verdicts(store, pid, digest),
+            identify=identify,
+            digest=digest,
         )
-        known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
-    export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
-
-    to_send = {
-        pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
-        for pid, ps in patches.items()
-    }
+    export_predictions(
+        {pid: g.chosen for pid, g in plans.items()}, run_dir / PREDICTIONS_FILE, MODEL_NAME
+    )
     graded = grade_candidates(
-        {pid: ps for pid, ps in to_send.items() if ps},
-        [by_id[i] for i in chosen],
+        {pid: g.to_send() for pid, g in plans.items() if g.to_send()},
+        [by_id[pid] for pid in plans],
         run_id_prefix=f"{run_dir.name}.eval",
         max_workers=max_workers,
         report_dir=run_dir / "evaluation",
     )
-    summary: dict[str, Any] = {"problems": len(chosen), "graded": 0, "resolved": 0}
+    summary: dict[str, Any] = {"problems": len(plans), "graded": 0, "resolved": 0}
     summary.update({"ungraded": 0, "covered": 0 if candidates else None})
-    for pid in chosen:
-        verdicts = {
-            cid: graded.get(pid, {}).get(cid)
-            or Verdict(
-                resolved=known[pid][cid], status="resolved" if known[pid][cid] else "unresolved"
-            )
-            for cid in patches[pid]
-        }
-        record = evaluation_record(chosen[pid], verdicts, identities[pid])
-        record["row_digest"] = row_digest(by_id[pid])
-        _label_recorded_ids(store, pid, record["candidates"], identities[pid])
-        store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
-        if record["verdict"] == "ungraded":
-            summary["ungraded"] += 1
-            log.warning("%s was not graded: %s", pid, record["reason"])
-        else:
-            summary["graded"] += 1
-            summary["resolved"] += record["verdict"] == "resolved"
-        if candidates and any(v is True for v in record["candidates"].values()):
-            summary["covered"] += 1
+    for pid, plan in plans.items():
+        record = _write_evaluation(store, pid, plan, graded.get(pid, {}))
+        _count(summary, pid, record, candidates=candidates)
     store.write_json(Path(EVALUATION_FILE), summary)
     return summary
+
+
+def _write_evaluation(
+    store: Any, pid: str, plan: _ProblemGrading, graded: dict[str, Verdict]
+) -> dict[str, Any]:
+    """problems/<id>/evaluation.json from this evaluation's verdicts and the known ones."""
+    record = evaluation_record(plan.chosen, plan.verdicts(graded), plan.identify)
+    record["row_digest"] = plan.digest
+    _label_recorded_ids(store, pid, record["candidates"], plan.identify)
+    store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
+    return record
+
+
+def _count(summary: dict[str, Any], pid: str, record: dict[str, Any], *, candidates: bool) -> None:
+    if record["verdict"] == "ungraded":
+        summary["ungraded"] += 1
+        log.warning("%s was not graded: %s", pid, record["reason"])
+    else:
+        summary["graded"] += 1
+        summary["resolved"] += record["verdict"] == "resolved"
+    if candidates and any(v is True for v in record["candidates"].values()):
+        summary["covered"] += 1
