@@ -42,6 +42,12 @@ CAP_DROP = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "AUDIT_WRITE", "SETFCAP", "S
 REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
 SCRATCH_MOUNTS = ("/tmp", "/var/tmp")
 
+
+def on_scratch(path: str) -> bool:
+    """Is ``path`` (absolute) on a scratch tmpfs? ``docker cp`` cannot see those mounts."""
+    return any(path == m or path.startswith(m + "/") for m in SCRATCH_MOUNTS)
+
+
 # Once per container, as root, before any script: scratch dirs for the sandbox user; a
 # system git config so *its* git accepts the root-owned repo (ours ignores system config);
 # nothing outside the work tree and the scratch mounts left writable by it; in the work

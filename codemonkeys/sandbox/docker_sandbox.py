@@ -48,7 +48,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from posixpath import normpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from codemonkeys.sandbox.agent import (
     PRELUDE_FAILED,
@@ -63,10 +63,10 @@ from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.container import (
     EXEC_ENV,
     HARDEN,
-    SCRATCH_MOUNTS,
     after_apply_script,
     create_container,
     kill_strays_script,
+    on_scratch,
     reset_extra_script,
 )
 from codemonkeys.sandbox.docker_client import docker_client
@@ -151,7 +151,9 @@ class DockerSandbox(ShellGitSandbox):
 
     @property
     def id(self) -> str:
-        return self.container.id
+        cid = self.container.id
+        assert cid is not None, "a created container always has an id"
+        return cid
 
     def _copy_repo_in(self, repo_tar: bytes | None) -> None:
         assert self.spec.repo_path is not None
@@ -231,7 +233,7 @@ class DockerSandbox(ShellGitSandbox):
             try:
                 agent = Agent(
                     self.api,
-                    self.container.id,
+                    self.id,
                     EXEC_ENV,
                     workdir=self.workdir,
                     disk_limit=self.disk_limit,
@@ -275,13 +277,14 @@ class DockerSandbox(ShellGitSandbox):
             res = self.container.exec_run(argv, demux=True, environment=EXEC_ENV, user="0")
         except Exception as e:
             raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
-        stdout, stderr = res.output or (None, None)  # demux=True: a pair
+        # demux=True: a (stdout, stderr) pair, which the SDK's types cannot say
+        stdout, stderr = cast("tuple[bytes | None, bytes | None]", res.output or (None, None))
         return res.exit_code, stdout or b"", stderr or b""
 
     def _sh_stream(self, script: str) -> Iterator[bytes]:
         self._flush_pending()
         eid = self.api.exec_create(
-            self.container.id,
+            self.id,
             ["bash", "-c", script],
             stdout=True,
             stderr=False,
@@ -379,7 +382,7 @@ class DockerSandbox(ShellGitSandbox):
         argv = ["bash", "-c", wrapper, "run", f"{timeout:.3f}", RUN_FILE]
         try:
             eid = self.api.exec_create(
-                self.container.id, argv, stdout=True, stderr=True, environment=EXEC_ENV, user="0"
+                self.id, argv, stdout=True, stderr=True, environment=EXEC_ENV, user="0"
             )["Id"]
             stream = self.api.exec_start(eid, stream=True, demux=False)
         except Exception as e:
@@ -419,7 +422,7 @@ class DockerSandbox(ShellGitSandbox):
                 self._pending.append((target, data))
                 return
         self._flush_pending()
-        if self._on_scratch(target):
+        if on_scratch(target):
             # docker cp (put/get_archive) cannot see tmpfs mounts: append in chunks.
             for i in range(0, max(1, len(data)), INLINE_WRITE_LIMIT):
                 chunk = base64.b64encode(data[i : i + INLINE_WRITE_LIMIT]).decode()
@@ -446,16 +449,12 @@ class DockerSandbox(ShellGitSandbox):
         if not ok:
             raise SandboxError(f"cannot write {target} in {self.container.name}")
 
-    @staticmethod
-    def _on_scratch(target: str) -> bool:
-        return any(target == m or target.startswith(m + "/") for m in SCRATCH_MOUNTS)
-
     def read_file(self, path: str) -> bytes:
         import docker
 
         target = self._abs(path)
         self._flush_pending()
-        if self._on_scratch(target):
+        if on_scratch(target):
             code, out, err = self._sh_raw(
                 f't={shlex.quote(target)}; if [ ! -e "$t" ]; then exit 3; fi; '
                 f'if [ ! -f "$t" ]; then exit 4; fi; cat -- "$t"',
