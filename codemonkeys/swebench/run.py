@@ -230,11 +230,11 @@ def _patches_to_grade(
     intermediate: bool = False,
 ) -> dict[str, str]:
     """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
-    candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
+    candidate ids, ``run_patches.patch_identity``), the chosen patch first (so it keeps its
     harness run, and its cached verdict, across reruns): with ``candidates``, selection's
     candidates and each trajectory's final patch (coverage); with ``intermediate`` every
     intermediate edit too (the serial-scaling curve, at many more harness runs)."""
-    from codemonkeys.report import patches_for_grading
+    from codemonkeys.run_patches import patches_for_grading
 
     chosen = store.record_data(pid, "result").get("chosen_patch") or ""
     patches: dict[str, str] = {}
@@ -337,7 +337,7 @@ def evaluate_run(
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
-    from codemonkeys.report import patch_identity
+    from codemonkeys.run_patches import patch_identity
     from codemonkeys.store import RunStore
     from codemonkeys.swebench.evaluate import Verdict, grade_candidates
 
