@@ -20,12 +20,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from codemonkeys.candidates import candidate_id
-from codemonkeys.problem import patch_files
+from codemonkeys.context.stage import ContextRecord
+from codemonkeys.pipeline import ProblemResult
+from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record, read_json_file, read_record_data
 from codemonkeys.report.metrics import majority_vote_expectation
 from codemonkeys.report.model import STAGES, ProblemRow, Report, StageCost
@@ -35,9 +37,11 @@ from codemonkeys.run_patches import (
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
+from codemonkeys.selection.stage import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 Json = dict[str, Any]
+T = TypeVar("T", bound=BaseModel)
 
 
 class ProblemData(BaseModel):
@@ -51,6 +55,8 @@ class ProblemData(BaseModel):
     attempts: list[list[bool]] | None = None
     votes: dict[str, int] = Field(default_factory=dict)
     ungraded_attempts: int = 0
+    warnings: list[str] = Field(default_factory=list)
+    """Records of this problem that did not parse as their type."""
 
 
 def build_report(run_dir: Path | str) -> Report:
@@ -69,6 +75,7 @@ def build_report(run_dir: Path | str) -> Report:
     for pdir in pdirs:
         try:
             loaded.append(load_problem(pdir, calls_cost, calls_stage))
+            report.warnings.extend(loaded[-1].warnings)
         except Exception as e:  # a malformed record must not hide the other problems
             report.warnings.append(
                 f"{pdir.name}: could not read its records ({type(e).__name__}: {e})"
@@ -125,29 +132,23 @@ def load_problem(
     pdir: Path, calls_cost: Mapping[str, float], calls_stage: Mapping[str, dict[str, float]]
 ) -> ProblemData:
     """One problem directory's row and figures."""
-    result = read_record_data(pdir, Record.RESULT)
-    selection = read_record_data(pdir, Record.SELECTION)
-    problem = read_record_data(pdir, Record.PROBLEM)
-    pid = str(result.get("id") or problem.get("id") or pdir.name)
+    warnings: list[str] = []
+    result = _typed(pdir, Record.RESULT, ProblemResult, warnings)
+    selection = _typed(pdir, Record.SELECTION, SelectionRecord, warnings)
+    problem = _typed(pdir, Record.PROBLEM, Problem, warnings)
+    pid = result.id if result else problem.id if problem else pdir.name
     candidates = _candidates(result, selection)
     identify = patch_identity(pdir)
-    chosen_id = _chosen_id(result, selection, identify)
+    in_progress = "in progress" if (pdir / Record.PROBLEM.file).exists() else "unknown"
     row = ProblemRow(
         id=pid,
-        status=str(
-            result.get("status")
-            or ("in progress" if (pdir / Record.PROBLEM.file).exists() else "unknown")
-        ),
-        error=result.get("error") or None,
+        status=result.status if result else in_progress,
+        error=(result.error or None) if result else None,
         candidates=len(candidates),
-        chosen_id=chosen_id,
-        cost_usd=round(calls_cost.get(pid, float(result.get("cost_usd") or 0.0)), 6),
+        chosen_id=_chosen_id(result, selection, identify),
+        cost_usd=round(calls_cost.get(pid, result.cost_usd if result else 0.0), 6),
         cost_by_stage=dict(calls_stage.get(pid, {})),
-        stage_seconds={
-            k: float(v)
-            for k, v in (result.get("stage_seconds") or {}).items()
-            if isinstance(v, (int, float))
-        },
+        stage_seconds=dict(result.stage_seconds) if result else {},
     )
     data = ProblemData(row=row)
     labels = _grade(row, read_record_data(pdir, Record.EVALUATION), selection, result)
@@ -155,39 +156,71 @@ def load_problem(
     _vote_figures(data, selection, candidates, labels)
     _trajectory_figures(data, pdir, labels, identify)
     row.context_recall = context_recall(
-        read_record_data(pdir, Record.CONTEXT), read_record_data(pdir, Record.GOLD)
+        _typed(pdir, Record.CONTEXT, ContextRecord, warnings),
+        _typed(pdir, Record.GOLD, Gold, warnings),
     )
+    data.warnings = warnings
     return data
 
 
-def _candidates(result: Json, selection: Json) -> list[Json]:
+def _typed(pdir: Path, record: Record, cls: type[T], warnings: list[str]) -> T | None:
+    """The record as its writer's type; None when absent, or (with a warning) when it does
+    not parse (a record from an incompatible version)."""
+    data = read_record_data(pdir, record)
+    if not data:
+        return None
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        warnings.append(
+            f"{pdir.name}: {record.file} does not parse as {cls.__name__} "
+            f"({where}: {first['msg']}); left out"
+        )
+        return None
+
+
+def _candidates(result: ProblemResult | None, selection: SelectionRecord | None) -> list[Json]:
     """The result's candidates (id, sources, votes), else selection's (a problem whose
     result is not written yet)."""
-    found = [c for c in result.get("candidates") or [] if isinstance(c, dict) and "id" in c]
-    if not found:
-        found = [c for c in selection.get("candidates") or [] if isinstance(c, dict) and "id" in c]
+    found = [c for c in result.candidates if "id" in c] if result else []
+    if not found and selection:
+        found = [{"id": c.id, "sources": list(c.sources)} for c in selection.candidates]
     return found
 
 
-def _chosen_id(result: Json, selection: Json, identify: Callable[[str], str]) -> str | None:
-    chosen_id = result.get("chosen_id") or selection.get("chosen_id")
-    if isinstance(chosen_id, str):
+def _chosen_id(
+    result: ProblemResult | None,
+    selection: SelectionRecord | None,
+    identify: Callable[[str], str],
+) -> str | None:
+    chosen_id = (result.chosen_id if result else None) or (
+        selection.chosen_id if selection else None
+    )
+    if chosen_id:
         return chosen_id
-    chosen_patch = result.get("chosen_patch")
-    if isinstance(chosen_patch, str) and chosen_patch.strip():
-        return identify(chosen_patch)
+    if result and result.chosen_patch.strip():
+        return identify(result.chosen_patch)
     return None
 
 
-def _grade(row: ProblemRow, evaluation: Json, selection: Json, result: Json) -> dict[str, bool]:
-    """Set the row's verdict from evaluation.json; returns the graded labels by id."""
+def _grade(
+    row: ProblemRow,
+    evaluation: Json,
+    selection: SelectionRecord | None,
+    result: ProblemResult | None,
+) -> dict[str, bool]:
+    """Set the row's verdict from evaluation.json (``swebench.run.evaluation_record``);
+    returns the graded labels by candidate id."""
     labels: dict[str, bool] = {}
     if evaluation:
         row.evaluated = True
         raw = evaluation.get("candidates")
         if isinstance(raw, dict):
             labels = {str(k): bool(v) for k, v in raw.items() if v is not None}
-        _alias_stripped(labels, selection)
+        if selection:
+            _alias_stripped(labels, selection)
         if evaluation.get("verdict") == "ungraded" or (
             "chosen" in evaluation and evaluation["chosen"] is None
         ):
@@ -205,18 +238,15 @@ def _grade(row: ProblemRow, evaluation: Json, selection: Json, result: Json) -> 
     return labels
 
 
-def _alias_stripped(labels: dict[str, bool], selection: Json) -> None:
+def _alias_stripped(labels: dict[str, bool], selection: SelectionRecord) -> None:
     """Selection strips test-file hunks from candidates, which changes their ids; graded
     labels are keyed by the stripped id. Give the original (trajectory) id the same label;
     an edit that only touched test files (no stripped id) is an empty patch: wrong."""
-    for s in selection.get("stripped") or []:
-        if not isinstance(s, dict) or not isinstance(s.get("original_id"), str):
-            continue
-        new_id = s.get("new_id")
-        if new_id is None:
-            labels.setdefault(s["original_id"], False)
-        elif new_id in labels:
-            labels.setdefault(s["original_id"], labels[new_id])
+    for s in selection.stripped:
+        if s.new_id is None:
+            labels.setdefault(s.original_id, False)
+        elif s.new_id in labels:
+            labels.setdefault(s.original_id, labels[s.new_id])
 
 
 def _label_candidates(data: ProblemData, candidates: list[Json], labels: dict[str, bool]) -> None:
@@ -237,7 +267,10 @@ def _label_candidates(data: ProblemData, candidates: list[Json], labels: dict[st
 
 
 def _vote_figures(
-    data: ProblemData, selection: Json, candidates: list[Json], labels: dict[str, bool]
+    data: ProblemData,
+    selection: SelectionRecord | None,
+    candidates: list[Json],
+    labels: dict[str, bool],
 ) -> None:
     """Votes, the majority vote, the fused rule and the regression verifier's flags."""
     row = data.row
@@ -263,10 +296,9 @@ def _vote_figures(
     row.regression_flagged_wrong = len(flagged) - row.regression_flagged_correct
 
 
-def _votes_of(selection: Json, candidates: list[Json]) -> dict[str, int]:
+def _votes_of(selection: SelectionRecord | None, candidates: list[Json]) -> dict[str, int]:
     """Selection's ``votes``, else the votes the result carries per candidate."""
-    raw = selection.get("votes")
-    votes = {str(k): int(v) for k, v in (raw or {}).items() if isinstance(v, (int, float))}
+    votes = dict(selection.votes) if selection else {}
     if not votes:
         for c in candidates:
             if isinstance(c.get("votes"), (int, float)):
@@ -274,20 +306,20 @@ def _votes_of(selection: Json, candidates: list[Json]) -> dict[str, int]:
     return votes
 
 
-def _fusion_ties(selection: Json) -> list[str]:
+def _fusion_ties(selection: SelectionRecord | None) -> list[str]:
     """The fused rule's best candidates (kept, tied on votes with the first kept one)."""
-    ranking = (selection.get("fusion") or {}).get("ranking") or []
-    kept = [e for e in ranking if isinstance(e, dict) and e.get("kept") and "id" in e]
-    return [str(e["id"]) for e in kept if e.get("votes") == kept[0].get("votes")] if kept else []
+    kept = [e for e in selection.fusion.ranking if e.kept] if selection else []
+    return [e.id for e in kept if e.votes == kept[0].votes]
 
 
-def _regressions_of(selection: Json) -> dict[str, int]:
+def _regressions_of(selection: SelectionRecord | None) -> dict[str, int]:
     """Candidate id -> existing tests broken, for candidates with regression evidence."""
-    cands = (selection.get("regression") or {}).get("candidates") or {}
+    if not selection or selection.regression is None:
+        return {}
     return {
-        str(cid): len(v.get("regressions") or [])
-        for cid, v in cands.items()
-        if isinstance(v, dict) and v.get("status") == "ok"
+        cid: len(c.regressions)
+        for cid, c in selection.regression.candidates.items()
+        if c.status == "ok"
     }
 
 
@@ -334,20 +366,19 @@ def _label(
     return None if val is None else bool(val)
 
 
-def context_recall(context: Json, gold: Json) -> float | None:
+def context_recall(context: ContextRecord | None, gold: Gold | None) -> float | None:
     """Recall of the gold patch's files in the packed context: the context record's own
     metric (``metrics.recall``) when it has one, else computed from its packed files and
     the gold patch."""
-    metrics = context.get("metrics")
-    if isinstance(metrics, dict):
-        if metrics.get("gold_files") == 0:
-            return None  # no gold files known: a recall of 1.0 would mean nothing
-        if isinstance(metrics.get("recall"), (int, float)):
-            return float(metrics["recall"])
-    gold_patch = gold.get("patch")
-    gold_files = patch_files(gold_patch) if isinstance(gold_patch, str) else []
-    packed = context.get("packed")
-    if not gold_files or not isinstance(packed, list):
+    if context is None:
         return None
-    paths = {str(p.get("path", "")) for p in packed if isinstance(p, dict)}
+    if context.metrics is not None:
+        if context.metrics.get("gold_files") == 0:
+            return None  # no gold files known: a recall of 1.0 would mean nothing
+        if "recall" in context.metrics:
+            return float(context.metrics["recall"])
+    gold_files = gold.edited_files() if gold else []
+    if not gold_files:
+        return None
+    paths = {p.path for p in context.packed}
     return sum(f in paths for f in gold_files) / len(gold_files)
