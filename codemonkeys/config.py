@@ -22,10 +22,13 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from codemonkeys.errors import CodemonkeysError
 
 ENV_PREFIX = "CODEMONKEYS_"
 DEFAULT_CONFIG_FILE = "codemonkeys.toml"
@@ -360,14 +363,20 @@ class Config(Section):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class ConfigError(ValueError):
+class ConfigError(CodemonkeysError, ValueError):
     """The configuration could not be loaded; the message says what and where."""
+
+
+KEYS_FIX = (
+    "correct the key or value named (in codemonkeys.toml, a CODEMONKEYS_<SECTION>__<KEY> "
+    "variable or --set); `codemonkeys config show` lists every key with its default"
+)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = [k for k in dotted.split(".") if k]
     if not keys:
-        raise ConfigError(f"empty config key in {dotted!r}")
+        raise ConfigError(f"empty config key in {dotted!r}", fix=KEYS_FIX)
     cur = data
     for k in keys[:-1]:
         nxt = cur.get(k)
@@ -389,7 +398,10 @@ def parse_value(raw: str) -> Any:
 
 def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value")
+        raise ConfigError(
+            f"override {item!r} must look like section.key=value",
+            fix="e.g. --set generation.samples=4",
+        )
     key, raw = item.split("=", 1)
     return key.strip(), parse_value(raw.strip())
 
@@ -409,18 +421,29 @@ def load_config(
     path: Path | None = None,
     overrides: list[str] | None = None,
     env: dict[str, str] | None = None,
+    *,
+    values: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Effective config: defaults < file < environment < overrides."""
+    """Effective config: defaults < file < environment < overrides < ``values``.
+
+    ``overrides`` are the user's ``section.key=value`` texts (values parsed as TOML);
+    ``values`` are typed values by dotted key (what CLI options such as ``--model`` set),
+    taken as they are: never rendered to TOML text and parsed back."""
     data: dict[str, Any] = {}
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = Path(DEFAULT_CONFIG_FILE)
     if path is not None:
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            raise ConfigError(
+                f"config file not found: {path}",
+                fix="check the path given to --config (without it ./codemonkeys.toml is read)",
+            )
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: invalid TOML: {e}") from e
+            raise ConfigError(
+                f"{path}: invalid TOML: {e}", fix="correct the file at the line and column named"
+            ) from e
     env = dict(os.environ) if env is None else env
     for name, raw in sorted(env.items()):
         dotted = env_config_key(name)
@@ -429,7 +452,9 @@ def load_config(
     for item in overrides or []:
         key, value = parse_override(item)
         _set_dotted(data, key, value)
+    for key, value in (values or {}).items():
+        _set_dotted(data, key, value)
     try:
         return Config.model_validate(data)
     except Exception as e:  # pydantic.ValidationError: keep its precise field paths
-        raise ConfigError(f"invalid configuration: {e}") from e
+        raise ConfigError(f"invalid configuration: {e}", fix=KEYS_FIX) from e
