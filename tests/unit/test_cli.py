@@ -130,7 +130,6 @@ def test_model_options_reach_the_config_as_typed_not_through_toml_text(monkeypat
     read)."""
     monkeypatch.chdir(tmp_path)
     model = 'openai/my"coder\\v2'
-    url = 'http://127.0.0.1:9/v1?q="a\\b"'
     args = ["config", "show", "--json", "--model", model, "--set", "run.max_problems_in_flight=2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
