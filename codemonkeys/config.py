@@ -24,11 +24,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codemonkeys.errors import CodemonkeysError
+
+if TYPE_CHECKING:
+    from codemonkeys.prompts import PromptTemplates
 
 ENV_PREFIX = "CODEMONKEYS_"
 DEFAULT_CONFIG_FILE = "codemonkeys.toml"
@@ -307,6 +310,14 @@ class RunConfig(Section):
     remove_images_after: bool = False
 
 
+class PromptsConfig(Section):
+    dir: Path | None = None
+    """Your own prompt templates, laid out like the packaged ``prompts/``
+    (``<stage>/<name>.j2``): each file there replaces the packaged template of the same
+    name, the others stay (see ``codemonkeys/prompts.py``). The stage fingerprints hash the
+    templates used, so records made with other prompts are recomputed."""
+
+
 class Config(Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
@@ -314,12 +325,19 @@ class Config(Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+
+    def prompt_templates(self) -> PromptTemplates:
+        """The templates this config's stages render (packaged, or ``prompts.dir``'s
+        overrides); ``PromptOverrideError`` when the directory is unusable."""
+        from codemonkeys.prompts import templates_for
+
+        folder = self.prompts.dir
+        return templates_for(folder.resolve() if folder is not None else None)
 
     def fingerprint(self, stage: str) -> str:
         """Hash of everything that changes a stage's output: its config sections, the
         models it calls and its prompt templates."""
-        from codemonkeys.prompts import prompt_hash
-
         parts: dict[str, Any] = {"stage": stage}
         if stage == "relevance":
             parts["model"] = self.models.relevance_endpoint().model
@@ -358,7 +376,7 @@ class Config(Section):
             parts["cfg"] = self.selection.model_dump(mode="json")
         else:
             raise ValueError(f"unknown stage {stage!r}")
-        parts["prompts"] = prompt_hash(stage)
+        parts["prompts"] = self.prompt_templates().stage_hash(stage)
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -455,6 +473,8 @@ def load_config(
     for key, value in (values or {}).items():
         _set_dotted(data, key, value)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except Exception as e:  # pydantic.ValidationError: keep its precise field paths
         raise ConfigError(f"invalid configuration: {e}", fix=KEYS_FIX) from e
+    config.prompt_templates()  # an unusable prompts.dir is a clear error now, not mid-run
+    return config

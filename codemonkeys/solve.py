@@ -32,6 +32,7 @@ from codemonkeys.errors import CodemonkeysError, DockerUnreachable
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.prompts import use_templates
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
@@ -255,9 +256,17 @@ def solve(
     *,
     stop: threading.Event | None = None,
 ) -> SolveOutcome:
-    """Solve ``opts.issue`` in ``opts.repo``. ``config`` is not changed (the job works on
-    a copy with ``sandbox.kind`` from ``opts``). ``stop``: the job's stop flag (set by
-    interrupts.JobSignals at the CLI entry)."""
+    """Solve ``opts.issue`` in ``opts.repo`` with the config's prompt templates.
+    ``config`` is not changed (the job works on a copy with ``sandbox.kind`` from
+    ``opts``). ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI
+    entry)."""
+    with use_templates(config.prompt_templates()):
+        return _solve(opts, config, console, stop)
+
+
+def _solve(
+    opts: SolveOptions, config: Config, console: Console, stop: threading.Event | None
+) -> SolveOutcome:
     from codemonkeys.llm import check_models, check_prices
     from codemonkeys.localrepo import export_tree, open_repo
 

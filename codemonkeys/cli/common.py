@@ -17,6 +17,7 @@ from rich.markup import escape
 from codemonkeys.config import Config, load_config
 from codemonkeys.errors import CodemonkeysError, UsageError
 from codemonkeys.interrupts import JobSignals
+from codemonkeys.prompts import use_templates
 
 console = Console(stderr=True)
 """Messages, progress and errors go to stderr; stdout carries only machine-readable output."""
@@ -54,9 +55,9 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
 
 def print_error(error: CodemonkeysError) -> None:
     """``error: <message>`` and, when the error knows one, ``fix: <what to do>``."""
-    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
     if error.fix:
-        console.print(f"  [bold]fix:[/] {escape(error.fix)}", highlight=False)
+        console.print(f"  [bold]fix:[/] {escape(error.fix)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -119,8 +120,9 @@ def job_config(inputs: ConfigInputs, *, verbose: bool, quiet: bool = False) -> C
 
 
 @contextmanager
-def job_entry() -> Iterator[JobSignals]:
-    """What a long job installs at its entry, in the main thread: Ctrl-C/SIGTERM set its
-    stop flag (``JobSignals``), restored when the job returns."""
-    with JobSignals(console) as signals:
+def job_entry(config: Config) -> Iterator[JobSignals]:
+    """What a long job installs at its entry, in the main thread, until it returns:
+    Ctrl-C/SIGTERM set its stop flag (``JobSignals``) and the prompt templates of its
+    config (``prompts.dir`` overrides) are the ones its stages render."""
+    with JobSignals(console) as signals, use_templates(config.prompt_templates()):
         yield signals

@@ -31,6 +31,7 @@ from codemonkeys.cli.options import (
 )
 from codemonkeys.config import Config
 from codemonkeys.errors import UsageError
+from codemonkeys.prompts import use_templates
 
 if TYPE_CHECKING:
     from codemonkeys.swebench.run import SwebenchRunOptions
@@ -84,8 +85,8 @@ def _estimate(opts: SwebenchRunOptions, cfg: Config) -> None:
     from codemonkeys.swebench.estimate import estimate_swebench
     from codemonkeys.swebench.run import load_rows
 
-    with user_errors_from(ValueError):  # no problem could be estimated
-        estimate_swebench(load_rows(opts), cfg, console)
+    with user_errors_from(ValueError), use_templates(cfg.prompt_templates()):
+        estimate_swebench(load_rows(opts), cfg, console)  # ValueError: none could be
 
 
 @swebench_app.command("run")
@@ -130,7 +131,7 @@ def swebench_run(
     if estimate_only:
         _estimate(opts, cfg)
         return
-    with job_entry() as signals:
+    with job_entry(cfg) as signals:
         summary = run_swebench(opts, cfg, console, stop=signals.stop)
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(signals.exit_code or summary.exit_code)
