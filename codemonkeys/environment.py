@@ -239,7 +239,7 @@ def _node_has_dependencies(package_json: Path) -> bool:
 
 
 def _go_plan(detected: list[str]) -> EnvironmentPlan:
-    files = [f for f in ("go.mod", "go.sum") if f in detected]
+    files: list[str] = [f for f in ("go.mod", "go.sum") if f in detected]
     return EnvironmentPlan(
         kind="go",
         detected=detected,
