@@ -85,7 +85,9 @@ def clean(
     except CodemonkeysError:
         raise  # e.g. the engine is unreachable: SandboxError says so
     except Exception as e:  # the engine answered with an error
-        raise DockerUnreachable(f"{type(e).__name__}: {e}") from e
+        raise DockerUnreachable(
+            f"{type(e).__name__}: {e}", fix="start Docker (dockerd), then run clean again"
+        ) from e
     console.print(f"removed {n} container(s)")
 
 
