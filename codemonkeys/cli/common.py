@@ -73,7 +73,7 @@ def user_errors_from(*types: type[Exception]) -> Iterator[None]:
         raise UsageError(str(e)) from e
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ConfigInputs:
     """Where a command's config comes from: the file, ``--set`` texts, and the typed values
     of the model options. The options become config values as they are (a quote or a

@@ -61,7 +61,9 @@ def ensemble(
     """Select among other systems' patches with model-written tests (no labels needed)."""
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
 
-    inputs = ConfigInputs(config, set_ or [], model, None, base_url, max_cost)
+    inputs = ConfigInputs(
+        path=config, overrides=set_ or [], model=model, base_url=base_url, max_cost=max_cost
+    )
     cfg = job_config(inputs, verbose=verbose, quiet=quiet)
     opts = EnsembleOptions(
         predictions=predictions,

@@ -27,7 +27,7 @@ def config_show(
     ] = False,
 ) -> None:
     """Print the effective configuration (defaults < file < environment < --set)."""
-    cfg = ConfigInputs(config, set_ or [], model).load()
+    cfg = ConfigInputs(path=config, overrides=set_ or [], model=model).load()
     data = cfg.model_dump(mode="json")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -56,7 +56,7 @@ def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None
     """Check Python, the Docker engine, images, model keys (presence only) and disk space."""
     from codemonkeys.doctor import run_checks
 
-    cfg = ConfigInputs(config, set_ or [], model).load()
+    cfg = ConfigInputs(path=config, overrides=set_ or [], model=model).load()
     checks = run_checks(cfg)
     marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
     for check in checks:

@@ -119,7 +119,14 @@ def solve(
     from codemonkeys.solve import SolveOptions
     from codemonkeys.solve import solve as run_solve
 
-    inputs = ConfigInputs(config, set_ or [], model, relevance_model, base_url, max_cost)
+    inputs = ConfigInputs(
+        path=config,
+        overrides=set_ or [],
+        model=model,
+        relevance_model=relevance_model,
+        base_url=base_url,
+        max_cost=max_cost,
+    )
     cfg = job_config(inputs, verbose=verbose)
     kind = sandbox_kind(sandbox)
     text = issue_text(issue, issue_file, github_issue, github_api)

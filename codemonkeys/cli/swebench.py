@@ -114,7 +114,14 @@ def swebench_run(
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
-    inputs = ConfigInputs(config, set_ or [], model, relevance_model, base_url, max_cost)
+    inputs = ConfigInputs(
+        path=config,
+        overrides=set_ or [],
+        model=model,
+        relevance_model=relevance_model,
+        base_url=base_url,
+        max_cost=max_cost,
+    )
     cfg = job_config(inputs, verbose=verbose, quiet=quiet)
     opts = SwebenchRunOptions(
         dataset=dataset,
