@@ -1,0 +1,111 @@
+"""Coverage forecasts from the power law of repeated sampling (Large Language Monkeys,
+Brown et al. 2024): coverage ``c(k) ~ exp(a * k**b)`` with a, b < 0, so
+``log(-log c(k))`` is linear in ``log k``. The fit uses the run's own pass@k curve (the
+unbiased estimator averaged over problems); the interval comes from refitting on problems
+resampled with replacement (bootstrap), so it reflects how few problems a run has.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from codemonkeys.analysis.passk import pass_at_k_curve
+
+_EDGE = 1e-9
+
+
+class PowerLawFit(BaseModel):
+    """``log(-log c) = intercept + slope * log k``; ``flat`` is set when every point is 0
+    or 1 (nothing to fit: the forecast stays there)."""
+
+    intercept: float = 0.0
+    slope: float = 0.0
+    points: int = 0
+    flat: float | None = None
+
+    def coverage(self, k: float) -> float:
+        if self.flat is not None:
+            return self.flat
+        return math.exp(-math.exp(self.intercept + self.slope * math.log(k)))
+
+
+class Forecast(BaseModel):
+    k: int
+    coverage: float
+    low: float | None = None
+    high: float | None = None
+    """The ``level`` bootstrap interval (None when too few problems to resample)."""
+
+
+def fit_power_law(curve: Sequence[float], k_max: int | None = None) -> PowerLawFit | None:
+    """Fit on ``curve[k-1]`` for k = 1..k_max (default: all). Points at 0 or 1 carry no
+    slope information and are skipped; None when fewer than two points remain and the
+    curve is not flat at 0 or 1."""
+    points = [
+        (math.log(k), math.log(-math.log(c)))
+        for k, c in enumerate(curve[:k_max] if k_max else curve, start=1)
+        if _EDGE < c < 1 - _EDGE
+    ]
+    used = list(curve[:k_max] if k_max else curve)
+    if len(points) < 2:
+        if used and all(c >= 1 - _EDGE for c in used):
+            return PowerLawFit(flat=1.0, points=len(used))
+        if used and all(c <= _EDGE for c in used):
+            return PowerLawFit(flat=0.0, points=len(used))
+        return None
+    xs, ys = zip(*points, strict=True)
+    slope, intercept = statistics.linear_regression(xs, ys)
+    return PowerLawFit(intercept=intercept, slope=slope, points=len(points))
+
+
+def forecast_coverage(
+    samples: Sequence[tuple[int, int]],
+    targets: Sequence[int],
+    *,
+    fit_k_max: int | None = None,
+    bootstrap: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> list[Forecast]:
+    """Forecast coverage at each k in ``targets`` from per-problem (n, c) counts, fitting on
+    k <= ``fit_k_max`` (default: the largest n). Empty when the curve cannot be fitted."""
+    k_fit = fit_k_max or max((n for n, _ in samples), default=0)
+    fit = fit_power_law(pass_at_k_curve(samples, k_fit), k_fit) if k_fit else None
+    if fit is None:
+        return []
+    draws = _bootstrap_fits(samples, k_fit, bootstrap, seed) if len(samples) > 1 else []
+    out = []
+    for k in targets:
+        values = sorted(f.coverage(k) for f in draws)
+        low = high = None
+        if len(values) >= 10:
+            low = _quantile(values, (1 - level) / 2)
+            high = _quantile(values, 1 - (1 - level) / 2)
+        out.append(Forecast(k=k, coverage=fit.coverage(k), low=low, high=high))
+    return out
+
+
+def _bootstrap_fits(
+    samples: Sequence[tuple[int, int]], k_fit: int, rounds: int, seed: int
+) -> list[PowerLawFit]:
+    rng = random.Random(seed)
+    fits = []
+    for _ in range(rounds):
+        drawn = [samples[rng.randrange(len(samples))] for _ in samples]
+        fit = fit_power_law(pass_at_k_curve(drawn, k_fit), k_fit)
+        if fit is not None:
+            fits.append(fit)
+    return fits
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics."""
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
