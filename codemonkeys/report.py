@@ -38,6 +38,7 @@ from jinja2 import Environment
 from pydantic import BaseModel, Field
 
 from codemonkeys.analysis.passk import pass_at_k, pass_at_k_curve  # noqa: F401 (re-exported)
+from codemonkeys.analysis.views import RunAnalysis
 from codemonkeys.candidates import candidate_id, normalize_patch
 from codemonkeys.problem import patch_files
 from codemonkeys.store import atomic_write_text, read_jsonl
@@ -231,6 +232,8 @@ class Report(BaseModel):
     curves: list[Curve] = Field(default_factory=list)
     problems: list[ProblemRow] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    analysis: RunAnalysis | None = None
+    """Forecasts, temperatures, adaptive sampling, Table-1 costs (``analysis/runview.py``)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -718,6 +721,12 @@ def build_report(run_dir: Path | str) -> Report:
             )
     report.problems = [d.row for d in loaded]
     _summarise(report, loaded)
+    try:
+        from codemonkeys.analysis.runview import analyse_run
+
+        report.analysis = analyse_run(run_dir, report.cost_by_stage)
+    except Exception as e:  # an analysis problem never hides the report
+        report.warnings.append(f"analysis failed: {type(e).__name__}: {e}")
     return report
 
 
@@ -1251,7 +1260,9 @@ def render_html(report: Report) -> str:
     cost_svg = svg_bar_chart(
         {k: v.cost_usd for k, v in report.cost_by_stage.items()}, title="Cost per stage"
     )
-    return REPORT_TEMPLATE.render(
+    from codemonkeys.analysis.render import analysis_html
+
+    page = REPORT_TEMPLATE.render(
         r=report,
         css=BASE_CSS,
         rows=summary_rows(report),
@@ -1260,6 +1271,8 @@ def render_html(report: Report) -> str:
         curves=curves,
         generated=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.generated_at)),
     )
+    extra = analysis_html(report.analysis) if report.analysis is not None else ""
+    return page.replace("</body>", extra + "</body>", 1)
 
 
 def write_report(run_dir: Path | str, out: Path | str | None = None) -> tuple[Report, Path]:

@@ -72,13 +72,35 @@ def forecast_coverage(
     level: float = 0.9,
     seed: int = 0,
 ) -> list[Forecast]:
-    """Forecast coverage at each k in ``targets`` from per-problem (n, c) counts, fitting on
-    k <= ``fit_k_max`` (default: the largest n). Empty when the curve cannot be fitted."""
+    """Forecast coverage at each k in ``targets`` from per-problem (n, c) counts (their
+    unbiased pass@k curves), fitting on k <= ``fit_k_max`` (default: the largest n)."""
     k_fit = fit_k_max or max((n for n, _ in samples), default=0)
-    fit = fit_power_law(pass_at_k_curve(samples, k_fit), k_fit) if k_fit else None
+    curves = [pass_at_k_curve([s], k_fit) for s in samples] if k_fit else []
+    return forecast_curves(curves, targets, bootstrap=bootstrap, level=level, seed=seed)
+
+
+def forecast_curves(
+    curves: Sequence[Sequence[float]],
+    targets: Sequence[int],
+    *,
+    bootstrap: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> list[Forecast]:
+    """Forecast the mean of per-problem coverage curves (``curves[p][k-1]``, equal lengths:
+    pass@k over samples, or coverage over attempts) at each k in ``targets``; the interval
+    refits on problems resampled with replacement. Empty when the mean cannot be fitted."""
+    fit = fit_power_law(_mean_curve(curves)) if curves else None
     if fit is None:
         return []
-    draws = _bootstrap_fits(samples, k_fit, bootstrap, seed) if len(samples) > 1 else []
+    draws: list[PowerLawFit] = []
+    if len(curves) > 1:
+        rng = random.Random(seed)
+        for _ in range(bootstrap):
+            drawn = [curves[rng.randrange(len(curves))] for _ in curves]
+            refit = fit_power_law(_mean_curve(drawn))
+            if refit is not None:
+                draws.append(refit)
     out = []
     for k in targets:
         values = sorted(f.coverage(k) for f in draws)
@@ -90,17 +112,9 @@ def forecast_coverage(
     return out
 
 
-def _bootstrap_fits(
-    samples: Sequence[tuple[int, int]], k_fit: int, rounds: int, seed: int
-) -> list[PowerLawFit]:
-    rng = random.Random(seed)
-    fits = []
-    for _ in range(rounds):
-        drawn = [samples[rng.randrange(len(samples))] for _ in samples]
-        fit = fit_power_law(pass_at_k_curve(drawn, k_fit), k_fit)
-        if fit is not None:
-            fits.append(fit)
-    return fits
+def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
+    length = min(len(c) for c in curves)
+    return [sum(c[i] for c in curves) / len(curves) for i in range(length)]
 
 
 def _quantile(sorted_values: Sequence[float], q: float) -> float:
