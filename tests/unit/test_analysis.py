@@ -189,3 +189,21 @@ def test_what_if_recommends_the_cheapest_configuration_within_the_margin():
     assert rec.cost_usd == min(r.cost_usd for r in result.rows if r.resolve_rate >= 1.0 - 1e-9)
     loose = what_if(_problems(), margin=0.6)
     assert loose.recommended.cost_usd < rec.cost_usd
+
+
+# --- the generation stage's wave bookkeeping ------------------------------------------
+
+
+def test_waves_start_narrow_and_each_widen_adds_the_next_temperature():
+    from codemonkeys.analysis.stopping import StopDecision
+    from codemonkeys.generation.adaptive import AdaptiveRecord, temperature_for
+
+    def d(wave, action):
+        return StopDecision(wave=wave, action=action, reason="", evidence=_ev())
+
+    rec = AdaptiveRecord(wave_size=3, limit=10, ladder=[0.2, 0.6, 1.0])
+    assert [rec.started_at(w) for w in range(4)] == [3, 6, 9, 10]
+    rec.decisions = [d(0, "widen"), d(1, "continue"), d(2, "widen"), d(3, "widen")]
+    assert [rec.in_use_at(w) for w in range(5)] == [1, 2, 2, 3, 3]  # capped at the ladder
+    assert [temperature_for(i, rec.ladder, 1) for i in range(3)] == [0.2, 0.2, 0.2]
+    assert [temperature_for(i, rec.ladder, 2) for i in range(3, 6)] == [0.6, 0.2, 0.6]
