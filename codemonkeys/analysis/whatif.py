@@ -124,8 +124,9 @@ def _majority(votes: dict[str, int], picks: Sequence[tuple[str | None, bool | No
 
 
 def default_grid(problems: Sequence[ProblemOutcome]) -> list[WhatIfConfig]:
-    """Samples 1, 2, 3, 5, half and all; attempts 1, 2, 4, ... and all; every non-empty
-    subset of the temperatures used (the whole ladder only when it has more than 4)."""
+    """Samples 1, 2, 3, 5, half and all (at most the trajectories the run has at the
+    temperatures); attempts 1, 2, 4, ... and all; every non-empty subset of the
+    temperatures used (each alone and the whole ladder when it has more than 4)."""
     trajs = [t for p in problems for t in p.trajectories]
     n_max = max((len(p.trajectories) for p in problems), default=0)
     a_max = max((len(t.candidates) for t in trajs), default=0)
@@ -137,12 +138,15 @@ def default_grid(problems: Sequence[ProblemOutcome]) -> list[WhatIfConfig]:
     subsets = [list(c) for r in range(1, len(temps) + 1) for c in itertools.combinations(temps, r)]
     if len(temps) > 4:
         subsets = [[t] for t in temps] + [temps]
-    return [
-        WhatIfConfig(samples=s, attempts=a, temperatures=ts)
-        for ts in subsets
-        for s in samples
-        for a in attempts
-    ]
+    out = []
+    for ts in subsets:  # no more samples than the run has at these temperatures
+        have = max(sum(t.temperature in ts for t in p.trajectories) for p in problems)
+        out += [
+            WhatIfConfig(samples=s, attempts=a, temperatures=ts)
+            for s in sorted({min(s, have) for s in samples})
+            for a in attempts
+        ]
+    return out
 
 
 def what_if(

@@ -207,3 +207,13 @@ def test_waves_start_narrow_and_each_widen_adds_the_next_temperature():
     assert [rec.in_use_at(w) for w in range(5)] == [1, 2, 2, 3, 3]  # capped at the ladder
     assert [temperature_for(i, rec.ladder, 1) for i in range(3)] == [0.2, 0.2, 0.2]
     assert [temperature_for(i, rec.ladder, 2) for i in range(3, 6)] == [0.6, 0.2, 0.6]
+
+
+def test_what_if_grid_offers_no_more_samples_than_a_temperature_has():
+    from codemonkeys.analysis.whatif import default_grid
+
+    grid = default_grid(_problems())  # one trajectory per temperature, two in all
+    assert {(c.samples, tuple(c.temperatures)) for c in grid} == {
+        (1, (0.2,)), (1, (0.8,)), (1, (0.2, 0.8)), (2, (0.2, 0.8)),
+    }  # fmt: skip
+    assert {c.attempts for c in grid} == {1, 2}
