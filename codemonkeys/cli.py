@@ -602,7 +602,7 @@ def report(
 ) -> None:
     """Resolve rate, coverage, selection accuracy, context recall, cost and time per stage,
     coverage forecasts, temperatures, adaptive sampling; ``--what-if`` for smaller budgets."""
-    from codemonkeys.analysis.render import render_analysis_terminal, render_whatif_terminal
+    from codemonkeys.analysis.render import render_whatif_terminal
     from codemonkeys.analysis.runview import problem_outcomes
     from codemonkeys.analysis.whatif import what_if as run_what_if
     from codemonkeys.report import render_terminal, write_report
@@ -616,8 +616,6 @@ def report(
             {"report": rep.model_dump(mode="json"), "what_if": whatif.model_dump(mode="json")}))  # fmt: skip
     else:
         render_terminal(rep, console)
-        if rep.analysis is not None:
-            render_analysis_terminal(rep.analysis, console)
         if whatif is not None:
             render_whatif_terminal(whatif, console, limit=40)
     console.print(f"HTML report: {path}", highlight=False, soft_wrap=True)  # stderr

@@ -18,23 +18,6 @@ def _interval(f: Forecast) -> str:
     return "-" if f.low is None or f.high is None else f"{_pct(f.low)} - {_pct(f.high)}"
 
 
-def cost_rows(analysis: RunAnalysis) -> list[list[str]]:
-    return [
-        [
-            r.stage,
-            f"{r.input_tokens:,}",
-            f"{r.output_tokens:,}",
-            f"{r.cache_read_tokens:,}",
-            f"{r.cache_write_tokens:,}",
-            f"${r.cost_usd:.4f}",
-            _pct(r.share),
-            _pct(r.paper_share),
-        ]
-        for r in analysis.cost_table
-    ]
-
-
-COST_HEAD = ["stage", "input", "output", "cache read", "cache write", "cost", "share", "paper"]
 FORECAST_HEAD = ["axis", "budget", "measured", "at", "forecast", "90% interval", "problems"]
 TEMP_HEAD = ["temperature", "trajectories", "coverage", "only this one solved"]
 ADAPTIVE_HEAD = ["problem", "trajectories", "of", "waves", "last decision"]
@@ -90,7 +73,6 @@ def whatif_rows(result: WhatIfResult) -> list[list[str]]:
 def _sections(analysis: RunAnalysis) -> list[tuple[str, list[str], list[list[str]]]]:
     saved = analysis.adaptive.saved_share if analysis.adaptive else None
     return [
-        ("Cost per stage (the paper's Table 1 layout)", COST_HEAD, cost_rows(analysis)),
         ("Coverage forecast (power law fitted to the run's curve)", FORECAST_HEAD,
          forecast_rows(analysis)),
         ("Temperatures", TEMP_HEAD, temperature_rows(analysis)),

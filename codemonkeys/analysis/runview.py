@@ -7,30 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from codemonkeys.analysis.forecast import forecast_coverage, forecast_curves
 from codemonkeys.analysis.passk import pass_at_k_curve
 from codemonkeys.analysis.views import (
-    PAPER_COST_SHARES,
-    TABLE1_STAGES,
     AdaptiveProblem,
     AdaptiveView,
-    CostRow,
     CoverageForecast,
     RunAnalysis,
     TemperatureRow,
     TemperatureView,
 )
 from codemonkeys.analysis.whatif import ProblemOutcome, TrajectoryOutcome
-from codemonkeys.report import (
-    _alias_stripped,
-    load_record,
+from codemonkeys.generation.records import TrajectoryRecord
+from codemonkeys.records import Record, read_record_data
+from codemonkeys.report.loading import alias_stripped
+from codemonkeys.run_patches import (
     load_trajectories,
     patch_identity,
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
+from codemonkeys.selection.stage import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 GENERATION_STAGES = ("tests", "edits")
@@ -41,31 +39,38 @@ def _problem_dirs(run_dir: Path) -> list[Path]:
     return sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
 
 
-def _labels(pdir: Path) -> dict[str, bool] | None:
-    evaluation = load_record(pdir, "evaluation")
-    if not isinstance(evaluation, dict) or not isinstance(evaluation.get("candidates"), dict):
+def _selection(pdir: Path) -> SelectionRecord | None:
+    data = read_record_data(pdir, Record.SELECTION)
+    try:
+        return SelectionRecord.model_validate(data) if data else None
+    except ValueError:  # the report names the record that does not parse
         return None
-    labels = {str(k): bool(v) for k, v in evaluation["candidates"].items() if v is not None}
-    _alias_stripped(labels, load_record(pdir, "selection"))
+
+
+def _labels(pdir: Path, selection: SelectionRecord | None) -> dict[str, bool] | None:
+    """Harness labels by candidate id (None: never evaluated), as the report reads them."""
+    raw = read_record_data(pdir, Record.EVALUATION).get("candidates")
+    if not isinstance(raw, dict):
+        return None
+    labels = {str(k): bool(v) for k, v in raw.items() if v is not None}
+    if selection is not None:
+        alias_stripped(labels, selection)
     return labels
 
 
 def _trajectory(
-    traj: Mapping[str, Any], labels: Mapping[str, bool], identify: Callable[[str], str]
+    traj: TrajectoryRecord, labels: Mapping[str, bool], identify: Callable[[str], str]
 ) -> TrajectoryOutcome:
     patches = trajectory_attempt_patches(traj) or [trajectory_final_patch(traj)]
     cands = [identify(p) if p.strip() else None for p in patches]
     if not any(cands):
         cands = []
-    cost = traj.get("cost_usd")
-    if not isinstance(cost, dict):
-        cost = {}
     return TrajectoryOutcome(
-        temperature=float(traj.get("temperature") or 0.0),
+        temperature=traj.temperature,
         candidates=cands,
         correct=[labels.get(c) if c else False for c in cands],
-        test_cost_usd=float(cost.get("tests") or 0.0),
-        edit_cost_usd=float(cost.get("edits") or 0.0),
+        test_cost_usd=traj.cost_usd.get("tests", 0.0),
+        edit_cost_usd=traj.cost_usd.get("edits", 0.0),
     )
 
 
@@ -85,20 +90,20 @@ def problem_outcomes(run_dir: Path | str) -> tuple[list[ProblemOutcome], int]:
     costs = _stage_costs(run_dir)
     out, unlabelled = [], 0
     for pdir in _problem_dirs(run_dir):
-        labels = _labels(pdir)
+        selection = _selection(pdir)
+        labels = _labels(pdir, selection)
         trajs = load_trajectories(pdir)
         if labels is None or not trajs:
             unlabelled += 1
             continue
         identify = patch_identity(pdir)
-        selection = load_record(pdir, "selection")
-        votes = selection.get("votes") if isinstance(selection, dict) else None
+        votes = selection.votes if selection is not None else {}
         stage_cost = costs.get(pdir.name, {})
         out.append(
             ProblemOutcome(
                 id=pdir.name,
                 trajectories=[_trajectory(t, labels, identify) for _, t in trajs],
-                votes={str(k): int(v) for k, v in (votes or {}).items()},
+                votes=dict(votes),
                 fixed_cost_usd=sum(v for k, v in stage_cost.items() if k not in GENERATION_STAGES),
             )
         )
@@ -162,9 +167,9 @@ def adaptive_view(run_dir: Path) -> AdaptiveView | None:
 
     view = AdaptiveView()
     for pdir in _problem_dirs(run_dir):
-        raw = load_record(pdir, ADAPTIVE_RECORD)
+        raw = read_record_data(pdir, ADAPTIVE_RECORD)
         try:
-            rec = AdaptiveRecord.model_validate(raw) if raw is not None else None
+            rec = AdaptiveRecord.model_validate(raw) if raw else None
         except ValueError:
             rec = None
         if rec is None or not rec.decisions:
@@ -183,32 +188,11 @@ def adaptive_view(run_dir: Path) -> AdaptiveView | None:
     return view if view.problems else None
 
 
-def cost_table(cost_by_stage: Mapping[str, Any]) -> list[CostRow]:
-    """The paper's Table 1 layout: one row per stage, tokens by kind, our share of the
-    cost beside the paper's. ``cost_by_stage`` holds ``report.StageCost`` per stage."""
-    total = sum(float(getattr(c, "cost_usd", 0.0)) for c in cost_by_stage.values())
-    rows = []
-    for stage in (*TABLE1_STAGES, *(s for s in cost_by_stage if s not in TABLE1_STAGES)):
-        c = cost_by_stage.get(stage)
-        row = CostRow(stage=stage, paper_share=PAPER_COST_SHARES.get(stage))
-        if c is not None:
-            row.input_tokens, row.output_tokens = c.input_tokens, c.output_tokens
-            row.cache_read_tokens, row.cache_write_tokens = (
-                c.cache_read_tokens,
-                c.cache_write_tokens,
-            )
-            row.cost_usd = c.cost_usd
-            row.share = c.cost_usd / total if total else None
-        rows.append(row)
-    return rows
-
-
-def analyse_run(run_dir: Path | str, cost_by_stage: Mapping[str, Any]) -> RunAnalysis:
+def analyse_run(run_dir: Path | str) -> RunAnalysis:
     run_dir = Path(run_dir)
     problems, _ = problem_outcomes(run_dir)
     return RunAnalysis(
         forecasts=coverage_forecasts(problems),
         temperatures=temperature_view(problems),
         adaptive=adaptive_view(run_dir),
-        cost_table=cost_table(cost_by_stage),
     )

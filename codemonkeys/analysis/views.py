@@ -1,6 +1,7 @@
 """What the report shows beyond its metrics, as typed records (computed by
 ``analysis.runview``, rendered by ``analysis.render``): coverage forecasts, the temperature
-view, adaptive sampling's decisions and the cost table in the paper's Table 1 layout."""
+view, adaptive sampling's decisions; and the paper's cost shares per stage, shown beside
+ours in the report's cost table (the paper's Table 1 layout)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ PAPER_COST_SHARES = {
 }
 """The CodeMonkeys paper's cost per stage, as shares of $2291.90 for SWE-bench Verified
 (Table 1; docs/design-brief)."""
-TABLE1_STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 
 
 class CoverageForecast(BaseModel):
@@ -64,19 +64,7 @@ class AdaptiveView(BaseModel):
         return 1 - sum(p.trajectories for p in self.problems) / limit if limit else 0.0
 
 
-class CostRow(BaseModel):
-    stage: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float = 0.0
-    share: float | None = None
-    paper_share: float | None = None
-
-
 class RunAnalysis(BaseModel):
     forecasts: list[CoverageForecast] = Field(default_factory=list)
     temperatures: TemperatureView | None = None
     adaptive: AdaptiveView | None = None
-    cost_table: list[CostRow] = Field(default_factory=list)

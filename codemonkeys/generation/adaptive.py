@@ -19,10 +19,11 @@ from codemonkeys.analysis.stopping import ClusterEvidence, StopDecision, StopRul
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import GenerationConfig
 from codemonkeys.execution import ExecutionCache
+from codemonkeys.records import Record
 from codemonkeys.selection.matrix import run_matrix
 from codemonkeys.selection.voting import VotingRule, behaviour_clusters, count_votes
 
-ADAPTIVE_RECORD = "adaptive"
+ADAPTIVE_RECORD = Record.ADAPTIVE
 
 
 class AdaptiveRecord(BaseModel):
