@@ -40,7 +40,7 @@ def _docker(config: Config) -> list[Check]:
         client = docker_client(timeout=10)
         info = client.version()
     except EngineUnreachable as e:
-        return [Check(name="docker engine", status=missing, detail=e.message, fix=e.fix)]
+        return [Check(name="docker engine", status=missing, detail=e.message, fix=e.fix or "")]
     except Exception as e:  # answered the ping, then failed
         return [Check(name="docker engine", status=missing, detail=f"{type(e).__name__}: {e}")]
     checks = [Check(name="docker engine", status="ok", detail=f"server {info.get('Version', '?')}")]

@@ -2,14 +2,16 @@
 
 Every job that talks to the engine (sandboxes, images, ``solve``'s environment build,
 ``swebench run --estimate``, the harness's image checks, ``doctor``) gets its client here,
-so an unreachable engine reads the same everywhere: ``EngineUnreachable``, one message and
-one fix, raised before any work starts (the client pings the engine).
+so an unreachable engine reads the same everywhere: ``EngineUnreachable`` (an
+``errors.DockerUnreachable``), one message and one fix, raised before any work starts (the
+client pings the engine).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from codemonkeys.errors import DockerUnreachable
 from codemonkeys.sandbox.base import SandboxError
 
 if TYPE_CHECKING:
@@ -20,18 +22,18 @@ DEFAULT_TIMEOUT = 120
 it); creating and starting containers under load can take tens of seconds."""
 
 
-class EngineUnreachable(SandboxError):
-    """The Docker engine does not answer: a user-facing error with what to do about it."""
+class EngineUnreachable(DockerUnreachable, SandboxError):
+    """The Docker engine does not answer: the user-facing ``DockerUnreachable`` (message
+    and fix, exit 1), and a ``SandboxError`` for the code that handles sandbox failures
+    (a run's engine check, a problem's image check)."""
 
-    fix = (
-        "install and start Docker (Debian: apt-get install docker.io && dockerd &), or use "
-        "the opt-in local sandbox (`--sandbox local`, or `--set sandbox.kind=local`), which "
-        "runs code on the host without isolation"
+    FIX = (
+        "start Docker (dockerd), or pass --sandbox local (`--set sandbox.kind=local` for "
+        "`swebench run` and `ensemble`) to run on the host without isolation"
     )
 
     def __init__(self, cause: BaseException) -> None:
-        self.message = f"cannot reach the Docker engine ({type(cause).__name__}: {cause})"
-        super().__init__(f"{self.message}; {self.fix}")
+        super().__init__(f"{type(cause).__name__}: {cause}", fix=self.FIX)
 
 
 def docker_client(timeout: int = DEFAULT_TIMEOUT) -> DockerClient:

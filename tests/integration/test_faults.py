@@ -43,7 +43,7 @@ def test_swebench_run_without_a_docker_engine_is_one_clear_message(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "Traceback" not in out
-    assert "cannot reach the Docker engine" in out
+    assert "the Docker engine is not reachable" in out
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and "Docker engine" in status["error"]
 
@@ -67,7 +67,7 @@ def test_ensemble_without_a_docker_engine_is_one_clear_message(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "Traceback" not in out
-    assert "cannot reach the Docker engine" in out
+    assert "the Docker engine is not reachable" in out
     assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
 
 
@@ -92,7 +92,7 @@ def test_every_job_reports_an_unreachable_engine_the_same_way(tmp_path):
         out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
         assert proc.returncode != 0, (name, out)
         assert "Traceback" not in out, (name, out)
-        assert "cannot reach the Docker engine" in out, (name, out)
+        assert "the Docker engine is not reachable" in out, (name, out)
         assert "--sandbox local" in out, (name, out)
 
 
@@ -104,5 +104,5 @@ def test_grading_without_an_engine_is_the_same_sandbox_error(tmp_path, monkeypat
     pred = {"instance_id": row["instance_id"], "model_name_or_path": "m",
             "model_patch": row["patch"]}  # fmt: skip
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER["DOCKER_HOST"])
-    with pytest.raises(EngineUnreachable, match="cannot reach the Docker engine"):
+    with pytest.raises(EngineUnreachable, match="the Docker engine is not reachable"):
         run_harness([pred], [row], run_id="t", report_dir=tmp_path / "eval")
