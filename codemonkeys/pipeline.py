@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +35,11 @@ from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
+
+if TYPE_CHECKING:
+    from codemonkeys.execution import ExecutionCache
+    from codemonkeys.sandbox import SandboxPool
+    from codemonkeys.selection.stage import SelectionRecord
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +203,7 @@ def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
     return rt.store.load_record(problem_id, "result", ProblemResult, result_fingerprint(rt.config))
 
 
-def _export_repo(pool: Any, dest: Path) -> list[str]:
+def _export_repo(pool: SandboxPool, dest: Path) -> list[str]:
     """The repository files at the base commit, on the host, for the context stage. Taken
     from a sandbox, so local repositories and repository images go the same way."""
     with pool.lease() as sandbox:
@@ -216,9 +221,7 @@ def solve_problem(
 
     With ``candidates`` (ensembling other systems' patches) context and generation are
     skipped: tests are written where the candidates bring none, then the same selection."""
-    from codemonkeys.execution import ExecutionCache
     from codemonkeys.sandbox import SandboxPool, spec_from_config
-    from codemonkeys.selection.stage import run_selection
 
     done = load_result(rt, problem.id)
     if done is not None and done.finished:
@@ -238,43 +241,9 @@ def solve_problem(
         pool = SandboxPool(
             spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
         )
-        cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
-        if candidates is None:
-            candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
-            select = run_selection
-        else:
-            from codemonkeys.ensemble import ensemble_problem as select
-        if not candidates.candidates:
-            result.status = "no_candidates"
-            result.reason = "no trajectory produced a patch"
-        else:
-            rt.observer.problem_stage(problem.id, "selection")
-            with timed(rt, problem.id, times, "selection"):
-                selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
-            _take_selection(result, selection)
-    except DiskFull as e:  # the run stops; a rerun (with space) resumes this problem
-        rt.stop.set()
-        result.status = "interrupted"
-        result.error = str(e)
-    except Interrupted as e:
-        result.status = "interrupted"
-        result.error = str(e)
-    except BudgetExceeded as e:
-        result.status = "budget_exhausted"
-        result.error = str(e)
-    except Unfinished as e:
-        result.status = "error"
-        result.error = str(e)
-        log.warning("problem %s left unfinished (retried on the next run): %s", problem.id, e)
+        _run_stages(rt, problem, gold, candidates, pool, times, result)
     except Exception as e:  # one problem's failure never stops the others
-        result.status = "error" if _infrastructure(e) else "failed"
-        result.error = f"{type(e).__name__}: {e}"
-        log.warning("problem %s failed: %s", problem.id, result.error)
-        with contextlib.suppress(DiskFull):
-            rt.store.write_json(
-                rt.store.problem_dir(problem.id) / "error.json",
-                {"error": result.error, "traceback": traceback.format_exc()},
-            )
+        _record_failure(rt, problem.id, result, e)
     finally:
         if pool is not None:
             try:
@@ -284,12 +253,82 @@ def solve_problem(
     return _finish(rt, result, times.seconds)
 
 
+def _run_stages(
+    rt: Runtime,
+    problem: Problem,
+    gold: Gold | None,
+    candidates: CandidateSet | None,
+    pool: SandboxPool,
+    times: StageTimes,
+    result: ProblemResult,
+) -> None:
+    """Context and generation (unless ``candidates`` are given), then selection; the
+    outcome goes into ``result``."""
+    from codemonkeys.execution import ExecutionCache
+
+    cache = ExecutionCache(pool.lease, timeout=rt.config.sandbox.script_timeout_s)
+    ensembled = candidates is not None
+    if candidates is None:
+        candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
+    if not candidates.candidates:
+        result.status = "no_candidates"
+        result.reason = "no trajectory produced a patch"
+        return
+    rt.observer.problem_stage(problem.id, "selection")
+    with timed(rt, problem.id, times, "selection"):
+        selection = _select(rt, problem, candidates, pool, cache, ensembled=ensembled)
+    _take_selection(result, selection)
+
+
+def _select(
+    rt: Runtime,
+    problem: Problem,
+    candidates: CandidateSet,
+    pool: SandboxPool,
+    cache: ExecutionCache,
+    *,
+    ensembled: bool,
+) -> SelectionRecord:
+    """The selection stage; ensembled candidates first get tests where they bring none."""
+    if ensembled:
+        from codemonkeys.ensemble import ensemble_problem
+
+        return ensemble_problem(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
+    from codemonkeys.selection.stage import run_selection
+
+    return run_selection(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
+
+
+def _record_failure(rt: Runtime, problem_id: str, result: ProblemResult, e: Exception) -> None:
+    """The status a stage's exception leaves the problem in (called while handling ``e``)."""
+    result.error = str(e)
+    if isinstance(e, DiskFull):  # the run stops; a rerun (with space) resumes this problem
+        rt.stop.set()
+        result.status = "interrupted"
+    elif isinstance(e, Interrupted):
+        result.status = "interrupted"
+    elif isinstance(e, BudgetExceeded):
+        result.status = "budget_exhausted"
+    elif isinstance(e, Unfinished):
+        result.status = "error"
+        log.warning("problem %s left unfinished (retried on the next run): %s", problem_id, e)
+    else:
+        result.status = "error" if _infrastructure(e) else "failed"
+        result.error = f"{type(e).__name__}: {e}"
+        log.warning("problem %s failed: %s", problem_id, result.error)
+        with contextlib.suppress(DiskFull):
+            rt.store.write_json(
+                rt.store.problem_dir(problem_id) / "error.json",
+                {"error": result.error, "traceback": traceback.format_exc()},
+            )
+
+
 def _generate_candidates(
     rt: Runtime,
     problem: Problem,
     gold: Gold | None,
-    pool: Any,
-    cache: Any,
+    pool: SandboxPool,
+    cache: ExecutionCache,
     times: StageTimes,
 ) -> CandidateSet:
     """Context then generation: the distinct patches and tests of the trajectories."""
@@ -340,7 +379,7 @@ def _infrastructure(e: Exception) -> bool:
     return isinstance(e, ModelError | SandboxError | DockerException)
 
 
-def _take_selection(result: ProblemResult, selection: Any) -> None:
+def _take_selection(result: ProblemResult, selection: SelectionRecord) -> None:
     result.status = "done" if selection.chosen_patch else "no_candidates"
     result.selection_fallback = selection.fallback_kind
     result.chosen_id = selection.chosen_id
@@ -362,9 +401,9 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     return result
 
 
-def candidate_summaries(selection: Any) -> list[dict[str, Any]]:
+def candidate_summaries(selection: SelectionRecord) -> list[dict[str, Any]]:
     """Per candidate: id, sources, votes and the verdict counts of the test matrix."""
-    out = []
+    out: list[dict[str, Any]] = []
     for c in selection.candidates:
         row = selection.matrix.cells.get(c.id, {})
         verdicts = Counter(cell.verdict for cell in row.values())
@@ -479,7 +518,7 @@ def run_status(rt: Runtime) -> RunStatus:
 def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = None) -> RunSummary:
     """status.json for this invocation's ``results`` (``total``: how many problems the
     invocation meant to run; those it never started are counted ``not_started``)."""
-    by_status = dict(Counter(r.status for r in results))
+    by_status: dict[str, int] = dict(Counter[str](r.status for r in results))
     if total is not None and total > len(results):
         by_status["not_started"] = total - len(results)
     summary = RunSummary(
