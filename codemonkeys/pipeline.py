@@ -93,7 +93,7 @@ class Observer:
         """A problem finished by an earlier invocation of the same run."""
         self.problem_done(result)
 
-    def event(self, problem_id: str, kind: str, **info: Any) -> None: ...
+    def event(self, problem_id: str, kind: str, **info: object) -> None: ...
 
 
 @dataclass
