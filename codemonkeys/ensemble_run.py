@@ -15,16 +15,15 @@ from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.pipeline import (
     ProblemResult,
-    RunSummary,
     Runtime,
     open_run,
     require_docker,
     run_problems,
-    write_status,
 )
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.store import disk_full_error
+from codemonkeys.summary import RunSummary, write_status
 
 if TYPE_CHECKING:
     from codemonkeys.ensemble import MergeReport
