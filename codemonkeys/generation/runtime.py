@@ -203,7 +203,6 @@ class GenerationRuntime:
         self.check_stop()
         model = self.test_model if stage == "tests" else self.edit_model
         full = prefix + messages
-        start = time.monotonic()
         with self.warmer.gate(full) as waited:
             self.check_stop()
             t0 = time.monotonic()
@@ -215,7 +214,6 @@ class GenerationRuntime:
             )
             rec.timing.model_s += time.monotonic() - t0
         rec.timing.wait_s += waited
-        del start
         rec.usage[stage] = rec.usage.get(stage, Usage()) + completion.usage
         rec.cost_usd[stage] = rec.cost_usd.get(stage, 0.0) + completion.cost_usd
         rec.calls += 1
