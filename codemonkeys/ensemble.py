@@ -39,6 +39,7 @@ from codemonkeys.predictions import (
     write_predictions,
 )
 from codemonkeys.problem import Problem
+from codemonkeys.records import Record
 from codemonkeys.selection.stage import SelectionRecord, run_selection
 from codemonkeys.store import RunStore
 
@@ -178,7 +179,7 @@ def merge_candidates(
 
 
 def load_run_candidates(
-    store: RunStore, record_name: str = "generation"
+    store: RunStore, record_name: str = Record.GENERATION
 ) -> dict[str, CandidateSet]:
     """A codemonkeys run's own candidates and tests (the generation stage's result record,
     ``problems/<id>/generation.json``), read regardless of fingerprint: ensembling uses them
@@ -201,7 +202,7 @@ GenerateTests = Callable[
 ]
 """(problem, hub, pool, store, config, cache) -> approved test scripts."""
 
-ENSEMBLE_TESTS_RECORD = "ensemble-tests"
+ENSEMBLE_TESTS_RECORD = Record.ENSEMBLE_TESTS
 
 
 def generate_tests_with_testing_machine(
