@@ -22,8 +22,8 @@ from codemonkeys.pipeline import (
 )
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_summary import RunSummary, write_status
 from codemonkeys.store import disk_full_error
-from codemonkeys.summary import RunSummary, write_status
 
 if TYPE_CHECKING:
     from codemonkeys.ensemble import MergeReport

@@ -34,9 +34,9 @@ from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
+from codemonkeys.run_summary import write_status
 from codemonkeys.store import DiskFull, RunLock, RunStore
-from codemonkeys.summary import RunSummary as RunSummary  # re-exported for the jobs
-from codemonkeys.summary import write_status
 from codemonkeys.tempdirs import temp_dir
 
 if TYPE_CHECKING:
