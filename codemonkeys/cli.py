@@ -587,17 +587,37 @@ def report(
         typer.Option("--html", help="Write the HTML report here (default <run>/report.html)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    what_if: Annotated[
+        bool,
+        typer.Option(
+            "--what-if",
+            help="Estimate resolve rate, coverage and cost for fewer samples, attempts or "
+            "temperatures from the run's records (no new calls); recommend the cheapest "
+            "within --margin of the best.",
+        ),
+    ] = False,
+    margin: Annotated[
+        float, typer.Option("--margin", min=0.0, max=1.0, help="What-if margin (absolute).")
+    ] = 0.02,
 ) -> None:
-    """Resolve rate, coverage, selection accuracy, context recall, cost and time per stage."""
+    """Resolve rate, coverage, selection accuracy, context recall, cost and time per stage,
+    coverage forecasts, temperatures, adaptive sampling; ``--what-if`` for smaller budgets."""
+    from codemonkeys.analysis.render import render_whatif_terminal
+    from codemonkeys.analysis.runview import problem_outcomes
+    from codemonkeys.analysis.whatif import what_if as run_what_if
     from codemonkeys.report import render_terminal, write_report
 
     if not run_dir.is_dir():
         raise _fail(f"{run_dir} is not a run directory")
     rep, path = write_report(run_dir, html)
-    if as_json:
-        typer.echo(rep.model_dump_json(indent=2))  # stdout holds the JSON alone
+    whatif = run_what_if(problem_outcomes(run_dir)[0], margin=margin) if what_if else None
+    if as_json:  # stdout holds the JSON alone
+        typer.echo(rep.model_dump_json(indent=2) if whatif is None else json.dumps(
+            {"report": rep.model_dump(mode="json"), "what_if": whatif.model_dump(mode="json")}))  # fmt: skip
     else:
         render_terminal(rep, console)
+        if whatif is not None:
+            render_whatif_terminal(whatif, console, limit=40)
     console.print(f"HTML report: {path}", highlight=False, soft_wrap=True)  # stderr
 
 

@@ -218,6 +218,17 @@ class GenerationConfig(Section):
     warm_cache_min_chars: int = Field(default=4000, ge=0)
     """Prefixes shorter than this are too small for providers to cache (about 1024
     tokens): no warm-up wait for them."""
+    adaptive: bool = False
+    """Start trajectories in waves of ``adaptive_wave``; after each wave a stop rule
+    (``analysis/stopping.py``) decides to stop, continue, or widen the temperature ladder
+    (the first wave uses the first temperature), up to ``samples`` (``generation/adaptive.py``)."""
+    adaptive_wave: int = Field(default=3, ge=1)
+    adaptive_agreement: float = Field(default=0.6, gt=0, le=1)
+    """Stop when one behaviour cluster holds this share of the trajectories with a patch..."""
+    adaptive_min_cluster: int = Field(default=2, ge=1)
+    """...and at least this many of them..."""
+    adaptive_min_votes: int = Field(default=1, ge=0)
+    """...and a reproducing test votes for it (more votes than any candidate outside it)."""
 
     @field_validator("temperatures")
     @classmethod
@@ -345,7 +356,13 @@ class Config(Section):
         elif stage == "generation":
             parts["model"] = self.models.primary.model
             parts["context"] = self.fingerprint("context")
-            parts["cfg"] = self.generation.model_dump(mode="json")
+            gen = self.generation
+            parts["cfg"] = gen.model_dump(
+                mode="json",  # fixed-N runs keep their fingerprint: no adaptive fields in it
+                exclude=None
+                if gen.adaptive
+                else {f for f in type(gen).model_fields if f.startswith("adaptive")},
+            )
             parts["sandbox"] = self.sandbox.model_dump(
                 include={"script_timeout_s", "max_output_chars"}, mode="json"
             )
