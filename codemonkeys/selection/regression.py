@@ -20,11 +20,11 @@ Steps for one problem (``run_regression``):
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,7 @@ from codemonkeys.selection.regression_discovery import (
     JUNIT_PATH,
     LOG_PATH,
     OUT_DIR,
+    Plan,
     plan_regression,
 )
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
@@ -161,6 +162,30 @@ def _read_text(sandbox: Sandbox, path: str) -> str:
     return data[-_MAX_LOG_BYTES:].decode("utf-8", errors="replace")
 
 
+class BudgetSpent(Exception):
+    """The per-problem time budget for regression runs is spent."""
+
+
+@dataclass
+class _SuiteRunner:
+    """Runs the plan's command on one patch, once per (patch, run) through the problem's
+    cache, with what is left of the budget."""
+
+    cache: ExecutionCache
+    plan: Plan
+    timeout_s: float
+    deadline: float
+
+    def __call__(self, patch: str | None, run_index: int = 0) -> SuiteRun:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 1:
+            raise BudgetSpent
+        timeout = min(self.timeout_s, remaining)
+        command, junit = self.plan.command, self.plan.junit
+        key = ("regression", command, patch_digest(patch), run_index)
+        return self.cache.memo(key, lambda sb: run_suite(sb, patch, command, timeout, junit))
+
+
 def run_regression(
     candidates: Sequence[Candidate],
     cache: ExecutionCache,
@@ -172,91 +197,95 @@ def run_regression(
     """Discover, run and compare (see the module docstring). Never raises for a sandbox
     failure: the record says what could not be run."""
     start = time.monotonic()
-    deadline = start + config.regression_budget_s
     record = RegressionRecord()
+    record.skipped_reason = _verify(
+        record,
+        candidates,
+        cache,
+        config,
+        test_dirs=test_dirs,
+        workers=workers,
+        deadline=start + config.regression_budget_s,
+    )
+    for c in candidates:
+        record.candidates.setdefault(c.id, CandidateRegressions(status="not-run"))
+    record.seconds = round(time.monotonic() - start, 3)
+    return record
 
-    def finish(reason: str = "") -> RegressionRecord:
-        record.skipped_reason = reason
-        for c in candidates:
-            record.candidates.setdefault(c.id, CandidateRegressions(status="not-run"))
-        record.seconds = round(time.monotonic() - start, 3)
-        return record
 
+def _verify(
+    record: RegressionRecord,
+    candidates: Sequence[Candidate],
+    cache: ExecutionCache,
+    config: SelectionConfig,
+    *,
+    test_dirs: Sequence[str],
+    workers: int,
+    deadline: float,
+) -> str:
+    """Fill ``record`` step by step; returns why it stopped early ("" when it did not)."""
     try:
         with cache.lease() as sandbox:
             plan = plan_regression(sandbox, candidates, config, test_dirs)
     except Exception as e:  # the sandbox failed: no evidence, selection goes on
         log.warning("regression discovery failed: %s", e)
-        return finish(f"discovery failed: {type(e).__name__}: {e}")
+        return f"discovery failed: {type(e).__name__}: {e}"
     record.source, record.framework, record.command = plan.source, plan.framework, plan.command
     record.test_files, record.reasons = plan.test_files, plan.reasons
     if not plan.command:
-        return finish(
-            "no related tests found" if not plan.test_files else "no runner for these tests"
-        )
-
-    def suite(patch: str | None, run_index: int = 0) -> SuiteRun:
-        remaining = deadline - time.monotonic()
-        if remaining <= 1:
-            raise BudgetSpent
-        timeout = min(config.regression_timeout_s, remaining)
-        key = ("regression", plan.command, patch_digest(patch), run_index)
-        return cache.memo(key, lambda sb: run_suite(sb, patch, plan.command, timeout, plan.junit))
-
+        return "no related tests found" if not plan.test_files else "no runner for these tests"
+    suite = _SuiteRunner(cache, plan, config.regression_timeout_s, deadline)
     try:
         with ThreadPoolExecutor(max_workers=2) as ex:
             record.original_runs = list(ex.map(lambda i: suite(None, i), (0, 1)))
     except BudgetSpent:
-        return finish("the time budget ran out on the original code")
+        return "the time budget ran out on the original code"
     except Exception as e:
         log.warning("regression run on the original code failed: %s", e)
-        return finish(f"the run on the original code failed: {type(e).__name__}: {e}")
+        return f"the run on the original code failed: {type(e).__name__}: {e}"
     first, second = (r.outcomes for r in record.original_runs)
     record.flaky = flaky_tests(first, second)
     passing = baseline(first, second)
     record.baseline_passing = len(passing)
     if not passing:
-        return finish("no test passed on the original code (both runs)")
+        return "no test passed on the original code (both runs)"
+    slowest = max(r.seconds for r in record.original_runs)
 
-    lock = threading.Lock()
-
-    def one(c: Candidate) -> None:
-        try:
-            run = suite(c.patch)
-        except BudgetSpent:
-            verdict = CandidateRegressions(status="not-run")
-        except Exception as e:
-            verdict = CandidateRegressions(
-                status="error", run=SuiteRun(error=f"{type(e).__name__}: {e}"[-_KEEP_OUTPUT_CHARS:])
-            )
-        else:
-            if not run.patch_applied:
-                verdict = CandidateRegressions(status="no-apply", run=run)
-            elif run.timed_out:
-                slowest = max(r.seconds for r in record.original_runs)
-                broke = slowest < config.regression_timeout_s / 2
-                verdict = CandidateRegressions(
-                    status="ok" if broke else "error",
-                    regressions=sorted(passing) if broke else [],
-                    run=run,
-                )
-            else:
-                verdict = CandidateRegressions(
-                    status="ok", regressions=regressions(passing, run), run=run
-                )
-        with lock:
-            record.candidates[c.id] = verdict
+    def verdict(c: Candidate) -> CandidateRegressions:
+        return _candidate_verdict(suite, c, passing, slowest, config.regression_timeout_s)
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="regression") as ex:
-        list(ex.map(one, candidates))
-    return finish()
+        verdicts = list(ex.map(verdict, candidates))
+    record.candidates.update({c.id: v for c, v in zip(candidates, verdicts, strict=True)})
+    return ""
 
 
-class BudgetSpent(Exception):
-    """The per-problem time budget for regression runs is spent."""
+def _candidate_verdict(
+    suite: _SuiteRunner, c: Candidate, passing: set[str], slowest_original: float, timeout_s: float
+) -> CandidateRegressions:
+    """Run ``c`` and compare it with the original code's ``passing`` tests. A candidate that
+    times out where the original took less than half the timeout broke every test; a
+    slow suite's timeout is no evidence."""
+    try:
+        run = suite(c.patch)
+    except BudgetSpent:
+        return CandidateRegressions(status="not-run")
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"[-_KEEP_OUTPUT_CHARS:]
+        return CandidateRegressions(status="error", run=SuiteRun(error=error))
+    if not run.patch_applied:
+        return CandidateRegressions(status="no-apply", run=run)
+    if run.timed_out:
+        broke = slowest_original < timeout_s / 2
+        return CandidateRegressions(
+            status="ok" if broke else "error",
+            regressions=sorted(passing) if broke else [],
+            run=run,
+        )
+    return CandidateRegressions(status="ok", regressions=regressions(passing, run), run=run)
 
 
-def regression_summary(record: RegressionRecord | None) -> dict[str, Any]:
+def regression_summary(record: RegressionRecord | None) -> dict[str, int | None]:
     """Per candidate: regression count (None: no evidence), for prompts and reports."""
     if record is None:
         return {}
