@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 PY_MARKER = "... # omitted"
 C_MARKER = "// ... omitted"
@@ -151,7 +152,7 @@ def shrink_source(path: str, text: str) -> str:
     return _collapse(lines, elide, _marker_for(path))
 
 
-def truncate_to_tokens(text: str, max_tokens: int, count: callable) -> tuple[str, bool]:  # type: ignore[valid-type]
+def truncate_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> tuple[str, bool]:
     """Keep whole leading lines of ``text`` within ``max_tokens``; a marker says how many
     lines were cut. Returns (text, truncated)."""
     if count(text) <= max_tokens:
