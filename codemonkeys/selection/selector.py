@@ -106,6 +106,15 @@ MAX_BROKEN_SHOWN = 10
 RunTest = Callable[[Script], dict[str, Cell]]
 """Runs a selector-written script on the original code and each top candidate."""
 
+_NO_CHOICE = ("attempts-exhausted", "no choice within the attempt limit")
+"""Why a conversation whose attempts ran out without a choice fell back."""
+
+Language = Literal["python", "shell"]
+"""What a selector-written test is (``Script.language``)."""
+State = Literal["ask", "read_reply", "run_test", "correct", "done"]
+"""The selection machine's states; each but ``done`` is the method of that name, which
+returns the next state."""
+
 
 def run_selector(
     *,
@@ -177,16 +186,6 @@ def shown_candidates(
         )
         for c in candidates
     ]
-
-
-_NO_CHOICE = ("attempts-exhausted", "no choice within the attempt limit")
-"""Why a conversation whose attempts ran out without a choice fell back."""
-
-Language = Literal["python", "shell"]
-"""What a selector-written test is (``Script.language``)."""
-State = Literal["ask", "read_reply", "run_test", "correct", "done"]
-"""The selection machine's states; each but ``done`` is the method of that name, which
-returns the next state."""
 
 
 class SelectionMachine:
