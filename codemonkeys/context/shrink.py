@@ -71,7 +71,7 @@ def _collapse(lines: list[str], elide: list[bool], marker: str) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def _python_elisions(tree: ast.AST, n_lines: int) -> list[bool]:
+def _python_elisions(tree: ast.Module, n_lines: int) -> list[bool]:
     elide = [False] * n_lines
 
     def visit(body: list[ast.stmt]) -> None:
@@ -100,7 +100,7 @@ def _python_elisions(tree: ast.AST, n_lines: int) -> list[bool]:
                 for ln in range(start, end + 1):
                     elide[ln - 1] = True
 
-    visit(tree.body)  # type: ignore[attr-defined]
+    visit(tree.body)
     return elide
 
 
