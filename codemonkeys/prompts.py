@@ -12,17 +12,15 @@ fingerprint (``Config.fingerprint``) hashes the templates it resolves to, so ove
 one changes the fingerprints of the stages that use it, and an override identical to the
 packaged file changes nothing.
 
-The templates a job renders with are chosen at the job's entry (``use_templates``, next
-to the job's signal handling), because the stages render by name from many places;
-``render``/``prompt_hash`` use them, the packaged set when no job chose another.
+There is no process-wide choice of templates: a stage renders with the ``PromptTemplates``
+of the config it is given (``Config.prompt_templates()``), passed to it explicitly, so two
+jobs with different ``prompts.dir`` in one process (or a worker in another process) each
+render their own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -138,37 +136,3 @@ class PromptTemplates:
 def templates_for(override_dir: Path | None) -> PromptTemplates:
     """The template set for a config's ``prompts.dir`` (one per directory)."""
     return PromptTemplates(override_dir)
-
-
-_job_templates: PromptTemplates | None = None
-_job_lock = threading.Lock()
-
-
-@contextmanager
-def use_templates(templates: PromptTemplates) -> Iterator[PromptTemplates]:
-    """The templates ``render`` and ``prompt_hash`` use while a job runs (every thread of
-    it); the previous choice comes back when the job returns."""
-    global _job_templates
-    with _job_lock:
-        previous, _job_templates = _job_templates, templates
-    try:
-        yield templates
-    finally:
-        with _job_lock:
-            _job_templates = previous
-
-
-def current_templates() -> PromptTemplates:
-    """The running job's templates, the packaged ones outside a job."""
-    return _job_templates if _job_templates is not None else templates_for(None)
-
-
-def render(name: str, **values: Any) -> str:
-    """Render ``prompts/<name>.j2`` (or the job's override of it), e.g.
-    ``render("generation/test_system", issue=...)``."""
-    return current_templates().render(name, **values)
-
-
-def prompt_hash(stage: str) -> str:
-    """Hash of the stage's templates as the running job resolves them."""
-    return current_templates().stage_hash(stage)

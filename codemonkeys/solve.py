@@ -32,7 +32,6 @@ from codemonkeys.errors import CodemonkeysError
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
-from codemonkeys.prompts import use_templates
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
@@ -252,12 +251,11 @@ def solve(
     *,
     stop: threading.Event | None = None,
 ) -> SolveOutcome:
-    """Solve ``opts.issue`` in ``opts.repo`` with the config's prompt templates.
-    ``config`` is not changed (the job works on a copy with ``sandbox.kind`` from
+    """Solve ``opts.issue`` in ``opts.repo`` (the stages render the prompt templates of
+    ``config``, ``prompts.dir`` overrides included). ``config`` is not changed (the job works on a copy with ``sandbox.kind`` from
     ``opts``). ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI
     entry)."""
-    with use_templates(config.prompt_templates()):
-        return _solve(opts, config, console, stop)
+    return _solve(opts, config, console, stop)
 
 
 def _solve(

@@ -17,7 +17,6 @@ from rich.markup import escape
 from codemonkeys.config import Config, load_config
 from codemonkeys.errors import CodemonkeysError, UsageError
 from codemonkeys.interrupts import JobSignals
-from codemonkeys.prompts import use_templates
 
 console = Console(stderr=True)
 """Messages, progress and errors go to stderr; stdout carries only machine-readable output."""
@@ -120,9 +119,9 @@ def job_config(inputs: ConfigInputs, *, verbose: bool, quiet: bool = False) -> C
 
 
 @contextmanager
-def job_entry(config: Config) -> Iterator[JobSignals]:
+def job_entry() -> Iterator[JobSignals]:
     """What a long job installs at its entry, in the main thread, until it returns:
-    Ctrl-C/SIGTERM set its stop flag (``JobSignals``) and the prompt templates of its
-    config (``prompts.dir`` overrides) are the ones its stages render."""
-    with JobSignals(console) as signals, use_templates(config.prompt_templates()):
+    Ctrl-C/SIGTERM set its stop flag (``JobSignals``). Nothing else is process-wide: the
+    stages render the prompt templates of the config they are given."""
+    with JobSignals(console) as signals:
         yield signals

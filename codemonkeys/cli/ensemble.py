@@ -75,7 +75,7 @@ def ensemble(
         out=out,
         quiet=quiet,
     )
-    with job_entry(cfg) as signals, user_errors_from(ValueError, FileNotFoundError):
+    with job_entry() as signals, user_errors_from(ValueError, FileNotFoundError):
         path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)
     console.print(f"predictions: {path}")
     console.print(summary.describe(), highlight=False, soft_wrap=True)

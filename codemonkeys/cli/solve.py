@@ -142,7 +142,7 @@ def solve(
         run_dir=run_dir,
         estimate_only=estimate_only,
     )
-    with job_entry(cfg) as signals, user_errors_from(OSError):
+    with job_entry() as signals, user_errors_from(OSError):
         outcome = run_solve(opts, cfg, console, stop=signals.stop)
     if signals.received is not None:
         raise typer.Exit(signals.exit_code)

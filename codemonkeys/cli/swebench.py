@@ -31,7 +31,6 @@ from codemonkeys.cli.options import (
 )
 from codemonkeys.config import Config
 from codemonkeys.errors import UsageError
-from codemonkeys.prompts import use_templates
 
 if TYPE_CHECKING:
     from codemonkeys.swebench.run import SwebenchRunOptions
@@ -85,7 +84,7 @@ def _estimate(opts: SwebenchRunOptions, cfg: Config) -> None:
     from codemonkeys.swebench.estimate import estimate_swebench
     from codemonkeys.swebench.run import load_rows
 
-    with user_errors_from(ValueError), use_templates(cfg.prompt_templates()):
+    with user_errors_from(ValueError):
         estimate_swebench(load_rows(opts), cfg, console)  # ValueError: none could be
 
 
@@ -138,7 +137,7 @@ def swebench_run(
     if estimate_only:
         _estimate(opts, cfg)
         return
-    with job_entry(cfg) as signals:
+    with job_entry() as signals:
         summary = run_swebench(opts, cfg, console, stop=signals.stop)
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(signals.exit_code or summary.exit_code)

@@ -28,7 +28,7 @@ from codemonkeys.llm.base import (
     Model,
     ModelError,
 )
-from codemonkeys.prompts import render
+from codemonkeys.prompts import PromptTemplates
 
 
 class RankingAttempt(BaseModel):
@@ -120,15 +120,17 @@ def rank_files(
     relevant: list[FileDecision],
     model: Model,
     cfg: ContextConfig,
+    templates: PromptTemplates,
 ) -> RankingResult:
-    """Run ``cfg.rankings`` rankings and merge them (see the module docstring)."""
+    """Run ``cfg.rankings`` rankings, asked with ``templates``, and merge them (see the
+    module docstring)."""
     files = sorted(relevant, key=lambda d: d.path)
     base_order = [d.path for d in relevant]
     if not files:
         return RankingResult(merged=[], fallback=False)
     known = {d.path for d in files}
-    system = render("ranking/system", budget=cfg.token_budget)
-    user = render("ranking/user", issue=issue, files=files)
+    system = templates.render("ranking/system", budget=cfg.token_budget)
+    user = templates.render("ranking/user", issue=issue, files=files)
     result = RankingResult()
     for i in range(cfg.rankings):
         messages = [
@@ -153,7 +155,7 @@ def rank_files(
                 messages = [
                     *messages,
                     Message(role="assistant", content=completion.text),
-                    Message(role="user", content=render("ranking/correction")),
+                    Message(role="user", content=templates.render("ranking/correction")),
                 ]
         except BudgetExceeded:
             raise

@@ -29,7 +29,7 @@ from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
 from codemonkeys.context.tokens import count_tokens
 from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded, Message, Model, ModelError
-from codemonkeys.prompts import prompt_hash, render
+from codemonkeys.prompts import PromptTemplates
 from codemonkeys.store import RunStore
 
 DECISIONS_FILE = "relevance_decisions.jsonl"
@@ -146,10 +146,12 @@ class FilePrompt:
     truncated: bool
 
 
-def file_prompt(system: str, path: str, text: str, cfg: ContextConfig) -> FilePrompt:
+def file_prompt(
+    templates: PromptTemplates, system: str, path: str, text: str, cfg: ContextConfig
+) -> FilePrompt:
     """The system prompt (cached: the same for every file of a problem) and the file."""
     content, note, shrunk, truncated = file_for_prompt(path, text, cfg)
-    user = render("relevance/user", path=path, content=content, note=note)
+    user = templates.render("relevance/user", path=path, content=content, note=note)
     messages = [
         Message(role="system", content=system, cache=True),
         Message(role="user", content=user),
@@ -175,19 +177,21 @@ def run_relevance(
     model: Model,
     store: RunStore,
     cfg: ContextConfig,
+    templates: PromptTemplates,
     max_workers: int,
     cache: DecisionCache | None = None,
 ) -> list[FileDecision]:
     """Decide every file; returns one decision per file in the order of ``files``.
+    ``templates``: the prompts asked with (their hash is part of each decision's key);
     ``cache``: decisions shared across runs (looked up after the run's decisions file)."""
     issue_hash = text_hash(issue)
-    prompts = prompt_hash("relevance")
+    prompts = templates.stage_hash("relevance")
     by_key: dict[str, list[SourceFile]] = {}
     for f in files:
         by_key.setdefault(decision_key(f.sha256, issue_hash, model.name, prompts), []).append(f)
     if cache is not None and not cacheable_model(model.name):
         cache = None
-    scan = _Scan(problem_id, issue, repo_dir, model, store, cfg, cache)
+    scan = _Scan(problem_id, issue, repo_dir, model, store, cfg, templates, cache)
     results, to_ask = scan.reuse(by_key)  # key -> decision of the first file with it
     results.update(scan.ask_all(to_ask, max_workers))
     if cache is not None and cache.stored:
@@ -216,11 +220,12 @@ class _Scan:
         model: Model,
         store: RunStore,
         cfg: ContextConfig,
+        templates: PromptTemplates,
         cache: DecisionCache | None,
     ):
         self.problem_id, self.repo_dir, self.model = problem_id, repo_dir, model
-        self.store, self.cfg, self.cache = store, cfg, cache
-        self.system = render("relevance/system", issue=issue)
+        self.store, self.cfg, self.templates, self.cache = store, cfg, templates, cache
+        self.system = templates.render("relevance/system", issue=issue)
         self.system_tokens = count_tokens(self.system)
         self.decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
         self.stop = threading.Event()
@@ -296,7 +301,7 @@ class _Scan:
             return FileDecision(
                 path=f.path, sha256=f.sha256, tokens=f.tokens, status="error", error=str(e)
             )
-        prompt = file_prompt(self.system, f.path, text, self.cfg)
+        prompt = file_prompt(self.templates, self.system, f.path, text, self.cfg)
         decision = FileDecision(
             path=f.path,
             sha256=f.sha256,
@@ -333,7 +338,7 @@ class _Scan:
                 decision.status, decision.summary = status, summary
                 return
             decision.summary = summary[:500]
-            correction = render("relevance/correction")
+            correction = self.templates.render("relevance/correction")
             messages = [
                 *messages,
                 Message(role="assistant", content=completion.text),

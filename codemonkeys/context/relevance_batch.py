@@ -34,7 +34,7 @@ from codemonkeys.context.relevance import (
 )
 from codemonkeys.llm.batch import BATCH_PRICE_FACTOR, BatchAPI, BatchItem, BatchRequest
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.prompts import prompt_hash, render
+from codemonkeys.prompts import PromptTemplates
 from codemonkeys.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def run_relevance_batches(
     api: BatchAPI,
     store: RunStore,
     cfg: ContextConfig,
+    templates: PromptTemplates,
     pricing: Pricing,
     add_cost: Callable[[float], None],
     stop: threading.Event | None = None,
@@ -93,7 +94,7 @@ def run_relevance_batches(
     stop = stop or threading.Event()
     if cache is not None and not cacheable_model(model_name):
         cache = None
-    scan = _BatchScan(problem_id, model_name, api, store, cfg, pricing, add_cost, cache)
+    scan = _BatchScan(problem_id, model_name, api, store, cfg, templates, pricing, add_cost, cache)
     pending = pending_batches(store, problem_id)
     todo = scan.undecided(issue, files, pending)
     if todo:
@@ -118,12 +119,14 @@ class _BatchScan:
         api: BatchAPI,
         store: RunStore,
         cfg: ContextConfig,
+        templates: PromptTemplates,
         pricing: Pricing,
         add_cost: Callable[[float], None],
         cache: DecisionCache | None,
     ):
         self.problem_id, self.model_name, self.api = problem_id, model_name, api
-        self.store, self.cfg, self.pricing, self.add_cost = store, cfg, pricing, add_cost
+        self.store, self.cfg, self.templates = store, cfg, templates
+        self.pricing, self.add_cost = pricing, add_cost
         self.cache = cache
         self.batches_path = store.problem_dir(problem_id) / BATCHES_FILE
         self.decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
@@ -134,7 +137,7 @@ class _BatchScan:
         """Files (one per decision key) that neither the decisions file, a pending batch
         nor the cross-run cache answers."""
         issue_hash = text_hash(issue)
-        prompts = prompt_hash("relevance")
+        prompts = self.templates.stage_hash("relevance")
         known = load_decisions(self.store, self.problem_id)
         in_flight = {k for rec in pending.values() for k in rec.get("files", {})}
         todo: dict[str, SourceFile] = {}
@@ -149,11 +152,13 @@ class _BatchScan:
 
     def submit(self, issue: str, repo_dir: Path, todo: dict[str, SourceFile]) -> SubmittedBatch:
         """One batch for ``todo``; its id is on disk before anything waits on it."""
-        system = render("relevance/system", issue=issue)
+        system = self.templates.render("relevance/system", issue=issue)
         requests: list[BatchRequest] = []
         meta: dict[str, BatchFile] = {}
         for key, f in todo.items():
-            prompt = file_prompt(system, f.path, read_text(repo_dir, f.path), self.cfg)
+            prompt = file_prompt(
+                self.templates, system, f.path, read_text(repo_dir, f.path), self.cfg
+            )
             requests.append(
                 BatchRequest(
                     custom_id=key,

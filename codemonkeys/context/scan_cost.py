@@ -18,7 +18,6 @@ from codemonkeys.context.files import Enumeration
 from codemonkeys.context.prefilter import apply_prefilter
 from codemonkeys.context.tokens import count_tokens
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.prompts import render
 
 BATCH_DISCOUNT: dict[str, float] = {"anthropic": 0.5, "openai": 0.5}
 """Share of the list price a batch request costs, per provider (both publish 50% off)."""
@@ -103,8 +102,9 @@ def scan_cost(
 
 def scan_prompt_tokens(enum: Enumeration, issue: str, config: Config) -> int:
     """Prompt tokens of one relevance call per distinct file content."""
-    per_call = count_tokens(render("relevance/system", issue=issue)) + count_tokens(
-        render("relevance/user", path="x", content="", note="")
+    templates = config.prompt_templates()
+    per_call = count_tokens(templates.render("relevance/system", issue=issue)) + count_tokens(
+        templates.render("relevance/user", path="x", content="", note="")
     )
     seen: set[str] = set()
     total = 0

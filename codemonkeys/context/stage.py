@@ -146,6 +146,7 @@ def _relevance(
         model=model,  # type: ignore[arg-type]  # RecordingModel.complete: no ``stage`` (llm/)
         store=store,
         cfg=config.context,
+        templates=config.prompt_templates(),
         max_workers=model.limit.max_concurrency,
         cache=DecisionCache.from_config(config.context),
     )
@@ -183,6 +184,7 @@ def _batch_scan(
         api=api,
         store=store,
         cfg=config.context,
+        templates=config.prompt_templates(),
         pricing=hub.pricing,
         add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
         stop=hub.costs.stop,  # Ctrl-C stops the wait; the rerun polls the same batch
@@ -234,7 +236,13 @@ def _rank_and_pack(
     relevant = relevance.relevant()
     model = hub.model("primary", problem_id=problem.id, stage="ranking")
     # RecordingModel.complete lacks the Model protocol's ``stage`` (llm/recording.py)
-    ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)  # type: ignore[arg-type]
+    ranking = rank_files(
+        issue=problem.issue,
+        relevant=relevant,
+        model=model,  # type: ignore[arg-type]
+        cfg=cfg,
+        templates=config.prompt_templates(),
+    )
     budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
     # Only files the scan read: a ranking naming anything else (a secret) is ignored.
     scanned = {d.path for d in relevance.decisions}

@@ -26,16 +26,20 @@ from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.tags import Parsed
 from codemonkeys.llm.base import Message
 from codemonkeys.problem import Problem
-from codemonkeys.prompts import render
+from codemonkeys.prompts import PromptTemplates
 
 
-def editing_prefix(problem: Problem, context_text: str) -> list[Message]:
+def editing_prefix(
+    templates: PromptTemplates, problem: Problem, context_text: str
+) -> list[Message]:
     """System prompt + packed context + issue: the big prefix every trajectory shares."""
     return [
-        Message(role="system", content=render("generation/edit_system")),
+        Message(role="system", content=templates.render("generation/edit_system")),
         Message(
             role="user",
-            content=render("generation/edit_context", issue=problem.issue, context=context_text),
+            content=templates.render(
+                "generation/edit_context", issue=problem.issue, context=context_text
+            ),
             cache=True,
         ),
     ]
@@ -50,7 +54,7 @@ class EditingMachine(StateMachine):
     nothing_to_approve = "done_without_edit"
 
     def __init__(self, rt: GenerationRuntime, rec: TrajectoryRecord):
-        super().__init__(rt, rec, editing_prefix(rt.problem, rt.context_text))
+        super().__init__(rt, rec, editing_prefix(rt.templates, rt.problem, rt.context_text))
 
     @property
     def messages(self) -> list[Message]:
@@ -88,7 +92,7 @@ class EditingMachine(StateMachine):
     def write_request(self) -> None:
         """The first message after the prefix: the test and its output on the original."""
         self.say(
-            render(
+            self.rt.templates.render(
                 "generation/edit_request",
                 test=self.test.script.content,
                 run=self.test.original,
@@ -145,7 +149,7 @@ class EditingMachine(StateMachine):
             self.finish(approved=False)
             return
         self.say(
-            render(
+            self.rt.templates.render(
                 "generation/edit_error",
                 errors=errors,
                 new_test=new_test,
@@ -162,7 +166,7 @@ class EditingMachine(StateMachine):
             self.finish(approved=False)
             return
         self.say(
-            render(
+            self.rt.templates.render(
                 "generation/edit_feedback",
                 new_test=new_test,
                 patch=self.rec.final_patch,

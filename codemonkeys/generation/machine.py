@@ -24,7 +24,6 @@ from codemonkeys.generation.records import TestVersion, TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.tags import Parsed, parse_answer
 from codemonkeys.llm.base import Message
-from codemonkeys.prompts import render
 
 State = Callable[[], None]
 
@@ -141,7 +140,7 @@ class StateMachine(ABC):
             return
         self.rec.corrections.append(kind)
         self.say(
-            render(
+            self.rt.templates.render(
                 "generation/correction",
                 kind=kind,
                 details=details,

@@ -149,6 +149,8 @@ class GenerationRuntime:
         self.problem = problem
         self.config = config
         self.gen = config.generation
+        self.templates = config.prompt_templates()
+        """The prompt templates this problem's conversations render (``prompts.dir``)."""
         self.test_model = test_model
         self.edit_model = edit_model
         self.cache = cache

@@ -15,19 +15,23 @@ from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.tags import Parsed
 from codemonkeys.llm.base import Message
 from codemonkeys.problem import Problem
-from codemonkeys.prompts import render
+from codemonkeys.prompts import PromptTemplates
 
 LANGUAGE_NAMES = {"python": "Python", "shell": "bash shell"}
 
 
-def testing_prefix(problem: Problem, language: str) -> list[Message]:
+def testing_prefix(templates: PromptTemplates, problem: Problem, language: str) -> list[Message]:
     """System prompt + issue: shared by every trajectory of the problem (cached prefix)."""
     name = LANGUAGE_NAMES[language]
     return [
-        Message(role="system", content=render("generation/test_system", language_name=name)),
+        Message(
+            role="system", content=templates.render("generation/test_system", language_name=name)
+        ),
         Message(
             role="user",
-            content=render("generation/test_request", issue=problem.issue, language_name=name),
+            content=templates.render(
+                "generation/test_request", issue=problem.issue, language_name=name
+            ),
             cache=True,
         ),
     ]
@@ -43,7 +47,7 @@ class TestingMachine(StateMachine):
     nothing_to_approve = "done_without_test"
 
     def __init__(self, rt: GenerationRuntime, rec: TrajectoryRecord):
-        super().__init__(rt, rec, testing_prefix(rt.problem, rec.language))
+        super().__init__(rt, rec, testing_prefix(rt.templates, rt.problem, rec.language))
 
     @property
     def messages(self) -> list[Message]:
@@ -71,7 +75,7 @@ class TestingMachine(StateMachine):
             self.finish(approved=False)  # the last script is used unapproved
             return
         self.say(
-            render(
+            self.rt.templates.render(
                 "generation/test_feedback",
                 run=run,
                 timeout=self.timeout,

@@ -38,7 +38,7 @@ from codemonkeys.llm.base import (
     Model,
     ModelError,
 )
-from codemonkeys.prompts import render
+from codemonkeys.prompts import PromptTemplates
 from codemonkeys.selection.matrix import ORIGINAL, Cell
 
 
@@ -128,16 +128,18 @@ def run_selector(
     model: Model,
     run_test: RunTest,
     config: SelectionConfig,
+    templates: PromptTemplates,
     language: Language = "python",
     key: str = "",
 ) -> SelectorOutcome:
-    """Ask the model to choose among ``candidates`` (best-voted first)."""
+    """Ask the model to choose among ``candidates`` (best-voted first), with the prompts
+    of ``templates``."""
     if not candidates:
         raise ValueError("run_selector needs at least one candidate")
     if len(candidates) == 1:
         return only_candidate(candidates[0])
     shown = shown_candidates(candidates, votes, regressions)
-    initial = render(
+    initial = templates.render(
         "selection/initial",
         issue=issue,
         files=list(files),
@@ -156,6 +158,7 @@ def run_selector(
         model=model,
         run_test=run_test,
         config=config,
+        templates=templates,
         language=language,
         key=key,
     )
@@ -201,15 +204,16 @@ class SelectionMachine:
         model: Model,
         run_test: RunTest,
         config: SelectionConfig,
+        templates: PromptTemplates,
         language: Language,
         key: str,
     ):
         self.top = candidates[0].id
         self.ids = [c.id for c in candidates]
         self.model, self.run_script, self.config = model, run_test, config
-        self.language, self.key = language, key
+        self.language, self.key, self.templates = language, key, templates
         self.transcript = [
-            Message(role="system", content=render("selection/system", language=language)),
+            Message(role="system", content=templates.render("selection/system", language=language)),
             Message(role="user", content=initial_prompt, cache=True),
         ]
         self.tests: list[SelectorTest] = []
@@ -290,7 +294,7 @@ class SelectionMachine:
         if self.remaining <= 0:
             return self.give_up()
         limit = self.config.max_output_chars_shown
-        results = render(
+        results = self.templates.render(
             "selection/test_results",
             runs=[_shown_run(row, cell, limit) for row, cell in runs.items()],
             remaining=self.remaining,
@@ -303,7 +307,7 @@ class SelectionMachine:
         """Tell the model what was wrong with its reply (unless that was its last attempt)."""
         if self.remaining <= 0:
             return self.give_up()
-        correction = render(
+        correction = self.templates.render(
             "selection/correction",
             problem=self.note,
             ids=self.ids,

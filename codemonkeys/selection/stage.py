@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
-from codemonkeys.config import Config, SelectionConfig
+from codemonkeys.config import Config
 from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
@@ -310,7 +310,7 @@ def run_selection(
         runs_before = cache.runs
         workers = pool_workers(pool, config)
         _run_verifiers(record, prepared, cache, config, workers)
-        _choose(record, problem, hub, pool, cache, config.selection, workers)
+        _choose(record, problem, hub, pool, cache, config, workers)
         record.executions = cache.runs - runs_before
     else:
         record.reason = "no candidates (none given, or all empty after stripping test-file edits)"
@@ -358,7 +358,7 @@ def _choose(
     hub: ModelHub,
     pool: SandboxLeases,
     cache: ExecutionCache,
-    sel: SelectionConfig,
+    config: Config,
     workers: int,
 ) -> None:
     """The selector's choice among the top-k (no model call for a single one); without a
@@ -381,7 +381,7 @@ def _choose(
         else:
             # RecordingModel.complete lacks the Model protocol's ``stage`` (llm/recording.py)
             as_model: Model = model  # type: ignore[assignment]
-            ask = _selector_call(record, problem, top, as_model, pool, cache, sel, workers)
+            ask = _selector_call(record, problem, top, as_model, pool, cache, config, workers)
             outcome = _select(problem, top, ask)
     record.chosen_id = outcome.chosen_id
     record.reason = outcome.reason
@@ -399,11 +399,12 @@ def _selector_call(
     model: Model,
     pool: SandboxLeases,
     cache: ExecutionCache,
-    sel: SelectionConfig,
+    config: Config,
     workers: int,
 ) -> Callable[[], SelectorOutcome]:
     """``run_selector`` with what it is shown: the issue, the votes, the original files the
     top candidates edit, the test voting for most of them and the regressions."""
+    sel = config.selection
     example = _example_test(record.tests, record.matrix, record.top_k, sel.voting)
     example_results = (
         {row: record.matrix.cell(row, example.digest) for row in [ORIGINAL, *record.top_k]}
@@ -425,6 +426,7 @@ def _selector_call(
         model=model,
         run_test=_test_runner(cache, top, workers, sel.max_output_chars_shown),
         config=sel,
+        templates=config.prompt_templates(),
         language=problem.test_language,
         key=f"{problem.id}:",
     )

@@ -42,7 +42,9 @@ from codemonkeys.context.files import (  # noqa: E402
     path_exclusion,
 )
 from codemonkeys.context.tokens import count_tokens  # noqa: E402
-from codemonkeys.prompts import render  # noqa: E402
+from codemonkeys.prompts import templates_for  # noqa: E402
+
+render = templates_for(None).render  # the packaged prompts
 
 
 def list_tree(tree: Path) -> list[str]:

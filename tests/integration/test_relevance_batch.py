@@ -163,7 +163,8 @@ def test_a_killed_run_picks_up_its_batch_instead_of_paying_again(
         kwargs = dict(
             problem_id="p1", issue=ISSUE, repo_dir=repo[0], files=files,
             model_name=hub.model("relevance", problem_id="p1", stage="relevance").name,
-            api=api, store=store, cfg=config.context, pricing=hub.pricing,
+            api=api, store=store, cfg=config.context,
+            templates=config.prompt_templates(), pricing=hub.pricing,
             add_cost=lambda usd: None,
         )  # fmt: skip
         assert run_relevance_batches(**kwargs, stop=killed) == {}

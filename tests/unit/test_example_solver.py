@@ -18,9 +18,10 @@ from codemonkeys.generation.edits import edit_to_patch
 from codemonkeys.generation.tags import extract
 from codemonkeys.llm.base import Message
 from codemonkeys.llm.scripted import ScriptedRequest, load_policy
-from codemonkeys.prompts import render
+from codemonkeys.prompts import templates_for
 from tests.conftest import FIXTURES, ROOT
 
+render = templates_for(None).render  # the packaged prompts, as the policy expects them
 POLICY = load_policy(FIXTURES / "policies" / "example_solver.py")
 PROJECTS = {
     "inventory": (ROOT / "examples" / "inventory", "python", "inventory/pricing.py"),
