@@ -68,6 +68,15 @@ MaxCostOpt = Annotated[
     float | None, typer.Option("--max-cost", help="Stop starting new work at this many USD.")
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the problems as tasks on a Ray cluster: auto (the one `ray start` joined), "
+        "local (start one here), host:port or ray://host:10001 (docs/distributed.md).",
+    ),
+]
 
 
 class OneLineFormatter(logging.Formatter):
@@ -405,8 +414,10 @@ def swebench_run(
     base_url: BaseUrlOpt = None,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    from codemonkeys.distributed.cluster import RayUnavailable
     from codemonkeys.sandbox.base import SandboxError
     from codemonkeys.swebench.dataset import DatasetError
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
@@ -436,6 +447,7 @@ def swebench_run(
         run_dir=(run_dir or cfg.run.runs_dir / label).absolute(),
         quiet=quiet,
         remove_images=remove_images,
+        ray=ray,
     )
     try:
         if estimate_only:
@@ -449,7 +461,7 @@ def swebench_run(
             return
         with JobSignals(console) as signals:
             summary = run_swebench(opts, cfg, console, stop=signals.stop)
-    except (DatasetError, RunLocked, DiskFull) as e:
+    except (DatasetError, RunLocked, DiskFull, RayUnavailable) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e
@@ -477,6 +489,7 @@ def swebench_evaluate(
     ] = False,
     workers: Annotated[int, typer.Option("--workers", help="Harness workers.")] = 2,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Grade a run's chosen patches and distinct final candidates with the official
     swebench harness."""
@@ -492,6 +505,7 @@ def swebench_evaluate(
             intermediate=intermediate,
             max_workers=workers,
             console=console,
+            ray=ray,
         )
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise _fail(str(e)) from e
@@ -547,8 +561,10 @@ def ensemble(
     base_url: BaseUrlOpt = None,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Select among other systems' patches with model-written tests (no labels needed)."""
+    from codemonkeys.distributed.cluster import RayUnavailable
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
     from codemonkeys.llm import ModelError
     from codemonkeys.sandbox.base import SandboxError
@@ -565,11 +581,12 @@ def ensemble(
         run_dir=(run_dir or cfg.run.runs_dir / "ensemble").absolute(),
         out=out,
         quiet=quiet,
+        ray=ray,
     )
     try:
         with JobSignals(console) as signals:
             path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)
-    except (ModelError, RunLocked, DiskFull, ValueError, FileNotFoundError) as e:
+    except (ModelError, RunLocked, DiskFull, ValueError, FileNotFoundError, RayUnavailable) as e:
         raise _fail(str(e)) from e
     except SandboxError as e:  # e.g. the Docker engine is unreachable
         raise _fail(str(e), code=1) from e

@@ -12,13 +12,13 @@ from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     ProblemResult,
     RunSummary,
     Runtime,
     open_run,
     require_docker,
-    run_problems,
     write_status,
 )
 from codemonkeys.problem import Gold, Problem
@@ -36,6 +36,8 @@ class EnsembleOptions(BaseModel):
     run_dir: Path
     out: Path | None = None
     quiet: bool = False
+    ray: str | None = None
+    """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
 
 
 def run_ensemble(
@@ -93,7 +95,12 @@ def run_ensemble(
     with progress:
         # a row that cannot become a problem is recorded as failed; the others go on
         rows_to_solve = [by_id[iid] for iid in merged]
-        results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
+        results = execute(
+            ray_options(opts.ray, config),
+            rt,
+            problems_from_rows(rt, rows_to_solve, failed),
+            solve=solve,
+        )
         results = failed + results
         summary = write_status(rt, results, total=len(merged))
         progress.run_status(summary.status)
@@ -101,6 +108,7 @@ def run_ensemble(
         raise disk_full_error(rt.store.root)
     chosen = {r.id: r.chosen_patch for r in results}
     out = opts.out or rt.store.root / "predictions.jsonl"
-    fmt = "json" if out.suffix == ".json" else "jsonl"
     rt.close()
-    return export_predictions(chosen, out, MODEL_NAME, fmt=fmt), summary
+    if out.suffix == ".json":
+        return export_predictions(chosen, out, MODEL_NAME, fmt="json"), summary
+    return export_predictions(chosen, out, MODEL_NAME, fmt="jsonl"), summary

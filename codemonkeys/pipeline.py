@@ -82,6 +82,9 @@ class Observer:
 
     def problem_stage(self, problem_id: str, stage: str) -> None: ...
 
+    def problem_node(self, problem_id: str, node: str) -> None:
+        """The problem runs on this cluster node (distributed runs)."""
+
     def problem_done(self, result: ProblemResult) -> None: ...
 
     def problem_resumed(self, result: ProblemResult) -> None:
@@ -239,11 +242,13 @@ def solve_problem(
             spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
         )
         cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
+        select: Callable[..., Any] = run_selection
         if candidates is None:
             candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
-            select = run_selection
         else:
-            from codemonkeys.ensemble import ensemble_problem as select
+            from codemonkeys.ensemble import ensemble_problem
+
+            select = ensemble_problem
         if not candidates.candidates:
             result.status = "no_candidates"
             result.reason = "no trajectory produced a patch"
@@ -479,7 +484,7 @@ def run_status(rt: Runtime) -> RunStatus:
 def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = None) -> RunSummary:
     """status.json for this invocation's ``results`` (``total``: how many problems the
     invocation meant to run; those it never started are counted ``not_started``)."""
-    by_status = dict(Counter(r.status for r in results))
+    by_status: dict[str, int] = dict(Counter(r.status for r in results))
     if total is not None and total > len(results):
         by_status["not_started"] = total - len(results)
     summary = RunSummary(

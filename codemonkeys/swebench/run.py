@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemonkeys.config import Config
+from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     Observer,
     ProblemResult,
@@ -27,7 +28,6 @@ from codemonkeys.pipeline import (
     Runtime,
     open_run,
     require_docker,
-    run_problems,
     solve_problem,
     write_status,
 )
@@ -52,6 +52,8 @@ class SwebenchRunOptions(BaseModel):
     run_dir: Path
     quiet: bool = False
     remove_images: bool = False
+    ray: str | None = None
+    """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
 
 
 class ProgressObserver(Observer):
@@ -64,6 +66,9 @@ class ProgressObserver(Observer):
 
     def problem_stage(self, problem_id: str, stage: str) -> None:
         self.progress.problem_stage(problem_id, stage)
+
+    def problem_node(self, problem_id: str, node: str) -> None:
+        self.progress.problem_node(problem_id, node)
 
     def problem_done(self, result: ProblemResult) -> None:
         self.progress.problem_done(result.id, result.status, result.cost_usd, result.error or None)
@@ -140,13 +145,16 @@ def image_aware_solver(remove_images: bool):
                 client = docker_client()
                 ensure_instance_image(problem.image, client)
             except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
-                status = "failed" if isinstance(e, ImageMissing) else "error"
-                result = ProblemResult(id=problem.id, status=status, error=str(e))
+                result = ProblemResult(
+                    id=problem.id,
+                    status="failed" if isinstance(e, ImageMissing) else "error",
+                    error=str(e),
+                )
                 rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and result.finished:
+        if remove_images and client is not None and problem.image and result.finished:
             remove_instance_image(problem.image, client)
         return result
 
@@ -197,7 +205,8 @@ def run_swebench(
 
     failed: list[ProblemResult] = []
     with progress:
-        results = run_problems(
+        results = execute(
+            ray_options(opts.ray, config),
             rt,
             problems_from_rows(rt, rows, failed),
             solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
@@ -330,6 +339,7 @@ def evaluate_run(
     intermediate: bool = False,
     max_workers: int = 2,
     console: Any,
+    ray: str | None = None,
 ) -> dict[str, Any]:
     """Grade the chosen patches and each distinct final candidate of a run with the
     official harness, each distinct patch once (``intermediate``: every intermediate edit
@@ -363,7 +373,13 @@ def evaluate_run(
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
     }
-    graded = grade_candidates(
+    grade = grade_candidates
+    if ray is not None:  # each problem graded on a node of the cluster
+        from codemonkeys.distributed.driver import RayOptions
+        from codemonkeys.distributed.evaluate import grader
+
+        grade = grader(RayOptions(address=ray))
+    graded = grade(
         {pid: ps for pid, ps in to_send.items() if ps},
         [by_id[i] for i in chosen],
         run_id_prefix=f"{run_dir.name}.eval",

@@ -1,0 +1,149 @@
+"""`swebench run --ray` on a real local 3-node Ray cluster (tests/ray_scenario.py) in a
+network namespace with only loopback, real containers, the scripted end-to-end policy.
+
+One cluster serves every job (its start-up is most of the time): a 1-node run (the head's
+``solo_slots``), then a 3-node run during which a worker node is killed as soon as one of
+its problems has paid a model call. Both must give the same predictions; the killed
+problem is retried on another node without paying a recorded call twice, and no
+container of the run is left behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI, ROOT
+from tests.integration.test_swebench_run import FAST, POLICY, _write_rows
+from tests.swebench_fixture import build_swebench_fixture
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SCENARIO = ROOT / "tests" / "ray_scenario.py"
+PROBLEMS = 3
+
+
+def _unavailable() -> str | None:
+    if importlib.util.find_spec("ray") is None:
+        return "ray is not installed (the codemonkeys[ray] extra)"
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "unshare/ip (util-linux, iproute2) are not installed"
+    if os.geteuid() != 0:
+        return "a network namespace for the test cluster needs root (unshare --net)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
+    why = _unavailable()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"distributed tests cannot run under CI: {why}")
+        pytest.skip(why)
+    row, _image = build_swebench_fixture(docker_client, sandbox_image)
+    work = tmp_path_factory.mktemp("ray")
+    names = {"one": f"ray-one-{os.getpid()}", "three": f"ray-three-{os.getpid()}"}
+    rows = [dict(row, instance_id=f"{row['instance_id']}-ray{i}") for i in range(PROBLEMS)]
+    dataset = _write_rows(work / "data.jsonl", rows)
+    base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}"]
+    for s in FAST:
+        base += ["--set", s]
+    jobs = [
+        {
+            "name": "one",
+            "run_dir": str(work / names["one"]),
+            "args": [*base, "--run-dir", str(work / names["one"])]
+            + ["--set", "run.ray_resource=solo_slots"],
+        },
+        {
+            "name": "three",
+            "run_dir": str(work / names["three"]),
+            "args": [*base, "--run-dir", str(work / names["three"])],
+            "kill_worker": True,
+        },
+    ]
+    spec = {"cli": CLI, "cwd": str(ROOT), "slots": 2, "solo": 6, "jobs": jobs}
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    inner = f"ip link set lo up; exec {sys.executable} {SCENARIO} {work / 'spec.json'}"
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", inner],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert lines, proc.stdout[-5000:] + proc.stderr[-5000:]
+    report = json.loads(lines[-1])
+    return {k: work / v for k, v in names.items()}, rows, report
+
+
+def _predictions(run_dir: Path) -> dict[str, str]:
+    lines = (run_dir / "predictions.jsonl").read_text().splitlines()
+    return {p["instance_id"]: p["model_patch"] for p in map(json.loads, lines)}
+
+
+def _request_hashes(run_dir: Path) -> Counter[str]:
+    lines = (run_dir / "calls.jsonl").read_text().splitlines()
+    return Counter(json.loads(x)["request_hash"] for x in lines)
+
+
+def test_three_nodes_give_the_predictions_of_one(cluster_runs):
+    dirs, rows, report = cluster_runs
+    one, three = report["jobs"]["one"], report["jobs"]["three"]
+    assert one["rc"] == 0, one["output"]
+    assert three["rc"] == 0, three["output"]
+    # the 1-node run used only the head; the 3-node run spread over several nodes
+    assert len(set(one["placed"].values())) == 1, one["placed"]
+    assert len(set(three["placed"].values())) >= 2, three["placed"]
+    preds_one, preds_three = _predictions(dirs["one"]), _predictions(dirs["three"])
+    assert set(preds_one) == {r["instance_id"] for r in rows}
+    assert preds_three == preds_one
+    assert all("(ordered[middle - 1] + ordered[middle]) / 2" in p for p in preds_one.values())
+    # the run directory has the local layout: records of every stage per problem
+    for r in rows:
+        d = dirs["three"] / "problems" / r["instance_id"]
+        for name in ("problem", "context", "generation", "selection", "result", "timing"):
+            assert (d / f"{name}.json").is_file(), (d, name)
+        assert (d / "prompts.jsonl.gz").is_file()
+
+
+def test_a_killed_node_loses_no_problem_and_repeats_no_call(cluster_runs, docker_client):
+    dirs, rows, report = cluster_runs
+    three = report["jobs"]["three"]
+    killed = three["killed"]
+    assert killed, f"no worker node was killed mid-run: {three['placed']}\n{three['output']}"
+    assert "retrying it on another node" in three["output"]
+    status = json.loads((dirs["three"] / "status.json").read_text())
+    assert status["status"] == "finished" and status["by_status"] == {"done": PROBLEMS}
+    repeated = {h: n for h, n in _request_hashes(dirs["three"]).items() if n > 1}
+    assert repeated == {}
+    # the killed problem made every call the 1-node run made, once
+    victim = killed["problem"]
+    calls_three = [
+        json.loads(x)
+        for x in (dirs["three"] / "calls.jsonl").read_text().splitlines()
+        if f'"{victim}"' in x
+    ]
+    calls_one = [
+        json.loads(x)
+        for x in (dirs["one"] / "calls.jsonl").read_text().splitlines()
+        if f'"{victim}"' in x
+    ]
+    assert sorted(c["request_hash"] for c in calls_three) == sorted(
+        c["request_hash"] for c in calls_one
+    )
+    for run_dir in dirs.values():
+        left = docker_client.containers.list(
+            all=True, filters={"label": f"org.codemonkeys.run={run_dir.name}"}
+        )
+        assert left == [], [c.name for c in left]
