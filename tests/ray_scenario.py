@@ -8,7 +8,8 @@ interface address otherwise), as root:
 SPEC: {"cli": path, "cwd": dir, "slots": n, "solo": n, "jobs": [{"name",
 "run_dir", "args": [...], "kill_worker": bool}]}. The cluster has three nodes with
 ``slots`` of ``docker_slots`` each; only the head also has ``solo`` of ``solo_slots`` (for
-a 1-node run). The jobs run at the same time. A job with ``kill_worker`` has a worker node removed (raylet and workers killed)
+a 1-node run). The jobs run at the same time, or one after the other with
+"sequential": true. A job with ``kill_worker`` has a worker node removed (raylet and workers killed)
 as soon as one of its problems runs there and has paid a model call. The last output line
 is one JSON object: per job its exit code, output, seconds and the killed node.
 """
@@ -109,7 +110,12 @@ def main() -> None:
     t0 = time.monotonic()
     cluster = start_cluster(spec["slots"], spec["solo"])
     report: dict[str, Any] = {"startup_s": time.monotonic() - t0, "jobs": {}}
-    try:  # the jobs run at the same time, as separate Ray jobs on the one cluster
+    try:
+        if spec.get("sequential"):  # one after the other (timings)
+            for job in spec["jobs"]:
+                report["jobs"][job["name"]] = run_job(cluster, spec, job)
+            return
+        # the jobs run at the same time, as separate Ray jobs on the one cluster
         threads = [
             threading.Thread(
                 target=lambda job=job: report["jobs"].__setitem__(
