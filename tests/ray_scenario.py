@@ -6,7 +6,8 @@ interface address otherwise), as root:
     unshare --net sh -c 'ip link set lo up; exec python tests/ray_scenario.py SPEC.json'
 
 SPEC: {"cli": path, "cwd": dir, "slots": n, "solo": n, "jobs": [{"name",
-"run_dir", "args": [...], "kill_worker": bool}]}. The cluster has three nodes with
+"run_dir", "args": [...], "kill_worker": bool, "interrupt_after_calls": n, "then": [[args], ...]}]} (``--ray
+ADDRESS`` is added to each command; "then": commands run after the job, in order). The cluster has three nodes with
 ``slots`` of ``docker_slots`` each; only the head also has ``solo`` of ``solo_slots`` (for
 a 1-node run). The jobs run at the same time, or one after the other with
 "sequential": true. A job with ``kill_worker`` has a worker node removed (raylet and workers killed)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -68,10 +70,21 @@ def _kill_when_busy(cluster: Any, run_dir: Path, placed: dict[str, str], done: t
     return None
 
 
+def _interrupt_after(proc: Any, run_dir: Path, calls: int, done: threading.Event) -> bool:
+    """Ctrl-C (SIGINT) to the command once the run has paid ``calls`` model calls."""
+    path = run_dir / "calls.jsonl"
+    while not done.is_set():
+        if path.is_file() and len(path.read_text().splitlines()) >= calls:
+            proc.send_signal(signal.SIGINT)
+            return True
+        done.wait(0.05)  # polls the run's files; ends at once when the job ends
+    return False
+
+
 def run_job(cluster: Any, spec: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "COLUMNS": "200", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
     run_dir = Path(job["run_dir"])
-    args = [spec["cli"], *job["args"], "--ray", cluster.address, "--quiet"]
+    args = [spec["cli"], *job["args"], "--ray", cluster.address]
     t0 = time.monotonic()
     proc = subprocess.Popen(
         args, env=env, cwd=spec["cwd"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -85,6 +98,12 @@ def run_job(cluster: Any, spec: dict[str, Any], job: dict[str, Any]) -> dict[str
             target=lambda: killed.update(_kill_when_busy(cluster, run_dir, placed, done) or {})
         )
         killer.start()
+    interrupted: list[bool] = []
+    if job.get("interrupt_after_calls"):
+        n = job["interrupt_after_calls"]
+        threading.Thread(
+            target=lambda: interrupted.append(_interrupt_after(proc, run_dir, n, done))
+        ).start()
     out = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -96,13 +115,17 @@ def run_job(cluster: Any, spec: dict[str, Any], job: dict[str, Any]) -> dict[str
     done.set()
     if killer is not None:
         killer.join()
-    return {
+    report = {
         "rc": rc,
         "output": "".join(out)[-20000:],
         "seconds": time.monotonic() - t0,
         "killed": killed or None,
         "placed": placed,
+        "interrupted": any(interrupted),
     }
+    for i, args in enumerate(job.get("then", [])):  # follow-up commands, in order
+        report[f"then{i}"] = run_job(cluster, spec, {"run_dir": job["run_dir"], "args": args})
+    return report
 
 
 def main() -> None:

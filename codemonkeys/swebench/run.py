@@ -332,6 +332,16 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
+    """``local`` (grade_candidates), or each problem graded on a node of the cluster."""
+    if ray is None:
+        return local
+    from codemonkeys.distributed.driver import RayOptions
+    from codemonkeys.distributed.evaluate import grader
+
+    return grader(RayOptions(address=ray))
+
+
 def evaluate_run(
     run_dir: Path,
     *,
@@ -373,13 +383,7 @@ def evaluate_run(
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
     }
-    grade = grade_candidates
-    if ray is not None:  # each problem graded on a node of the cluster
-        from codemonkeys.distributed.driver import RayOptions
-        from codemonkeys.distributed.evaluate import grader
-
-        grade = grader(RayOptions(address=ray))
-    graded = grade(
+    graded = _grader(ray, grade_candidates)(
         {pid: ps for pid, ps in to_send.items() if ps},
         [by_id[i] for i in chosen],
         run_id_prefix=f"{run_dir.name}.eval",

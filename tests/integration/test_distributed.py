@@ -52,7 +52,7 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
     names = {"one": f"ray-one-{os.getpid()}", "three": f"ray-three-{os.getpid()}"}
     rows = [dict(row, instance_id=f"{row['instance_id']}-ray{i}") for i in range(PROBLEMS)]
     dataset = _write_rows(work / "data.jsonl", rows)
-    base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}"]
+    base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}", "-q"]
     for s in FAST:
         base += ["--set", s]
     jobs = [
@@ -61,12 +61,24 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
             "run_dir": str(work / names["one"]),
             "args": [*base, "--run-dir", str(work / names["one"])]
             + ["--set", "run.ray_resource=solo_slots"],
+            # Ctrl-C once calls were paid, then the same command finishes the run
+            "interrupt_after_calls": 6,
+            "then": [
+                [*base, "--run-dir", str(work / names["one"])]
+                + ["--set", "run.ray_resource=solo_slots"]
+            ],
         },
         {
             "name": "three",
             "run_dir": str(work / names["three"]),
             "args": [*base, "--run-dir", str(work / names["three"])],
             "kill_worker": True,
+            # the same command again resumes: nothing to do, nothing paid; then the
+            # official harness grades the run, each problem on a node
+            "then": [
+                [*base, "--run-dir", str(work / names["three"])],
+                ["swebench", "evaluate", str(work / names["three"]), "--chosen-only"],
+            ],
         },
     ]
     spec = {"cli": CLI, "cwd": str(ROOT), "slots": 4, "solo": 6, "jobs": jobs}
@@ -100,13 +112,24 @@ def _paid_calls(run_dir: Path) -> Counter[tuple[str, str]]:
     return Counter((c["problem"], c["request_hash"]) for c in map(json.loads, lines))
 
 
+def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster_runs):
+    dirs, rows, report = cluster_runs
+    stopped, resumed = report["jobs"]["one"], report["jobs"]["one"]["then0"]
+    assert stopped["interrupted"], stopped["output"]
+    assert stopped["rc"] == 130, stopped["output"]
+    assert "interrupted:" in stopped["output"]
+    assert resumed["rc"] == 0, resumed["output"]
+    assert f"{PROBLEMS} of {PROBLEMS} problem(s) done" in resumed["output"]
+
+
 def test_three_nodes_give_the_predictions_of_one(cluster_runs):
     dirs, rows, report = cluster_runs
-    one, three = report["jobs"]["one"], report["jobs"]["three"]
+    one, three = report["jobs"]["one"]["then0"], report["jobs"]["three"]
     assert one["rc"] == 0, one["output"]
     assert three["rc"] == 0, three["output"]
     # the 1-node run used only the head; the 3-node run spread over several nodes
-    assert len(set(one["placed"].values())) == 1, one["placed"]
+    stopped = report["jobs"]["one"]
+    assert len({*stopped["placed"].values(), *one["placed"].values()}) == 1, one["placed"]
     assert len(set(three["placed"].values())) >= 2, three["placed"]
     preds_one, preds_three = _predictions(dirs["one"]), _predictions(dirs["three"])
     assert set(preds_one) == {r["instance_id"] for r in rows}
@@ -150,3 +173,23 @@ def test_a_killed_node_loses_no_problem_and_repeats_no_call(cluster_runs, docker
             all=True, filters={"label": f"org.codemonkeys.run={run_dir.name}"}
         )
         assert left == [], [c.name for c in left]
+
+
+def test_rerun_resumes_and_evaluate_grades_on_the_nodes(cluster_runs):
+    dirs, rows, report = cluster_runs
+    three = report["jobs"]["three"]
+    rerun, evaluate = three["then0"], three["then1"]
+    assert rerun["rc"] == 0, rerun["output"]
+    assert rerun["placed"] == {}  # finished problems are not shipped again
+    assert f"{PROBLEMS} of {PROBLEMS} problem(s) done" in rerun["output"]
+    # every call of the 3-node run, its killed attempt, its retry and the rerun was paid
+    # once: as many as the 1-node run paid
+    assert sum(_paid_calls(dirs["three"]).values()) == sum(_paid_calls(dirs["one"]).values())
+    assert evaluate["rc"] == 0, evaluate["output"]
+    summary = json.loads([x for x in evaluate["output"].splitlines() if x.startswith("{")][-1])
+    assert summary["resolved"] == summary["graded"] == PROBLEMS, summary
+    for r in rows:
+        record = json.loads(
+            (dirs["three"] / "problems" / r["instance_id"] / "evaluation.json").read_text()
+        )
+        assert record["verdict"] == "resolved"
