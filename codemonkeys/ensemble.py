@@ -38,6 +38,7 @@ from codemonkeys.predictions import (
     write_predictions,
 )
 from codemonkeys.problem import Problem
+from codemonkeys.records import Record
 from codemonkeys.selection.stage import SelectionRecord, run_selection
 from codemonkeys.store import RunStore
 
@@ -156,7 +157,7 @@ def merge_candidates(
 
 
 def load_run_candidates(
-    store: RunStore, record_name: str = "generation"
+    store: RunStore, record_name: str = Record.GENERATION
 ) -> dict[str, CandidateSet]:
     """A codemonkeys run's own candidates and tests (the generation stage's result record,
     ``problems/<id>/generation.json``), read regardless of fingerprint: ensembling uses them
@@ -177,7 +178,7 @@ def load_run_candidates(
 GenerateTests = Callable[[Problem, Any, Any, RunStore, Config, ExecutionCache], list[Script]]
 """(problem, hub, pool, store, config, cache) -> approved test scripts."""
 
-ENSEMBLE_TESTS_RECORD = "ensemble-tests"
+ENSEMBLE_TESTS_RECORD = Record.ENSEMBLE_TESTS
 
 
 def generate_tests_with_testing_machine(

@@ -33,6 +33,7 @@ from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.records import Record
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
@@ -194,11 +195,13 @@ def timed(rt: Runtime, problem_id: str, times: StageTimes, stage: str) -> Iterat
         yield
     finally:
         times.seconds[stage] = times.seconds.get(stage, 0.0) + time.monotonic() - t0
-        rt.store.save_record(problem_id, "timing", times, result_fingerprint(rt.config))
+        rt.store.save_record(problem_id, Record.TIMING, times, result_fingerprint(rt.config))
 
 
 def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
-    return rt.store.load_record(problem_id, "result", ProblemResult, result_fingerprint(rt.config))
+    return rt.store.load_record(
+        problem_id, Record.RESULT, ProblemResult, result_fingerprint(rt.config)
+    )
 
 
 def _export_repo(pool: Any, dest: Path) -> list[str]:
@@ -229,9 +232,9 @@ def solve_problem(
         return done
 
     cfg = rt.config
-    rt.store.write_json(rt.store.problem_dir(problem.id) / "problem.json", problem)
+    rt.store.write_json(rt.store.problem_dir(problem.id) / Record.PROBLEM.file, problem)
     times = (
-        rt.store.load_record(problem.id, "timing", StageTimes, result_fingerprint(cfg))
+        rt.store.load_record(problem.id, Record.TIMING, StageTimes, result_fingerprint(cfg))
         or StageTimes()
     )
     result = ProblemResult(id=problem.id, status="failed")
@@ -359,7 +362,7 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
     try:
-        rt.store.save_record(result.id, "result", result, result_fingerprint(rt.config))
+        rt.store.save_record(result.id, Record.RESULT, result, result_fingerprint(rt.config))
     except DiskFull as e:  # the problem stays unfinished on disk: a rerun redoes it
         rt.stop.set()
         log.error("%s: its result could not be saved: %s", result.id, e)

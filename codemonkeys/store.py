@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from codemonkeys.problem import safe_name
+from codemonkeys.records import Record, read_record_data
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,7 @@ class RunStore:
             return []
         ids = []
         for p in sorted(d.iterdir()):
-            data = self.read_json(p / "problem.json")
+            data = self.read_json(p / Record.PROBLEM.file)
             if data and "id" in data:
                 ids.append(data["id"])
         return ids
@@ -422,10 +423,9 @@ class RunStore:
 
     def record_data(self, problem_id: str, name: str) -> dict[str, Any]:
         """A stage record's data whatever its fingerprint ({} when absent): for reading a
-        run's results (exports, evaluation, ensembling input), never for resuming."""
-        raw = self.read_json(self.problem_dir(problem_id) / f"{name}.json")
-        data = raw.get("data", raw) if isinstance(raw, dict) else None
-        return data if isinstance(data, dict) else {}
+        run's results (exports, evaluation, ensembling input), never for resuming. The
+        same reader as the report's (``records.read_record_data``)."""
+        return read_record_data(self.problem_dir(problem_id), name)
 
     def archive_stale(self, path: Path) -> None:
         path = self._abs(path)

@@ -23,12 +23,13 @@ from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
 from codemonkeys.context.ranking import RankingAttempt, rank_files
 from codemonkeys.context.relevance import RelevanceRecord, run_relevance
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.records import Record
 from codemonkeys.store import RunStore
 
 log = logging.getLogger(__name__)
 
-RELEVANCE_RECORD = "relevance"
-CONTEXT_RECORD = "context"
+RELEVANCE_RECORD = Record.RELEVANCE
+CONTEXT_RECORD = Record.CONTEXT
 
 
 class RelevantFile(BaseModel):

@@ -32,6 +32,7 @@ from codemonkeys.pipeline import (
     write_status,
 )
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.records import Record
 from codemonkeys.store import PROMPTS_FILE, DiskFull
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ class Dispatcher:
         result = ProblemResult(id=attempt.problem.id, status=status, error=error)  # type: ignore[arg-type]
         try:
             self.rt.store.save_record(
-                result.id, "result", result, result_fingerprint(self.rt.config)
+                result.id, Record.RESULT, result, result_fingerprint(self.rt.config)
             )
         except DiskFull as e:
             self.rt.stop.set()

@@ -21,15 +21,16 @@ from codemonkeys.generation.runtime import (
 from codemonkeys.generation.trajectory import new_record, run_trajectory
 from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.problem import Problem
+from codemonkeys.records import Record, trajectory_name
 from codemonkeys.store import RunStore
 
 log = logging.getLogger(__name__)
 
-RESULT_RECORD = "generation"
+RESULT_RECORD = Record.GENERATION
 
 
 def trajectory_record_name(index: int) -> str:
-    return f"trajectory-{index}"
+    return trajectory_name(index)
 
 
 def _runtime(

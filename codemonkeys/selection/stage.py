@@ -25,6 +25,7 @@ from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, ModelError
 from codemonkeys.problem import Problem
+from codemonkeys.records import Record
 from codemonkeys.selection.fusion import FusedRanking, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits, touched_files
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECORD_NAME = "selection"
+RECORD_NAME = Record.SELECTION
 RETRYABLE_FALLBACKS = ("budget", "model-error", "selector-error")
 
 

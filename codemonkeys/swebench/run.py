@@ -26,12 +26,15 @@ from codemonkeys.pipeline import (
     ProblemResult,
     RunSummary,
     Runtime,
+    Status,
     open_run,
     require_docker,
+    result_fingerprint,
     solve_problem,
     write_status,
 )
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.records import Record
 from codemonkeys.store import atomic_write_text, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -116,11 +119,11 @@ def problems_from_rows(
         except DatasetError as e:
             rid = str(row.get("instance_id") or "row")
             result = ProblemResult(id=rid, status="failed", error=str(e))
-            rt.store.save_record(rid, "result", result, "dataset-error")
+            rt.store.save_record(rid, Record.RESULT, result, result_fingerprint(rt.config))
             rt.observer.problem_done(result)
             failed.append(result)
             continue
-        rt.store.write_json(rt.store.problem_dir(problem.id) / "gold.json", gold)
+        rt.store.write_json(rt.store.problem_dir(problem.id) / Record.GOLD.file, gold)
         yield problem, gold
 
 
@@ -145,12 +148,11 @@ def image_aware_solver(remove_images: bool):
                 client = docker_client()
                 ensure_instance_image(problem.image, client)
             except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
-                result = ProblemResult(
-                    id=problem.id,
-                    status="failed" if isinstance(e, ImageMissing) else "error",
-                    error=str(e),
+                status: Status = "failed" if isinstance(e, ImageMissing) else "error"
+                result = ProblemResult(id=problem.id, status=status, error=str(e))
+                rt.store.save_record(
+                    problem.id, Record.RESULT, result, result_fingerprint(rt.config)
                 )
-                rt.store.save_record(problem.id, "result", result, "image-missing")
                 rt.observer.problem_done(result)
                 return result
         result = solve_problem(rt, problem, gold, candidates=candidates)
@@ -179,7 +181,7 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     path = path or rt.store.root / PREDICTIONS_FILE
     selections: dict[str, str] = {}
     for pid in rt.store.problem_ids():
-        result = rt.store.record_data(pid, "result")
+        result = rt.store.record_data(pid, Record.RESULT)
         if result:
             selections[pid] = result.get("chosen_patch") or ""
     return export_predictions(selections, path, MODEL_NAME)
@@ -227,7 +229,7 @@ def run_swebench(
 
 
 # -- evaluation ------------------------------------------------------------------------
-EVALUATION_FILE = "evaluation.json"
+EVALUATION_FILE = Record.EVALUATION.file
 
 
 def _patches_to_grade(
@@ -239,18 +241,18 @@ def _patches_to_grade(
     intermediate: bool = False,
 ) -> dict[str, str]:
     """The distinct patches of one problem to grade, keyed by ``identify`` (the run's
-    candidate ids, ``report.patch_identity``), the chosen patch first (so it keeps its
+    candidate ids, ``run_patches.patch_identity``), the chosen patch first (so it keeps its
     harness run, and its cached verdict, across reruns): with ``candidates``, selection's
     candidates and each trajectory's final patch (coverage); with ``intermediate`` every
     intermediate edit too (the serial-scaling curve, at many more harness runs)."""
-    from codemonkeys.report import patches_for_grading
+    from codemonkeys.run_patches import patches_for_grading
 
-    chosen = store.record_data(pid, "result").get("chosen_patch") or ""
+    chosen = store.record_data(pid, Record.RESULT).get("chosen_patch") or ""
     patches: dict[str, str] = {}
     if chosen.strip():
         patches[identify(chosen)] = chosen
     if candidates:
-        sel = store.record_data(pid, "selection")
+        sel = store.record_data(pid, Record.SELECTION)
         others = {identify(c["patch"]): c["patch"] for c in sel.get("candidates", [])}
         others.update(patches_for_grading(store.problem_dir(pid), intermediate=intermediate))
         for cid, patch in sorted(others.items()):
@@ -265,7 +267,7 @@ def _label_recorded_ids(
     """Selection's records name candidates by the id they got when written; where another
     record named the same patch otherwise, give that id its patch's verdict too, so the
     report finds a label for every recorded candidate."""
-    for c in store.record_data(pid, "selection").get("candidates", []):
+    for c in store.record_data(pid, Record.SELECTION).get("candidates", []):
         cid = identify(c["patch"])
         if c.get("id") and c["id"] != cid and cid in labels:
             labels.setdefault(c["id"], labels[cid])
@@ -342,6 +344,25 @@ def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
     return grader(RayOptions(address=ray))
 
 
+def _known_verdict(resolved: bool) -> Any:
+    """An earlier evaluation's verdict, as the harness would give it again."""
+    from codemonkeys.swebench.evaluate import Verdict
+
+    return Verdict(resolved=resolved, status="resolved" if resolved else "unresolved")
+
+
+def _count(summary: dict[str, Any], pid: str, record: dict[str, Any], *, candidates: bool) -> None:
+    """Add one problem's evaluation record to the run's evaluation summary."""
+    if record["verdict"] == "ungraded":
+        summary["ungraded"] += 1
+        log.warning("%s was not graded: %s", pid, record["reason"])
+    else:
+        summary["graded"] += 1
+        summary["resolved"] += record["verdict"] == "resolved"
+    if candidates and any(v is True for v in record["candidates"].values()):
+        summary["covered"] += 1
+
+
 def evaluate_run(
     run_dir: Path,
     *,
@@ -357,13 +378,12 @@ def evaluate_run(
     summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
     (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
-    from codemonkeys.report import patch_identity
+    from codemonkeys.run_patches import patch_identity
     from codemonkeys.store import RunStore
-    from codemonkeys.swebench.evaluate import Verdict, grade_candidates
+    from codemonkeys.swebench.evaluate import grade_candidates
 
-    rows = read_dataset_rows(run_dir)
+    by_id = {r["instance_id"]: r for r in read_dataset_rows(run_dir)}
     store = RunStore(run_dir)
-    by_id = {r["instance_id"]: r for r in rows}
     chosen: dict[str, str] = {}
     patches: dict[str, dict[str, str]] = {}
     known: dict[str, dict[str, bool]] = {}
@@ -371,7 +391,7 @@ def evaluate_run(
     for pid in store.problem_ids():
         if pid not in by_id:
             continue
-        chosen[pid] = store.record_data(pid, "result").get("chosen_patch") or ""
+        chosen[pid] = store.record_data(pid, Record.RESULT).get("chosen_patch") or ""
         identities[pid] = patch_identity(store.problem_dir(pid))
         patches[pid] = _patches_to_grade(
             store, pid, identities[pid], candidates=candidates, intermediate=intermediate
@@ -394,23 +414,13 @@ def evaluate_run(
     summary.update({"ungraded": 0, "covered": 0 if candidates else None})
     for pid in chosen:
         verdicts = {
-            cid: graded.get(pid, {}).get(cid)
-            or Verdict(
-                resolved=known[pid][cid], status="resolved" if known[pid][cid] else "unresolved"
-            )
+            cid: graded.get(pid, {}).get(cid) or _known_verdict(known[pid][cid])
             for cid in patches[pid]
         }
         record = evaluation_record(chosen[pid], verdicts, identities[pid])
         record["row_digest"] = row_digest(by_id[pid])
         _label_recorded_ids(store, pid, record["candidates"], identities[pid])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
-        if record["verdict"] == "ungraded":
-            summary["ungraded"] += 1
-            log.warning("%s was not graded: %s", pid, record["reason"])
-        else:
-            summary["graded"] += 1
-            summary["resolved"] += record["verdict"] == "resolved"
-        if candidates and any(v is True for v in record["candidates"].values()):
-            summary["covered"] += 1
+        _count(summary, pid, record, candidates=candidates)
     store.write_json(Path(EVALUATION_FILE), summary)
     return summary

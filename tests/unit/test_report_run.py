@@ -120,6 +120,8 @@ def make_synthetic_run(root: Path) -> Path:
         "context",
         {
             "problem_id": p1,
+            "token_budget": 1000,
+            "packing_budget": 900,
             "packed": [{"path": "lib/core.py", "tokens": 10, "file_tokens": 10, "content": "..."}],
             "metrics": {"gold_files": 1.0, "recall": 1.0},
         },
@@ -181,6 +183,8 @@ def make_synthetic_run(root: Path) -> Path:
         "context",
         {
             "problem_id": p2,
+            "token_budget": 1000,
+            "packing_budget": 900,
             "packed": [{"path": "lib/util.py", "tokens": 5, "file_tokens": 5, "content": "x = 1"}],
             "metrics": {"gold_files": 2.0, "recall": 0.5},
         },
@@ -200,7 +204,10 @@ def make_synthetic_run(root: Path) -> Path:
             "problem_id": p2,
             "candidates": cands2,
             "votes": {C: 1, D: 3},
-            "ranking": [{"id": D, "votes": 3}, {"id": C, "votes": 1}],
+            "ranking": [
+                {"id": D, "votes": 3, "cluster_size": 1, "sources": 2, "applies": True},
+                {"id": C, "votes": 1, "cluster_size": 1, "sources": 1, "applies": True},
+            ],
             "chosen_id": D,
             "chosen_patch": PATCH_D,
             "matrix": {
@@ -221,7 +228,7 @@ def make_synthetic_run(root: Path) -> Path:
         {
             "id": p2,
             "status": "done",
-            "error": None,
+            "error": "",
             "chosen_patch": PATCH_D,
             "chosen_id": D,
             "candidates": cands2,
@@ -243,7 +250,7 @@ def make_synthetic_run(root: Path) -> Path:
             "id": p3,
             "status": "failed",
             "error": "Traceback ...\nRuntimeError: image demo:lib-3 missing",
-            "chosen_patch": None,
+            "chosen_patch": "",
             "chosen_id": None,
             "candidates": [],
             "stage_seconds": {"context": 2.0},
@@ -465,3 +472,21 @@ def test_labels_use_the_ids_the_run_gave_its_candidates(tmp_path):
     assert graded == {"cfiles0a": PATCH_A, "cfiles0b": PATCH_B}  # each patch once, run's ids
     row = {p.id: p for p in build_report(run).problems}["demo__lib-1"]
     assert (row.resolved, row.covered, row.correct_trajectories) == (True, True, 2)
+
+
+def test_a_record_of_another_shape_is_named_in_the_warnings(tmp_path):
+    """Records are read as their writers' types: one that does not parse is left out
+    with a warning naming the file and the field, and the other problems' figures stay."""
+    run = make_synthetic_run(tmp_path)
+    pdir = run / "problems" / "demo__lib-1"
+    sel = json.loads((pdir / "selection.json").read_text())
+    sel["data"]["votes"] = {A: "many"}
+    (pdir / "selection.json").write_text(json.dumps(sel))
+    r = build_report(run)
+    assert any(
+        "demo__lib-1: selection.json does not parse as SelectionRecord (votes." in w
+        for w in r.warnings
+    )
+    rows = {p.id: p for p in r.problems}
+    assert rows["demo__lib-1"].resolved is True and rows["demo__lib-1"].chosen_votes is None
+    assert rows["demo__lib-2"].chosen_votes == 3

@@ -47,7 +47,9 @@ def test_show_of_a_failed_problem_and_an_unknown_one(run_dir, tmp_path):
     assert "add() subtracts" in out.read_text()
 
 
-def test_show_survives_unknown_record_shapes(tmp_path):
+def test_show_names_trajectory_records_it_cannot_read(tmp_path):
+    """Trajectories are read as ``TrajectoryRecord``: a file of another shape or cut short
+    by a kill is named on the page as skipped (escaped), and the page still renders."""
     pdir = tmp_path / "run" / "problems" / "x"
     pdir.mkdir(parents=True)
     (pdir / "problem.json").write_text(json.dumps({"id": "x", "issue": "i"}))
@@ -56,7 +58,9 @@ def test_show_survives_unknown_record_shapes(tmp_path):
     )
     (pdir / "trajectory-1.json").write_text("{not json")
     page = render_show(tmp_path / "run", "x")
-    assert "weird" in page and "&lt;i&gt;" in page
+    assert page.count("not a trajectory record") == 2
+    assert "trajectory-0" in page and "trajectory-1" in page and "<i>" not in page
+    assert "Selection" in page
 
 
 def test_diff_lines_are_classified_and_escaped():
