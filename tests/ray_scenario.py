@@ -6,8 +6,9 @@ interface address otherwise), as root:
     unshare --net sh -c 'ip link set lo up; exec python tests/ray_scenario.py SPEC.json'
 
 SPEC: {"cli": path, "cwd": dir, "slots": n, "solo": n, "jobs": [{"name",
-"run_dir", "args": [...], "kill_worker": bool, "interrupt_after_calls": n, "then": [[args], ...]}]} (``--ray
-ADDRESS`` is added to each command; "then": commands run after the job, in order). The cluster has three nodes with
+"run_dir", "args": [...], "kill_worker": bool, "interrupt_after_calls": n, "then": [[args], ...]}], "driver_only_env": [names]}
+(``--ray ADDRESS`` is added to each command; "then": commands run after the job, in
+order; "driver_only_env": variables the commands get and the cluster's processes do not). The cluster has three nodes with
 ``slots`` of ``docker_slots`` each; only the head also has ``solo`` of ``solo_slots`` (for
 a 1-node run). The jobs run at the same time, or one after the other with
 "sequential": true. A job with ``kill_worker`` has a worker node removed (raylet and workers killed)
@@ -83,6 +84,7 @@ def _interrupt_after(proc: Any, run_dir: Path, calls: int, done: threading.Event
 
 def run_job(cluster: Any, spec: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "COLUMNS": "200", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    env.update(spec.get("driver_env", {}))
     run_dir = Path(job["run_dir"])
     args = [spec["cli"], *job["args"], "--ray", cluster.address]
     t0 = time.monotonic()
@@ -130,6 +132,8 @@ def run_job(cluster: Any, spec: dict[str, Any], job: dict[str, Any]) -> dict[str
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
+    # variables only the commands (the Ray drivers) get, never the cluster's processes
+    spec["driver_env"] = {k: os.environ.pop(k) for k in spec.get("driver_only_env", [])}
     t0 = time.monotonic()
     cluster = start_cluster(spec["slots"], spec["solo"])
     report: dict[str, Any] = {"startup_s": time.monotonic() - t0, "jobs": {}}

@@ -9,6 +9,7 @@ container of the run is left behind."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import os
@@ -20,14 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, ROOT
-from tests.integration.test_swebench_run import FAST, POLICY, _write_rows
+from tests.conftest import CLI, FIXTURES, ROOT
+from tests.integration.test_swebench_run import FAST, _write_rows
 from tests.swebench_fixture import build_swebench_fixture
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SCENARIO = ROOT / "tests" / "ray_scenario.py"
 PROBLEMS = 3
+POLICY = FIXTURES / "policies" / "keyed_solver.py"
+"""The end-to-end policy, answering only where its API key is in the environment."""
+KEY_ENV = "RAY_TEST_API_KEY"
+SECRET = "sk-ray-test-5f3c9a1e7d"
 
 
 def _unavailable() -> str | None:
@@ -53,7 +58,7 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
     rows = [dict(row, instance_id=f"{row['instance_id']}-ray{i}") for i in range(PROBLEMS)]
     dataset = _write_rows(work / "data.jsonl", rows)
     base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}", "-q"]
-    for s in FAST:
+    for s in [*FAST, f"models.primary.api_key_env={KEY_ENV}"]:
         base += ["--set", s]
     jobs = [
         {
@@ -82,8 +87,10 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
         },
     ]
     spec = {"cli": CLI, "cwd": str(ROOT), "slots": 4, "solo": 6, "jobs": jobs}
+    spec["driver_only_env"] = [KEY_ENV]
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    env[KEY_ENV] = SECRET
     inner = f"ip link set lo up; exec {sys.executable} {SCENARIO} {work / 'spec.json'}"
     proc = subprocess.run(
         ["unshare", "--net", "sh", "-c", inner],
@@ -193,3 +200,18 @@ def test_rerun_resumes_and_evaluate_grades_on_the_nodes(cluster_runs):
             (dirs["three"] / "problems" / r["instance_id"] / "evaluation.json").read_text()
         )
         assert record["verdict"] == "resolved"
+
+
+def test_the_api_key_reaches_the_workers_and_no_record_or_log(cluster_runs):
+    """The cluster's processes were started without the key; the workers answered, so it
+    came through the job's runtime environment; nothing written or printed shows it."""
+    dirs, rows, report = cluster_runs
+    assert report["jobs"]["three"]["rc"] == 0
+    for run_dir in dirs.values():
+        for path in run_dir.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                if path.suffix == ".gz":
+                    data = gzip.decompress(data)
+                assert SECRET.encode() not in data, path
+    assert SECRET not in json.dumps(report)
