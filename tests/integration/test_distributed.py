@@ -54,7 +54,7 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
         pytest.skip(why)
     row, _image = build_swebench_fixture(docker_client, sandbox_image)
     work = tmp_path_factory.mktemp("ray")
-    names = {"one": f"ray-one-{os.getpid()}", "three": f"ray-three-{os.getpid()}"}
+    names = {run: f"ray-{run}-{os.getpid()}" for run in ("one", "three", "ensemble")}
     rows = [dict(row, instance_id=f"{row['instance_id']}-ray{i}") for i in range(PROBLEMS)]
     dataset = _write_rows(work / "data.jsonl", rows)
     base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}", "-q"]
@@ -70,7 +70,13 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
             "interrupt_after_calls": 6,
             "then": [
                 [*base, "--run-dir", str(work / names["one"])]
-                + ["--set", "run.ray_resource=solo_slots"]
+                + ["--set", "run.ray_resource=solo_slots"],
+                # its predictions through `ensemble --ray` (over the three nodes)
+                ["ensemble", str(work / names["one"] / "predictions.jsonl")]
+                + ["--dataset", str(dataset), "--run-dir", str(work / names["ensemble"]), "-q"]
+                + ["--model", f"scripted:{POLICY}", "--set", "sandbox.pool_size=2"]
+                + ["--set", "selection.attempts=3"]
+                + ["--set", f"models.primary.api_key_env={KEY_ENV}"],
             ],
         },
         {
@@ -180,6 +186,14 @@ def test_a_killed_node_loses_no_problem_and_repeats_no_call(cluster_runs, docker
             all=True, filters={"label": f"org.codemonkeys.run={run_dir.name}"}
         )
         assert left == [], [c.name for c in left]
+
+
+def test_ensemble_on_the_cluster(cluster_runs):
+    dirs, rows, report = cluster_runs
+    ens = report["jobs"]["one"]["then1"]
+    assert ens["rc"] == 0, ens["output"]
+    assert len(set(ens["placed"].values())) >= 2, ens["placed"]
+    assert _predictions(dirs["ensemble"]) == _predictions(dirs["one"])
 
 
 def test_rerun_resumes_and_evaluate_grades_on_the_nodes(cluster_runs):
