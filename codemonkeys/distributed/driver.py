@@ -27,6 +27,7 @@ from codemonkeys.llm.recording import CALLS_FILE
 from codemonkeys.pipeline import (
     ProblemResult,
     Runtime,
+    Status,
     load_result,
     result_fingerprint,
     write_status,
@@ -85,12 +86,21 @@ class CallSeeds:
         return b"".join(out)
 
 
+_PROBLEM_KEY = b'"problem": '
+_DECODER = json.JSONDecoder()
+
+
 def _problem_of(line: bytes) -> str | None:
-    try:
-        rec = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    """The ``problem`` of a call record, read without parsing the whole line (a call's
+    response text can be long; the log is written with ``"problem"`` near the start)."""
+    at = line.find(_PROBLEM_KEY)
+    if at < 0:
         return None
-    return rec.get("problem") if isinstance(rec, dict) else None
+    try:
+        value, _end = _DECODER.raw_decode(line[at + len(_PROBLEM_KEY) :].decode("utf-8", "replace"))
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def problem_files(rt: Runtime, problem_id: str, seeds: CallSeeds) -> dict[str, bytes]:
@@ -256,8 +266,8 @@ class Dispatcher:
                 why = f"lost {attempt.number} time(s) with its node: {type(e).__name__}"
                 self._record_lost(attempt, "error", why)
 
-    def _record_lost(self, attempt: Attempt, status: str, error: str) -> None:
-        result = ProblemResult(id=attempt.problem.id, status=status, error=error)  # type: ignore[arg-type]
+    def _record_lost(self, attempt: Attempt, status: Status, error: str) -> None:
+        result = ProblemResult(id=attempt.problem.id, status=status, error=error)
         try:
             self.rt.store.save_record(
                 result.id, Record.RESULT, result, result_fingerprint(self.rt.config)

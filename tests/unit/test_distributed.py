@@ -120,6 +120,11 @@ def test_worker_records_stream_into_the_driver_run_in_the_local_layout(tmp_path)
     assert "problems/p1/timing.json" in files and "problems/p1/prompts.jsonl.gz" not in files
     assert not any("stale" in name for name in files)
     assert json.loads(files["calls.jsonl"])["request_hash"] == "h1"
+    # a later invocation finds the problem's calls in the log it resumes
+    rt.hub.calls.append({"problem": "p2", "stage": "tests", "request_hash": "h2", "text": "x"})
+    rescanned = CallSeeds(rt.store.root / "calls.jsonl")
+    assert [json.loads(x)["request_hash"] for x in rescanned.lines("p1").splitlines()] == ["h1"]
+    assert json.loads(rescanned.lines("p2"))["text"] == "x"
     with gzip.open(d / "prompts.jsonl.gz") as f:
         assert len(f.read().splitlines()) == 1
     rt.close()
