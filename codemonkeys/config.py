@@ -22,10 +22,16 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from codemonkeys.errors import CodemonkeysError
+
+if TYPE_CHECKING:
+    from codemonkeys.prompts import PromptTemplates
 
 ENV_PREFIX = "CODEMONKEYS_"
 DEFAULT_CONFIG_FILE = "codemonkeys.toml"
@@ -218,6 +224,17 @@ class GenerationConfig(Section):
     warm_cache_min_chars: int = Field(default=4000, ge=0)
     """Prefixes shorter than this are too small for providers to cache (about 1024
     tokens): no warm-up wait for them."""
+    adaptive: bool = False
+    """Start trajectories in waves of ``adaptive_wave``; after each wave a stop rule
+    (``analysis/stopping.py``) decides to stop, continue, or widen the temperature ladder
+    (the first wave uses the first temperature), up to ``samples`` (``generation/adaptive.py``)."""
+    adaptive_wave: int = Field(default=3, ge=1)
+    adaptive_agreement: float = Field(default=0.6, gt=0, le=1)
+    """Stop when one behaviour cluster holds this share of the trajectories with a patch..."""
+    adaptive_min_cluster: int = Field(default=2, ge=1)
+    """...and at least this many of them..."""
+    adaptive_min_votes: int = Field(default=1, ge=0)
+    """...and a reproducing test votes for it (more votes than any candidate outside it)."""
 
     @field_validator("temperatures")
     @classmethod
@@ -311,6 +328,14 @@ class RunConfig(Section):
     ``sandbox.pool_size`` units of it."""
 
 
+class PromptsConfig(Section):
+    dir: Path | None = None
+    """Your own prompt templates, laid out like the packaged ``prompts/``
+    (``<stage>/<name>.j2``): each file there replaces the packaged template of the same
+    name, the others stay (see ``codemonkeys/prompts.py``). The stage fingerprints hash the
+    templates used, so records made with other prompts are recomputed."""
+
+
 class Config(Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
@@ -318,12 +343,19 @@ class Config(Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+
+    def prompt_templates(self) -> PromptTemplates:
+        """The templates this config's stages render (packaged, or ``prompts.dir``'s
+        overrides); ``PromptOverrideError`` when the directory is unusable."""
+        from codemonkeys.prompts import templates_for
+
+        folder = self.prompts.dir
+        return templates_for(folder.resolve() if folder is not None else None)
 
     def fingerprint(self, stage: str) -> str:
         """Hash of everything that changes a stage's output: its config sections, the
         models it calls and its prompt templates."""
-        from codemonkeys.prompts import prompt_hash
-
         parts: dict[str, Any] = {"stage": stage}
         if stage == "relevance":
             parts["model"] = self.models.relevance_endpoint().model
@@ -352,7 +384,13 @@ class Config(Section):
         elif stage == "generation":
             parts["model"] = self.models.primary.model
             parts["context"] = self.fingerprint("context")
-            parts["cfg"] = self.generation.model_dump(mode="json")
+            gen = self.generation
+            parts["cfg"] = gen.model_dump(
+                mode="json",  # fixed-N runs keep their fingerprint: no adaptive fields in it
+                exclude=None
+                if gen.adaptive
+                else {f for f in type(gen).model_fields if f.startswith("adaptive")},
+            )
             parts["sandbox"] = self.sandbox.model_dump(
                 include={"script_timeout_s", "max_output_chars"}, mode="json"
             )
@@ -362,19 +400,25 @@ class Config(Section):
             parts["cfg"] = self.selection.model_dump(mode="json")
         else:
             raise ValueError(f"unknown stage {stage!r}")
-        parts["prompts"] = prompt_hash(stage)
+        parts["prompts"] = self.prompt_templates().stage_hash(stage)
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class ConfigError(ValueError):
+class ConfigError(CodemonkeysError, ValueError):
     """The configuration could not be loaded; the message says what and where."""
+
+
+KEYS_FIX = (
+    "correct the key or value named (in codemonkeys.toml, a CODEMONKEYS_<SECTION>__<KEY> "
+    "variable or --set); `codemonkeys config show` lists every key with its default"
+)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = [k for k in dotted.split(".") if k]
     if not keys:
-        raise ConfigError(f"empty config key in {dotted!r}")
+        raise ConfigError(f"empty config key in {dotted!r}", fix=KEYS_FIX)
     cur = data
     for k in keys[:-1]:
         nxt = cur.get(k)
@@ -396,7 +440,10 @@ def parse_value(raw: str) -> Any:
 
 def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value")
+        raise ConfigError(
+            f"override {item!r} must look like section.key=value",
+            fix="e.g. --set generation.samples=4",
+        )
     key, raw = item.split("=", 1)
     return key.strip(), parse_value(raw.strip())
 
@@ -416,18 +463,29 @@ def load_config(
     path: Path | None = None,
     overrides: list[str] | None = None,
     env: dict[str, str] | None = None,
+    *,
+    values: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Effective config: defaults < file < environment < overrides."""
+    """Effective config: defaults < file < environment < overrides < ``values``.
+
+    ``overrides`` are the user's ``section.key=value`` texts (values parsed as TOML);
+    ``values`` are typed values by dotted key (what CLI options such as ``--model`` set),
+    taken as they are: never rendered to TOML text and parsed back."""
     data: dict[str, Any] = {}
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = Path(DEFAULT_CONFIG_FILE)
     if path is not None:
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            raise ConfigError(
+                f"config file not found: {path}",
+                fix="check the path given to --config (without it ./codemonkeys.toml is read)",
+            )
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: invalid TOML: {e}") from e
+            raise ConfigError(
+                f"{path}: invalid TOML: {e}", fix="correct the file at the line and column named"
+            ) from e
     env = dict(os.environ) if env is None else env
     for name, raw in sorted(env.items()):
         dotted = env_config_key(name)
@@ -436,7 +494,11 @@ def load_config(
     for item in overrides or []:
         key, value = parse_override(item)
         _set_dotted(data, key, value)
+    for key, value in (values or {}).items():
+        _set_dotted(data, key, value)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except Exception as e:  # pydantic.ValidationError: keep its precise field paths
-        raise ConfigError(f"invalid configuration: {e}") from e
+        raise ConfigError(f"invalid configuration: {e}", fix=KEYS_FIX) from e
+    config.prompt_templates()  # an unusable prompts.dir is a clear error now, not mid-run
+    return config

@@ -13,10 +13,12 @@ from pydantic import BaseModel
 from codemonkeys.config import Config
 from codemonkeys.llm import api_key_env
 
+Status = Literal["ok", "warn", "fail"]
+
 
 class Check(BaseModel):
     name: str
-    status: Literal["ok", "warn", "fail"]
+    status: Status
     detail: str
     fix: str = ""
 
@@ -37,7 +39,7 @@ def _docker(config: Config) -> list[Check]:
         client = docker.from_env(timeout=10)
         info = client.version()
     except Exception as e:
-        status = "fail" if config.sandbox.kind == "docker" else "warn"
+        status: Status = "fail" if config.sandbox.kind == "docker" else "warn"
         return [
             Check(
                 name="docker engine",
@@ -119,7 +121,7 @@ def _disk(config: Config) -> Check:
     while not path.exists():
         path = path.parent
     free_gb = shutil.disk_usage(path).free / 1e9
-    status = "ok" if free_gb >= 50 else "warn" if free_gb >= 5 else "fail"
+    status: Status = "ok" if free_gb >= 50 else "warn" if free_gb >= 5 else "fail"
     return Check(
         name="disk space",
         status=status,

@@ -21,8 +21,9 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +42,10 @@ from codemonkeys.problem import Problem
 from codemonkeys.records import Record
 from codemonkeys.selection.stage import SelectionRecord, run_selection
 from codemonkeys.store import RunStore
+
+if TYPE_CHECKING:
+    from codemonkeys.llm import ModelHub
+    from codemonkeys.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,49 @@ class MergeReport(BaseModel):
         )
 
 
+@dataclass
+class _Merger:
+    """Rows added one by one into per-instance candidate sets, with the counts."""
+
+    wanted: set[str] | None
+    """The instances kept (None: all)."""
+    merged: dict[str, CandidateSet] = field(default_factory=dict)
+    report: MergeReport = field(default_factory=MergeReport)
+
+    def wants(self, iid: str) -> bool:
+        return self.wanted is None or iid in self.wanted
+
+    def add_patch(self, iid: str, system: str, patch: str) -> None:
+        if not self.wants(iid):
+            return
+        self.report.total += 1
+        if not patch or not patch.strip():
+            self.report.empty += 1
+            return
+        self.report.by_system[system] = self.report.by_system.get(system, 0) + 1
+        cs = self.merged.setdefault(iid, CandidateSet())
+        cid = candidate_id(patch)
+        if any(c.id == cid for c in cs.candidates):
+            self.report.duplicates += 1
+        cs.add_patch(patch, system)
+
+    def add_own(self, iid: str, own: CandidateSet) -> None:
+        """A codemonkeys run's candidates (each source counted as a system) and tests."""
+        for c in own.candidates:
+            for src in c.sources or ["codemonkeys"]:
+                self.add_patch(iid, src, c.patch)
+        if self.wants(iid):
+            target = self.merged.setdefault(iid, CandidateSet())
+            for t in own.tests:
+                target.add_test(t)
+
+    def result(self) -> tuple[dict[str, CandidateSet], MergeReport]:
+        merged = {k: v for k, v in sorted(self.merged.items()) if v.candidates or v.tests}
+        self.report.distinct = sum(len(v.candidates) for v in merged.values())
+        self.report.instances = sum(1 for v in merged.values() if v.candidates)
+        return merged, self.report
+
+
 def merge_candidates(
     prediction_sets: Iterable[Predictions],
     own: Mapping[str, CandidateSet] | None = None,
@@ -120,40 +168,14 @@ def merge_candidates(
     """One ``CandidateSet`` per instance from all ``prediction_sets`` and, optionally, a
     codemonkeys run's own candidates (their tests come along). ``instance_ids`` restricts
     the instances kept."""
-    wanted = set(instance_ids) if instance_ids is not None else None
-    merged: dict[str, CandidateSet] = {}
-    report = MergeReport()
-
-    def add(iid: str, system: str, patch: str) -> None:
-        if wanted is not None and iid not in wanted:
-            return
-        report.total += 1
-        if not patch or not patch.strip():
-            report.empty += 1
-            return
-        report.by_system[system] = report.by_system.get(system, 0) + 1
-        cs = merged.setdefault(iid, CandidateSet())
-        cid = candidate_id(patch)
-        if any(c.id == cid for c in cs.candidates):
-            report.duplicates += 1
-        cs.add_patch(patch, system)
-
+    merger = _Merger(set(instance_ids) if instance_ids is not None else None)
     for iid, cs in (own or {}).items():
-        for c in cs.candidates:
-            for src in c.sources or ["codemonkeys"]:
-                add(iid, src, c.patch)
-        if wanted is None or iid in wanted:
-            target = merged.setdefault(iid, CandidateSet())
-            for t in cs.tests:
-                target.add_test(t)
+        merger.add_own(iid, cs)
     for preds in prediction_sets:
         for iid, rows in preds.items():
             for system, patch in rows:
-                add(iid, system, patch)
-    merged = {k: v for k, v in sorted(merged.items()) if v.candidates or v.tests}
-    report.distinct = sum(len(v.candidates) for v in merged.values())
-    report.instances = sum(1 for v in merged.values() if v.candidates)
-    return merged, report
+                merger.add_patch(iid, system, patch)
+    return merger.result()
 
 
 def load_run_candidates(
@@ -175,14 +197,21 @@ def load_run_candidates(
 
 
 # -- one problem ---------------------------------------------------------------------------
-GenerateTests = Callable[[Problem, Any, Any, RunStore, Config, ExecutionCache], list[Script]]
+GenerateTests = Callable[
+    [Problem, "ModelHub", "SandboxPool", RunStore, Config, ExecutionCache], list[Script]
+]
 """(problem, hub, pool, store, config, cache) -> approved test scripts."""
 
 ENSEMBLE_TESTS_RECORD = Record.ENSEMBLE_TESTS
 
 
 def generate_tests_with_testing_machine(
-    problem: Problem, hub: Any, pool: Any, store: RunStore, config: Config, cache: ExecutionCache
+    problem: Problem,
+    hub: ModelHub,
+    pool: SandboxPool,
+    store: RunStore,
+    config: Config,
+    cache: ExecutionCache,
 ) -> list[Script]:
     """Run ``selection.ensemble_test_trajectories`` testing state machines (the generation
     stage's, reused; resumable records ``ensemble-tests-<i>``) in parallel and return the
@@ -213,8 +242,8 @@ def generate_tests_with_testing_machine(
 def ensemble_problem(
     problem: Problem,
     candidate_set: CandidateSet,
-    hub: Any,
-    pool: Any,
+    hub: ModelHub,
+    pool: SandboxPool,
     store: RunStore,
     config: Config,
     *,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from rich.console import Console
 from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
@@ -15,14 +16,17 @@ from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     ProblemResult,
-    RunSummary,
     Runtime,
     open_run,
     require_docker,
-    write_status,
 )
+from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_summary import RunSummary, write_status
 from codemonkeys.store import disk_full_error
+
+if TYPE_CHECKING:
+    from codemonkeys.ensemble import MergeReport
 
 MODEL_NAME = "codemonkeys-ensemble"
 
@@ -43,21 +47,13 @@ class EnsembleOptions(BaseModel):
 def run_ensemble(
     opts: EnsembleOptions,
     config: Config,
-    console: Any,
+    console: Console,
     *,
     stop: threading.Event | None = None,
 ) -> tuple[Path, RunSummary]:
     """Ensemble the predictions; the predictions file written and how the run ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.ensemble import (
-        export_predictions,
-        load_predictions,
-        load_run_candidates,
-        merge_candidates,
-    )
     from codemonkeys.progress import Progress
-    from codemonkeys.store import RunStore
-    from codemonkeys.swebench.dataset import load_dataset, select
     from codemonkeys.swebench.run import (
         ProgressObserver,
         image_aware_solver,
@@ -65,19 +61,7 @@ def run_ensemble(
         record_dataset,
     )
 
-    rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
-    sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
-    own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
-    rows = load_dataset(opts.dataset)
-    rows = select(rows, ids=opts.ids, slice_=opts.slice)
-    merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
-    report.rejected = rejected
-    for why in rejected:
-        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
-    console.print(
-        f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
-        f"{report.distinct} distinct over {report.instances} instances"
-    )
+    merged, report, rows = _merge(opts, console)
     rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
     progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
@@ -106,9 +90,41 @@ def run_ensemble(
         progress.run_status(summary.status)
     if rt.store.disk_full.is_set():
         raise disk_full_error(rt.store.root)
-    chosen = {r.id: r.chosen_patch for r in results}
-    out = opts.out or rt.store.root / "predictions.jsonl"
+    out = _export(rt, results, opts.out)
     rt.close()
-    if out.suffix == ".json":
-        return export_predictions(chosen, out, MODEL_NAME, fmt="json"), summary
-    return export_predictions(chosen, out, MODEL_NAME, fmt="jsonl"), summary
+    return out, summary
+
+
+def _merge(
+    opts: EnsembleOptions, console: Console
+) -> tuple[dict[str, CandidateSet], MergeReport, list[dict[str, Any]]]:
+    """The predictions (and the own run's candidates) merged per selected instance, the
+    counts (said on the console) and the dataset rows selected."""
+    from codemonkeys.ensemble import load_predictions, load_run_candidates, merge_candidates
+    from codemonkeys.store import RunStore
+    from codemonkeys.swebench.dataset import load_dataset, select
+
+    rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
+    sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
+    own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
+    rows = load_dataset(opts.dataset)
+    rows = select(rows, ids=opts.ids, slice_=opts.slice)
+    merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
+    report.rejected = rejected
+    for why in rejected:
+        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
+    console.print(
+        f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
+        f"{report.distinct} distinct over {report.instances} instances"
+    )
+    return merged, report, rows
+
+
+def _export(rt: Runtime, results: list[ProblemResult], out: Path | None) -> Path:
+    """The chosen patches in the harness format (``.json``: the dict form, else JSON lines)."""
+    from codemonkeys.ensemble import export_predictions
+
+    chosen = {r.id: r.chosen_patch for r in results}
+    path = out or rt.store.root / "predictions.jsonl"
+    fmt: PredictionFormat = "json" if path.suffix == ".json" else "jsonl"
+    return export_predictions(chosen, path, MODEL_NAME, fmt=fmt)

@@ -35,6 +35,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.tempdirs import temp_dir
 
 ProjectKind = Literal["python", "node", "go", "generic"]
@@ -48,7 +49,7 @@ TEST_EXTRAS = ("test", "tests", "testing", "dev")
 _PYTHON_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
-class EnvironmentBuildError(RuntimeError):
+class EnvironmentBuildError(CodemonkeysError, RuntimeError):
     """The environment image could not be built; the message carries the build log's tail
     and what to try instead (--image, --dockerfile, --sandbox local)."""
 
@@ -238,7 +239,7 @@ def _node_has_dependencies(package_json: Path) -> bool:
 
 
 def _go_plan(detected: list[str]) -> EnvironmentPlan:
-    files = [f for f in ("go.mod", "go.sum") if f in detected]
+    files: list[str] = [f for f in ("go.mod", "go.sum") if f in detected]
     return EnvironmentPlan(
         kind="go",
         detected=detected,

@@ -14,6 +14,8 @@ import time
 import httpx
 from pydantic import BaseModel
 
+from codemonkeys.errors import CodemonkeysError
+
 DEFAULT_API = "https://api.github.com"
 _URL_RE = re.compile(
     r"^(?:https?://)?(?:www\.)?github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/(?:issues|pull)/(?P<n>\d+)(?:[/?#].*)?$"
@@ -21,7 +23,7 @@ _URL_RE = re.compile(
 _SHORT_RE = re.compile(r"^(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)#(?P<n>\d+)$")
 
 
-class GitHubError(RuntimeError):
+class GitHubError(CodemonkeysError, RuntimeError):
     """The issue could not be fetched; the message says why and what to try."""
 
 

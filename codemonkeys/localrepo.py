@@ -21,6 +21,7 @@ from pathlib import Path
 
 import git
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.tempdirs import temp_dir
 
 # Used only when the user has no git identity configured, so a snapshot or fix commit
@@ -28,7 +29,7 @@ from codemonkeys.tempdirs import temp_dir
 _FALLBACK_IDENTITY = {"name": "codemonkeys", "email": "codemonkeys@localhost"}
 
 
-class LocalRepoError(RuntimeError):
+class LocalRepoError(CodemonkeysError, RuntimeError):
     """A problem with the user's repository that the user can fix; the message says how."""
 
 

@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,8 +34,15 @@ from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
+from codemonkeys.run_summary import write_status
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
+
+if TYPE_CHECKING:
+    from codemonkeys.execution import ExecutionCache
+    from codemonkeys.sandbox import SandboxPool
+    from codemonkeys.selection.stage import SelectionRecord
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ class Observer:
         """A problem finished by an earlier invocation of the same run."""
         self.problem_done(result)
 
-    def event(self, problem_id: str, kind: str, **info: Any) -> None: ...
+    def event(self, problem_id: str, kind: str, **info: object) -> None: ...
 
 
 @dataclass
@@ -204,7 +211,7 @@ def load_result(rt: Runtime, problem_id: str) -> ProblemResult | None:
     )
 
 
-def _export_repo(pool: Any, dest: Path) -> list[str]:
+def _export_repo(pool: SandboxPool, dest: Path) -> list[str]:
     """The repository files at the base commit, on the host, for the context stage. Taken
     from a sandbox, so local repositories and repository images go the same way."""
     with pool.lease() as sandbox:
@@ -222,9 +229,7 @@ def solve_problem(
 
     With ``candidates`` (ensembling other systems' patches) context and generation are
     skipped: tests are written where the candidates bring none, then the same selection."""
-    from codemonkeys.execution import ExecutionCache
     from codemonkeys.sandbox import SandboxPool, spec_from_config
-    from codemonkeys.selection.stage import run_selection
 
     done = load_result(rt, problem.id)
     if done is not None and done.finished:
@@ -244,45 +249,9 @@ def solve_problem(
         pool = SandboxPool(
             spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
         )
-        cache = ExecutionCache(pool.lease, timeout=cfg.sandbox.script_timeout_s)
-        select: Callable[..., Any] = run_selection
-        if candidates is None:
-            candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
-        else:
-            from codemonkeys.ensemble import ensemble_problem
-
-            select = ensemble_problem
-        if not candidates.candidates:
-            result.status = "no_candidates"
-            result.reason = "no trajectory produced a patch"
-        else:
-            rt.observer.problem_stage(problem.id, "selection")
-            with timed(rt, problem.id, times, "selection"):
-                selection = select(problem, candidates, rt.hub, pool, rt.store, cfg, cache=cache)
-            _take_selection(result, selection)
-    except DiskFull as e:  # the run stops; a rerun (with space) resumes this problem
-        rt.stop.set()
-        result.status = "interrupted"
-        result.error = str(e)
-    except Interrupted as e:
-        result.status = "interrupted"
-        result.error = str(e)
-    except BudgetExceeded as e:
-        result.status = "budget_exhausted"
-        result.error = str(e)
-    except Unfinished as e:
-        result.status = "error"
-        result.error = str(e)
-        log.warning("problem %s left unfinished (retried on the next run): %s", problem.id, e)
+        _run_stages(rt, problem, gold, candidates, pool, times, result)
     except Exception as e:  # one problem's failure never stops the others
-        result.status = "error" if _infrastructure(e) else "failed"
-        result.error = f"{type(e).__name__}: {e}"
-        log.warning("problem %s failed: %s", problem.id, result.error)
-        with contextlib.suppress(DiskFull):
-            rt.store.write_json(
-                rt.store.problem_dir(problem.id) / "error.json",
-                {"error": result.error, "traceback": traceback.format_exc()},
-            )
+        _record_failure(rt, problem.id, result, e)
     finally:
         if pool is not None:
             try:
@@ -292,12 +261,82 @@ def solve_problem(
     return _finish(rt, result, times.seconds)
 
 
+def _run_stages(
+    rt: Runtime,
+    problem: Problem,
+    gold: Gold | None,
+    candidates: CandidateSet | None,
+    pool: SandboxPool,
+    times: StageTimes,
+    result: ProblemResult,
+) -> None:
+    """Context and generation (unless ``candidates`` are given), then selection; the
+    outcome goes into ``result``."""
+    from codemonkeys.execution import ExecutionCache
+
+    cache = ExecutionCache(pool.lease, timeout=rt.config.sandbox.script_timeout_s)
+    ensembled = candidates is not None
+    if candidates is None:
+        candidates = _generate_candidates(rt, problem, gold, pool, cache, times)
+    if not candidates.candidates:
+        result.status = "no_candidates"
+        result.reason = "no trajectory produced a patch"
+        return
+    rt.observer.problem_stage(problem.id, "selection")
+    with timed(rt, problem.id, times, "selection"):
+        selection = _select(rt, problem, candidates, pool, cache, ensembled=ensembled)
+    _take_selection(result, selection)
+
+
+def _select(
+    rt: Runtime,
+    problem: Problem,
+    candidates: CandidateSet,
+    pool: SandboxPool,
+    cache: ExecutionCache,
+    *,
+    ensembled: bool,
+) -> SelectionRecord:
+    """The selection stage; ensembled candidates first get tests where they bring none."""
+    if ensembled:
+        from codemonkeys.ensemble import ensemble_problem
+
+        return ensemble_problem(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
+    from codemonkeys.selection.stage import run_selection
+
+    return run_selection(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
+
+
+def _record_failure(rt: Runtime, problem_id: str, result: ProblemResult, e: Exception) -> None:
+    """The status a stage's exception leaves the problem in (called while handling ``e``)."""
+    result.error = str(e)
+    if isinstance(e, DiskFull):  # the run stops; a rerun (with space) resumes this problem
+        rt.stop.set()
+        result.status = "interrupted"
+    elif isinstance(e, Interrupted):
+        result.status = "interrupted"
+    elif isinstance(e, BudgetExceeded):
+        result.status = "budget_exhausted"
+    elif isinstance(e, Unfinished):
+        result.status = "error"
+        log.warning("problem %s left unfinished (retried on the next run): %s", problem_id, e)
+    else:
+        result.status = "error" if _infrastructure(e) else "failed"
+        result.error = f"{type(e).__name__}: {e}"
+        log.warning("problem %s failed: %s", problem_id, result.error)
+        with contextlib.suppress(DiskFull):
+            rt.store.write_json(
+                rt.store.problem_dir(problem_id) / "error.json",
+                {"error": result.error, "traceback": traceback.format_exc()},
+            )
+
+
 def _generate_candidates(
     rt: Runtime,
     problem: Problem,
     gold: Gold | None,
-    pool: Any,
-    cache: Any,
+    pool: SandboxPool,
+    cache: ExecutionCache,
     times: StageTimes,
 ) -> CandidateSet:
     """Context then generation: the distinct patches and tests of the trajectories."""
@@ -348,7 +387,7 @@ def _infrastructure(e: Exception) -> bool:
     return isinstance(e, ModelError | SandboxError | DockerException)
 
 
-def _take_selection(result: ProblemResult, selection: Any) -> None:
+def _take_selection(result: ProblemResult, selection: SelectionRecord) -> None:
     result.status = "done" if selection.chosen_patch else "no_candidates"
     result.selection_fallback = selection.fallback_kind
     result.chosen_id = selection.chosen_id
@@ -370,9 +409,9 @@ def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> Pr
     return result
 
 
-def candidate_summaries(selection: Any) -> list[dict[str, Any]]:
+def candidate_summaries(selection: SelectionRecord) -> list[dict[str, Any]]:
     """Per candidate: id, sources, votes and the verdict counts of the test matrix."""
-    out = []
+    out: list[dict[str, Any]] = []
     for c in selection.candidates:
         row = selection.matrix.cells.get(c.id, {})
         verdicts = Counter(cell.verdict for cell in row.values())
@@ -420,84 +459,3 @@ def run_problems(
                     log.error("%s", e)
     write_status(rt, results)
     return results
-
-
-RunStatus = Literal["finished", "interrupted", "budget_exhausted", "disk_full"]
-EXIT_CODES = {
-    "finished": 0,
-    "failed": 1,
-    "budget_exhausted": 3,
-    "disk_full": 4,
-    "interrupted": 130,
-}
-"""Exit status of a job: 0 every problem finished without an error, 1 some problem failed
-(its error is in its result.json; a rerun retries it), 3 the cost cap stopped the run,
-4 the disk filled up, 130 interrupted (Ctrl-C; 143 for SIGTERM: the CLI exits 128 + the
-signal). A rerun of the same command resumes in every case."""
-
-
-class RunSummary(BaseModel):
-    """How an invocation ended, as status.json records it and the console says it."""
-
-    status: RunStatus
-    problems: int
-    by_status: dict[str, int] = Field(default_factory=dict)
-    cost_usd: float = 0.0
-    updated_at: float = Field(default_factory=time.time)
-
-    @property
-    def errors(self) -> int:
-        """Problems left unfinished by a failure (``failed``, or ``error``: an outage)."""
-        return self.by_status.get("failed", 0) + self.by_status.get("error", 0)
-
-    @property
-    def exit_code(self) -> int:
-        if self.status != "finished":
-            return EXIT_CODES[self.status]
-        return EXIT_CODES["failed"] if self.errors else 0
-
-    def describe(self) -> str:
-        done = sum(self.by_status.get(s, 0) for s in ("done", "no_candidates"))
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "none"
-        head = {
-            "finished": "finished",
-            "interrupted": "interrupted",
-            "budget_exhausted": "stopped at the cost cap",
-            "disk_full": "stopped: no space left on the run directory's disk (records so far "
-            "are intact; free some space)",
-        }[self.status]
-        line = f"{head}: {done} of {self.problems} problem(s) done ({counts}), errors {self.errors}"
-        if self.status != "finished" or self.errors:
-            line += "; rerun the same command to resume" + (
-                " (failed problems are retried)" if self.errors else ""
-            )
-        return line
-
-
-def run_status(rt: Runtime) -> RunStatus:
-    if rt.store.disk_full.is_set():
-        return "disk_full"
-    if rt.stop.is_set():
-        return "interrupted"
-    if rt.costs.run_exhausted():
-        return "budget_exhausted"
-    return "finished"
-
-
-def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = None) -> RunSummary:
-    """status.json for this invocation's ``results`` (``total``: how many problems the
-    invocation meant to run; those it never started are counted ``not_started``)."""
-    by_status: dict[str, int] = dict(Counter(r.status for r in results))
-    if total is not None and total > len(results):
-        by_status["not_started"] = total - len(results)
-    summary = RunSummary(
-        status=run_status(rt),
-        problems=max(total or 0, len(results)),
-        by_status=by_status,
-        cost_usd=round(rt.costs.total, 6),
-    )
-    try:
-        rt.store.write_json(Path("status.json"), summary)
-    except DiskFull as e:  # even the freed reserve is used up: the console still says it
-        log.error("status.json could not be written: %s", e)
-    return summary

@@ -18,12 +18,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.store import atomic_write_text
 
 PredictionFormat = Literal["jsonl", "json"]
 
 
-class PredictionsError(ValueError):
+class PredictionsError(CodemonkeysError, ValueError):
     """A predictions file could not be read; the message names the file and the row."""
 
 

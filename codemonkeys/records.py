@@ -35,6 +35,8 @@ class Record(StrEnum):
     ENSEMBLE_TESTS = "ensemble-tests"
     """The ensemble job's testing machines: ``ensemble-tests-<i>.json``."""
     GENERATION = "generation"
+    ADAPTIVE = "adaptive"
+    """``generation.adaptive``: the stop rule's decisions after each wave."""
     SELECTION = "selection"
     TIMING = "timing"
     RESULT = "result"
@@ -54,6 +56,7 @@ def record_type(record: Record) -> type[BaseModel] | None:
     """The pydantic type a record's data validates as (None: a plain JSON document,
     ``evaluation.json``, written by ``swebench.run.evaluation_record``)."""
     from codemonkeys.context.stage import ContextRecord, RelevanceRecord
+    from codemonkeys.generation.adaptive import AdaptiveRecord
     from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
     from codemonkeys.pipeline import ProblemResult, StageTimes
     from codemonkeys.problem import Gold, Problem
@@ -67,6 +70,7 @@ def record_type(record: Record) -> type[BaseModel] | None:
         Record.TRAJECTORY: TrajectoryRecord,
         Record.ENSEMBLE_TESTS: TrajectoryRecord,
         Record.GENERATION: GenerationResult,
+        Record.ADAPTIVE: AdaptiveRecord,
         Record.SELECTION: SelectionRecord,
         Record.TIMING: StageTimes,
         Record.RESULT: ProblemResult,

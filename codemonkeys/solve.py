@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -28,18 +28,23 @@ from rich.table import Table
 
 from codemonkeys.config import Config
 from codemonkeys.context.scan_cost import ScanEstimate
+from codemonkeys.errors import CodemonkeysError, DockerUnreachable
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.prompts import use_templates
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
+
+if TYPE_CHECKING:
+    from codemonkeys.localrepo import LocalRepo
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class SolveError(RuntimeError):
+class SolveError(CodemonkeysError, RuntimeError):
     """A user-facing reason the solve could not start."""
 
 
@@ -207,10 +212,7 @@ def prepare_environment(
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as e:
-        raise SolveError(
-            f"the Docker engine is not reachable ({type(e).__name__}); start Docker, "
-            "or pass --sandbox local to run on the host without isolation"
-        ) from None
+        raise DockerUnreachable(type(e).__name__) from None
     if opts.image:
         from codemonkeys.sandbox import ensure_image
 
@@ -254,11 +256,17 @@ def solve(
     *,
     stop: threading.Event | None = None,
 ) -> SolveOutcome:
-    """``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.context.files import enumerate_files
-    from codemonkeys.context.prefilter import apply_prefilter
-    from codemonkeys.context.scan_cost import estimate_scan
-    from codemonkeys.context.tokens import count_tokens
+    """Solve ``opts.issue`` in ``opts.repo`` with the config's prompt templates.
+    ``config`` is not changed (the job works on a copy with ``sandbox.kind`` from
+    ``opts``). ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI
+    entry)."""
+    with use_templates(config.prompt_templates()):
+        return _solve(opts, config, console, stop)
+
+
+def _solve(
+    opts: SolveOptions, config: Config, console: Console, stop: threading.Event | None
+) -> SolveOutcome:
     from codemonkeys.llm import check_models, check_prices
     from codemonkeys.localrepo import export_tree, open_repo
 
@@ -266,37 +274,26 @@ def solve(
     check_models(config.models)
     check_prices(config)
     if not opts.issue.strip():
-        raise SolveError("the issue text is empty")
+        raise SolveError(
+            "the issue text is empty",
+            fix="pass the issue with --issue, --issue-file or --github-issue",
+        )
+    config = config.model_copy(deep=True)
+    config.sandbox.kind = opts.sandbox
     repo = open_repo(opts.repo)
     base = repo.base_commit(include_uncommitted=opts.include_uncommitted)
-    config.sandbox.kind = opts.sandbox
-
     run_dir = (opts.run_dir or default_run_dir(config, repo.label, base, opts.issue)).absolute()
     with temp_dir("tree") as tree:
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
-        enum = enumerate_files(tree, paths, config.context)
-        scanned = (
-            apply_prefilter(opts.issue, tree, enum, config.context)
-            if config.context.prefilter
-            else enum
-        )
-        estimate = estimate_cost(
-            config, len(scanned.files), scanned.total_tokens, count_tokens(opts.issue)
-        )
-        console.print(escape(estimate.describe()))
-        scan = estimate_scan(config, enum, opts.issue, tree)
-        console.print(escape(scan.describe()))
-        cap = config.run.max_cost_usd
-        console.print(
-            f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
-        )
-        outcome = SolveOutcome(run_dir=run_dir, estimate=estimate, scan=scan)
+        outcome = SolveOutcome(run_dir=run_dir)
+        outcome.estimate, outcome.scan = print_estimates(opts.issue, tree, paths, config, console)
         if opts.estimate_only or (stop is not None and stop.is_set()):
             return outcome
         # 3. the environment to run tests in
         image, language = prepare_environment(opts, config, tree, console)
-
+    if stop is not None and stop.is_set():  # stopped while the environment was built
+        return outcome
     problem = Problem(
         id=problem_id(repo.label, base, opts.issue),
         repo=repo.label,
@@ -308,35 +305,81 @@ def solve(
         workdir="/repo",
         test_language=language,
     )
-    if stop is not None and stop.is_set():  # stopped while the environment was built
-        return outcome
-    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
-    console.print(f"run directory: {run_dir}")
-    t0 = time.monotonic()
-    result = solve_problem(rt, problem)
-    if rt.store.disk_full.is_set():
-        raise disk_full_error(rt.store.root)
-    write_status(rt, [result])
-    outcome.result = result
-    _print_result(console, result, rt.costs.total, time.monotonic() - t0)
-
-    if result.chosen_patch:
-        outcome.patch_file = run_dir / "chosen.patch"
-        atomic_write_text(outcome.patch_file, result.chosen_patch)
-        console.print(f"patch saved to {outcome.patch_file}")
-        if opts.apply:
-            branch, commit = repo.apply_on_branch(
-                result.chosen_patch,
-                base_commit=base,
-                branch_name=opts.branch,
-                message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({run_dir.name}).",
-            )
-            outcome.branch, outcome.commit = branch, commit
-            console.print(
-                f"applied on new branch [bold]{branch}[/] ({commit[:12]}); your working tree is untouched"
-            )
-    rt.close()
+    # 4. the stages; 5. the result, saved and (--apply) committed on a new branch
+    outcome.result = run_problem(problem, run_dir, config, console, stop)
+    if outcome.result.chosen_patch:
+        save_patch(outcome, opts, repo, base, console)
     return outcome
+
+
+def print_estimates(
+    issue: str, tree: Path, paths: list[str], config: Config, console: Console
+) -> tuple[Estimate, ScanEstimate]:
+    """The whole run's cost range and the relevance scan's price, printed with the cap."""
+    from codemonkeys.context.files import enumerate_files
+    from codemonkeys.context.prefilter import apply_prefilter
+    from codemonkeys.context.scan_cost import estimate_scan
+    from codemonkeys.context.tokens import count_tokens
+
+    enum = enumerate_files(tree, paths, config.context)
+    scanned = (
+        apply_prefilter(issue, tree, enum, config.context) if config.context.prefilter else enum
+    )
+    estimate = estimate_cost(config, len(scanned.files), scanned.total_tokens, count_tokens(issue))
+    console.print(escape(estimate.describe()))
+    scan = estimate_scan(config, enum, issue, tree)
+    console.print(escape(scan.describe()))
+    cap = config.run.max_cost_usd
+    console.print(
+        f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
+    )
+    return estimate, scan
+
+
+def run_problem(
+    problem: Problem,
+    run_dir: Path,
+    config: Config,
+    console: Console,
+    stop: threading.Event | None,
+) -> ProblemResult:
+    """The three stages on the problem, in ``run_dir`` (resumed when it exists)."""
+    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
+    try:
+        console.print(f"run directory: {run_dir}")
+        t0 = time.monotonic()
+        result = solve_problem(rt, problem)
+        if rt.store.disk_full.is_set():
+            raise disk_full_error(rt.store.root)
+        write_status(rt, [result])
+        _print_result(console, result, rt.costs.total, time.monotonic() - t0)
+        return result
+    finally:
+        rt.close()
+
+
+def save_patch(
+    outcome: SolveOutcome, opts: SolveOptions, repo: LocalRepo, base: str, console: Console
+) -> None:
+    """``chosen.patch`` in the run directory; with ``--apply``, a commit on a new branch
+    (the working tree is not touched)."""
+    result = outcome.result
+    assert result is not None and result.chosen_patch
+    outcome.patch_file = outcome.run_dir / "chosen.patch"
+    atomic_write_text(outcome.patch_file, result.chosen_patch)
+    console.print(f"patch saved to {outcome.patch_file}")
+    if not opts.apply:
+        return
+    outcome.branch, outcome.commit = repo.apply_on_branch(
+        result.chosen_patch,
+        base_commit=base,
+        branch_name=opts.branch,
+        message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({outcome.run_dir.name}).",
+    )
+    console.print(
+        f"applied on new branch [bold]{outcome.branch}[/] ({outcome.commit[:12]}); "
+        "your working tree is untouched"
+    )
 
 
 def first_line(text: str, limit: int = 60) -> str:

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.problem import safe_name
 from codemonkeys.records import Record, read_record_data
 
@@ -57,8 +58,10 @@ RESERVE_BYTES = 256 * 1024
 """Freed on the first ENOSPC so the run can still write its status and results."""
 
 
-class DiskFull(OSError):
+class DiskFull(CodemonkeysError, OSError):
     """No space left where the run writes; nothing already written is damaged."""
+
+    exit_code = 4  # pipeline.EXIT_CODES["disk_full"]
 
     def __init__(self, path: Path, cause: OSError):
         super().__init__(
@@ -197,7 +200,7 @@ def _ends_mid_line(path: Path) -> bool:
         return False
 
 
-class RunLocked(RuntimeError):
+class RunLocked(CodemonkeysError, RuntimeError):
     """Another process holds the run directory; the message names it."""
 
 

@@ -83,7 +83,7 @@ class DecisionCache:
         return sum(size for _, size, _ in self._entries())
 
     def _entries(self) -> list[tuple[Path, int, float]]:
-        out = []
+        out: list[tuple[Path, int, float]] = []
         if not self.directory.is_dir():
             return out
         for sub in self.directory.iterdir():

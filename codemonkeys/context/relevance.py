@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -135,6 +136,27 @@ def file_for_prompt(path: str, text: str, cfg: ContextConfig) -> tuple[str, str,
     return content, "; ".join(notes), shrunk, truncated
 
 
+@dataclass
+class FilePrompt:
+    """The conversation that asks about one file, and how its content was cut."""
+
+    messages: list[Message]
+    user: str
+    shrunk: bool
+    truncated: bool
+
+
+def file_prompt(system: str, path: str, text: str, cfg: ContextConfig) -> FilePrompt:
+    """The system prompt (cached: the same for every file of a problem) and the file."""
+    content, note, shrunk, truncated = file_for_prompt(path, text, cfg)
+    user = render("relevance/user", path=path, content=content, note=note)
+    messages = [
+        Message(role="system", content=system, cache=True),
+        Message(role="user", content=user),
+    ]
+    return FilePrompt(messages, user, shrunk, truncated)
+
+
 def _describe(e: Exception) -> str:
     text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
     return text[:1000]
@@ -160,29 +182,71 @@ def run_relevance(
     ``cache``: decisions shared across runs (looked up after the run's decisions file)."""
     issue_hash = text_hash(issue)
     prompts = prompt_hash("relevance")
-    system = render("relevance/system", issue=issue)
-    system_tokens = count_tokens(system)
-    known = load_decisions(store, problem_id)
-    decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
-    stop = threading.Event()
-
     by_key: dict[str, list[SourceFile]] = {}
     for f in files:
         by_key.setdefault(decision_key(f.sha256, issue_hash, model.name, prompts), []).append(f)
-
     if cache is not None and not cacheable_model(model.name):
         cache = None
-    results: dict[str, FileDecision] = {}  # key -> decision of the first file with it
-    to_ask: list[tuple[str, SourceFile]] = []
+    scan = _Scan(problem_id, issue, repo_dir, model, store, cfg, cache)
+    results, to_ask = scan.reuse(by_key)  # key -> decision of the first file with it
+    results.update(scan.ask_all(to_ask, max_workers))
+    if cache is not None and cache.stored:
+        cache.prune()
+    out: list[FileDecision] = []
     for key, group in by_key.items():
-        rec = known.get(key)
-        from_cache = False
-        if rec is None and cache is not None:
-            rec = cache.get(key)
-            if rec is not None:
-                from_cache = True
-                store.append_jsonl(decisions_path, {**rec, "key": key, "from_cache": True})
-        if rec is not None:
+        base = results[key]
+        out.append(base)
+        out += [
+            base.model_copy(update={"path": f.path, "sent_tokens": 0, "reused": True})
+            for f in group[1:]
+        ]
+    order = {f.path: i for i, f in enumerate(files)}
+    out.sort(key=lambda d: order[d.path])
+    return out
+
+
+class _Scan:
+    """One problem's scan: what every file's call shares."""
+
+    def __init__(
+        self,
+        problem_id: str,
+        issue: str,
+        repo_dir: Path,
+        model: Model,
+        store: RunStore,
+        cfg: ContextConfig,
+        cache: DecisionCache | None,
+    ):
+        self.problem_id, self.repo_dir, self.model = problem_id, repo_dir, model
+        self.store, self.cfg, self.cache = store, cfg, cache
+        self.system = render("relevance/system", issue=issue)
+        self.system_tokens = count_tokens(self.system)
+        self.decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
+        self.stop = threading.Event()
+
+    def reuse(
+        self, by_key: dict[str, list[SourceFile]]
+    ) -> tuple[dict[str, FileDecision], list[tuple[str, SourceFile]]]:
+        """(decisions answered by the run's decisions file or the cross-run cache, the
+        (key, first file) pairs left to ask). A cache answer is copied to the decisions
+        file."""
+        known = load_decisions(self.store, self.problem_id)
+        results: dict[str, FileDecision] = {}
+        to_ask: list[tuple[str, SourceFile]] = []
+        for key, group in by_key.items():
+            rec = known.get(key)
+            from_cache = False
+            if rec is None and self.cache is not None:
+                rec = self.cache.get(key)
+                if rec is not None:
+                    from_cache = True
+                    self.store.append_jsonl(
+                        self.decisions_path, {**rec, "key": key, "from_cache": True}
+                    )
+            if rec is None:
+                to_ask.append((key, group[0]))
+                continue
             first = group[0]
             results[key] = FileDecision(
                 path=first.path,
@@ -196,110 +260,104 @@ def run_relevance(
                 reused=True,
                 from_cache=from_cache,
             )
-        else:
-            to_ask.append((key, group[0]))
+        return results, to_ask
 
-    def ask(key: str, f: SourceFile) -> FileDecision:
-        if stop.is_set():
+    def ask_all(
+        self, to_ask: list[tuple[str, SourceFile]], max_workers: int
+    ) -> dict[str, FileDecision]:
+        """Ask concurrently; the first exception that escapes (``BudgetExceeded``, an
+        interrupt) stops the files not yet asked and propagates."""
+        results: dict[str, FileDecision] = {}
+        if not to_ask:
+            return results
+        with ThreadPoolExecutor(
+            max_workers=max(1, max_workers), thread_name_prefix="relevance"
+        ) as pool:
+            futures: dict[Future[FileDecision], str] = {
+                pool.submit(self.ask, k, f): k for k, f in to_ask
+            }
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+            except BaseException:
+                self.stop.set()
+                for fut in futures:
+                    fut.cancel()
+                raise
+        return results
+
+    def ask(self, key: str, f: SourceFile) -> FileDecision:
+        """One file's decision, appended to the decisions file (and the cache)."""
+        if self.stop.is_set():
             raise _Stopped
         try:
-            text = read_text(repo_dir, f.path)
+            text = read_text(self.repo_dir, f.path)
         except OSError as e:  # vanished since enumeration: that file's error, not the scan's
             return FileDecision(
                 path=f.path, sha256=f.sha256, tokens=f.tokens, status="error", error=str(e)
             )
-        content, note, shrunk, truncated = file_for_prompt(f.path, text, cfg)
-        user = render("relevance/user", path=f.path, content=content, note=note)
-        messages = [
-            Message(role="system", content=system, cache=True),
-            Message(role="user", content=user),
-        ]
-        sent = system_tokens + count_tokens(user)
+        prompt = file_prompt(self.system, f.path, text, self.cfg)
         decision = FileDecision(
             path=f.path,
             sha256=f.sha256,
             tokens=f.tokens,
             status="parse_error",
-            sent_tokens=sent,
-            shrunk=shrunk,
-            truncated=truncated,
+            sent_tokens=self.system_tokens + count_tokens(prompt.user),
+            shrunk=prompt.shrunk,
+            truncated=prompt.truncated,
         )
         try:
-            for attempt in range(1 + cfg.relevance_retries):
-                decision.attempts = attempt + 1
-                completion = model.complete(
-                    messages,
-                    temperature=cfg.relevance_temperature,
-                    max_tokens=cfg.relevance_max_output_tokens,
-                    key=f"relevance:{f.sha256}",
-                )
-                status, summary = parse_relevance(completion.text)
-                if status is not None:
-                    decision.status, decision.summary = status, summary
-                    break
-                decision.summary = summary[:500]
-                correction = render("relevance/correction")
-                messages = [
-                    *messages,
-                    Message(role="assistant", content=completion.text),
-                    Message(role="user", content=correction),
-                ]
-                decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
+            self._converse(decision, prompt.messages, f)
         except BudgetExceeded:
             raise
         except ContextLengthExceeded as e:  # final, like a parse error: not in the context
             decision.status, decision.error = "context_length_exceeded", str(e)[:1000]
         except Exception as e:  # an outage or a bug: this file is asked again on resume
             decision.status, decision.error = "error", _describe(e)
+        self._record(key, decision)
+        return decision
+
+    def _converse(self, decision: FileDecision, messages: list[Message], f: SourceFile) -> None:
+        """Ask, and ask again with a correction while the answer has no decision (at most
+        ``relevance_retries`` times); ``decision`` keeps the last answer's summary."""
+        for attempt in range(1 + self.cfg.relevance_retries):
+            decision.attempts = attempt + 1
+            completion = self.model.complete(
+                messages,
+                temperature=self.cfg.relevance_temperature,
+                max_tokens=self.cfg.relevance_max_output_tokens,
+                key=f"relevance:{f.sha256}",
+            )
+            status, summary = parse_relevance(completion.text)
+            if status is not None:
+                decision.status, decision.summary = status, summary
+                return
+            decision.summary = summary[:500]
+            correction = render("relevance/correction")
+            messages = [
+                *messages,
+                Message(role="assistant", content=completion.text),
+                Message(role="user", content=correction),
+            ]
+            decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
+
+    def _record(self, key: str, decision: FileDecision) -> None:
         record = {
             "key": key,
-            "path": f.path,
-            "sha256": f.sha256,
+            "path": decision.path,
+            "sha256": decision.sha256,
             "status": decision.status,
             "summary": decision.summary,
-            "shrunk": shrunk,
-            "truncated": truncated,
+            "shrunk": decision.shrunk,
+            "truncated": decision.truncated,
             "attempts": decision.attempts,
-            "model": model.name,
+            "model": self.model.name,
             "error": decision.error,
             "ts": time.time(),
         }
-        store.append_jsonl(decisions_path, record)
-        if cache is not None:
-            cache.put(key, record)
-        return decision
-
-    if to_ask:
-        with ThreadPoolExecutor(
-            max_workers=max(1, max_workers), thread_name_prefix="relevance"
-        ) as pool:
-            futures: dict[Future[FileDecision], str] = {
-                pool.submit(ask, k, f): k for k, f in to_ask
-            }
-            try:
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-            except BaseException:
-                stop.set()
-                for fut in futures:
-                    fut.cancel()
-                raise
-
-    if cache is not None and cache.stored:
-        cache.prune()
-    out: list[FileDecision] = []
-    for key, group in by_key.items():
-        base = results[key]
-        for i, f in enumerate(group):
-            if i == 0:
-                out.append(base)
-            else:
-                out.append(
-                    base.model_copy(update={"path": f.path, "sent_tokens": 0, "reused": True})
-                )
-    order = {f.path: i for i, f in enumerate(files)}
-    out.sort(key=lambda d: order[d.path])
-    return out
+        self.store.append_jsonl(self.decisions_path, record)
+        if self.cache is not None:
+            self.cache.put(key, record)
 
 
 class RelevanceRecord(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 PY_MARKER = "... # omitted"
 C_MARKER = "// ... omitted"
@@ -70,7 +71,7 @@ def _collapse(lines: list[str], elide: list[bool], marker: str) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def _python_elisions(tree: ast.AST, n_lines: int) -> list[bool]:
+def _python_elisions(tree: ast.Module, n_lines: int) -> list[bool]:
     elide = [False] * n_lines
 
     def visit(body: list[ast.stmt]) -> None:
@@ -99,7 +100,7 @@ def _python_elisions(tree: ast.AST, n_lines: int) -> list[bool]:
                 for ln in range(start, end + 1):
                     elide[ln - 1] = True
 
-    visit(tree.body)  # type: ignore[attr-defined]
+    visit(tree.body)
     return elide
 
 
@@ -151,7 +152,7 @@ def shrink_source(path: str, text: str) -> str:
     return _collapse(lines, elide, _marker_for(path))
 
 
-def truncate_to_tokens(text: str, max_tokens: int, count: callable) -> tuple[str, bool]:  # type: ignore[valid-type]
+def truncate_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> tuple[str, bool]:
     """Keep whole leading lines of ``text`` within ``max_tokens``; a marker says how many
     lines were cut. Returns (text, truncated)."""
     if count(text) <= max_tokens:

@@ -11,13 +11,15 @@ Gold data only feeds ``metrics``, computed after every prompt was sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import Config
 from codemonkeys.context.decision_cache import DecisionCache
-from codemonkeys.context.files import enumerate_files, read_text
+from codemonkeys.context.files import SourceFile, enumerate_files, read_text
 from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
 from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
 from codemonkeys.context.ranking import RankingAttempt, rank_files
@@ -25,6 +27,9 @@ from codemonkeys.context.relevance import RelevanceRecord, run_relevance
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.store import RunStore
+
+if TYPE_CHECKING:
+    from codemonkeys.llm import ModelHub
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,12 @@ def context_metrics(
 
 
 def _relevance(
-    problem: Problem, repo_dir: Path, paths: list[str], hub, store: RunStore, config: Config
+    problem: Problem,
+    repo_dir: Path,
+    paths: list[str],
+    hub: ModelHub,
+    store: RunStore,
+    config: Config,
 ) -> tuple[RelevanceRecord, bool]:
     """(record, freshly computed)."""
     fp = config.fingerprint("relevance")
@@ -133,7 +143,7 @@ def _relevance(
         issue=problem.issue,
         repo_dir=repo_dir,
         files=enum.files,
-        model=model,
+        model=model,  # type: ignore[arg-type]  # RecordingModel.complete: no ``stage`` (llm/)
         store=store,
         cfg=config.context,
         max_workers=model.limit.max_concurrency,
@@ -146,7 +156,15 @@ def _relevance(
     return rec, True
 
 
-def _batch_scan(problem, repo_dir, files, model_name, hub, store, config) -> None:
+def _batch_scan(
+    problem: Problem,
+    repo_dir: Path,
+    files: list[SourceFile],
+    model_name: str,
+    hub: ModelHub,
+    store: RunStore,
+    config: Config,
+) -> None:
     """The batch part of the scan; what it leaves undecided the interactive scan asks."""
     from codemonkeys.context.relevance_batch import run_relevance_batches
     from codemonkeys.llm.batch import batch_api
@@ -177,13 +195,13 @@ def run_context(
     problem: Problem,
     repo_dir: Path,
     paths: list[str],
-    hub,
+    hub: ModelHub,
     store: RunStore,
     config: Config,
     *,
     gold: Gold | None = None,
 ) -> ContextRecord:
-    """Context for one problem (see the module docstring). ``hub`` is a ``ModelHub``.
+    """Context for one problem (see the module docstring).
 
     Raises ``BudgetExceeded`` when a cost cap stops the scan or the ranking; per-file and
     per-ranking model errors are recorded, never raised, and counted in the record
@@ -199,50 +217,7 @@ def run_context(
         rec = None  # failed calls are asked again (completed ones come from the call log)
     changed = rec is None
     if rec is None:
-        cfg = config.context
-        relevant = relevance.relevant()
-        model = hub.model("primary", problem_id=problem.id, stage="ranking")
-        ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)
-        budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
-        # Only files the scan read: a ranking naming anything else (a secret) is ignored.
-        scanned = {d.path for d in relevance.decisions}
-        packing = pack_files(
-            [p for p in ranking.merged if p in scanned],
-            lambda p: read_text(Path(repo_dir), p),
-            budget,
-            shrink=cfg.shrink_large_files,
-        )
-        rec = ContextRecord(
-            problem_id=problem.id,
-            token_budget=cfg.token_budget,
-            packing_budget=budget,
-            enumerated_files=len(relevance.decisions),
-            excluded_counts=_counts(relevance.excluded.values()),
-            prefilter_skipped=[p for p, r in relevance.excluded.items() if r == PREFILTER_REASON],
-            relevance_counts=relevance.counts(),
-            relevance_from_cache=sum(1 for d in relevance.decisions if d.from_cache),
-            relevant=[
-                RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant
-            ],
-            parse_errors=[d.path for d in relevance.decisions if d.status == "parse_error"],
-            errors=[d.path for d in relevance.decisions if d.status == "error"],
-            rankings=ranking.attempts,
-            ranking=ranking.merged,
-            ranking_fallback=ranking.fallback,
-            packed=packing.packed,
-            skipped=packing.skipped,
-            total_tokens=packing.total_tokens,
-            missing_decisions=sum(1 for d in relevance.decisions if d.status == "error"),
-            failed_rankings=sum(1 for a in ranking.attempts if a.status == "error"),
-        )
-        if rec.parse_errors or rec.errors:
-            log.warning(
-                "%s: relevance could not decide %d file(s) (parse errors) and failed on %d; "
-                "they are not in the context",
-                problem.id,
-                len(rec.parse_errors),
-                len(rec.errors),
-            )
+        rec = _rank_and_pack(problem, Path(repo_dir), relevance, hub, config)
     if gold is not None and rec.metrics is None:
         rec.metrics = context_metrics(rec, relevance, gold)
         changed = True
@@ -251,7 +226,57 @@ def run_context(
     return rec
 
 
-def _counts(values) -> dict[str, int]:
+def _rank_and_pack(
+    problem: Problem, repo_dir: Path, relevance: RelevanceRecord, hub: ModelHub, config: Config
+) -> ContextRecord:
+    """Rank the relevant files and pack the best within the budget."""
+    cfg = config.context
+    relevant = relevance.relevant()
+    model = hub.model("primary", problem_id=problem.id, stage="ranking")
+    # RecordingModel.complete lacks the Model protocol's ``stage`` (llm/recording.py)
+    ranking = rank_files(issue=problem.issue, relevant=relevant, model=model, cfg=cfg)  # type: ignore[arg-type]
+    budget = int(cfg.token_budget * (1.0 - cfg.token_margin))
+    # Only files the scan read: a ranking naming anything else (a secret) is ignored.
+    scanned = {d.path for d in relevance.decisions}
+    packing = pack_files(
+        [p for p in ranking.merged if p in scanned],
+        lambda p: read_text(repo_dir, p),
+        budget,
+        shrink=cfg.shrink_large_files,
+    )
+    rec = ContextRecord(
+        problem_id=problem.id,
+        token_budget=cfg.token_budget,
+        packing_budget=budget,
+        enumerated_files=len(relevance.decisions),
+        excluded_counts=_counts(relevance.excluded.values()),
+        prefilter_skipped=[p for p, r in relevance.excluded.items() if r == PREFILTER_REASON],
+        relevance_counts=relevance.counts(),
+        relevance_from_cache=sum(1 for d in relevance.decisions if d.from_cache),
+        relevant=[RelevantFile(path=d.path, tokens=d.tokens, summary=d.summary) for d in relevant],
+        parse_errors=[d.path for d in relevance.decisions if d.status == "parse_error"],
+        errors=[d.path for d in relevance.decisions if d.status == "error"],
+        rankings=ranking.attempts,
+        ranking=ranking.merged,
+        ranking_fallback=ranking.fallback,
+        packed=packing.packed,
+        skipped=packing.skipped,
+        total_tokens=packing.total_tokens,
+        missing_decisions=sum(1 for d in relevance.decisions if d.status == "error"),
+        failed_rankings=sum(1 for a in ranking.attempts if a.status == "error"),
+    )
+    if rec.parse_errors or rec.errors:
+        log.warning(
+            "%s: relevance could not decide %d file(s) (parse errors) and failed on %d; "
+            "they are not in the context",
+            problem.id,
+            len(rec.parse_errors),
+            len(rec.errors),
+        )
+    return rec
+
+
+def _counts(values: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:
         out[v] = out.get(v, 0) + 1

@@ -7,19 +7,23 @@ import os
 from typing import Any
 
 from codemonkeys.config import Config
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.pipeline import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class RayUnavailable(RuntimeError):
-    """Ray is not installed or no cluster answers at the address."""
 
 
 RAY_HELP = (
     "install the extra (`pip install 'codemonkeys[ray]'` or `uv sync --extra ray`), start a "
     "cluster (`ray start --head --resources '{\"docker_slots\": 8}'`) and see docs/distributed.md"
 )
+
+
+class RayUnavailable(CodemonkeysError, RuntimeError):
+    """Ray is not installed, no cluster answers at the address, or no node can take a
+    problem."""
+
+    fix = RAY_HELP
 
 
 def worker_env(config: Config) -> dict[str, str]:
@@ -44,7 +48,7 @@ def connect(address: str, config: Config) -> None:
     try:
         import ray
     except ImportError as e:
-        raise RayUnavailable(f"--ray needs Ray: {RAY_HELP}") from e
+        raise RayUnavailable("--ray needs Ray, which is not installed") from e
     if ray.is_initialized():
         return
     runtime_env = {"env_vars": worker_env(config)}
@@ -56,7 +60,7 @@ def connect(address: str, config: Config) -> None:
             log_to_driver=True,
         )
     except ConnectionError as e:
-        raise RayUnavailable(f"no Ray cluster at {address!r} ({e}): {RAY_HELP}") from e
+        raise RayUnavailable(f"no Ray cluster at {address!r} ({e})") from e
 
 
 def start_coordinator(rt: Runtime, limits: dict[str, int]) -> Any:

@@ -30,10 +30,10 @@ from codemonkeys.pipeline import (
     Status,
     load_result,
     result_fingerprint,
-    write_status,
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_summary import write_status
 from codemonkeys.store import PROMPTS_FILE, DiskFull
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,11 @@ class Dispatcher:
     def capacity(self) -> int:
         import ray
 
+        from codemonkeys.distributed.cluster import RayUnavailable
+
         total = ray.cluster_resources().get(self.options.resource, 0)
         if total < self.slots:
-            raise RuntimeError(
+            raise RayUnavailable(
                 f"no node of the Ray cluster offers {self.slots} {self.options.resource!r}: "
                 f"start nodes with `ray start --resources '{{\"{self.options.resource}\": 8}}'` "
                 "on machines with a Docker engine (see docs/distributed.md)"

@@ -28,13 +28,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from codemonkeys.generation.locate import Located, locate, split_keepends
+
 SEARCH_RE = re.compile(r"^\s*<{3,}\s*SEARCH\s*$")
 DIVIDER_RE = re.compile(r"^\s*={3,}\s*$")
 REPLACE_RE = re.compile(r"^\s*>{3,}\s*REPLACE\s*$")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
-
-MAX_FUZZY_CANDIDATES = 3
-FUZZY_MIN_RATIO = 0.6
 
 ReadFile = Callable[[str], "str | None"]
 """Original content of a repo-relative path, None when the file does not exist."""
@@ -79,70 +78,68 @@ def _clean_path(line: str) -> str:
     return s
 
 
+def _path_above(lines: list[str], i: int) -> str | None:
+    """The path on the closest non-blank, non-fence line above line ``i``, if it is one."""
+    j = i - 1
+    while j >= 0 and (not lines[j].strip() or FENCE_RE.match(lines[j])):
+        j -= 1
+    if j < 0 or REPLACE_RE.match(lines[j]):
+        return None
+    candidate = _clean_path(lines[j])
+    if candidate and " " not in candidate and len(candidate) < 300:
+        return candidate
+    return None
+
+
+def _parse_block(
+    lines: list[str], i: int, index: int, path: str | None
+) -> tuple[EditBlock | str, int]:
+    """The block whose SEARCH marker is line ``i`` (or why it is broken) and the line to
+    go on from."""
+    k = i + 1
+    while k < len(lines) and not REPLACE_RE.match(lines[k]) and not SEARCH_RE.match(lines[k]):
+        k += 1
+    if k >= len(lines) or not REPLACE_RE.match(lines[k]):
+        return (
+            f"Block {index}: '<<<<<<< SEARCH' at line {i + 1} of your edit has no matching "
+            "'>>>>>>> REPLACE' line."
+        ), k
+    dividers = [d for d in range(i + 1, k) if DIVIDER_RE.match(lines[d])]
+    if not dividers:
+        return (
+            f"Block {index}: no '=======' divider between '<<<<<<< SEARCH' and '>>>>>>> REPLACE'."
+        ), k + 1
+    if path is None:
+        return (
+            f"Block {index}: no file path. Put the file's path (relative to the repository "
+            "root) on the line just above '<<<<<<< SEARCH'."
+        ), k + 1
+    # the divider: the canonical 7 '=' when there is one, else the first
+    div = next((d for d in dividers if lines[d].strip() == "======="), dividers[0])
+    search = "\n".join(lines[i + 1 : div])
+    replace = "\n".join(lines[div + 1 : k])
+    return EditBlock(path=path, search=search, replace=replace, index=index), k + 1
+
+
 def parse_edit_blocks(text: str) -> list[EditBlock]:
     """All search/replace blocks in ``text``. Raises EditError for a structurally broken
-    block (no divider, no REPLACE marker, no path) or when there is no block at all."""
+    block (no divider, no REPLACE marker, no path) or when there is no block at all. A
+    block without a path above it edits the previous block's file."""
     lines = text.replace("\r\n", "\n").split("\n")
     blocks: list[EditBlock] = []
     errors: list[str] = []
-    last_path: str | None = None
     i = 0
-    n = len(lines)
-    while i < n:
+    while i < len(lines):
         if not SEARCH_RE.match(lines[i]):
             i += 1
             continue
+        last_path = blocks[-1].path if blocks else None
         index = len(blocks) + len(errors) + 1
-        # path: the closest non-blank, non-fence line above the SEARCH marker
-        path: str | None = None
-        j = i - 1
-        while j >= 0 and (not lines[j].strip() or FENCE_RE.match(lines[j])):
-            j -= 1
-        if j >= 0 and not REPLACE_RE.match(lines[j]):
-            candidate = _clean_path(lines[j])
-            if candidate and " " not in candidate and len(candidate) < 300:
-                path = candidate
-        if path is None:
-            path = last_path
-        # find the REPLACE marker; the divider is between, prefer the canonical 7 '='
-        k = i + 1
-        while k < n and not REPLACE_RE.match(lines[k]) and not SEARCH_RE.match(lines[k]):
-            k += 1
-        if k >= n or not REPLACE_RE.match(lines[k]):
-            errors.append(
-                f"Block {index}: '<<<<<<< SEARCH' at line {i + 1} of your edit has no matching "
-                "'>>>>>>> REPLACE' line."
-            )
-            i = k
-            continue
-        dividers = [d for d in range(i + 1, k) if DIVIDER_RE.match(lines[d])]
-        if not dividers:
-            errors.append(
-                f"Block {index}: no '=======' divider between '<<<<<<< SEARCH' and "
-                "'>>>>>>> REPLACE'."
-            )
-            i = k + 1
-            continue
-        canonical = [d for d in dividers if lines[d].strip() == "======="]
-        div = (
-            canonical[0]
-            if len(canonical) == 1
-            else dividers[0]
-            if len(dividers) == 1
-            else (canonical[0] if canonical else dividers[0])
-        )
-        if path is None:
-            errors.append(
-                f"Block {index}: no file path. Put the file's path (relative to the repository "
-                "root) on the line just above '<<<<<<< SEARCH'."
-            )
-            i = k + 1
-            continue
-        search = "\n".join(lines[i + 1 : div])
-        replace = "\n".join(lines[div + 1 : k])
-        blocks.append(EditBlock(path=path, search=search, replace=replace, index=index))
-        last_path = path
-        i = k + 1
+        block, i = _parse_block(lines, i, index, _path_above(lines, i) or last_path)
+        if isinstance(block, str):
+            errors.append(block)
+        else:
+            blocks.append(block)
     if errors:
         raise EditError(errors)
     if not blocks:
@@ -180,207 +177,13 @@ def normalize_repo_path(path: str) -> str:
     return norm
 
 
-# -- matching ---------------------------------------------------------------------------
-
-
-def _norm_ws(line: str) -> str:
-    return " ".join(line.split())
-
-
-def _split_keepends(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
-
-
-def _body(line: str) -> str:
-    return line.rstrip("\r\n")
-
-
-def _find_all(hay: list[str], needle: list[str], key: Callable[[str], str]) -> list[int]:
-    if not needle:
-        return []
-    hk = [key(x) for x in hay]
-    nk = [key(x) for x in needle]
-    first = nk[0]
-    m = len(nk)
-    return [s for s in range(len(hk) - m + 1) if hk[s] == first and hk[s : s + m] == nk]
-
-
-def _trim_blank_edges(lines: list[str]) -> tuple[list[str], int]:
-    """Drop blank lines at both ends (models add them around markers); returns the lines
-    and how many leading lines were dropped."""
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    end = len(lines)
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    return lines[start:end], start
-
-
-def _fuzzy_candidates(
-    file_lines: list[str], search_lines: list[str]
-) -> list[tuple[int, float, str]]:
-    """Up to MAX_FUZZY_CANDIDATES non-overlapping windows most similar to the search text:
-    (1-based line, ratio, text)."""
-    m = len(search_lines)
-    if m == 0 or not file_lines:
-        return []
-    target = "\n".join(_norm_ws(x) for x in search_lines)
-    normed = [_norm_ws(_body(x)) for x in file_lines]
-    scored: list[tuple[float, int]] = []
-    sm = difflib.SequenceMatcher(autojunk=False)
-    sm.set_seq2(target)
-    for s in range(0, max(1, len(file_lines) - m + 1)):
-        window = "\n".join(normed[s : s + m])
-        sm.set_seq1(window)
-        if sm.real_quick_ratio() < FUZZY_MIN_RATIO or sm.quick_ratio() < FUZZY_MIN_RATIO:
-            continue
-        r = sm.ratio()
-        if r >= FUZZY_MIN_RATIO:
-            scored.append((r, s))
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    chosen: list[tuple[int, float, str]] = []
-    for r, s in scored:
-        if any(abs(s - (c[0] - 1)) < m for c in chosen):
-            continue
-        chosen.append((s + 1, r, "".join(file_lines[s : s + m])))
-        if len(chosen) >= MAX_FUZZY_CANDIDATES:
-            break
-    return chosen
-
-
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _reindent(replace_lines: list[str], search_lines: list[str], matched: list[str]) -> list[str]:
-    """Carry the file's indentation over to the replacement after a whitespace-insensitive
-    match: unchanged lines are taken verbatim from the file, others get their indentation
-    mapped the way the search text's indentation maps onto the file's."""
-    mapping: dict[str, str] = {}
-    verbatim: dict[str, str] = {}
-    for s, f in zip(search_lines, matched, strict=True):
-        if s.strip():
-            mapping.setdefault(_indent(s), _indent(_body(f)))
-            verbatim.setdefault(s, _body(f))
-    # a uniform unit conversion (e.g. 4 spaces -> 1 tab) for indents not seen in the search
-    unit_s = min((len(k) for k in mapping if k and set(k) == {" "}), default=0)
-    tab_file = any("\t" in v for v in mapping.values())
-    out = []
-    for line in replace_lines:
-        if line in verbatim:
-            out.append(verbatim[line])
-            continue
-        ind = _indent(line)
-        rest = line[len(ind) :]
-        if ind in mapping:
-            out.append(mapping[ind] + rest)
-        elif unit_s and tab_file and set(ind) <= {" "} and len(ind) % unit_s == 0:
-            out.append("\t" * (len(ind) // unit_s) + rest)
-        else:
-            best = max((k for k in mapping if k and ind.startswith(k)), key=len, default=None)
-            out.append(mapping[best] + ind[len(best) :] + rest if best is not None else line)
-    return out
-
-
-@dataclass
-class _Located:
-    block: EditBlock
-    start: int  # 0-based first line
-    end: int  # exclusive
-    new_lines: list[str]  # with line endings
-    note: str = ""
-
-
-def _line_ending(file_lines: list[str]) -> str:
-    for x in file_lines:
-        if x.endswith("\r\n"):
-            return "\r\n"
-        if x.endswith("\n"):
-            return "\n"
-    return "\n"
-
-
-def _locate(block: EditBlock, content: str) -> _Located | str:
-    file_lines = _split_keepends(content)
-    eol = _line_ending(file_lines)
-    raw_search = block.search.split("\n")
-    search_lines, lead = _trim_blank_edges(raw_search)
-    trail = len(raw_search) - lead - len(search_lines)
-    replace_lines = block.replace.split("\n") if block.replace else []
-    # drop the blank edge lines the search lost too, so both sides stay aligned
-    while lead and replace_lines and not replace_lines[0].strip():
-        replace_lines.pop(0)
-        lead -= 1
-    while trail and replace_lines and not replace_lines[-1].strip():
-        replace_lines.pop()
-        trail -= 1
-    where = f"Block {block.index} ({block.path})"
-    if not search_lines:
-        return (
-            f"{where}: the SEARCH part is empty but the file exists. Copy the lines to change "
-            "(or a few lines next to where new code goes) into SEARCH."
-        )
-    exact = _find_all(file_lines, search_lines, key=lambda x: x.rstrip("\r\n"))
-    if len(search_lines) != len(raw_search):
-        # blank edge lines may be deliberate (deleting blank lines): honour them if they match
-        raw_exact = _find_all(file_lines, raw_search, key=lambda x: x.rstrip("\r\n"))
-        if len(raw_exact) == 1:
-            search_lines, exact = raw_search, raw_exact
-            replace_lines = block.replace.split("\n") if block.replace else []
-    note = ""
-    if len(exact) == 1:
-        start = exact[0]
-        new = replace_lines
-    elif len(exact) > 1:
-        lines_at = ", ".join(str(s + 1) for s in exact[:10])
-        return (
-            f"{where}: the SEARCH text matches {len(exact)} places (lines {lines_at}). "
-            "Include more surrounding lines in SEARCH so it matches exactly one place."
-        )
-    else:
-        loose = _find_all(file_lines, search_lines, key=lambda x: _norm_ws(x))
-        if len(loose) == 1:
-            start = loose[0]
-            matched = [_body(x) for x in file_lines[start : start + len(search_lines)]]
-            new = _reindent(replace_lines, search_lines, matched)
-            note = (
-                f"{where}: SEARCH matched lines {start + 1}-{start + len(search_lines)} only when "
-                "ignoring whitespace; applied there with the file's indentation."
-            )
-        elif len(loose) > 1:
-            lines_at = ", ".join(str(s + 1) for s in loose[:10])
-            return (
-                f"{where}: the SEARCH text does not match exactly, and ignoring whitespace it "
-                f"matches {len(loose)} places (lines {lines_at}). Copy the lines exactly and "
-                "include more surrounding lines."
-            )
-        else:
-            cands = _fuzzy_candidates(file_lines, search_lines)
-            msg = f"{where}: the SEARCH text was not found in the file."
-            if cands:
-                msg += " The most similar parts of the file are:"
-                for line_no, ratio, text in cands:
-                    msg += f"\n--- lines {line_no}-{line_no + len(search_lines) - 1} ({ratio:.0%} similar):\n{text.rstrip()}"
-                msg += "\nCopy the SEARCH lines exactly from the original file."
-            else:
-                msg += " Nothing similar was found; check the file path and copy the lines exactly."
-            return msg
-    end = start + len(search_lines)
-    new_lines = [x + eol for x in new]
-    # the original's last line may lack a newline; keep it that way if we replace it
-    if end == len(file_lines) and not file_lines[-1].endswith(("\n", "\r")) and new_lines:
-        new_lines[-1] = new_lines[-1][: -len(eol)]
-    return _Located(block=block, start=start, end=end, new_lines=new_lines, note=note)
-
-
 # -- diff -------------------------------------------------------------------------------
 
 
 def unified_diff(path: str, old: str | None, new: str) -> str:
     """A git-style diff of one file (``old`` None = new file) that ``git apply`` accepts."""
-    old_lines = _split_keepends(old or "")
-    new_lines = _split_keepends(new)
+    old_lines = split_keepends(old or "")
+    new_lines = split_keepends(new)
     if old is not None and old_lines == new_lines:
         return ""
     header = f"diff --git a/{path} b/{path}\n"
@@ -408,14 +211,14 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
 # -- applying ---------------------------------------------------------------------------
 
 
-def apply_edit_blocks(
-    blocks: list[EditBlock], read_file: ReadFile
-) -> tuple[dict[str, tuple[str | None, str]], list[str]]:
-    """Locate every block in the original files and apply them. Returns
-    {path: (original or None, new content)} and notes; raises EditError listing every
-    problem found."""
+FileChange = tuple[str | None, str]
+"""(original content or None for a new file, new content)."""
+
+
+def _by_path(blocks: list[EditBlock]) -> tuple[dict[str, list[EditBlock]], list[str]]:
+    """The blocks grouped by their normalised path, and the errors of paths that are not
+    inside the repository."""
     errors: list[str] = []
-    notes: list[str] = []
     by_path: dict[str, list[EditBlock]] = {}
     for b in blocks:
         try:
@@ -426,59 +229,100 @@ def apply_edit_blocks(
         by_path.setdefault(p, []).append(
             EditBlock(path=p, search=b.search, replace=b.replace, index=b.index)
         )
-    results: dict[str, tuple[str | None, str]] = {}
+    return by_path, errors
+
+
+def _whole_file(block: EditBlock) -> str:
+    body = block.replace.strip("\n")
+    return body + "\n" if body else ""
+
+
+def _new_file(path: str, blocks: list[EditBlock]) -> str:
+    """The content of a file that does not exist yet: one block with an empty SEARCH."""
+    searches = [b for b in blocks if b.search.strip()]
+    if searches:
+        raise EditError(
+            [
+                f"Block {searches[0].index}: file {path!r} does not exist. To create a new "
+                "file, leave SEARCH empty; otherwise check the path (relative to the "
+                "repository root)."
+            ]
+        )
+    if len(blocks) > 1:
+        raise EditError(
+            [
+                f"Blocks {', '.join(str(b.index) for b in blocks)} all create the new file "
+                f"{path!r}; use a single block."
+            ]
+        )
+    return _whole_file(blocks[0])
+
+
+def _check_overlaps(path: str, located: list[tuple[EditBlock, Located]]) -> None:
+    """``located`` sorted by position; every block applies to the original file, so two
+    blocks may not touch the same lines."""
+    errors = []
+    for (a, x), (c, y) in zip(located, located[1:], strict=False):
+        if y.start < x.end:
+            errors.append(
+                f"Blocks {a.index} and {c.index} ({path}) overlap: block "
+                f"{a.index} covers lines {x.start + 1}-{x.end} and block "
+                f"{c.index} lines {y.start + 1}-{y.end}. Every block is applied to "
+                "the original file; merge them into one block."
+            )
+    if errors:
+        raise EditError(errors)
+
+
+def _replace_blocks(path: str, blocks: list[EditBlock], original: str) -> tuple[str, list[str]]:
+    """Every block located in the original file and applied: the new content and notes."""
+    located: list[tuple[EditBlock, Located]] = []
+    errors: list[str] = []
+    for b in blocks:
+        r = locate(b.search, b.replace, original, f"Block {b.index} ({b.path})")
+        if isinstance(r, str):
+            errors.append(r)
+        else:
+            located.append((b, r))
+    if errors:
+        raise EditError(errors)
+    notes = [loc.note for _, loc in located if loc.note]  # in the model's order
+    located.sort(key=lambda bl: (bl[1].start, bl[1].end))
+    _check_overlaps(path, located)
+    file_lines = split_keepends(original)
+    for _, loc in reversed(located):
+        file_lines[loc.start : loc.end] = loc.new_lines
+    return "".join(file_lines), notes
+
+
+def _apply_to_file(
+    path: str, blocks: list[EditBlock], original: str | None
+) -> tuple[FileChange, list[str]]:
+    if original is None:
+        return (None, _new_file(path, blocks)), []
+    if not original.strip() and len(blocks) == 1 and not blocks[0].search.strip():
+        return (original, _whole_file(blocks[0])), []
+    new, notes = _replace_blocks(path, blocks, original)
+    return (original, new), notes
+
+
+def apply_edit_blocks(
+    blocks: list[EditBlock], read_file: ReadFile
+) -> tuple[dict[str, FileChange], list[str]]:
+    """Locate every block in the original files and apply them. Returns
+    {path: (original or None, new content)} and notes; raises EditError listing every
+    problem found."""
+    by_path, errors = _by_path(blocks)
+    notes: list[str] = []
+    results: dict[str, FileChange] = {}
     for path, pblocks in by_path.items():
-        original = read_file(path)
-        if original is None:
-            searches = [b for b in pblocks if b.search.strip()]
-            if searches:
-                errors.append(
-                    f"Block {searches[0].index}: file {path!r} does not exist. To create a new "
-                    "file, leave SEARCH empty; otherwise check the path (relative to the "
-                    "repository root)."
-                )
-                continue
-            if len(pblocks) > 1:
-                errors.append(
-                    f"Blocks {', '.join(str(b.index) for b in pblocks)} all create the new file "
-                    f"{path!r}; use a single block."
-                )
-                continue
-            body = pblocks[0].replace.strip("\n")
-            results[path] = (None, body + "\n" if body else "")
+        original = read_file(path)  # its own EditError (not a text file) stops here
+        try:
+            results[path], file_notes = _apply_to_file(path, pblocks, original)
+        except EditError as e:
+            errors.extend(e.errors)
             continue
-        if not original.strip() and len(pblocks) == 1 and not pblocks[0].search.strip():
-            body = pblocks[0].replace.strip("\n")
-            results[path] = (original, body + "\n" if body else "")
-            continue
-        located: list[_Located] = []
-        for b in pblocks:
-            r = _locate(b, original)
-            if isinstance(r, str):
-                errors.append(r)
-            else:
-                located.append(r)
-                if r.note:
-                    notes.append(r.note)
-        if len(located) != len(pblocks):
-            continue
-        located.sort(key=lambda x: (x.start, x.end))
-        overlap = False
-        for a, c in zip(located, located[1:], strict=False):
-            if c.start < a.end:
-                errors.append(
-                    f"Blocks {a.block.index} and {c.block.index} ({path}) overlap: block "
-                    f"{a.block.index} covers lines {a.start + 1}-{a.end} and block "
-                    f"{c.block.index} lines {c.start + 1}-{c.end}. Every block is applied to "
-                    "the original file; merge them into one block."
-                )
-                overlap = True
-        if overlap:
-            continue
-        file_lines = _split_keepends(original)
-        for loc in reversed(located):
-            file_lines[loc.start : loc.end] = loc.new_lines
-        results[path] = (original, "".join(file_lines))
+        notes.extend(file_notes)
     if errors:
         raise EditError(errors)
     return results, notes

@@ -15,16 +15,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache, Script, TestRun
 from codemonkeys.generation.edits import EditError
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.llm.base import BudgetExceeded, Completion, Message, Usage
+from codemonkeys.llm.recording import RecordingModel
 from codemonkeys.problem import Problem
+from codemonkeys.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,11 @@ class OriginalFiles:
     """Original contents of repo files, read once per problem from a host snapshot of the
     repository (``repo_dir``) or from a clean sandbox."""
 
-    def __init__(self, repo_dir: Path | None, lease: Callable[[], Any] | None):
+    def __init__(
+        self,
+        repo_dir: Path | None,
+        lease: Callable[[], AbstractContextManager[Sandbox]] | None,
+    ):
         self.repo_dir = Path(repo_dir) if repo_dir is not None else None
         self.lease = lease
         self._lock = threading.Lock()
@@ -131,8 +136,8 @@ class GenerationRuntime:
         *,
         problem: Problem,
         config: Config,
-        test_model: Any,
-        edit_model: Any,
+        test_model: RecordingModel,
+        edit_model: RecordingModel,
         cache: ExecutionCache,
         files: OriginalFiles,
         warmer: PrefixWarmer,
@@ -169,7 +174,7 @@ class GenerationRuntime:
         if self._save is not None:
             self._save(rec)
 
-    def event(self, kind: str, **info: Any) -> None:
+    def event(self, kind: str, **info: object) -> None:
         if self._on_event is None:
             return
         try:
@@ -198,7 +203,6 @@ class GenerationRuntime:
         self.check_stop()
         model = self.test_model if stage == "tests" else self.edit_model
         full = prefix + messages
-        start = time.monotonic()
         with self.warmer.gate(full) as waited:
             self.check_stop()
             t0 = time.monotonic()
@@ -210,7 +214,6 @@ class GenerationRuntime:
             )
             rec.timing.model_s += time.monotonic() - t0
         rec.timing.wait_s += waited
-        del start
         rec.usage[stage] = rec.usage.get(stage, Usage()) + completion.usage
         rec.cost_usd[stage] = rec.cost_usd.get(stage, 0.0) + completion.cost_usd
         rec.calls += 1

@@ -8,9 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from codemonkeys.analysis.stopping import decide
 from codemonkeys.candidates import BaseFiles, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache
+from codemonkeys.generation.adaptive import (
+    ADAPTIVE_RECORD,
+    AdaptiveRecord,
+    stop_rule,
+    temperature_for,
+    wave_evidence,
+)
 from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
 from codemonkeys.generation.runtime import (
     EventCallback,
@@ -93,7 +101,8 @@ def run_generation(
     cache: ExecutionCache | None = None,
     on_event: EventCallback | None = None,
 ) -> GenerationResult:
-    """Run (or resume) ``config.generation.samples`` trajectories for ``problem``.
+    """Run (or resume) ``config.generation.samples`` trajectories for ``problem`` (with
+    ``generation.adaptive``: in waves, until the stop rule stops them).
 
     Finished trajectories saved by an earlier invocation with the same fingerprint are
     reused; unfinished or failed ones continue from their saved state. Raises
@@ -116,32 +125,89 @@ def run_generation(
         warmer=None,
         on_event=on_event,
     )
-    records: list[TrajectoryRecord] = []
-    for i in range(gen.samples):
-        rec = store.load_record(problem.id, trajectory_record_name(i), TrajectoryRecord, fp)
-        records.append(rec if rec is not None else new_record(rt, i))
-        _seed_cache(cache, records[-1])
-
-    budget: BudgetExceeded | None = None
     try:
-        todo = [r for r in records if r.state != "finished" or r.status == "error"]
-        if todo:
-            with ThreadPoolExecutor(max_workers=gen.samples, thread_name_prefix="traj") as ex:
-                futures = [ex.submit(run_trajectory, rt, r) for r in todo]
-                for f in futures:
-                    try:
-                        f.result()
-                    except BudgetExceeded as e:
-                        budget = budget or e
+        if gen.adaptive:
+            records = _run_adaptive(problem, rt, store, config, fp, files)
+        else:
+            records = [_load_or_new(store, rt, fp, i) for i in range(gen.samples)]
+            _run_unfinished(rt, records)
     finally:
         rt.close()
     result = GenerationResult(
         trajectories=records, candidates=candidates_from(records, files.read_bytes)
     )
-    if budget is not None:
-        raise budget
     store.save_record(problem.id, RESULT_RECORD, result, fingerprint=fp)
     return result
+
+
+def _load_or_new(
+    store: RunStore, rt: GenerationRuntime, fp: str, index: int, temperature: float | None = None
+) -> TrajectoryRecord:
+    """Trajectory ``index`` as saved by an earlier invocation, else a new one (at
+    ``temperature`` when given); its recorded runs seed the execution cache."""
+    rec = store.load_record(rt.problem.id, trajectory_record_name(index), TrajectoryRecord, fp)
+    if rec is None:
+        rec = new_record(rt, index)
+        if temperature is not None:
+            rec.temperature = temperature
+    _seed_cache(rt.cache, rec)
+    return rec
+
+
+def _run_unfinished(rt: GenerationRuntime, records: list[TrajectoryRecord]) -> None:
+    """Run (or resume) every unfinished or failed trajectory in parallel. Raises
+    ``BudgetExceeded`` once all have stopped (each saved) when a cost cap stopped them."""
+    todo = [r for r in records if r.state != "finished" or r.status == "error"]
+    if not todo:
+        return
+    budget: BudgetExceeded | None = None
+    with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="traj") as ex:
+        futures = [ex.submit(run_trajectory, rt, r) for r in todo]
+        for f in futures:
+            try:
+                f.result()
+            except BudgetExceeded as e:
+                budget = budget or e
+    if budget is not None:
+        raise budget
+
+
+def _run_adaptive(
+    problem: Problem,
+    rt: GenerationRuntime,
+    store: RunStore,
+    config: Config,
+    fp: str,
+    files: OriginalFiles,
+) -> list[TrajectoryRecord]:
+    """Waves of trajectories until the stop rule says stop (``generation/adaptive.py``).
+    Decisions already in ``adaptive.json`` are replayed, not taken again; a wave with a
+    failed trajectory is not decided on (the next invocation retries it first)."""
+    gen = config.generation
+    state = store.load_record(problem.id, ADAPTIVE_RECORD, AdaptiveRecord, fp) or AdaptiveRecord(
+        wave_size=gen.adaptive_wave, limit=gen.samples, ladder=list(gen.temperatures)
+    )
+    records: list[TrajectoryRecord] = []
+    for wave in range(gen.samples):
+        temps = (state.ladder, state.in_use_at(wave))
+        for i in range(len(records), state.started_at(wave)):
+            records.append(_load_or_new(store, rt, fp, i, temperature_for(i, *temps)))
+        _run_unfinished(rt, records)
+        if any(r.status == "error" for r in records):
+            break
+        if wave == len(state.decisions):
+            cands = candidates_from(records, files.read_bytes)
+            ev = wave_evidence(
+                cands, cache=rt.cache, state=state, wave=wave,
+                voting=config.selection.voting, workers=gen.samples,
+            )  # fmt: skip
+            state.decisions.append(decide(wave, ev, stop_rule(gen)))
+            store.save_record(problem.id, ADAPTIVE_RECORD, state, fingerprint=fp)
+            d = state.decisions[-1]
+            rt.event("adaptive_decision", wave=wave, action=d.action, reason=d.reason)
+        if state.decisions[wave].action == "stop":
+            break
+    return records
 
 
 def _seed_cache(cache: ExecutionCache, rec: TrajectoryRecord) -> None:

@@ -3,16 +3,16 @@ the original code, approve it (``<done>``) or rewrite it, up to ``test_attempts`
 calls. A misparse costs an attempt and gets a correction message.
 
 Each step appends to ``rec.test_messages`` and saves, so a resumed trajectory looks at the
-last message: a user message means "call the model", an assistant message means "act on
-this answer".
+last message: a user message means "call the model" (``ask_model``), an assistant message
+means "act on this answer" (``read_answer``); see ``machine.StateMachine``.
 """
 
 from __future__ import annotations
 
-from codemonkeys.execution import Script
-from codemonkeys.generation.records import TestVersion, TrajectoryRecord
+from codemonkeys.generation.machine import StateMachine
+from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
-from codemonkeys.generation.tags import parse_answer
+from codemonkeys.generation.tags import Parsed
 from codemonkeys.llm.base import Message
 from codemonkeys.problem import Problem
 from codemonkeys.prompts import render
@@ -33,92 +33,64 @@ def testing_prefix(problem: Problem, language: str) -> list[Message]:
     ]
 
 
-def _attempts_left(rt: GenerationRuntime, rec: TrajectoryRecord) -> int:
-    return rt.gen.test_attempts - rec.test_attempts
+class TestingMachine(StateMachine):
+    """The conversation that writes the trajectory's reproduction script."""
 
+    __test__ = False  # not a pytest test class
+    phase = "testing"
+    cost_stage = "tests"
+    answer_tags = ("test", "done")
+    nothing_to_approve = "done_without_test"
 
-def _finish_testing(rec: TrajectoryRecord) -> None:
-    if rec.current_test is None:
-        rec.state = "finished"
-        rec.status = "no_test"
-        rec.error = "no usable reproduction script within the attempt limit"
-    else:
-        rec.state = "editing"
+    def __init__(self, rt: GenerationRuntime, rec: TrajectoryRecord):
+        super().__init__(rt, rec, testing_prefix(rt.problem, rec.language))
 
+    @property
+    def messages(self) -> list[Message]:
+        return self.rec.test_messages
 
-def _correct(rt: GenerationRuntime, rec: TrajectoryRecord, kind: str, details: str = "") -> None:
-    rec.corrections.append(kind)
-    rec.test_messages.append(
-        Message(
-            role="user",
-            content=render(
-                "generation/correction",
-                kind=kind,
-                details=details,
-                stage="tests",
-                attempts_left=_attempts_left(rt, rec),
-            ),
-        )
-    )
+    @property
+    def attempts(self) -> int:
+        return self.rec.test_attempts
 
+    def count_attempt(self) -> None:
+        self.rec.test_attempts += 1
 
-def step_testing(rt: GenerationRuntime, rec: TrajectoryRecord, prefix: list[Message]) -> None:
-    """Advance the testing state machine by one step (a model call or acting on its answer)."""
-    msgs = rec.test_messages
-    if not msgs or msgs[-1].role == "user":
-        if rec.test_attempts >= rt.gen.test_attempts:
-            _finish_testing(rec)
+    @property
+    def max_attempts(self) -> int:
+        return self.rt.gen.test_attempts
+
+    def has_result(self) -> bool:
+        return self.rec.current_test is not None
+
+    def revise(self, parsed: Parsed) -> None:
+        """A new script: run it on the original code and show the model the output."""
+        assert parsed.test is not None
+        run = self.add_test(self.script(parsed.test))
+        if self.exhausted:
+            self.finish(approved=False)  # the last script is used unapproved
             return
-        completion = rt.complete(rec, "tests", prefix, msgs)
-        rec.test_attempts += 1
-        msgs.append(Message(role="assistant", content=completion.text))
-        return
-    parsed = parse_answer(msgs[-1].content, allow=("test", "done"))
-    exhausted = rec.test_attempts >= rt.gen.test_attempts
-    if parsed.error:
-        if exhausted:
-            _finish_testing(rec)
-        else:
-            _correct(rt, rec, parsed.error, "; ".join(parsed.notes))
-        return
-    if parsed.done:
-        if rec.current_test is None:
-            if exhausted:
-                _finish_testing(rec)
-            else:
-                _correct(rt, rec, "done_without_test")
-            return
-        rec.test_approved = True
-        _finish_testing(rec)
-        return
-    assert parsed.test is not None
-    script = Script(content=parsed.test.rstrip("\n") + "\n", language=rec.language)
-    run = rt.run_script(rec, None, script)
-    rec.tests.append(
-        TestVersion(script=script, original=run, phase="testing", attempt=rec.test_attempts)
-    )
-    rec.current_test = len(rec.tests) - 1
-    if exhausted:
-        _finish_testing(rec)  # the last script is used unapproved
-        return
-    msgs.append(
-        Message(
-            role="user",
-            content=render(
+        self.say(
+            render(
                 "generation/test_feedback",
                 run=run,
-                timeout=_fmt_timeout(rt.timeout),
-                attempts_left=_attempts_left(rt, rec),
-            ),
+                timeout=self.timeout,
+                attempts_left=self.attempts_left,
+            )
         )
-    )
+
+    def finish(self, approved: bool) -> None:
+        """On to editing with the last script, or end the trajectory without one."""
+        if approved:
+            self.rec.test_approved = True
+        if self.rec.current_test is None:
+            self.rec.state = "finished"
+            self.rec.status = "no_test"
+            self.rec.error = "no usable reproduction script within the attempt limit"
+        else:
+            self.rec.state = "editing"
 
 
-def _fmt_timeout(seconds: float) -> str:
-    return f"{seconds:g}"
-
-
-def run_testing(rt: GenerationRuntime, rec: TrajectoryRecord, prefix: list[Message]) -> None:
-    while rec.state == "testing":
-        step_testing(rt, rec, prefix)
-        rt.save(rec)
+def run_testing(rt: GenerationRuntime, rec: TrajectoryRecord) -> None:
+    """Run (or resume) the testing state machine of ``rec`` until it finishes."""
+    TestingMachine(rt, rec).run()

@@ -10,11 +10,12 @@ before sending or answered by the provider) ends the trajectory in the final sta
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
-from codemonkeys.generation.editing import editing_prefix, run_editing
+from codemonkeys.generation.editing import run_editing
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
-from codemonkeys.generation.testing import run_testing, testing_prefix
+from codemonkeys.generation.testing import run_testing
 from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ log = logging.getLogger(__name__)
 
 def new_record(rt: GenerationRuntime, index: int) -> TrajectoryRecord:
     temps = rt.gen.temperatures
-    language = "shell" if "shell" in (rt.problem.test_language, rt.gen.test_language) else "python"
+    language: Literal["python", "shell"] = (
+        "shell" if "shell" in (rt.problem.test_language, rt.gen.test_language) else "python"
+    )
     return TrajectoryRecord(index=index, temperature=temps[index % len(temps)], language=language)
 
 
@@ -37,9 +40,9 @@ def run_trajectory(
     rt.event("trajectory_started", index=rec.index, state=rec.state)
     try:
         if rec.state == "testing":
-            run_testing(rt, rec, testing_prefix(rt.problem, rec.language))
+            run_testing(rt, rec)
         if rec.state == "editing" and not testing_only:
-            run_editing(rt, rec, editing_prefix(rt.problem, rt.context_text))
+            run_editing(rt, rec)
     except BudgetExceeded as e:
         rt.request_stop(e)
         rt.save(rec)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from codemonkeys.config import Config, EndpointConfig, ModelsConfig
 from codemonkeys.llm.base import (
@@ -69,11 +70,11 @@ def build_provider(
     if spec.startswith("scripted:"):
         from codemonkeys.llm.scripted import ScriptedModel
 
-        return ScriptedModel(spec.split(":", 1)[1], pricing)
+        return ScriptedModel(Path(spec.split(":", 1)[1]), pricing)
     if spec.startswith("replay:"):
         from codemonkeys.llm.scripted import ReplayModel
 
-        return ReplayModel(spec.split(":", 1)[1])
+        return ReplayModel(Path(spec.split(":", 1)[1]))
     provider, _, name = spec.partition("/")
     if not name:
         raise ModelError(

@@ -9,6 +9,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.errors import CodemonkeysError
+
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -54,7 +56,7 @@ def clean_text(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-class ModelError(RuntimeError):
+class ModelError(CodemonkeysError, RuntimeError):
     """A model call failed for good (after retries, or an error that is never retried).
     The message is meant for the user and never contains an API key."""
 

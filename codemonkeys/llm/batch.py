@@ -18,11 +18,16 @@ Requests are built by the provider's own ``build_request`` and answers parsed by
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from codemonkeys.llm.base import Message, ModelError, Usage
+from codemonkeys.llm.base import Message, Model, ModelError, Usage
+
+if TYPE_CHECKING:
+    from codemonkeys.llm.anthropic_model import AnthropicModel
+    from codemonkeys.llm.openai_model import OpenAIModel
+    from codemonkeys.llm.sdk_model import SDKModel
 
 BATCH_PRICE_FACTOR = 0.5
 """Both providers bill batch requests at half the list price."""
@@ -57,14 +62,14 @@ class BatchAPI(Protocol):
     def cancel(self, batch_id: str) -> None: ...
 
 
-def _sdk_error(model: Any, e: Exception) -> ModelError:
+def _sdk_error(model: SDKModel, e: Exception) -> ModelError:
     return ModelError(f"{model.name}: batch API: {type(e).__name__}: {e}")
 
 
 class AnthropicBatches:
     provider = "anthropic"
 
-    def __init__(self, model: Any):
+    def __init__(self, model: AnthropicModel):
         self.model = model
         self.client = model._client.messages.batches
 
@@ -126,7 +131,7 @@ class OpenAIBatches:
     ENDPOINT = "/v1/chat/completions"
     DONE = ("completed", "failed", "expired", "cancelled")
 
-    def __init__(self, model: Any):
+    def __init__(self, model: OpenAIModel):
         self.model = model
         self.client = model._client
 
@@ -196,7 +201,7 @@ class OpenAIBatches:
             raise _sdk_error(self.model, e) from None
 
 
-def batch_api(provider_model: Any) -> BatchAPI | None:
+def batch_api(provider_model: Model) -> BatchAPI | None:
     """The batch API of a provider model (None: stand-ins have none)."""
     from codemonkeys.llm.anthropic_model import AnthropicModel
     from codemonkeys.llm.openai_model import OpenAIModel

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from codemonkeys.config import ModelCapabilities, ModelsConfig, Price
 from codemonkeys.llm.base import Usage
@@ -71,7 +72,9 @@ CAPABILITIES: dict[str, ModelCapabilities] = {
 }
 
 
-def _longest_prefix(table: dict[str, object], name: str, separators: tuple[str, ...]) -> str | None:
+def _longest_prefix(
+    table: Mapping[str, object], name: str, separators: tuple[str, ...]
+) -> str | None:
     """The longest key that is ``name`` itself or a prefix of it ending at a separator."""
     matches = [k for k in table if name == k or any(name.startswith(k + s) for s in separators)]
     return max(matches, key=len) if matches else None

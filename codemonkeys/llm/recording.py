@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from codemonkeys.llm.base import (
     BudgetExceeded,
@@ -209,14 +210,7 @@ class RecordingModel:
         )
         previous = self.calls.lookup(h)
         if previous is not None:
-            return Completion(
-                text=previous["text"],
-                usage=Usage.model_validate(previous.get("usage") or {}),
-                cost_usd=float(previous.get("cost_usd", 0.0)),
-                seconds=0.0,
-                model=self.name,
-                cached=True,
-            )
+            return self._replayed(previous)
         self._check_fits(messages, max_tokens)
         self.costs.check(self.problem_id)
         with self.limit.slot():
@@ -230,6 +224,40 @@ class RecordingModel:
             )
         completion.text = clean_text(completion.text)
         self.costs.add(self.problem_id, self.stage, completion.cost_usd)
+        self._log(
+            h,
+            messages,
+            completion,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            key=key,
+        )
+        return completion
+
+    def _replayed(self, previous: dict[str, Any]) -> Completion:
+        """The answer of a call an earlier invocation made, from the log: not paid again."""
+        return Completion(
+            text=previous["text"],
+            usage=Usage.model_validate(previous.get("usage") or {}),
+            cost_usd=float(previous.get("cost_usd", 0.0)),
+            seconds=0.0,
+            model=self.name,
+            cached=True,
+        )
+
+    def _log(
+        self,
+        h: str,
+        messages: list[Message],
+        completion: Completion,
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        key: str,
+    ) -> None:
+        """Append the call to ``calls.jsonl`` (and its prompt to the prompt log)."""
         self.calls.append(
             {
                 "ts": time.time(),
@@ -258,7 +286,6 @@ class RecordingModel:
                     "messages": [m.model_dump() for m in messages],
                 },
             )
-        return completion
 
 
 def request_tokens(messages: list[Message], max_tokens: int) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jinja2 import Environment
 
+from codemonkeys.analysis.render import analysis_html
+from codemonkeys.analysis.views import PAPER_COST_SHARES
 from codemonkeys.report.format import last_line, pct, resolved_cell, secs, summary_rows, usd, yn
 from codemonkeys.report.loading import build_report
 from codemonkeys.report.model import Report
@@ -76,17 +78,18 @@ REPORT_TEMPLATE = _ENV.from_string(
 <div class="plots"><div class="plot">{{ cost_svg | safe }}</div></div>
 <table><tr><th>stage</th><th class="num">calls</th><th class="num">cost</th><th class="num">share</th>
 <th class="num">input tokens</th><th class="num">output tokens</th><th class="num">cache read</th>
-<th class="num">cache write</th><th class="num">model time</th></tr>
+<th class="num">cache write</th><th class="num">paper share</th><th class="num">model time</th></tr>
 {% for stage, sc in r.cost_by_stage.items() %}
 <tr><td>{{ stage }}</td><td class="num">{{ sc.calls }}</td><td class="num">{{ sc.cost_usd | usd }}</td>
 <td class="num">{{ (sc.cost_usd / total if total else None) | pct }}</td>
 <td class="num">{{ "{:,}".format(sc.input_tokens) }}</td><td class="num">{{ "{:,}".format(sc.output_tokens) }}</td>
 <td class="num">{{ "{:,}".format(sc.cache_read_tokens) }}</td><td class="num">{{ "{:,}".format(sc.cache_write_tokens) }}</td>
-<td class="num">{{ sc.model_seconds | secs }}</td></tr>
+<td class="num">{{ paper.get(stage) | pct }}</td><td class="num">{{ sc.model_seconds | secs }}</td></tr>
 {% endfor %}
 <tr><th>total</th><th class="num">{{ r.summary.calls }}</th><th class="num">{{ total | usd }}</th><th></th>
-<th colspan="5"></th></tr>
+<th colspan="6"></th></tr>
 </table>
+<p class="muted">The paper's Table 1 layout; paper share: CodeMonkeys' cost per stage on SWE-bench Verified ($2291.90 for 500 instances).</p>
 {% else %}<p class="muted">No model calls recorded (calls.jsonl is empty or absent).</p>{% endif %}
 {% if r.seconds_by_phase %}
 <h3>Wall time per phase</h3>
@@ -102,6 +105,7 @@ REPORT_TEMPLATE = _ENV.from_string(
 {% for c, svg in curves %}<div class="plot">{{ svg | safe }}<div class="muted" style="max-width:520px">{{ c.note }} ({{ c.problems }} problems)</div></div>{% endfor %}
 </div>
 {% else %}<p class="muted">No curves: they need graded candidates (evaluation.json) and trajectory records.</p>{% endif %}
+{{ analysis | safe }}
 
 <h2>Problems ({{ r.problems | length }})</h2>
 <table><tr><th>problem</th><th>status</th><th>resolved</th><th>covered</th><th class="num">candidates</th>
@@ -142,6 +146,8 @@ def render_html(report: Report) -> str:
         total=report.summary.total_cost_usd,
         cost_svg=cost_svg,
         curves=curves,
+        paper=PAPER_COST_SHARES,
+        analysis=analysis_html(report.analysis) if report.analysis is not None else "",
         generated=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.generated_at)),
     )
 

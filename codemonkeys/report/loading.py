@@ -85,7 +85,18 @@ def build_report(run_dir: Path | str) -> Report:
             )
     report.problems = [d.row for d in loaded]
     summarise(report, loaded)
+    _analyse(report, run_dir)
     return report
+
+
+def _analyse(report: Report, run_dir: Path) -> None:
+    """Forecasts, temperatures, adaptive decisions; a failure there never hides the rest."""
+    from codemonkeys.analysis.runview import analyse_run
+
+    try:
+        report.analysis = analyse_run(run_dir)
+    except Exception as e:
+        report.warnings.append(f"analysis failed: {type(e).__name__}: {e}")
 
 
 def _read_run_files(report: Report, run_dir: Path) -> None:
@@ -220,7 +231,7 @@ def _grade(
         if isinstance(raw, dict):
             labels = {str(k): bool(v) for k, v in raw.items() if v is not None}
         if selection:
-            _alias_stripped(labels, selection)
+            alias_stripped(labels, selection)
         if evaluation.get("verdict") == "ungraded" or (
             "chosen" in evaluation and evaluation["chosen"] is None
         ):
@@ -238,7 +249,7 @@ def _grade(
     return labels
 
 
-def _alias_stripped(labels: dict[str, bool], selection: SelectionRecord) -> None:
+def alias_stripped(labels: dict[str, bool], selection: SelectionRecord) -> None:
     """Selection strips test-file hunks from candidates, which changes their ids; graded
     labels are keyed by the stripped id. Give the original (trajectory) id the same label;
     an edit that only touched test files (no stripped id) is an empty patch: wrong."""

@@ -9,40 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+# the estimator lives in analysis/passk.py (also used by forecasts and what-if)
+from codemonkeys.analysis.passk import pass_at_k, pass_at_k_curve  # noqa: F401
+
 
 def frac(num: float, den: float) -> float | None:
     return num / den if den else None
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k).
-
-    Computed as ``1 - prod_{i=n-c+1}^{n} (1 - k/i)``, which never forms the huge binomials.
-    ``k > n`` is clamped to ``n`` (all samples drawn)."""
-    if n <= 0:
-        return 0.0
-    if not 0 <= c <= n:
-        raise ValueError(f"need 0 <= c <= n, got n={n} c={c}")
-    k = min(max(k, 0), n)
-    if k == 0:
-        return 0.0
-    if n - c < k:
-        return 1.0
-    prod = 1.0
-    for i in range(n - c + 1, n + 1):
-        prod *= 1.0 - k / i
-    return 1.0 - prod
-
-
-def pass_at_k_curve(samples: Sequence[tuple[int, int]], k_max: int | None = None) -> list[float]:
-    """Mean pass@k over problems for k = 1..k_max; ``samples`` holds (n, c) per problem.
-
-    A problem with fewer than k samples contributes pass@n (it has no more to draw), and a
-    problem with n = 0 (nothing generated) contributes 0."""
-    if not samples:
-        return []
-    k_max = k_max or max(n for n, _ in samples)
-    return [sum(pass_at_k(n, c, k) for n, c in samples) / len(samples) for k in range(1, k_max + 1)]
 
 
 def resolve_rate(resolved: Sequence[bool]) -> float | None:

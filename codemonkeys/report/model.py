@@ -6,6 +6,8 @@ import time
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.analysis.views import RunAnalysis
+
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 """Cost stages as written in calls.jsonl, in pipeline order."""
 PHASES = ("context", "generation", "selection")
@@ -106,3 +108,5 @@ class Report(BaseModel):
     curves: list[Curve] = Field(default_factory=list)
     problems: list[ProblemRow] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    analysis: RunAnalysis | None = None
+    """Coverage forecasts, temperature view, adaptive decisions (``analysis/runview.py``)."""

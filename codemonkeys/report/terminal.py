@@ -6,11 +6,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from codemonkeys.analysis.render import render_analysis_terminal
+from codemonkeys.analysis.views import PAPER_COST_SHARES
 from codemonkeys.report.format import last_line, pct, resolved_cell, secs, summary_rows, usd, yn
 from codemonkeys.report.metrics import frac
 from codemonkeys.report.model import Curve, Report
 
-COST_COLUMNS = ("stage", "calls", "cost", "share", "in tok", "out tok", "cached", "model s")
+COST_COLUMNS = (
+    "stage", "calls", "input", "output", "cache read", "cache write", "cost", "share", "paper",
+    "model s",
+)  # fmt: skip
+"""The paper's Table 1 layout (tokens by kind per stage), with its cost shares beside ours."""
 
 
 def render_terminal(report: Report, console: Console | None = None, max_problems: int = 40) -> None:
@@ -23,6 +29,8 @@ def render_terminal(report: Report, console: Console | None = None, max_problems
         console.print(_time_table(report))
     for curve in report.curves:
         console.print(_curve_table(curve))
+    if report.analysis is not None:
+        render_analysis_terminal(report.analysis, console)
     console.print(_problems_table(report, max_problems))
     for warning in report.warnings:
         console.print(Text("warning: ", style="yellow") + Text(warning))
@@ -43,18 +51,20 @@ def _summary_table(report: Report) -> Table:
 
 def _cost_table(report: Report) -> Table:
     total = report.summary.total_cost_usd or 0.0
-    c = Table(title="Cost per stage", header_style="bold")
+    c = Table(title="Cost per stage (paper: CodeMonkeys' shares on SWE-bench Verified)")
     for col in COST_COLUMNS:
         c.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     for stage, sc in report.cost_by_stage.items():
         c.add_row(
             stage,
             str(sc.calls),
-            usd(sc.cost_usd),
-            pct(frac(sc.cost_usd, total)),
             f"{sc.input_tokens:,}",
             f"{sc.output_tokens:,}",
             f"{sc.cache_read_tokens:,}",
+            f"{sc.cache_write_tokens:,}",
+            usd(sc.cost_usd),
+            pct(frac(sc.cost_usd, total)),
+            pct(PAPER_COST_SHARES.get(stage)),
             secs(sc.model_seconds),
         )
     return c

@@ -11,6 +11,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from codemonkeys.errors import InfrastructureError
+
 
 class ExecResult(BaseModel):
     exit_code: int | None
@@ -30,7 +32,7 @@ class PatchResult(BaseModel):
     """The exact error text of every strategy tried, when none applied."""
 
 
-class SandboxError(RuntimeError):
+class SandboxError(InfrastructureError, RuntimeError):
     """The sandbox itself failed (image missing, engine gone); not a script failure."""
 
 

@@ -1,7 +1,10 @@
 """The selection state machine: the model tells the top candidates apart and chooses.
 
-States: ``ask`` -> (``<test>`` -> run it on the original + each candidate -> show outputs
--> ``ask``) | (``<choice>`` valid -> done) | (misparse / invalid id -> correction -> ``ask``).
+States (``SelectionMachine``, one method each): ``ask`` (send the conversation) ->
+``read_reply`` -> ``run_test`` (a ``<test>``: run it on the original + each candidate, show
+the outputs) -> ``ask`` | ``correct`` (an unknown id or no block) -> ``ask`` | ``done`` (a
+valid ``<choice>``, or a fallback).
+
 Every reply costs one of ``selection.attempts``. Anything that ends without a valid choice
 falls back to the top-voted candidate, and the record says why (``fallback_kind``):
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -102,6 +106,15 @@ MAX_BROKEN_SHOWN = 10
 RunTest = Callable[[Script], dict[str, Cell]]
 """Runs a selector-written script on the original code and each top candidate."""
 
+_NO_CHOICE = ("attempts-exhausted", "no choice within the attempt limit")
+"""Why a conversation whose attempts ran out without a choice fell back."""
+
+Language = Literal["python", "shell"]
+"""What a selector-written test is (``Script.language``)."""
+State = Literal["ask", "read_reply", "run_test", "correct", "done"]
+"""The selection machine's states; each but ``done`` is the method of that name, which
+returns the next state."""
+
 
 def run_selector(
     *,
@@ -115,20 +128,55 @@ def run_selector(
     model: Model,
     run_test: RunTest,
     config: SelectionConfig,
-    language: str = "python",
+    language: Language = "python",
     key: str = "",
 ) -> SelectorOutcome:
     """Ask the model to choose among ``candidates`` (best-voted first)."""
     if not candidates:
         raise ValueError("run_selector needs at least one candidate")
-    top = candidates[0].id
     if len(candidates) == 1:
-        return SelectorOutcome(
-            chosen_id=top, reason="only one candidate: chosen without a model call"
-        )
-    ids = [c.id for c in candidates]
+        return only_candidate(candidates[0])
+    shown = shown_candidates(candidates, votes, regressions)
+    initial = render(
+        "selection/initial",
+        issue=issue,
+        files=list(files),
+        example_test=example_test.content if example_test else "",
+        example_results=[
+            {"row": r, "verdict": c.verdict} for r, c in (example_results or {}).items()
+        ],
+        candidates=shown,
+        regressions_measured=regressions is not None,
+        attempts=config.attempts,
+        ids=[c.id for c in candidates],
+    )
+    machine = SelectionMachine(
+        candidates=candidates,
+        initial_prompt=initial,
+        model=model,
+        run_test=run_test,
+        config=config,
+        language=language,
+        key=key,
+    )
+    return machine.run()
+
+
+def only_candidate(candidate: Candidate) -> SelectorOutcome:
+    """A single candidate is chosen without a model call."""
+    return SelectorOutcome(
+        chosen_id=candidate.id, reason="only one candidate: chosen without a model call"
+    )
+
+
+def shown_candidates(
+    candidates: Sequence[Candidate],
+    votes: dict[str, int],
+    regressions: dict[str, list[str] | None] | None,
+) -> list[ShownCandidate]:
+    """What the selector's first prompt shows of each candidate."""
     broken = regressions or {}
-    shown = [
+    return [
         ShownCandidate(
             c.id,
             c.patch,
@@ -138,113 +186,160 @@ def run_selector(
         )
         for c in candidates
     ]
-    transcript = [
-        Message(role="system", content=render("selection/system", language=language)),
-        Message(
-            role="user",
-            content=render(
-                "selection/initial",
-                issue=issue,
-                files=list(files),
-                example_test=example_test.content if example_test else "",
-                example_results=[
-                    {"row": r, "verdict": c.verdict} for r, c in (example_results or {}).items()
-                ],
-                candidates=shown,
-                regressions_measured=regressions is not None,
-                attempts=config.attempts,
-                ids=ids,
-            ),
-            cache=True,
-        ),
-    ]
-    tests: list[SelectorTest] = []
 
-    def fallback(kind: str, why: str, attempts: int) -> SelectorOutcome:
-        return SelectorOutcome(
-            chosen_id=top,
-            reason=f"fell back to the top-voted candidate: {why}",
-            fallback=True,
-            fallback_kind=kind,
-            attempts=attempts,
-            transcript=transcript,
-            tests=tests,
-        )
 
-    last_problem = ("attempts-exhausted", "no choice within the attempt limit")
-    for attempt in range(1, config.attempts + 1):
-        remaining = config.attempts - attempt
+class SelectionMachine:
+    """One selector conversation: ``ask`` the model, ``read_reply``, then ``run_test`` (its
+    results go back to the model) or ``correct`` (an unknown id or no block), and ``ask``
+    again, until a valid choice or the attempts run out (``done``, with ``outcome`` set)."""
+
+    def __init__(
+        self,
+        *,
+        candidates: Sequence[Candidate],
+        initial_prompt: str,
+        model: Model,
+        run_test: RunTest,
+        config: SelectionConfig,
+        language: Language,
+        key: str,
+    ):
+        self.top = candidates[0].id
+        self.ids = [c.id for c in candidates]
+        self.model, self.run_script, self.config = model, run_test, config
+        self.language, self.key = language, key
+        self.transcript = [
+            Message(role="system", content=render("selection/system", language=language)),
+            Message(role="user", content=initial_prompt, cache=True),
+        ]
+        self.tests: list[SelectorTest] = []
+        self.attempt = 0
+        self.reply = Reply("none")
+        self.problem = _NO_CHOICE
+        """(fallback kind, why) if the attempts run out now."""
+        self.note = ""
+        """What the correction tells the model about its last reply."""
+        self.outcome: SelectorOutcome | None = None
+
+    @property
+    def remaining(self) -> int:
+        return self.config.attempts - self.attempt
+
+    def run(self) -> SelectorOutcome:
+        states: dict[State, Callable[[], State]] = {
+            "ask": self.ask,
+            "read_reply": self.read_reply,
+            "run_test": self.run_test,
+            "correct": self.correct,
+        }
+        state: State = "ask"
+        while state != "done":
+            state = states[state]()
+        assert self.outcome is not None
+        return self.outcome
+
+    # -- states ------------------------------------------------------------------------
+    def ask(self) -> State:
+        """Send the conversation; the reply costs one attempt. A provider failure, a cost
+        cap or an outgrown context window ends the conversation (an interrupt propagates)."""
+        self.attempt += 1
         try:
-            completion = model.complete(
-                transcript,
-                temperature=config.temperature,
-                max_tokens=config.max_output_tokens,
-                key=f"{key}selection",
+            completion = self.model.complete(
+                self.transcript,
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_output_tokens,
+                key=f"{self.key}selection",
             )
         except Interrupted:
             raise
         except BudgetExceeded as e:
-            return fallback("budget", f"cost cap reached ({e})", attempt - 1)
+            return self.fall_back("budget", f"cost cap reached ({e})", self.attempt - 1)
         except ContextLengthExceeded as e:
-            return fallback("context-length", f"context window exceeded ({e})", attempt - 1)
+            why = f"context window exceeded ({e})"
+            return self.fall_back("context-length", why, self.attempt - 1)
         except ModelError as e:
-            return fallback("model-error", f"model error ({e})", attempt - 1)
-        transcript.append(Message(role="assistant", content=completion.text))
-        reply = parse_reply(completion.text)
+            return self.fall_back("model-error", f"model error ({e})", self.attempt - 1)
+        self.transcript.append(Message(role="assistant", content=completion.text))
+        self.reply = parse_reply(completion.text)
+        return "read_reply"
+
+    def read_reply(self) -> State:
+        """A valid choice ends the conversation; a test is run; anything else is corrected."""
+        reply = self.reply
+        if reply.kind == "choice" and reply.body in self.ids:
+            return self.choose(reply.body)
         if reply.kind == "choice":
-            if reply.body in ids:
-                return SelectorOutcome(
-                    chosen_id=reply.body,
-                    reason=f"chosen by the selector after {attempt} repl{'y' if attempt == 1 else 'ies'}"
-                    f" and {len(tests)} test(s)",
-                    attempts=attempt,
-                    transcript=transcript,
-                    tests=tests,
-                )
-            last_problem = ("invalid-id", f"the last reply chose an unknown id {reply.body!r}")
-            note = f"{reply.body!r} is not one of the candidate ids."
-        elif reply.kind == "test" and reply.body.strip():
-            script = Script(content=reply.body, language=language)  # type: ignore[arg-type]
-            runs = run_test(script)
-            tests.append(SelectorTest(script=script, runs=runs))
-            last_problem = ("attempts-exhausted", "no choice within the attempt limit")
-            if remaining <= 0:
-                break
-            transcript.append(
-                Message(
-                    role="user",
-                    content=render(
-                        "selection/test_results",
-                        runs=[
-                            _shown_run(row, cell, config.max_output_chars_shown)
-                            for row, cell in runs.items()
-                        ],
-                        remaining=remaining,
-                        ids=ids,
-                    ),
-                )
-            )
-            continue
-        else:
-            last_problem = ("misparse", "the last reply had neither a <test> nor a <choice> block")
-            note = (
-                "I could not find a <test>...</test> or <choice>...</choice> block in your reply."
-            )
-        if remaining <= 0:
-            break
-        transcript.append(
-            Message(
-                role="user",
-                content=render(
-                    "selection/correction",
-                    problem=note,
-                    ids=ids,
-                    language=language,
-                    remaining=remaining,
-                ),
-            )
+            self.problem = ("invalid-id", f"the last reply chose an unknown id {reply.body!r}")
+            self.note = f"{reply.body!r} is not one of the candidate ids."
+            return "correct"
+        if reply.kind == "test" and reply.body.strip():
+            return "run_test"
+        self.problem = ("misparse", "the last reply had neither a <test> nor a <choice> block")
+        self.note = (
+            "I could not find a <test>...</test> or <choice>...</choice> block in your reply."
         )
-    return fallback(last_problem[0], last_problem[1], config.attempts)
+        return "correct"
+
+    def run_test(self) -> State:
+        """Run the model's test on the original code and every candidate and show it the
+        outputs (unless that was its last attempt)."""
+        script = Script(content=self.reply.body, language=self.language)
+        runs = self.run_script(script)
+        self.tests.append(SelectorTest(script=script, runs=runs))
+        self.problem = _NO_CHOICE
+        if self.remaining <= 0:
+            return self.give_up()
+        limit = self.config.max_output_chars_shown
+        results = render(
+            "selection/test_results",
+            runs=[_shown_run(row, cell, limit) for row, cell in runs.items()],
+            remaining=self.remaining,
+            ids=self.ids,
+        )
+        self.transcript.append(Message(role="user", content=results))
+        return "ask"
+
+    def correct(self) -> State:
+        """Tell the model what was wrong with its reply (unless that was its last attempt)."""
+        if self.remaining <= 0:
+            return self.give_up()
+        correction = render(
+            "selection/correction",
+            problem=self.note,
+            ids=self.ids,
+            language=self.language,
+            remaining=self.remaining,
+        )
+        self.transcript.append(Message(role="user", content=correction))
+        return "ask"
+
+    # -- endings -----------------------------------------------------------------------
+    def choose(self, chosen_id: str) -> State:
+        replies = f"{self.attempt} repl{'y' if self.attempt == 1 else 'ies'}"
+        self.outcome = SelectorOutcome(
+            chosen_id=chosen_id,
+            reason=f"chosen by the selector after {replies} and {len(self.tests)} test(s)",
+            attempts=self.attempt,
+            transcript=self.transcript,
+            tests=self.tests,
+        )
+        return "done"
+
+    def give_up(self) -> State:
+        """The attempts ran out: the last reply's problem says why."""
+        return self.fall_back(*self.problem, self.config.attempts)
+
+    def fall_back(self, kind: str, why: str, attempts: int) -> State:
+        self.outcome = SelectorOutcome(
+            chosen_id=self.top,
+            reason=f"fell back to the top-voted candidate: {why}",
+            fallback=True,
+            fallback_kind=kind,
+            attempts=attempts,
+            transcript=self.transcript,
+            tests=self.tests,
+        )
+        return "done"
 
 
 def _shown_run(row: str, cell: Cell, limit: int) -> dict[str, object]:

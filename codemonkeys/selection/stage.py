@@ -15,25 +15,37 @@ import hashlib
 import logging
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from functools import partial
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
-from codemonkeys.config import Config
+from codemonkeys.config import Config, SelectionConfig
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted, Message, ModelError
+from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
-from codemonkeys.selection.fusion import FusedRanking, fuse
+from codemonkeys.sandbox.base import Sandbox
+from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits, touched_files
 from codemonkeys.selection.regression import RegressionRecord, run_regression
-from codemonkeys.selection.selector import SelectorOutcome, SelectorTest, ShownFile, run_selector
+from codemonkeys.selection.selector import (
+    RunTest,
+    SelectorOutcome,
+    SelectorTest,
+    ShownFile,
+    only_candidate,
+    run_selector,
+)
 from codemonkeys.selection.voting import (
     Cluster,
     RankedCandidate,
+    VotingRule,
     behaviour_clusters,
     count_votes,
     distinct_tests,
@@ -45,7 +57,6 @@ from codemonkeys.store import RunStore
 
 if TYPE_CHECKING:
     from codemonkeys.llm import ModelHub
-    from codemonkeys.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
 
@@ -128,20 +139,28 @@ def prepare_candidates(
     return out, stripped
 
 
-def base_files(pool: Any) -> BaseFiles | None:
+class SandboxLeases(Protocol):
+    """What selection needs of the problem's sandbox pool (``SandboxPool``): clean leases
+    and how many sandboxes run at once."""
+
+    size: int
+
+    def lease(self) -> AbstractContextManager[Sandbox]: ...
+
+
+def base_files(pool: SandboxLeases) -> BaseFiles:
     """The problem's base files, read from clean sandbox leases (once per path)."""
     from codemonkeys.generation.runtime import OriginalFiles
 
-    lease = getattr(pool, "lease", None)
-    return OriginalFiles(None, lease).read_bytes if lease is not None else None
+    return OriginalFiles(None, pool.lease).read_bytes
 
 
-def pool_workers(pool: Any, config: Config) -> int:
-    return int(getattr(pool, "size", 0) or config.sandbox.pool_size)
+def pool_workers(pool: SandboxLeases, config: Config) -> int:
+    return int(pool.size or config.sandbox.pool_size)
 
 
 def read_original_files(
-    problem: Problem, pool: Any, paths: list[str], budget: int
+    problem: Problem, pool: SandboxLeases, paths: list[str], budget: int
 ) -> list[ShownFile]:
     """Original contents of ``paths``: from the local repository at the base commit when
     there is one (no sandbox needed), else from a clean sandbox lease."""
@@ -187,7 +206,7 @@ def read_original_files(
 
 
 def _example_test(
-    tests: list[Script], matrix: TestMatrix, top: list[str], rule: str
+    tests: list[Script], matrix: TestMatrix, top: list[str], rule: VotingRule
 ) -> Script | None:
     """The test that votes for the most top-k candidates (first one on ties)."""
     if not tests:
@@ -195,13 +214,13 @@ def _example_test(
     by_digest = {t.digest: t for t in tests}
     score = {t: 0 for t in matrix.tests}
     for c in top:
-        for t in votes_for(matrix, c, rule):  # type: ignore[arg-type]
+        for t in votes_for(matrix, c, rule):
             score[t] += 1
     best = max(matrix.tests, key=lambda t: score[t]) if matrix.tests else None
     return by_digest.get(best) if best else tests[0]
 
 
-def fuse_evidence(record: SelectionRecord, rule: str) -> FusedRanking:
+def fuse_evidence(record: SelectionRecord, rule: FusionRule) -> FusedRanking:
     """The fused ranking of ``record``'s candidates from its matrix and regression runs."""
     ids = [c.id for c in record.candidates]
     reg = record.regression
@@ -215,7 +234,7 @@ def fuse_evidence(record: SelectionRecord, rule: str) -> FusedRanking:
             for cid in ids
         },
         {cid: reg.regressions_of(cid) for cid in ids} if reg else {},
-        rule,  # type: ignore[arg-type]
+        rule,
     )
 
 
@@ -232,13 +251,15 @@ def _broken_tests(
     return out
 
 
-def _select(problem: Problem, top: list[Candidate], **kwargs: Any) -> SelectorOutcome:
-    """``run_selector``; anything it raises but an interrupt (a sandbox failure while running
-    a selector-written test, a bug) falls back to the top-voted candidate, recorded as
-    ``selector-error`` with the reason and retried by the next run: the candidates and
+def _select(
+    problem: Problem, top: list[Candidate], ask: Callable[[], SelectorOutcome]
+) -> SelectorOutcome:
+    """``ask()`` (the selector); anything it raises but an interrupt (a sandbox failure while
+    running a selector-written test, a bug) falls back to the top-voted candidate, recorded
+    as ``selector-error`` with the reason and retried by the next run: the candidates and
     their votes are never thrown away."""
     try:
-        return run_selector(candidates=top, **kwargs)
+        return ask()
     except Interrupted:
         raise
     except Exception as e:
@@ -256,14 +277,13 @@ def run_selection(
     problem: Problem,
     candidates: CandidateSet,
     hub: ModelHub,
-    pool: SandboxPool,
+    pool: SandboxLeases,
     store: RunStore,
     config: Config,
     *,
     cache: ExecutionCache | None = None,
 ) -> SelectionRecord:
-    """Choose one patch for ``problem`` among ``candidates`` and save the record (``pool``
-    may be anything with ``lease()`` and ``size``)."""
+    """Choose one patch for ``problem`` among ``candidates`` and save the record."""
     fingerprint = config.fingerprint("selection")
     digest = input_digest(candidates, config)
     previous = store.load_record(problem.id, RECORD_NAME, SelectionRecord, fingerprint)
@@ -275,7 +295,6 @@ def run_selection(
         return previous
 
     start = time.monotonic()
-    sel = config.selection
     prepared, stripped = prepare_candidates(candidates, config, base_files(pool))
     record = SelectionRecord(
         problem_id=problem.id,
@@ -283,17 +302,32 @@ def run_selection(
         candidates=prepared.candidates,
         stripped=stripped,
         tests=prepared.tests,
-        voting=sel.voting,
+        voting=config.selection.voting,
     )
-    if not prepared.candidates:
+    if prepared.candidates:
+        cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
+        runs_before = cache.runs
+        workers = pool_workers(pool, config)
+        _run_verifiers(record, prepared, cache, config, workers)
+        _choose(record, problem, hub, pool, cache, config.selection, workers)
+        record.executions = cache.runs - runs_before
+    else:
         record.reason = "no candidates (none given, or all empty after stripping test-file edits)"
-        record.seconds = round(time.monotonic() - start, 3)
-        store.save_record(problem.id, RECORD_NAME, record, fingerprint)
-        return record
+    record.seconds = round(time.monotonic() - start, 3)
+    store.save_record(problem.id, RECORD_NAME, record, fingerprint)
+    return record
 
-    cache = cache or ExecutionCache(pool.lease, timeout=config.sandbox.script_timeout_s)
-    runs_before = cache.runs
-    workers = pool_workers(pool, config)
+
+def _run_verifiers(
+    record: SelectionRecord,
+    prepared: CandidateSet,
+    cache: ExecutionCache,
+    config: Config,
+    workers: int,
+) -> None:
+    """The test matrix and (alongside) the regression verifier, then votes, clusters and
+    the fused ranking the top-k comes from."""
+    sel = config.selection
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verifiers") as ex:
         regression = (
             ex.submit(
@@ -316,66 +350,96 @@ def run_selection(
     record.fusion = fuse_evidence(record, sel.fusion)
     record.top_k = record.fusion.top_k(sel.top_k)
 
-    by_id = {c.id: c for c in prepared.candidates}
+
+def _choose(
+    record: SelectionRecord,
+    problem: Problem,
+    hub: ModelHub,
+    pool: SandboxLeases,
+    cache: ExecutionCache,
+    sel: SelectionConfig,
+    workers: int,
+) -> None:
+    """The selector's choice among the top-k (no model call for a single one); without a
+    model (a provider that cannot be built) the top-voted candidate, recorded as a
+    ``model-error`` fallback."""
+    by_id = {c.id: c for c in record.candidates}
     top = [by_id[i] for i in record.top_k]
+    if len(top) == 1:
+        outcome = only_candidate(top[0])
+    else:
+        try:
+            model = hub.model("primary", problem_id=problem.id, stage="selection")
+        except ModelError as e:
+            outcome = SelectorOutcome(
+                chosen_id=top[0].id,
+                reason=f"fell back to the top-voted candidate: model error ({e})",
+                fallback=True,
+                fallback_kind="model-error",
+            )
+        else:
+            # RecordingModel.complete lacks the Model protocol's ``stage`` (llm/recording.py)
+            as_model: Model = model  # type: ignore[assignment]
+            ask = _selector_call(record, problem, top, as_model, pool, cache, sel, workers)
+            outcome = _select(problem, top, ask)
+    record.chosen_id = outcome.chosen_id
+    record.reason = outcome.reason
+    record.fallback, record.fallback_kind = outcome.fallback, outcome.fallback_kind
+    record.selector_attempts = outcome.attempts
+    record.selector_tests = outcome.tests
+    record.transcript = outcome.transcript
+    record.chosen_patch = by_id[record.chosen_id].patch
+
+
+def _selector_call(
+    record: SelectionRecord,
+    problem: Problem,
+    top: list[Candidate],
+    model: Model,
+    pool: SandboxLeases,
+    cache: ExecutionCache,
+    sel: SelectionConfig,
+    workers: int,
+) -> Callable[[], SelectorOutcome]:
+    """``run_selector`` with what it is shown: the issue, the votes, the original files the
+    top candidates edit, the test voting for most of them and the regressions."""
+    example = _example_test(record.tests, record.matrix, record.top_k, sel.voting)
+    example_results = (
+        {row: record.matrix.cell(row, example.digest) for row in [ORIGINAL, *record.top_k]}
+        if example
+        else None
+    )
+    paths: list[str] = []
+    for c in top:
+        paths += [p for p in touched_files(c.patch) if p not in paths]
+    return partial(
+        run_selector,
+        candidates=top,
+        issue=problem.issue,
+        votes=record.votes,
+        files=read_original_files(problem, pool, paths, sel.max_file_chars),
+        example_test=example,
+        example_results=example_results,
+        regressions=_broken_tests(record.regression, record.top_k),
+        model=model,
+        run_test=_test_runner(cache, top, workers, sel.max_output_chars_shown),
+        config=sel,
+        language=problem.test_language,
+        key=f"{problem.id}:",
+    )
+
+
+def _test_runner(
+    cache: ExecutionCache, top: list[Candidate], workers: int, output_chars: int
+) -> RunTest:
+    """Runs a selector-written test on the original code and each top candidate at once."""
 
     def run_test(script: Script) -> dict[str, Cell]:
         rows: list[tuple[str, str | None]] = [(ORIGINAL, None)] + [(c.id, c.patch) for c in top]
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as ex:
             futs = {
-                row: ex.submit(run_cell, cache, patch, script, sel.max_output_chars_shown)
-                for row, patch in rows
+                row: ex.submit(run_cell, cache, patch, script, output_chars) for row, patch in rows
             }
             return {row: f.result() for row, f in futs.items()}
 
-    example = _example_test(prepared.tests, matrix, record.top_k, sel.voting)
-    example_results = (
-        {row: matrix.cell(row, example.digest) for row in [ORIGINAL, *record.top_k]}
-        if example
-        else None
-    )
-    files: list[ShownFile] = []
-    if len(top) > 1:
-        paths: list[str] = []
-        for c in top:
-            paths += [p for p in touched_files(c.patch) if p not in paths]
-        files = read_original_files(problem, pool, paths, sel.max_file_chars)
-    try:
-        model = (
-            hub.model("primary", problem_id=problem.id, stage="selection") if len(top) > 1 else None
-        )
-    except ModelError as e:
-        model, model_error = None, e
-    else:
-        model_error = None
-    if len(top) > 1 and model is None:
-        record.chosen_id = top[0].id
-        record.reason = f"fell back to the top-voted candidate: model error ({model_error})"
-        record.fallback, record.fallback_kind = True, "model-error"
-    else:
-        outcome = _select(
-            problem,
-            top,
-            issue=problem.issue,
-            votes=record.votes,
-            files=files,
-            example_test=example,
-            example_results=example_results,
-            regressions=_broken_tests(record.regression, record.top_k),
-            model=model,  # type: ignore[arg-type]  # None only with a single candidate
-            run_test=run_test,
-            config=sel,
-            language=problem.test_language,
-            key=f"{problem.id}:",
-        )
-        record.chosen_id = outcome.chosen_id
-        record.reason = outcome.reason
-        record.fallback, record.fallback_kind = outcome.fallback, outcome.fallback_kind
-        record.selector_attempts = outcome.attempts
-        record.selector_tests = outcome.tests
-        record.transcript = outcome.transcript
-    record.chosen_patch = by_id[record.chosen_id].patch
-    record.executions = cache.runs - runs_before
-    record.seconds = round(time.monotonic() - start, 3)
-    store.save_record(problem.id, RECORD_NAME, record, fingerprint)
-    return record
+    return run_test

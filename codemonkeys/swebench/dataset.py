@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.swebench.images import instance_image
 
@@ -50,7 +51,7 @@ works under sh too; a single line ending in ``fi`` so it exits 0 when there is n
 and composes with ``;``, ``&&`` or a newline."""
 
 
-class DatasetError(ValueError):
+class DatasetError(CodemonkeysError, ValueError):
     """A dataset that cannot be read or a row that lacks what a stage needs. The message
     names the file/row and the field."""
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
 from codemonkeys.swebench.images import (
     ImageMissing,
@@ -61,11 +62,11 @@ eval script applies: a row without it is not a gradable instance."""
 EVAL_TYPES = ("pass_and_fail", "fail_only")
 
 
-class HarnessMissing(RuntimeError):
+class HarnessMissing(CodemonkeysError, RuntimeError):
     """The ``swebench`` package (the official harness) is not importable."""
 
 
-class HarnessFailed(RuntimeError):
+class HarnessFailed(CodemonkeysError, RuntimeError):
     """The harness process itself failed (not a patch being unresolved)."""
 
 

@@ -300,6 +300,8 @@ def test_selector_picks_the_correct_candidate_among_decoys(tmp_path, fixture):
         ("sel_misparse.py", "misparse", 3),
         ("sel_tests_forever.py", "attempts-exhausted", 3),
         ("sel_model_error.py", "model-error", 0),
+        ("sel_outgrows_context.py", "context-length", 1),
+        ("sel_cost_cap.py", "budget", 1),
     ],
 )
 def test_fallbacks_choose_the_top_voted_candidate_and_say_why(
@@ -311,7 +313,9 @@ def test_fallbacks_choose_the_top_voted_candidate_and_say_why(
     assert rec.chosen_id == rec.top_k[0]
     assert set(rec.top_k) == {ids(fixture)["hack"], ids(fixture)["correct"]}
     assert rec.reason.startswith("fell back to the top-voted candidate")
-    assert len(hub.calls.records()) == calls
+    assert len(hub.calls.records()) == calls == rec.selector_attempts
+    if kind in ("context-length", "budget"):  # the test it wrote ran and is kept
+        assert len(rec.selector_tests) == 1 and rec.transcript[-1].role == "user"
     if kind in ("invalid-id", "misparse"):
         corrections = [m.content for m in rec.transcript if m.role == "user"][1:]
         assert len(corrections) == 2 and (

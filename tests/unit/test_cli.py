@@ -122,3 +122,27 @@ def test_swebench_run_with_a_cap_and_an_unpriced_model_stops_before_anything(tmp
     assert result.exit_code != 0
     assert "no price is known for openai/my-local-coder" in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists()
+
+
+def test_model_options_reach_the_config_as_typed_not_through_toml_text(monkeypatch, tmp_path):
+    """`--model`/`--base-url` used to be pasted into TOML (`models.primary.model="..."`): a
+    quote or a backslash turned the value into something else (quotes kept, escapes
+    read)."""
+    monkeypatch.chdir(tmp_path)
+    model = 'openai/my"coder\\v2'
+    args = ["config", "show", "--json", "--model", model, "--set", "run.max_problems_in_flight=2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"]["primary"]["model"] == model
+
+
+def test_every_model_option_is_taken_as_given():
+    from codemonkeys.cli.common import ConfigInputs
+
+    model = 'openai/my"coder\\v2'
+    url = 'http://127.0.0.1:9/v1?q="a\\b"'
+
+    cfg = ConfigInputs(model=model, base_url=url, relevance_model="openai/x\\y").load()
+    assert cfg.models.primary.model == model and cfg.models.primary.base_url == url
+    assert cfg.models.relevance is not None
+    assert (cfg.models.relevance.model, cfg.models.relevance.base_url) == ("openai/x\\y", url)

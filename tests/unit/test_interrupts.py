@@ -53,3 +53,29 @@ def test_first_signal_sets_the_stop_flag_second_aborts_at_once():
                 proc.wait()
         err = proc.stderr.read()
         assert "stopping" in err and "aborting now" in err
+
+
+def test_building_a_pool_or_opening_a_run_installs_no_signal_handler(tmp_path):
+    """Handlers belong to the job's entry (JobSignals), never to constructing a pool or a
+    run: a library user's own handlers stay in place."""
+    import threading
+
+    from codemonkeys.config import Config
+    from codemonkeys.interrupts import HANDLED
+    from codemonkeys.pipeline import open_run
+    from codemonkeys.sandbox.pool import SandboxPool
+    from codemonkeys.sandbox.spec import SandboxSpec
+
+    def mine(signum, frame):
+        pass
+
+    previous = {sig: signal.signal(sig, mine) for sig in HANDLED}
+    try:
+        pool = SandboxPool(SandboxSpec(kind="local"), size=1, stop=threading.Event())
+        rt = open_run(tmp_path / "run", Config())
+        rt.close()
+        pool.close()
+        assert all(signal.getsignal(sig) is mine for sig in HANDLED)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

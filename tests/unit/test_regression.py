@@ -14,22 +14,26 @@ from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import ExecutionCache
 from codemonkeys.selection.regression import (
-    SUITE,
     SuiteRun,
     baseline,
+    flaky_tests,
+    regressions,
+    run_regression,
+)
+from codemonkeys.selection.regression_discovery import (
     build_command,
     detect_framework,
     discover_tests,
-    flaky_tests,
     import_pattern,
+)
+from codemonkeys.selection.regression_outcomes import (
+    SUITE,
     parse_go_json,
     parse_junit,
     parse_outcomes,
     parse_pytest_report,
     parse_sympy,
     parse_unittest,
-    regressions,
-    run_regression,
 )
 from tests.conftest import make_git_repo
 
