@@ -13,6 +13,8 @@ seeded copies, so a problem retried on another node never pays a recorded call t
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,15 +197,36 @@ def worker_runtime(job: ProblemJob, root: Path, coordinator: Any, sink: Sink) ->
     )
 
 
-def remove_orphan_containers(config: Config, run_id: str) -> None:
-    """Containers of this run whose creating worker died (a node lost mid-problem) on this
-    node's engine; those of live workers are kept."""
+def remove_orphan_containers(config: Config, run_id: str) -> int:
+    """Remove this run's containers that a worker of this host created and that outlived
+    it (a node lost mid-problem); those of live workers, and of other hosts sharing the
+    engine (pods on one Docker socket), are kept. How many were removed."""
     if config.sandbox.kind != "docker":
-        return
-    from codemonkeys.sandbox.images import clean_containers
+        return 0
+    from codemonkeys.sandbox.images import docker_client
+    from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
 
+    mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
+    removed = 0
     with contextlib.suppress(Exception):  # an engine hiccup must not cost the problem
-        clean_containers(run_id=run_id)
+        for c in docker_client().containers.list(all=True, filters={"label": mine}):
+            if not _alive((c.labels or {}).get(PID_LABEL, "")):
+                with contextlib.suppress(Exception):  # gone meanwhile
+                    c.remove(force=True)
+                    removed += 1
+    return removed
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except ValueError:
+        return True  # no owner recorded: not ours to judge
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemResult:
