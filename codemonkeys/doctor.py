@@ -33,22 +33,16 @@ def _python() -> Check:
 
 
 def _docker(config: Config) -> list[Check]:
-    try:
-        import docker
+    from codemonkeys.sandbox.docker_client import EngineUnreachable, docker_client
 
-        client = docker.from_env(timeout=10)
+    missing: Status = "fail" if config.sandbox.kind == "docker" else "warn"
+    try:
+        client = docker_client(timeout=10)
         info = client.version()
-    except Exception as e:
-        status: Status = "fail" if config.sandbox.kind == "docker" else "warn"
-        return [
-            Check(
-                name="docker engine",
-                status=status,
-                detail=f"not reachable ({type(e).__name__})",
-                fix="install and start Docker (Debian: apt-get install docker.io && dockerd &), "
-                "or run with --set sandbox.kind=local (no isolation)",
-            )
-        ]
+    except EngineUnreachable as e:
+        return [Check(name="docker engine", status=missing, detail=e.message, fix=e.fix or "")]
+    except Exception as e:  # answered the ping, then failed
+        return [Check(name="docker engine", status=missing, detail=f"{type(e).__name__}: {e}")]
     checks = [Check(name="docker engine", status="ok", detail=f"server {info.get('Version', '?')}")]
     image = config.sandbox.image
     try:
@@ -58,7 +52,7 @@ def _docker(config: Config) -> list[Check]:
         checks.append(
             Check(
                 name="sandbox image",
-                status="fail" if config.sandbox.kind == "docker" else "warn",
+                status=missing,
                 detail=f"{image} not found",
                 fix="docker build -t codemonkeys-sandbox:latest -f containers/Dockerfile containers/ "
                 "(offline: bash containers/build-offline-image.sh)",

@@ -168,7 +168,7 @@ def require_docker(rt: Runtime) -> None:
     it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
     carries one clear message for the CLI."""
     from codemonkeys.sandbox.base import SandboxError
-    from codemonkeys.sandbox.images import docker_client
+    from codemonkeys.sandbox.docker_client import docker_client
 
     if rt.config.sandbox.kind != "docker":
         return

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.diffs import touched_files
+
 
 class Problem(BaseModel):
     id: str
@@ -50,21 +52,9 @@ class Gold(BaseModel):
     metrics that need them are unavailable."""
 
     def edited_files(self) -> list[str]:
-        return patch_files(self.patch)
+        return touched_files(self.patch)
 
 
 def safe_name(text: str) -> str:
     """A file-system-safe, still readable name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "problem"
-
-
-def patch_files(patch: str) -> list[str]:
-    """Paths a unified diff touches (new side; old side for deletions), in order."""
-    files: list[str] = []
-    for line in patch.splitlines():
-        m = re.match(r"^diff --git a/(.+?) b/(.+)$", line)
-        if m:
-            path = m.group(2)
-            if path not in files:
-                files.append(path)
-    return files

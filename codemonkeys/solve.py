@@ -28,7 +28,7 @@ from rich.table import Table
 
 from codemonkeys.config import Config
 from codemonkeys.context.scan_cost import ScanEstimate
-from codemonkeys.errors import CodemonkeysError, DockerUnreachable
+from codemonkeys.errors import CodemonkeysError
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
@@ -206,13 +206,9 @@ def prepare_environment(
         )
         console.print(escape(plan.describe()))
         return None, language
-    import docker
+    from codemonkeys.sandbox.docker_client import docker_client
 
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as e:
-        raise DockerUnreachable(type(e).__name__) from None
+    client = docker_client()  # EngineUnreachable: the one message and fix
     if opts.image:
         from codemonkeys.sandbox import ensure_image
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from codemonkeys.diffs import file_sections
 from codemonkeys.sandbox.base import ExecResult, PatchResult, SandboxError
 from codemonkeys.sandbox.gittree import (
     ChunkReader,
@@ -70,6 +71,23 @@ MAX_KEEP_PATTERNS = 5000
 def _pattern_escape(path: str) -> str:
     """A path as an anchored, literal gitignore-style pattern."""
     return "/" + re.sub(r"([\\*?\[])", r"\\\1", path.lstrip("/"))
+
+
+def _attribute_pattern(path: str) -> str:
+    """A gitattributes pattern matching ``path`` only: every byte outside ``[A-Za-z0-9._/-]``
+    becomes ``?`` (git matches bytes, so a two-byte UTF-8 character is two ``?``)."""
+    safe = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-")
+    raw = path.encode("utf-8", "surrogateescape")
+    return "/" + "".join(chr(b) if b in safe else "?" for b in raw)
+
+
+def _has_surrogates(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (decoded with surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class ShellGitSandbox:
@@ -250,21 +268,9 @@ exit 1
             pass
         # Some changed text file is not UTF-8: emit those files as git binary patches so
         # the diff is valid text, stores as JSON and still applies byte-exactly.
-        names = self._git_ok(
-            self._index_setup()
-            + f'git diff --cached --name-only -z --no-renames {q(self.base_commit)}; rc=$?; rm -f "$idx"; exit $rc',
-            "listing changed files",
-        )
-        paths = [n for n in names.split(b"\0") if n]
-        sections = re.split(rb"(?m)^(?=diff --git )", raw)
-        sections = [s for s in sections if s]
-        bad = []
-        for name, section in zip(paths, sections, strict=False):
-            try:
-                section.decode("utf-8")
-            except UnicodeDecodeError:
-                bad.append(name.decode("utf-8", "surrogateescape"))
-        raw = self._diff_bytes(bad or [p.decode("utf-8", "surrogateescape") for p in paths])
+        text = raw.decode("utf-8", "surrogateescape")  # undecodable bytes -> surrogates
+        bad = [path for path, section in file_sections(text) if path and _has_surrogates(section)]
+        raw = self._diff_bytes(bad or [path for path, _ in file_sections(text) if path])
         return raw.decode("utf-8", "backslashreplace")
 
     def _index_setup(self) -> str:
@@ -282,9 +288,7 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
     def _diff_bytes(self, binary_paths: list[str]) -> bytes:
         attr = ""
         if binary_paths:
-            lines = "\n".join(
-                "/" + re.sub(r"[^A-Za-z0-9._/-]", "?", p) + " -diff -text" for p in binary_paths
-            )
+            lines = "\n".join(_attribute_pattern(p) + " -diff -text" for p in binary_paths)
             attr = f'mkdir -p "$gd/info"; [ -e "$gd/info/attributes" ] && cp "$gd/info/attributes" {q(self.private_dir)}/.attr.bak\nprintf %s {q(lines + chr(10))} >> "$gd/info/attributes"\n'
         cleanup = 'rm -f "$idx"\n'
         if binary_paths:

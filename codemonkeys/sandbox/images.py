@@ -8,28 +8,13 @@ import socket
 from typing import Any
 
 from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
 
 GENERIC_IMAGE_HELP = (
     "build it with `bash containers/build-offline-image.sh {image}` (no registry needed) or "
     "`docker build -t {image} -f containers/Dockerfile containers/` (needs Docker Hub)"
 )
-
-
-def docker_client(client: Any = None) -> Any:
-    if client is not None:
-        return client
-    try:
-        import docker
-
-        c = docker.from_env(timeout=120)
-        c.ping()
-        return c
-    except Exception as e:
-        raise SandboxError(
-            f"cannot reach the Docker engine ({type(e).__name__}: {e}); start dockerd, or use "
-            'the opt-in local sandbox (sandbox.kind = "local") which runs code on the host'
-        ) from e
 
 
 def swebench_image_name(instance_id: str) -> str:
@@ -41,7 +26,7 @@ def swebench_image_name(instance_id: str) -> str:
 def image_exists(image: str, client: Any = None) -> bool:
     import docker
 
-    client = docker_client(client)
+    client = client if client is not None else docker_client()
     try:
         client.images.get(image)
         return True
@@ -53,7 +38,7 @@ def image_exists(image: str, client: Any = None) -> bool:
 
 def ensure_image(image: str, client: Any = None, *, pull: bool = True) -> None:
     """Make sure ``image`` is present; pulls only when it is absent (and ``pull``)."""
-    client = docker_client(client)
+    client = client if client is not None else docker_client()
     if image_exists(image, client):
         return
     hint = (
@@ -98,7 +83,7 @@ def clean_containers(
     given). Containers whose creating process is still alive on this host are kept unless
     ``include_live`` (so `clean` never pulls the rug from under a running run). Returns
     how many were removed."""
-    client = docker_client(client)
+    client = client if client is not None else docker_client()
     filters = {"label": [f"{MANAGED_LABEL}=1"]}
     if run_id:
         filters["label"].append(f"{RUN_LABEL}={run_id}")

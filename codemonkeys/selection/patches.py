@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from codemonkeys.diffs import file_sections
+
 _TEST_NAME = re.compile(r"^(test_.*|.*_tests?|tests?|conftest)\.py$")
 
 
@@ -26,55 +28,12 @@ def is_test_file(path: str, test_dirs: Sequence[str] = ("test", "tests", "testin
     return bool(_TEST_NAME.match(p.name))
 
 
-def split_file_sections(patch: str) -> list[tuple[str, str]]:
-    """(path, section text) per file of a unified diff, in order. Works for ``git diff``
-    output (``diff --git`` headers) and for plain ``---``/``+++`` diffs."""
-    lines = patch.splitlines(keepends=True)
-    git_style = any(ln.startswith("diff --git ") for ln in lines)
-
-    def starts_file(i: int) -> bool:
-        if git_style:
-            return lines[i].startswith("diff --git ")
-        return (
-            lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
-        )
-
-    starts = [i for i in range(len(lines)) if starts_file(i)]
-    if not starts:
-        return [("", patch)] if patch.strip() else []
-    sections = []
-    for n, s in enumerate(starts):
-        e = starts[n + 1] if n + 1 < len(starts) else len(lines)
-        text = "".join(lines[s:e])
-        sections.append((_section_path(lines[s:e]), text))
-    head = "".join(lines[: starts[0]])
-    if head.strip():  # text before the first file header (e.g. a commit message): keep it
-        sections.insert(0, ("", head))
-    return sections
-
-
-def _section_path(lines: list[str]) -> str:
-    m = re.match(r"^diff --git a/(.+?) b/(.+?)\s*$", lines[0])
-    new = old = ""
-    for ln in lines:
-        if ln.startswith("+++ "):
-            new = ln[4:].strip().split("\t")[0]
-        elif ln.startswith("--- "):
-            old = ln[4:].strip().split("\t")[0]
-        if new:
-            break
-    for cand in (new, old):
-        if cand and cand != "/dev/null":
-            return cand[2:] if cand.startswith(("a/", "b/")) else cand
-    return m.group(2) if m else ""
-
-
 def strip_test_file_edits(patch: str, test_dirs: Sequence[str]) -> tuple[str, list[str]]:
     """The patch without the sections of test files, and the paths removed."""
     kept: list[str] = []
     removed: list[str] = []
     kept_files = 0
-    for path, text in split_file_sections(patch):
+    for path, text in file_sections(patch):
         if path and is_test_file(path, test_dirs):
             removed.append(path)
         else:
@@ -86,12 +45,3 @@ def strip_test_file_edits(patch: str, test_dirs: Sequence[str]) -> tuple[str, li
     if out and not out.endswith("\n"):
         out += "\n"
     return out, removed
-
-
-def touched_files(patch: str) -> list[str]:
-    """Repo-relative paths a patch touches, in order, without duplicates."""
-    out: list[str] = []
-    for path, _ in split_file_sections(patch):
-        if path and path not in out:
-            out.append(path)
-    return out

@@ -25,8 +25,9 @@ from pydantic import BaseModel
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
+from codemonkeys.diffs import touched_files
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.patches import is_test_file, touched_files
+from codemonkeys.selection.patches import is_test_file
 
 Framework = Literal["django", "sympy", "pytest", "unittest", "go", "npm", "custom", "none"]
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config, SelectionConfig
+from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
 from codemonkeys.problem import Problem
@@ -32,7 +33,7 @@ from codemonkeys.records import Record
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
-from codemonkeys.selection.patches import strip_test_file_edits, touched_files
+from codemonkeys.selection.patches import strip_test_file_edits
 from codemonkeys.selection.regression import RegressionRecord, run_regression
 from codemonkeys.selection.selector import (
     RunTest,

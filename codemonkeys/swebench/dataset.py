@@ -83,48 +83,56 @@ Numbered = list[tuple[int, dict[str, Any]]]
 def _load_local(path: Path) -> Numbered:
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetError(f"{path} line {lineno}: not valid JSON ({e})") from e
-            if not isinstance(row, dict):
-                raise DatasetError(
-                    f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            rows.append((lineno, row))
-        return rows
-    if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{path}: not valid JSON ({e})") from e
-        if isinstance(data, dict):  # {instance_id: row}
-            data = [{"instance_id": k, **v} if isinstance(v, dict) else v for k, v in data.items()]
-        if not isinstance(data, list):
-            raise DatasetError(
-                f"{path}: expected a list of rows or an object of rows by instance_id"
-            )
-        for i, row in enumerate(data):
-            if not isinstance(row, dict):
-                raise DatasetError(
-                    f"{path} row {i + 1}: expected a JSON object, got {type(row).__name__}"
-                )
-        return list(enumerate(data, start=1))
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DatasetError(f"{path}: unsupported dataset file type (use .json, .jsonl or .parquet)")
+    return reader(path)
 
+
+def _read_jsonl(path: Path) -> Numbered:
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
-            rows = pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow raises several types for a bad file
-            raise DatasetError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from e
-        return list(enumerate(rows, start=1))
-    raise DatasetError(f"{path}: unsupported dataset file type (use .json, .jsonl or .parquet)")
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{path} line {lineno}: not valid JSON ({e})") from e
+        if not isinstance(row, dict):
+            raise DatasetError(
+                f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}"
+            )
+        rows.append((lineno, row))
+    return rows
+
+
+def _read_json(path: Path) -> Numbered:
+    """A list of rows, or an object of rows by instance_id."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from e
+    if isinstance(data, dict):  # {instance_id: row}
+        data = [{"instance_id": k, **v} if isinstance(v, dict) else v for k, v in data.items()]
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: expected a list of rows or an object of rows by instance_id")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise DatasetError(
+                f"{path} row {i + 1}: expected a JSON object, got {type(row).__name__}"
+            )
+    return list(enumerate(data, start=1))
+
+
+def _read_parquet(path: Path) -> Numbered:
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise DatasetError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from e
+    return list(enumerate(rows, start=1))
 
 
 def _load_hub(name: str, split: str) -> Numbered:

@@ -48,14 +48,13 @@ def _add(total: dict[str, ScanCost], rows: list[ScanCost]) -> None:
 
 def estimate_swebench(rows: list[dict[str, Any]], config: Config, console: Any) -> ScanEstimate:
     """Print each problem's scan estimate and return the totals (same shape)."""
+    from codemonkeys.sandbox.docker_client import docker_client
     from codemonkeys.swebench.dataset import DatasetError, to_problem
     from codemonkeys.swebench.images import image_present
 
     client = None
     if config.sandbox.kind == "docker":
-        import docker
-
-        client = docker.from_env(timeout=120)
+        client = docker_client()
     full: dict[str, ScanCost] = {}
     kept: dict[str, ScanCost] = {}
     last: ScanEstimate | None = None

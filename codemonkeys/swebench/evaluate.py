@@ -19,23 +19,29 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
-import os
 import re
-import resource
-import shutil
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
+from codemonkeys.swebench.harness_io import (
+    HARNESS_MODULE,
+    drop_stale_verdict,
+    harness_command,
+    harness_log_parsers,
+    instance_dir,
+    instance_verdict,
+    read_predictions,
+    write_jsonl,
+)
 from codemonkeys.swebench.images import (
     ImageMissing,
     ensure_instance_image,
@@ -43,10 +49,11 @@ from codemonkeys.swebench.images import (
     instance_image,
 )
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 log = logging.getLogger(__name__)
 
-HARNESS_MODULE = "swebench.harness.run_evaluation"
-APPLY_PATCH_FAIL = ">>>>> Patch Apply Failed"  # swebench.harness.constants; its log says so
 HARNESS_FIELDS = (
     "instance_id",
     "repo",
@@ -103,32 +110,12 @@ def check_harness_row(row: Mapping[str, Any]) -> None:
         raise DatasetError(
             f"row {row['instance_id']!r}: eval_type {row['eval_type']!r} is not one of {', '.join(EVAL_TYPES)}"
         )
-    parsers = _parser_names()
+    parsers = harness_log_parsers()
     if parsers is not None and row["log_parser"] not in parsers:
         raise DatasetError(
             f"row {row['instance_id']!r}: log_parser {row['log_parser']!r} is not a parser of the installed "
             f"harness (e.g. {', '.join(sorted(parsers)[:5])}, ...)"
         )
-
-
-def _parser_names() -> set[str] | None:
-    """The harness's log parser names, read from its source rather than imported:
-    importing ``swebench.harness`` pulls in datasets/modal and runs ``load_dotenv()``,
-    global effects we keep out of our process. None when it cannot be read."""
-    spec = importlib.util.find_spec("swebench")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    init = (
-        Path(next(iter(spec.submodule_search_locations)))
-        / "harness"
-        / "log_parsers"
-        / "__init__.py"
-    )
-    try:
-        names = set(re.findall(r'^\s*"(\w+)"\s*:', init.read_text(), flags=re.M))
-    except OSError:
-        return None
-    return names or None
 
 
 def _index_rows(dataset_rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -155,66 +142,6 @@ def _checked_rows(
     return rows, ungradable
 
 
-def _read_predictions(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        preds = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        data = json.loads(text)
-        preds = list(data.values()) if isinstance(data, dict) else data
-    for p in preds:
-        if not isinstance(p, dict) or "instance_id" not in p:
-            raise DatasetError(f"{path}: every prediction needs an instance_id")
-    return preds
-
-
-def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    # ensure_ascii keeps U+2028 & co. escaped: the harness splits the file with str.splitlines()
-    tmp.write_text("".join(json.dumps(dict(r)) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _open_file_limit(wanted: int = 4096) -> int:
-    """The harness sets soft = hard = this value; above our hard limit that is an error."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-
-
-def harness_command(
-    dataset_file: Path,
-    predictions_file: Path,
-    *,
-    run_id: str,
-    max_workers: int,
-    timeout: int,
-    report_dir: Path,
-) -> list[str]:
-    """The exact command line we run (cwd = report_dir)."""
-    return [
-        sys.executable,
-        "-m",
-        HARNESS_MODULE,
-        "--dataset_name",
-        str(dataset_file),
-        "--split",
-        "test",
-        "--predictions_path",
-        str(predictions_file),
-        "--max_workers",
-        str(max_workers),
-        "--open_file_limit",
-        str(_open_file_limit()),
-        "--timeout",
-        str(timeout),
-        "--run_id",
-        run_id,
-        "--report_dir",
-        str(report_dir),
-    ]
-
-
 def run_harness(
     predictions: Sequence[Mapping[str, Any]],
     dataset_rows: Sequence[Mapping[str, Any]],
@@ -224,7 +151,7 @@ def run_harness(
     timeout: int = 1800,
     report_dir: str | Path,
     pull: bool = False,
-    client: Any = None,
+    client: DockerClient | None = None,
 ) -> EvaluationRun:
     """Grade ``predictions`` (harness format: instance_id, model_name_or_path,
     model_patch; one per instance) against ``dataset_rows`` in one harness run.
@@ -248,46 +175,81 @@ def run_harness(
             f"run {run_id}: more than one prediction for an instance; the harness keeps one per run"
         )
     rows, ungradable = _checked_rows(ids, _index_rows(dataset_rows))
-    result = EvaluationRun(run_id=run_id, log_dir=report_dir / "logs" / "run_evaluation" / run_id)
-    by_id = {r["instance_id"]: r for r in rows}
-    if client is None and any(
-        (p.get("model_patch") or "").strip() and p["instance_id"] not in ungradable
-        for p in predictions
-    ):
-        import docker
+    log_dir = report_dir / "logs" / "run_evaluation" / run_id
+    result = EvaluationRun(run_id=run_id, log_dir=log_dir)
+    to_grade = _sendable(predictions, rows, ungradable, result, pull=pull, client=client)
+    if not to_grade:  # the harness cannot write a report without a prediction
+        return result
+    for p in to_grade:
+        drop_stale_verdict(log_dir, p)
+    graded = {p["instance_id"] for p in to_grade}
+    returncode = _launch(
+        to_grade,
+        [harness_row(r) for r in rows if r["instance_id"] in graded],
+        result,
+        report_dir=report_dir,
+        max_workers=max_workers,
+        timeout=timeout,
+    )
+    _collect_verdicts(result, log_dir, to_grade, returncode)
+    return result
 
-        client = docker.from_env()
+
+def _sendable(
+    predictions: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    ungradable: Mapping[str, str],
+    result: EvaluationRun,
+    *,
+    pull: bool,
+    client: DockerClient | None,
+) -> list[dict[str, Any]]:
+    """The predictions worth a harness run; the others get their verdict in ``result``
+    now: ungradable row, empty patch (unresolved), image missing."""
+    by_id = {r["instance_id"]: r for r in rows}
     to_grade = []
     for p in predictions:
         iid = p["instance_id"]
         if iid in ungradable:  # this instance only (never graded); the others are graded
-            result.resolved[iid] = None
-            result.status[iid] = "ungradable"
-            result.reasons[iid] = ungradable[iid]
-            log.warning("not grading %s: %s", iid, ungradable[iid])
+            _not_graded(result, iid, "ungradable", ungradable[iid])
             continue
         if not (p.get("model_patch") or "").strip():
             result.resolved[iid] = False
             result.status[iid] = "empty_patch"
             continue
+        if client is None:
+            client = docker_client()
         missing = _image_problem(instance_image(by_id[iid]), pull=pull, client=client)
         if missing:
-            result.resolved[iid] = None
-            result.status[iid] = "image_missing"
-            result.reasons[iid] = missing
-            log.warning("not grading %s: %s", iid, missing)
+            _not_graded(result, iid, "image_missing", missing)
             continue
         to_grade.append({**p, "model_name_or_path": p.get("model_name_or_path") or "codemonkeys"})
-    if not to_grade:  # the harness cannot write a report without a prediction
-        return result
+    return to_grade
 
-    for p in to_grade:
-        _drop_stale_verdict(result.log_dir, p)
+
+def _not_graded(result: EvaluationRun, iid: str, status: str, reason: str) -> None:
+    result.resolved[iid] = None
+    result.status[iid] = status
+    result.reasons[iid] = reason
+    log.warning("not grading %s: %s", iid, reason)
+
+
+def _launch(
+    to_grade: Sequence[Mapping[str, Any]],
+    harness_rows: Sequence[Mapping[str, Any]],
+    result: EvaluationRun,
+    *,
+    report_dir: Path,
+    max_workers: int,
+    timeout: int,
+) -> int:
+    """Run the harness on ``to_grade`` (its output in ``result.harness_log``); its exit
+    status."""
+    run_id = result.run_id
     dataset_file = report_dir / f"dataset.{run_id}.jsonl"
     predictions_file = report_dir / f"predictions.{run_id}.jsonl"
-    graded = {p["instance_id"] for p in to_grade}
-    _write_jsonl(dataset_file, [harness_row(r) for r in rows if r["instance_id"] in graded])
-    _write_jsonl(predictions_file, to_grade)
+    write_jsonl(dataset_file, harness_rows)
+    write_jsonl(predictions_file, to_grade)
     cmd = harness_command(
         dataset_file,
         predictions_file,
@@ -305,32 +267,43 @@ def run_harness(
     model = to_grade[0]["model_name_or_path"].replace("/", "__")
     summary_path = report_dir / f"{model}.{run_id}.json"
     result.report_path = summary_path if summary_path.is_file() else None
-    # Verdicts come from the per-instance report.json files the harness writes as each
-    # instance finishes, not from its end-of-run summary: the summary step lists every
-    # container on the engine and crashes (docker NotFound) when any other container is
-    # removed meanwhile, which happens whenever sandboxes run alongside evaluation.
-    verdicts = {p["instance_id"]: _instance_verdict(result.log_dir, p) for p in to_grade}
-    if proc.returncode != 0 and all(v is None for v in verdicts.values()):
-        tail = "\n".join(result.harness_log.read_text(errors="replace").splitlines()[-25:])
-        raise HarnessFailed(
-            f"swebench harness run {run_id} exited {proc.returncode} without grading any "
-            f"instance; log {result.harness_log}:\n{tail}"
+    return proc.returncode
+
+
+def _collect_verdicts(
+    result: EvaluationRun, log_dir: Path, to_grade: Sequence[Mapping[str, Any]], returncode: int
+) -> None:
+    """Each sent instance's verdict into ``result``; ``HarnessFailed`` when the harness
+    failed without grading any.
+
+    Verdicts come from the per-instance report.json files the harness writes as each
+    instance finishes, not from its end-of-run summary: the summary step lists every
+    container on the engine and crashes (docker NotFound) when any other container is
+    removed meanwhile, which happens whenever sandboxes run alongside evaluation."""
+    run_id, harness_log = result.run_id, result.harness_log
+    verdicts = {p["instance_id"]: (p, instance_verdict(log_dir, p)) for p in to_grade}
+    if returncode != 0 and all(v is None for _, v in verdicts.values()):
+        tail = (
+            "\n".join(harness_log.read_text(errors="replace").splitlines()[-25:])
+            if harness_log
+            else ""
         )
-    if proc.returncode != 0:
+        raise HarnessFailed(
+            f"swebench harness run {run_id} exited {returncode} without grading any "
+            f"instance; log {harness_log}:\n{tail}"
+        )
+    if returncode != 0:
         log.warning(
-            "harness run %s exited %s after grading; see %s",
-            run_id,
-            proc.returncode,
-            result.harness_log,
+            "harness run %s exited %s after grading; see %s", run_id, returncode, harness_log
         )
     errors = []
-    for iid, verdict in verdicts.items():
+    for iid, (pred, verdict) in verdicts.items():
         result.resolved[iid] = verdict
         if verdict is None:
             errors.append(iid)
             result.status[iid] = "error"
             result.reasons[iid] = (
-                f"the harness produced no verdict; see {result.log_dir / _model_dir(iid, to_grade)}"
+                f"the harness produced no verdict; see {instance_dir(log_dir, pred)}"
             )
         else:
             result.status[iid] = "resolved" if verdict else "unresolved"
@@ -338,46 +311,9 @@ def run_harness(
         log.warning(
             "harness run %s: %d instance(s) errored: %s", run_id, len(errors), sorted(errors)
         )
-    return result
 
 
-def _model_dir(iid: str, preds: Sequence[Mapping[str, Any]]) -> str:
-    model = next(p["model_name_or_path"] for p in preds if p["instance_id"] == iid)
-    return f"{model.replace('/', '__')}/{iid}"
-
-
-def _instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
-    """The harness's verdict for one prediction (its report.json). A patch the harness
-    could not apply is graded unresolved (the patch's fault, as in the official scoring);
-    None when there is no verdict for another reason (container failure, timeout)."""
-    inst_dir = log_dir / pred["model_name_or_path"].replace("/", "__") / pred["instance_id"]
-    try:
-        return bool(
-            json.loads((inst_dir / "report.json").read_text())[pred["instance_id"]]["resolved"]
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    try:
-        instance_log = (inst_dir / "run_instance.log").read_text(errors="replace")
-    except OSError:
-        return None
-    return False if APPLY_PATCH_FAIL in instance_log else None
-
-
-def _drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
-    """The harness reuses any report.json under (run_id, model, instance) without
-    looking at the patch; when the patch it graded differs from this one, remove that
-    instance's logs so it is graded again instead of answering for another patch."""
-    inst_dir = log_dir / pred["model_name_or_path"].replace("/", "__") / pred["instance_id"]
-    graded = inst_dir / "patch.diff"
-    if graded.is_file() and graded.read_text(errors="replace") != pred["model_patch"]:
-        log.info(
-            "patch for %s changed since %s graded it; grading again", pred["instance_id"], inst_dir
-        )
-        shutil.rmtree(inst_dir)
-
-
-def _image_problem(image: str, *, pull: bool, client: Any) -> str | None:
+def _image_problem(image: str, *, pull: bool, client: DockerClient) -> str | None:
     """None when ``image`` is usable, else why not."""
     if pull:
         try:
@@ -399,14 +335,14 @@ def evaluate_predictions(
     timeout: int = 1800,
     report_dir: str | Path,
     pull: bool = False,
-    client: Any = None,
+    client: DockerClient | None = None,
 ) -> dict[str, bool | None]:
     """Grade a predictions file (.jsonl or .json, harness format) with the official
     harness; instance_id -> resolved. Empty patches are False; an instance the harness
     never graded (image missing, harness error) is None, never False.
     A verdict the harness already has for the same (run_id, model, instance, patch)
     is reused; a changed patch is graded again."""
-    predictions = _read_predictions(Path(predictions_path))
+    predictions = read_predictions(Path(predictions_path))
     return run_harness(
         predictions,
         dataset_rows,
@@ -453,7 +389,7 @@ def grade_candidates(
     timeout: int = 1800,
     report_dir: str | Path,
     pull: bool = False,
-    client: Any = None,
+    client: DockerClient | None = None,
 ) -> dict[str, dict[str, Verdict]]:
     """Grade every distinct patch of every instance:
     ``{instance_id: [(label, patch), ...]}`` -> ``{instance_id: {label: Verdict}}``.
@@ -467,29 +403,11 @@ def grade_candidates(
     layers go on; so does a row the harness cannot grade (``ungradable``)."""
     from codemonkeys.candidates import candidate_id
 
-    distinct: dict[str, dict[str, str]] = {}
-    for iid, cands in candidates.items():
-        seen: dict[str, str] = {}
-        for _label, patch in cands:
-            if (patch or "").strip():
-                seen.setdefault(candidate_id(patch), patch)
-        distinct[iid] = seen
-
+    distinct = {iid: _distinct_patches(cands) for iid, cands in candidates.items()}
     verdict: dict[tuple[str, str], Verdict] = {}
     depth = max((len(v) for v in distinct.values()), default=0)
     for layer in range(depth):
-        preds = []
-        for iid, patches in distinct.items():
-            if layer < len(patches):
-                cid, patch = list(patches.items())[layer]
-                preds.append(
-                    {
-                        "instance_id": iid,
-                        "model_name_or_path": f"cm-{patch_key(patch)}",
-                        "model_patch": patch,
-                        "cid": cid,
-                    }
-                )
+        preds = _layer(distinct, layer)
         run_id = f"{run_id_prefix}.L{layer}"
         try:
             run = run_harness(
@@ -504,15 +422,12 @@ def grade_candidates(
             )
         except HarnessFailed as e:
             log.warning("harness run %s graded nothing: %s", run_id, str(e).splitlines()[0])
-            for p in preds:
-                verdict[(p["instance_id"], p["cid"])] = Verdict(
-                    resolved=None, status="harness_failed", reason=str(e)
-                )
+            failed = Verdict(resolved=None, status="harness_failed", reason=str(e))
+            verdict.update({(p["instance_id"], p["cid"]): failed for p in preds})
             continue
-        for p in preds:
-            iid = p["instance_id"]
-            verdict[(iid, p["cid"])] = _verdict_of(run, iid)
-
+        verdict.update(
+            {(p["instance_id"], p["cid"]): _verdict_of(run, p["instance_id"]) for p in preds}
+        )
     return {
         iid: {
             label: verdict[(iid, candidate_id(patch))] if (patch or "").strip() else EMPTY
@@ -520,6 +435,35 @@ def grade_candidates(
         }
         for iid, cands in candidates.items()
     }
+
+
+def _distinct_patches(cands: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """candidate id -> patch, the first patch of each identity, empty ones left out."""
+    from codemonkeys.candidates import candidate_id
+
+    seen: dict[str, str] = {}
+    for _label, patch in cands:
+        if (patch or "").strip():
+            seen.setdefault(candidate_id(patch), patch)
+    return seen
+
+
+def _layer(distinct: Mapping[str, Mapping[str, str]], layer: int) -> list[dict[str, str]]:
+    """The ``layer``-th distinct patch of each instance that has one, as a prediction named
+    after its patch hash (``cid`` kept to file the verdict)."""
+    preds = []
+    for iid, patches in distinct.items():
+        if layer < len(patches):
+            cid, patch = list(patches.items())[layer]
+            preds.append(
+                {
+                    "instance_id": iid,
+                    "model_name_or_path": f"cm-{patch_key(patch)}",
+                    "model_patch": patch,
+                    "cid": cid,
+                }
+            )
+    return preds
 
 
 def _verdict_of(run: EvaluationRun, iid: str) -> Verdict:

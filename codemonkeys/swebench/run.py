@@ -135,7 +135,7 @@ def image_aware_solver(remove_images: bool):
         rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
     ) -> ProblemResult:
         from codemonkeys.sandbox.base import SandboxError
-        from codemonkeys.sandbox.images import docker_client
+        from codemonkeys.sandbox.docker_client import docker_client
         from codemonkeys.swebench.images import (
             ImageMissing,
             ensure_instance_image,

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from codemonkeys.config import ContextConfig  # noqa: E402
 from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files, read_text  # noqa: E402
 from codemonkeys.context.prefilter import file_terms, kept_count, rank_files  # noqa: E402
-from codemonkeys.problem import patch_files  # noqa: E402
+from codemonkeys.diffs import touched_files  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SHARES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -230,7 +230,7 @@ def measure(row: dict, source, cfg: ContextConfig, trees: dict[str, RepoTree]) -
     rank_s = time.perf_counter() - t0
     enum_s = t0 - t_enum
     files: dict[str, SourceFile] = {f.path: f for f in enum.files}
-    gold = patch_files(row["patch"])
+    gold = touched_files(row["patch"])
     at_base = set(paths)
     gold_enum = [g for g in gold if g in files]
     order = [r.path for r in ranked]

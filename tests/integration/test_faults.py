@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CLI, FIXTURES, ROOT
 from tests.swebench_fixture import fixture_row, make_fixture_repo
 
@@ -41,7 +43,7 @@ def test_swebench_run_without_a_docker_engine_is_one_clear_message(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "Traceback" not in out
-    assert "cannot reach the Docker engine" in out
+    assert "the Docker engine is not reachable" in out
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and "Docker engine" in status["error"]
 
@@ -65,5 +67,42 @@ def test_ensemble_without_a_docker_engine_is_one_clear_message(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "Traceback" not in out
-    assert "cannot reach the Docker engine" in out
+    assert "the Docker engine is not reachable" in out
     assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
+
+
+def _unreachable_engine_commands(tmp_path: Path) -> dict[str, list[str]]:
+    dataset, _ = _dataset(tmp_path)
+    repo = make_fixture_repo(tmp_path / "local").path
+    model = ["--model", f"scripted:{POLICY}"]
+    return {
+        "doctor": ["doctor", *model],
+        "solve": ["solve", "--repo", str(repo), "--issue", "mean() of [] raises", "--run-dir",
+                  str(tmp_path / "solve"), *model],
+        "swebench run --estimate": ["swebench", "run", "--dataset", str(dataset), "--estimate",
+                                    "--run-dir", str(tmp_path / "est"), *model],
+    }  # fmt: skip
+
+
+def test_every_job_reports_an_unreachable_engine_the_same_way(tmp_path):
+    """One client factory (sandbox/docker_client.py): each job that needs the engine says
+    the same thing and the same fix, without a traceback."""
+    for name, args in _unreachable_engine_commands(tmp_path).items():
+        proc = _cli(*args, env=NO_DOCKER)
+        out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
+        assert proc.returncode != 0, (name, out)
+        assert "Traceback" not in out, (name, out)
+        assert "the Docker engine is not reachable" in out, (name, out)
+        assert "--sandbox local" in out, (name, out)
+
+
+def test_grading_without_an_engine_is_the_same_sandbox_error(tmp_path, monkeypatch):
+    from codemonkeys.sandbox.docker_client import EngineUnreachable
+    from codemonkeys.swebench.evaluate import run_harness
+
+    _, row = _dataset(tmp_path)
+    pred = {"instance_id": row["instance_id"], "model_name_or_path": "m",
+            "model_patch": row["patch"]}  # fmt: skip
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER["DOCKER_HOST"])
+    with pytest.raises(EngineUnreachable, match="the Docker engine is not reachable"):
+        run_harness([pred], [row], run_id="t", report_dir=tmp_path / "eval")

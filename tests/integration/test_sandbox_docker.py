@@ -291,6 +291,20 @@ def test_diff_includes_new_binary_and_non_utf8_files_and_reapplies_exactly(sb):
     assert sb.run(TREE_HASH).output == after
 
 
+def test_diff_of_a_quoted_name_with_non_utf8_content_reapplies_exactly(sb):
+    # git quotes the name ("caf\303\251 latin1.txt"); its section is found by that name.
+    sb.write_file("caf\u00e9 latin1.txt", "caf\xe9\n".encode("latin-1"))
+    sb.write_file("plain.txt", "ok\n")
+    after = sb.run(TREE_HASH).output
+    diff = sb.diff()
+    diff.encode("utf-8")
+    assert "GIT binary patch" in diff and "+ok" in diff  # only the non-UTF-8 file is binary
+    sb.reset()
+    res = sb.apply_patch(diff)
+    assert res.ok, res.error
+    assert sb.run(TREE_HASH).output == after
+
+
 def test_export_repo_writes_every_tracked_file(sb, tmp_path):
     sb.write_file("not-tracked.txt", "x")
     paths = sb.export_repo(tmp_path / "export")

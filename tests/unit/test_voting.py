@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from codemonkeys.candidates import Candidate, CandidateSet
+from codemonkeys.diffs import touched_files
 from codemonkeys.execution import Script
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix
-from codemonkeys.selection.patches import is_test_file, strip_test_file_edits, touched_files
+from codemonkeys.selection.patches import is_test_file, strip_test_file_edits
 from codemonkeys.selection.selector import parse_reply
 from codemonkeys.selection.voting import (
     behaviour_clusters,

@@ -1,0 +1,164 @@
+"""Creating a sandbox container, and the root script that prepares it for scripts.
+
+``create_container`` asks the engine for one container with every limit set up front:
+network off (unless ``sandbox.network``), memory without swap, CPUs, a pids limit,
+``no-new-privileges``, a reduced capability set, size-limited scratch tmpfs mounts on
+``/tmp`` and ``/var/tmp`` and the labels ``codemonkeys clean`` finds. Its PID 1 is a bash
+loop that idles and reaps orphans (``REAPER_MAIN``). ``HARDEN`` runs once as root before
+any script, so the unprivileged script user can write only the work tree and scratch; the
+other root scripts here kill that user's processes and tidy up after a reset or a patch.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP
+from codemonkeys.sandbox.spec import (
+    HOST_LABEL,
+    MANAGED_LABEL,
+    PID_LABEL,
+    PROBLEM_LABEL,
+    SandboxSpec,
+    parse_size,
+)
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+EXEC_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# Capabilities nobody's test script needs; CHOWN/DAC_OVERRIDE/SETUID etc. stay because
+# test suites and package installs running as root inside the container rely on them.
+CAP_DROP = ["NET_RAW", "NET_BIND_SERVICE", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
+# PID 1 of every container: idles forever and, being bash, reaps the orphans that killed
+# process trees leave behind (a plain `sleep infinity` as PID 1 never reaps, so zombies of
+# a fork bomb would keep the pids limit exhausted). PID 1 has no signal handlers, so the
+# `kill -9 -1` in reset cannot hit it.
+REAPER_MAIN = "while :; do sleep 3600 & wait $!; done"
+SCRATCH_MOUNTS = ("/tmp", "/var/tmp")
+
+
+def on_scratch(path: str) -> bool:
+    """Is ``path`` (absolute) on a scratch tmpfs? ``docker cp`` cannot see those mounts."""
+    return any(path == m or path.startswith(m + "/") for m in SCRATCH_MOUNTS)
+
+
+# Once per container, as root, before any script: scratch dirs for the sandbox user; a
+# system git config so *its* git accepts the root-owned repo (ours ignores system config);
+# nothing outside the work tree and the scratch mounts left writable by it; in the work
+# tree, directories root-owned and sticky (it may add files, never move .git or the
+# image's untracked files), tracked files its own, .git and kept files root's.
+HARDEN = r"""
+for t in setpriv timeout find xargs install base64 stat; do
+  command -v $t > /dev/null || { echo "the image lacks $t (util-linux/coreutils/findutils), which the sandbox needs to run scripts unprivileged" >&2; exit 1; }
+done
+mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
+command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
+find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
+find . -path ./.git -prune -o -type d -exec chown 0:0 {} + -exec chmod 1777 {} + || exit 1
+git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
+chown -R 0:0 .git && chmod -R go-w .git || exit 1
+if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" chown -hR 0:0 && xargs -0r -a "$KEEP" chmod -R go-w; fi
+"""
+
+
+def kill_strays_script(uid: int) -> str:
+    """Shell: kill every process of the sandbox user, if any is left (twice, for forks in
+    flight); a /proc/<pid> not owned by us (root) belongs to the sandbox user."""
+    setpriv = f"setpriv --reuid={uid} --regid={uid} --clear-groups"
+    return (
+        'for d in /proc/[0-9]*; do if [ ! -O "$d" ] && [ -e "$d" ]; then '
+        f"{setpriv} bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; break; fi; done\n"
+    )
+
+
+def reset_extra_script(uid: int) -> str:
+    """Shell run by reset after git: scratch mounts emptied (rm never follows a symlink it
+    is given), System V IPC objects removed, and every tracked file given back to the
+    sandbox user (git rewrites files as root; after a fork bomb it was seen to leave the
+    whole tree root-owned, so honest scripts could not edit it)."""
+    u = uid
+    return (
+        "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
+        'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
+        f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
+        "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
+        f"git ls-files -z | xargs -0r chown -h {u}:{u} || exit 1\n"
+    )
+
+
+def after_apply_script(uid: int) -> str:
+    """Shell run after a patch applied (``$paths``): patched files belong to the script
+    user again; directories the patch created become sticky and writable like the rest
+    of the tree."""
+    return (
+        'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
+        'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
+        '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
+        f'chown -h {uid}:{uid} -- "${{paths[@]}}" 2>/dev/null;'
+    )
+
+
+def _labels(spec: SandboxSpec) -> dict[str, str]:
+    return {
+        MANAGED_LABEL: "1",
+        PID_LABEL: str(os.getpid()),
+        HOST_LABEL: socket.gethostname(),
+        **spec.labels,
+    }
+
+
+def _name(spec: SandboxSpec) -> str:
+    hint = "".join(
+        ch if ch.isalnum() or ch in "-_." else "_"
+        for ch in spec.labels.get(PROBLEM_LABEL, "sandbox")
+    )
+    return f"codemonkeys-{hint[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+def _missing_image_error(image: str) -> SandboxError:
+    hint = (
+        GENERIC_IMAGE_HELP.format(image=image)
+        if "codemonkeys-sandbox" in image
+        else f"pull it with `docker pull {image}` (or call ensure_image)"
+    )
+    return SandboxError(f"Docker image {image} not found; {hint}")
+
+
+def create_container(client: DockerClient, spec: SandboxSpec) -> Container:
+    """A created (not started) container for ``spec``, limits and labels set.
+
+    Create, not run: ``run`` pulls a missing image implicitly, and pulling is
+    ``ensure_image``'s decision (tried only when asked, with a clear error)."""
+    import docker
+
+    scratch = f"rw,exec,nosuid,nodev,size={parse_size(spec.scratch_size)},mode=1777"
+    environment = {**EXEC_ENV, **{k: os.environ[k] for k in spec.pass_env if k in os.environ}}
+    try:
+        return client.containers.create(
+            spec.image,
+            entrypoint=["bash", "-c", REAPER_MAIN],
+            command=[],
+            user="0:0",
+            tmpfs={m: scratch for m in SCRATCH_MOUNTS},
+            name=_name(spec),
+            labels=_labels(spec),
+            network_mode=None if spec.network else "none",
+            mem_limit=spec.memory,
+            memswap_limit=spec.memory,
+            nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=spec.pids_limit,
+            privileged=False,
+            cap_drop=CAP_DROP,
+            security_opt=["no-new-privileges"],
+            environment=environment,
+        )
+    except docker.errors.ImageNotFound as e:
+        raise _missing_image_error(spec.image) from e
+    except docker.errors.DockerException as e:
+        raise SandboxError(f"could not start a container from {spec.image}: {e}") from e

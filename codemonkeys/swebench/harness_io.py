@@ -1,0 +1,143 @@
+"""What a harness run reads and leaves on disk: the JSONL files and the command line we hand
+``swebench.harness.run_evaluation``, the per-instance verdicts it writes
+(``logs/run_evaluation/<run_id>/<model>/<instance>/report.json``, ``run_instance.log``),
+and the log parsers the installed harness knows (read from its source, not imported).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import resource
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from codemonkeys.swebench.dataset import DatasetError
+
+log = logging.getLogger(__name__)
+
+HARNESS_MODULE = "swebench.harness.run_evaluation"
+APPLY_PATCH_FAIL = ">>>>> Patch Apply Failed"  # swebench.harness.constants; its log says so
+
+
+def harness_log_parsers() -> set[str] | None:
+    """The harness's log parser names, read from its source rather than imported:
+    importing ``swebench.harness`` pulls in datasets/modal and runs ``load_dotenv()``,
+    global effects we keep out of our process. None when it cannot be read."""
+    spec = importlib.util.find_spec("swebench")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    init = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "harness"
+        / "log_parsers"
+        / "__init__.py"
+    )
+    try:
+        names = set(re.findall(r'^\s*"(\w+)"\s*:', init.read_text(), flags=re.M))
+    except OSError:
+        return None
+    return names or None
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """A predictions file in the harness format (.jsonl, or .json: a list or a map)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        preds = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        data = json.loads(text)
+        preds = list(data.values()) if isinstance(data, dict) else data
+    for p in preds:
+        if not isinstance(p, dict) or "instance_id" not in p:
+            raise DatasetError(f"{path}: every prediction needs an instance_id")
+    return preds
+
+
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    # ensure_ascii keeps U+2028 & co. escaped: the harness splits the file with str.splitlines()
+    tmp.write_text("".join(json.dumps(dict(r)) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _open_file_limit(wanted: int = 4096) -> int:
+    """The harness sets soft = hard = this value; above our hard limit that is an error."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def harness_command(
+    dataset_file: Path,
+    predictions_file: Path,
+    *,
+    run_id: str,
+    max_workers: int,
+    timeout: int,
+    report_dir: Path,
+) -> list[str]:
+    """The exact command line we run (cwd = report_dir)."""
+    return [
+        sys.executable,
+        "-m",
+        HARNESS_MODULE,
+        "--dataset_name",
+        str(dataset_file),
+        "--split",
+        "test",
+        "--predictions_path",
+        str(predictions_file),
+        "--max_workers",
+        str(max_workers),
+        "--open_file_limit",
+        str(_open_file_limit()),
+        "--timeout",
+        str(timeout),
+        "--run_id",
+        run_id,
+        "--report_dir",
+        str(report_dir),
+    ]
+
+
+def instance_dir(log_dir: Path, pred: Mapping[str, Any]) -> Path:
+    """Where the harness keeps one prediction's logs and report."""
+    return log_dir / pred["model_name_or_path"].replace("/", "__") / pred["instance_id"]
+
+
+def instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
+    """The harness's verdict for one prediction (its report.json). A patch the harness
+    could not apply is graded unresolved (the patch's fault, as in the official scoring);
+    None when there is no verdict for another reason (container failure, timeout)."""
+    inst_dir = instance_dir(log_dir, pred)
+    try:
+        return bool(
+            json.loads((inst_dir / "report.json").read_text())[pred["instance_id"]]["resolved"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        instance_log = (inst_dir / "run_instance.log").read_text(errors="replace")
+    except OSError:
+        return None
+    return False if APPLY_PATCH_FAIL in instance_log else None
+
+
+def drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
+    """The harness reuses any report.json under (run_id, model, instance) without
+    looking at the patch; when the patch it graded differs from this one, remove that
+    instance's logs so it is graded again instead of answering for another patch."""
+    inst_dir = instance_dir(log_dir, pred)
+    graded = inst_dir / "patch.diff"
+    if graded.is_file() and graded.read_text(errors="replace") != pred["model_patch"]:
+        log.info(
+            "patch for %s changed since %s graded it; grading again", pred["instance_id"], inst_dir
+        )
+        shutil.rmtree(inst_dir)
