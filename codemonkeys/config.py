@@ -319,13 +319,9 @@ class RunConfig(Section):
     max_problems_in_flight: int = Field(default=4, ge=1)
     record_prompts: bool = True
     remove_images_after: bool = False
-    executor: Literal["local", "ray"] = "local"
-    """``ray``: problems run as tasks on a Ray cluster (docs/distributed.md), as ``--ray``."""
+    executor: Literal["local", "ray"] = "local"  # "ray": as --ray (docs/distributed.md)
     ray_address: str = "auto"
-    """The cluster ``executor = "ray"`` joins (``auto``, ``local``, ``host:port``, ``ray://...``)."""
     ray_resource: str = "docker_slots"
-    """The node resource counting containers a node may run; a problem takes
-    ``sandbox.pool_size`` units of it."""
 
 
 class PromptsConfig(Section):

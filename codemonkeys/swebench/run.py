@@ -372,11 +372,10 @@ def evaluate_run(
     console: Any,
     ray: str | None = None,
 ) -> dict[str, Any]:
-    """Grade the chosen patches and each distinct final candidate of a run with the
-    official harness, each distinct patch once (``intermediate``: every intermediate edit
-    too, for the serial-scaling curve); writes problems/<id>/evaluation.json and returns a
-    summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
-    (image gone, harness failure) are retried."""
+    """Grade the chosen patches and each distinct final candidate with the official harness,
+    each distinct patch once (``intermediate``: every intermediate edit too; ``ray``: on a
+    cluster's nodes); writes problems/<id>/evaluation.json, returns a summary. Patches graded
+    earlier are not sent again; ungraded ones (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
     from codemonkeys.run_patches import patch_identity
     from codemonkeys.store import RunStore
