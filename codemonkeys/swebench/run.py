@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -35,7 +35,13 @@ from codemonkeys.pipeline import (
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
-from codemonkeys.store import atomic_write_text, read_jsonl
+from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from codemonkeys.llm.recording import CostTracker
+    from codemonkeys.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,9 @@ class SwebenchRunOptions(BaseModel):
 class ProgressObserver(Observer):
     """Forwards pipeline events to the live display (progress.Progress)."""
 
-    def __init__(self, progress: Any, rt_costs: Any = None, cap: float | None = None):
+    def __init__(
+        self, progress: Progress, rt_costs: CostTracker | None = None, cap: float | None = None
+    ):
         self.progress = progress
         self.costs = rt_costs
         self.cap = cap
@@ -163,7 +171,7 @@ def image_aware_solver(remove_images: bool):
     return solve
 
 
-def record_dataset(store: Any, rows: list[dict[str, Any]], source: str) -> None:
+def record_dataset(store: RunStore, rows: list[dict[str, Any]], source: str) -> None:
     """Keep the selected rows (gold included) in ``dataset.jsonl``, merged with those of
     earlier invocations: what ``swebench evaluate`` grades against and metrics read; never
     read by prompt-building code. Every run kind that solves dataset rows records them."""
@@ -190,7 +198,7 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
 def run_swebench(
     opts: SwebenchRunOptions,
     config: Config,
-    console: Any,
+    console: Console,
     *,
     stop: threading.Event | None = None,
 ) -> RunSummary:
@@ -233,7 +241,7 @@ EVALUATION_FILE = Record.EVALUATION.file
 
 
 def _patches_to_grade(
-    store: Any,
+    store: RunStore,
     pid: str,
     identify: Callable[[str], str],
     *,
@@ -262,7 +270,7 @@ def _patches_to_grade(
 
 
 def _label_recorded_ids(
-    store: Any, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
+    store: RunStore, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
 ) -> None:
     """Selection's records name candidates by the id they got when written; where another
     record named the same patch otherwise, give that id its patch's verdict too, so the
@@ -281,7 +289,7 @@ def row_digest(row: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
+def _known_verdicts(store: RunStore, pid: str, digest: str) -> dict[str, bool]:
     """Verdicts an earlier evaluation against the same row already has (graded ones only:
     the ungraded are graded again; a changed row grades everything again)."""
     previous = store.read_json(store.problem_dir(pid) / EVALUATION_FILE)
@@ -369,7 +377,7 @@ def evaluate_run(
     candidates: bool = True,
     intermediate: bool = False,
     max_workers: int = 2,
-    console: Any,
+    console: Console,
     ray: str | None = None,
 ) -> dict[str, Any]:
     """Grade the chosen patches and each distinct final candidate with the official harness,
