@@ -319,6 +319,9 @@ class RunConfig(Section):
     max_problems_in_flight: int = Field(default=4, ge=1)
     record_prompts: bool = True
     remove_images_after: bool = False
+    executor: Literal["local", "ray"] = "local"  # "ray": as --ray (docs/distributed.md)
+    ray_address: str = "auto"
+    ray_resource: str = "docker_slots"
 
 
 class PromptsConfig(Section):

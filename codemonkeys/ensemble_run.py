@@ -13,12 +13,12 @@ from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     ProblemResult,
     Runtime,
     open_run,
     require_docker,
-    run_problems,
 )
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
@@ -40,6 +40,8 @@ class EnsembleOptions(BaseModel):
     run_dir: Path
     out: Path | None = None
     quiet: bool = False
+    ray: str | None = None
+    """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
 
 
 def run_ensemble(
@@ -77,7 +79,12 @@ def run_ensemble(
     with progress:
         # a row that cannot become a problem is recorded as failed; the others go on
         rows_to_solve = [by_id[iid] for iid in merged]
-        results = run_problems(rt, problems_from_rows(rt, rows_to_solve, failed), solve=solve)
+        results = execute(
+            ray_options(opts.ray, config),
+            rt,
+            problems_from_rows(rt, rows_to_solve, failed),
+            solve=solve,
+        )
         results = failed + results
         summary = write_status(rt, results, total=len(merged))
         progress.run_status(summary.status)

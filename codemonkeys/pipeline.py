@@ -90,6 +90,9 @@ class Observer:
 
     def problem_stage(self, problem_id: str, stage: str) -> None: ...
 
+    def problem_node(self, problem_id: str, node: str) -> None:
+        """The problem runs on this cluster node (distributed runs)."""
+
     def problem_done(self, result: ProblemResult) -> None: ...
 
     def problem_resumed(self, result: ProblemResult) -> None:

@@ -54,6 +54,8 @@ class Progress:
         self._lock = threading.RLock()
         self._start = clock()
         self._stage: dict[str, str] = {}
+        self._nodes: dict[str, str] = {}
+        """problem -> the cluster node it runs on (distributed runs), while in flight"""
         self._started: dict[str, float] = {}
         """problem -> when its first stage began (this invocation), while in flight"""
         self._durations: list[float] = []
@@ -90,10 +92,20 @@ class Progress:
             self._max_in_flight = max(self._max_in_flight, len(self._started))
         self._update()
 
+    def problem_node(self, problem_id: str, node: str) -> None:
+        """Where the problem runs (a distributed run): shown per node while in flight."""
+        with self._lock:
+            self._nodes[problem_id] = node
+            line = f"{problem_id} on node {node}"
+        if self.mode == "quiet":
+            self._write(line)
+        self._update()
+
     def problem_done(
         self, problem_id: str, status: str, cost: float | None = None, error: str | None = None
     ) -> None:
         with self._lock:
+            self._nodes.pop(problem_id, None)
             self._stage.pop(problem_id, None)
             self._trajectories.pop(problem_id, None)
             started = self._started.pop(problem_id, None)
@@ -116,6 +128,7 @@ class Progress:
         listed in quiet mode like any other, so the numbering has no gaps."""
         with self._lock:
             self._stage.pop(problem_id, None)
+            self._nodes.pop(problem_id, None)
             self._started.pop(problem_id, None)
             if problem_id not in self._done:
                 self._resumed += 1
@@ -172,6 +185,7 @@ class Progress:
                 "done": done,
                 "statuses": dict(Counter(self._done.values())),
                 "by_stage": {s: by_stage[s] for s in _ordered(by_stage)},
+                "nodes": _by_node(self._nodes),
                 "trajectories_running": sum(self._trajectories.values()),
                 "trajectories_done": self._trajectories_done,
                 "containers": self._containers,
@@ -236,6 +250,8 @@ class Progress:
             Text(f"{s['trajectories_running']} running, {s['trajectories_done']} finished"),
         )
         head.add_row("containers", Text(str(s["containers"])))
+        for node, problems in s["nodes"].items():
+            head.add_row(f"node {node}", Text(", ".join(problems)))
         cost = f"${s['cost']:.2f}"
         style = ""
         if s["cap"]:
@@ -340,3 +356,11 @@ def _one_line(text: str) -> str:
 def _ordered(counter: Counter[str]) -> list[str]:
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
     return sorted(counter, key=lambda s: (order.get(s, len(order)), s))
+
+
+def _by_node(nodes: dict[str, str]) -> dict[str, list[str]]:
+    """node -> the problems running there, sorted."""
+    out: dict[str, list[str]] = {}
+    for problem, node in sorted(nodes.items()):
+        out.setdefault(node, []).append(problem)
+    return out

@@ -16,6 +16,7 @@ from codemonkeys.cli.options import (
     MaxCostOpt,
     ModelOpt,
     QuietOpt,
+    RayOpt,
     SetOpt,
     SliceOpt,
     VerboseOpt,
@@ -57,6 +58,7 @@ def ensemble(
     base_url: BaseUrlOpt = None,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Select among other systems' patches with model-written tests (no labels needed)."""
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
@@ -74,6 +76,7 @@ def ensemble(
         run_dir=(run_dir or cfg.run.runs_dir / "ensemble").absolute(),
         out=out,
         quiet=quiet,
+        ray=ray,
     )
     with job_entry() as signals, user_errors_from(ValueError, FileNotFoundError):
         path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)

@@ -51,3 +51,12 @@ SliceOpt = Annotated[
     str | None, typer.Option("--slice", help="Python-style slice of the instances, e.g. 0:20.")
 ]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory.")]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the problems as tasks on a Ray cluster: auto (the one `ray start` joined), "
+        "local (start one here), host:port or ray://host:10001 (docs/distributed.md).",
+    ),
+]

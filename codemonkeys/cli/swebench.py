@@ -24,6 +24,7 @@ from codemonkeys.cli.options import (
     MaxCostOpt,
     ModelOpt,
     QuietOpt,
+    RayOpt,
     RelevanceModelOpt,
     SetOpt,
     SliceOpt,
@@ -109,6 +110,7 @@ def swebench_run(
     base_url: BaseUrlOpt = None,
     max_cost: MaxCostOpt = None,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
@@ -133,6 +135,7 @@ def swebench_run(
         run_dir=(run_dir or cfg.run.runs_dir / run_label(dataset, name)).absolute(),
         quiet=quiet,
         remove_images=remove_images,
+        ray=ray,
     )
     if estimate_only:
         _estimate(opts, cfg)
@@ -168,6 +171,7 @@ def swebench_evaluate(
     intermediate: IntermediateOpt = False,
     workers: WorkersOpt = 2,
     verbose: VerboseOpt = False,
+    ray: RayOpt = None,
 ) -> None:
     """Grade a run's chosen patches and distinct final candidates with the official
     swebench harness."""
@@ -183,6 +187,7 @@ def swebench_evaluate(
             intermediate=intermediate,
             max_workers=workers,
             console=console,
+            ray=ray,
         )
     typer.echo(json.dumps(summary))
     if summary["ungraded"]:

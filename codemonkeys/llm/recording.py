@@ -98,10 +98,12 @@ class CallLog:
     def lookup(self, h: str) -> dict | None:
         return self.index.lookup(h)
 
-    def append(self, record: dict) -> None:
+    def append(self, record: dict) -> tuple[int, int]:
+        """Append one call; (offset, length) of its line in the log."""
         with self._append_lock:
             offset, length = self.store.append_jsonl(self.path, record)
             self.index.added(record, offset, length)
+        return offset, length
 
     def spend(self) -> Iterator[tuple[str, str, float]]:
         """(problem, stage, USD) of every call in the log."""

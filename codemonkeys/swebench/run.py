@@ -15,11 +15,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from codemonkeys.config import Config
+from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     Observer,
     ProblemResult,
@@ -29,13 +30,18 @@ from codemonkeys.pipeline import (
     open_run,
     require_docker,
     result_fingerprint,
-    run_problems,
     solve_problem,
     write_status,
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
-from codemonkeys.store import atomic_write_text, read_jsonl
+from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from codemonkeys.llm.recording import CostTracker
+    from codemonkeys.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +61,25 @@ class SwebenchRunOptions(BaseModel):
     run_dir: Path
     quiet: bool = False
     remove_images: bool = False
+    ray: str | None = None
+    """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
 
 
 class ProgressObserver(Observer):
     """Forwards pipeline events to the live display (progress.Progress)."""
 
-    def __init__(self, progress: Any, rt_costs: Any = None, cap: float | None = None):
+    def __init__(
+        self, progress: Progress, rt_costs: CostTracker | None = None, cap: float | None = None
+    ):
         self.progress = progress
         self.costs = rt_costs
         self.cap = cap
 
     def problem_stage(self, problem_id: str, stage: str) -> None:
         self.progress.problem_stage(problem_id, stage)
+
+    def problem_node(self, problem_id: str, node: str) -> None:
+        self.progress.problem_node(problem_id, node)
 
     def problem_done(self, result: ProblemResult) -> None:
         self.progress.problem_done(result.id, result.status, result.cost_usd, result.error or None)
@@ -158,7 +171,7 @@ def image_aware_solver(remove_images: bool):
     return solve
 
 
-def record_dataset(store: Any, rows: list[dict[str, Any]], source: str) -> None:
+def record_dataset(store: RunStore, rows: list[dict[str, Any]], source: str) -> None:
     """Keep the selected rows (gold included) in ``dataset.jsonl``, merged with those of
     earlier invocations: what ``swebench evaluate`` grades against and metrics read; never
     read by prompt-building code. Every run kind that solves dataset rows records them."""
@@ -185,7 +198,7 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
 def run_swebench(
     opts: SwebenchRunOptions,
     config: Config,
-    console: Any,
+    console: Console,
     *,
     stop: threading.Event | None = None,
 ) -> RunSummary:
@@ -202,7 +215,8 @@ def run_swebench(
 
     failed: list[ProblemResult] = []
     with progress:
-        results = run_problems(
+        results = execute(
+            ray_options(opts.ray, config),
             rt,
             problems_from_rows(rt, rows, failed),
             solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
@@ -227,7 +241,7 @@ EVALUATION_FILE = Record.EVALUATION.file
 
 
 def _patches_to_grade(
-    store: Any,
+    store: RunStore,
     pid: str,
     identify: Callable[[str], str],
     *,
@@ -256,7 +270,7 @@ def _patches_to_grade(
 
 
 def _label_recorded_ids(
-    store: Any, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
+    store: RunStore, pid: str, labels: dict[str, bool | None], identify: Callable[[str], str]
 ) -> None:
     """Selection's records name candidates by the id they got when written; where another
     record named the same patch otherwise, give that id its patch's verdict too, so the
@@ -275,7 +289,7 @@ def row_digest(row: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _known_verdicts(store: Any, pid: str, digest: str) -> dict[str, bool]:
+def _known_verdicts(store: RunStore, pid: str, digest: str) -> dict[str, bool]:
     """Verdicts an earlier evaluation against the same row already has (graded ones only:
     the ungraded are graded again; a changed row grades everything again)."""
     previous = store.read_json(store.problem_dir(pid) / EVALUATION_FILE)
@@ -328,6 +342,16 @@ def read_dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
+    """``local`` (grade_candidates), or each problem graded on a node of the cluster."""
+    if ray is None:
+        return local
+    from codemonkeys.distributed.driver import RayOptions
+    from codemonkeys.distributed.evaluate import grader
+
+    return grader(RayOptions(address=ray))
+
+
 def _known_verdict(resolved: bool) -> Any:
     """An earlier evaluation's verdict, as the harness would give it again."""
     from codemonkeys.swebench.evaluate import Verdict
@@ -353,13 +377,13 @@ def evaluate_run(
     candidates: bool = True,
     intermediate: bool = False,
     max_workers: int = 2,
-    console: Any,
+    console: Console,
+    ray: str | None = None,
 ) -> dict[str, Any]:
-    """Grade the chosen patches and each distinct final candidate of a run with the
-    official harness, each distinct patch once (``intermediate``: every intermediate edit
-    too, for the serial-scaling curve); writes problems/<id>/evaluation.json and returns a
-    summary. Patches graded by an earlier evaluation are not sent again; ungraded ones
-    (image gone, harness failure) are retried."""
+    """Grade the chosen patches and each distinct final candidate with the official harness,
+    each distinct patch once (``intermediate``: every intermediate edit too; ``ray``: on a
+    cluster's nodes); writes problems/<id>/evaluation.json, returns a summary. Patches graded
+    earlier are not sent again; ungraded ones (image gone, harness failure) are retried."""
     from codemonkeys.ensemble import export_predictions
     from codemonkeys.run_patches import patch_identity
     from codemonkeys.store import RunStore
@@ -386,7 +410,7 @@ def evaluate_run(
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
     }
-    graded = grade_candidates(
+    graded = _grader(ray, grade_candidates)(
         {pid: ps for pid, ps in to_send.items() if ps},
         [by_id[i] for i in chosen],
         run_id_prefix=f"{run_dir.name}.eval",
