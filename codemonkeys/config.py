@@ -326,10 +326,11 @@ class RunConfig(Section):
 
 class PromptsConfig(Section):
     dir: Path | None = None
-    """Your own prompt templates, laid out like the packaged ``prompts/``
-    (``<stage>/<name>.j2``): each file there replaces the packaged template of the same
-    name, the others stay (see ``codemonkeys/prompts.py``). The stage fingerprints hash the
-    templates used, so records made with other prompts are recomputed."""
+    """Your own prompt templates, laid out like the packaged ``prompts/`` (``<stage>/<name>.j2``):
+    each replaces the packaged template of its name (``codemonkeys/prompts.py``); fingerprints
+    hash the templates used. Made absolute when read (later cwd changes, Ray workers)."""
+
+    _absolute = field_validator("dir")(lambda v: v.resolve() if v is not None else None)
 
 
 class Config(Section):
@@ -346,8 +347,7 @@ class Config(Section):
         overrides); ``PromptOverrideError`` when the directory is unusable."""
         from codemonkeys.prompts import templates_for
 
-        folder = self.prompts.dir
-        return templates_for(folder.resolve() if folder is not None else None)
+        return templates_for(self.prompts.dir)
 
     def fingerprint(self, stage: str) -> str:
         """Hash of everything that changes a stage's output: its config sections, the

@@ -117,3 +117,14 @@ def test_a_misnamed_override_or_missing_directory_is_a_clear_error(tmp_path, mon
     assert "is not a directory" in result.stderr and "fix:" in result.stderr
     with pytest.raises(ConfigError):
         load_config(None, ["prompts.nothing=1"], env={})
+
+
+def test_a_relative_prompts_dir_is_the_one_beside_where_the_config_was_read(tmp_path, monkeypatch):
+    _override(tmp_path, "generation/test_system.j2", "MINE for {{ language_name }}\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, ['prompts.dir="my-prompts"'], env={})
+    monkeypatch.chdir(tmp_path.parent)  # a job (or a Ray worker) working from elsewhere
+    problem = Problem(id="p", repo="r", base_commit="c", issue="bug")
+    system, _ = prefix_of_tests(config.prompt_templates(), problem, "python")
+    assert system.content == "MINE for Python\n"
+    assert config.prompts.dir == tmp_path / "my-prompts"
