@@ -28,10 +28,10 @@ from codemonkeys.report.html import BASE_CSS
 from codemonkeys.report.show_parts import (
     PATCH_KEYS,
     SHOW_CSS,
+    conversation_html,
     diff_html,
     esc,
     is_messages,
-    messages_html,
     pre,
     run_html,
     value_html,
@@ -173,9 +173,7 @@ def _trajectory_html(
         if k in shown or v in ("", [], {}, None):
             continue
         if is_messages(v):
-            body.append(
-                f"<details><summary>{esc(k)} ({len(v)} messages)</summary>{messages_html(v)}</details>"
-            )
+            body.append(conversation_html(k, v))
         else:
             body.append(f"<details><summary>{esc(k)}</summary>{value_html(k, v)}</details>")
     return "<div class='traj'>" + "".join(body) + "</div>"
@@ -184,10 +182,7 @@ def _trajectory_html(
 def _testing_html(traj: Json) -> str:
     body = ["<h4>Testing</h4>"]
     if is_messages(traj.get("test_messages")):
-        body.append(
-            f"<details><summary>test conversation ({len(traj['test_messages'])} messages)</summary>"
-            f"{messages_html(traj['test_messages'])}</details>"
-        )
+        body.append(conversation_html("test conversation", traj["test_messages"]))
     for j, t in enumerate(traj.get("tests") or []):
         script = t.get("script") or {}
         final = " &middot; final" if traj.get("current_test") == j else ""
@@ -202,10 +197,7 @@ def _testing_html(traj: Json) -> str:
 def _editing_html(traj: Json) -> str:
     body = ["<h4>Editing</h4>"]
     if is_messages(traj.get("edit_messages")):
-        body.append(
-            f"<details><summary>edit conversation ({len(traj['edit_messages'])} messages)</summary>"
-            f"{messages_html(traj['edit_messages'])}</details>"
-        )
+        body.append(conversation_html("edit conversation", traj["edit_messages"]))
     for j, e in enumerate(traj.get("edits") or []):
         errs = "".join(pre(str(x), "bad") for x in e.get("errors") or [])
         notes = "".join(pre(str(x)) for x in e.get("notes") or [])

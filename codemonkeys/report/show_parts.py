@@ -75,6 +75,14 @@ def diff_html(patch: str) -> str:
     return '<pre class="diff">' + "".join(lines) + "</pre>"
 
 
+def conversation_html(title: str, messages: list[Any]) -> str:
+    """A folded conversation: its title and message count, the messages inside."""
+    return (
+        f"<details><summary>{esc(title)} ({len(messages)} messages)</summary>"
+        f"{messages_html(messages)}</details>"
+    )
+
+
 def messages_html(messages: list[Any]) -> str:
     out = []
     for i, m in enumerate(messages):
