@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.containers import Container
 
+KILL_EXIT = 137  # 128 + SIGKILL
 EXEC_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 # Capabilities nobody's test script needs; CHOWN/DAC_OVERRIDE/SETUID etc. stay because
 # test suites and package installs running as root inside the container rely on them.
@@ -162,3 +163,35 @@ def create_container(client: DockerClient, spec: SandboxSpec) -> Container:
         raise _missing_image_error(spec.image) from e
     except docker.errors.DockerException as e:
         raise SandboxError(f"could not start a container from {spec.image}: {e}") from e
+
+
+EXEC_END = b"@@codemonkeys-exec-end@@"
+
+
+def exec_framed(
+    container: Container, script: str, timeout: float | None
+) -> tuple[int | None, bytes, bytes]:
+    """``script`` as root through a plain ``docker exec`` (the path without the agent):
+    exit status, stdout, stderr. Its stdout must end in ``EXEC_END``: an exec can lose a
+    short command's output whole (see archive.py), and an empty stdout must never pass for
+    the command's answer. ``timeout=None``: no ``timeout`` wrapper (needed when the
+    script kills every process but itself, as reset does)."""
+    argv = ["bash", "-c", 'bash -c "$1"; rc=$?; printf %s "$2"; exit $rc', "_", script]
+    argv.append(EXEC_END.decode())
+    if timeout is not None:
+        argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
+    try:
+        res = container.exec_run(argv, demux=True, environment=EXEC_ENV, user="0")
+    except Exception as e:
+        raise SandboxError(f"docker exec failed in {container.name}: {e}") from e
+    # demux=True: a (stdout, stderr) pair, which the SDK's types cannot say
+    stdout, stderr = cast("tuple[bytes | None, bytes | None]", res.output or (None, None))
+    stdout = stdout or b""
+    if stdout.endswith(EXEC_END):
+        return res.exit_code, stdout[: -len(EXEC_END)], stderr or b""
+    if res.exit_code == KILL_EXIT:  # killed (its timeout): no end mark to expect
+        return res.exit_code, stdout, stderr or b""
+    raise SandboxError(
+        f"docker exec in {container.name} lost the command's output "
+        f"(exit {res.exit_code}, {len(stdout)} bytes, no end mark)"
+    )

@@ -45,10 +45,11 @@ import shlex
 import tarfile
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Iterator
 from posixpath import normpath
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from codemonkeys.sandbox.agent import (
     PRELUDE_FAILED,
@@ -58,13 +59,16 @@ from codemonkeys.sandbox.agent import (
     Agent,
     AgentBroken,
 )
+from codemonkeys.sandbox.archive import archive_file_chunks, read_archive_file
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
 from codemonkeys.sandbox.container import (
     EXEC_ENV,
     HARDEN,
+    KILL_EXIT,
     after_apply_script,
     create_container,
+    exec_framed,
     kill_strays_script,
     on_scratch,
     reset_extra_script,
@@ -82,7 +86,6 @@ log = logging.getLogger(__name__)
 WATCHDOG_GRACE_S = 5.0
 """A run the in-container ``timeout`` did not end this long after its limit is killed
 from the host (every process but PID 1, the agent too)."""
-KILL_EXIT = 137  # 128 + SIGKILL
 RUN_FILE = "/tmp/codemonkeys/.run.sh"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
@@ -268,33 +271,21 @@ class DockerSandbox(ShellGitSandbox):
                     return rc, out, err
                 except AgentBroken as e:
                     raise self._infra_failure("lost the sandbox agent", e) from e
-        # timeout=None: no `timeout` wrapper (needed when the script kills every process
-        # but itself, as reset does).
-        argv = ["bash", "-c", script]
-        if timeout is not None:
-            argv = ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
-        try:
-            res = self.container.exec_run(argv, demux=True, environment=EXEC_ENV, user="0")
-        except Exception as e:
-            raise SandboxError(f"docker exec failed in {self.container.name}: {e}") from e
-        # demux=True: a (stdout, stderr) pair, which the SDK's types cannot say
-        stdout, stderr = cast("tuple[bytes | None, bytes | None]", res.output or (None, None))
-        return res.exit_code, stdout or b"", stderr or b""
+        return exec_framed(self.container, script, timeout)
 
     def _sh_stream(self, script: str) -> Iterator[bytes]:
-        self._flush_pending()
-        eid = self.api.exec_create(
-            self.id,
-            ["bash", "-c", script],
-            stdout=True,
-            stderr=False,
-            environment=EXEC_ENV,
-            user="0",
-        )["Id"]
-        yield from self.api.exec_start(eid, stream=True, demux=False)
-        code = self.api.exec_inspect(eid).get("ExitCode")
-        if code not in (0, None):
-            raise SandboxError(f"streaming command failed with exit {code}")
+        """The stdout of ``script``: written to a file in the container through the framed
+        channel, then read back through the archive API (see archive.py: a one-off
+        ``docker exec`` can lose a short command's output whole)."""
+        out = f"{self.private_dir}/.stream-{uuid.uuid4().hex[:12]}"
+        self._git_ok(
+            f"mkdir -p -m 700 {shlex.quote(self.private_dir)} && ( {script}\n) > {shlex.quote(out)}",
+            "running a command",
+        )
+        try:
+            yield from archive_file_chunks(self.container, out)
+        finally:
+            self._sh_raw(f"rm -f {shlex.quote(out)}", 60)
 
     def _kill_everything(self) -> None:
         """Last resort (a hung stream): kill every process but PID 1, the agent too."""
@@ -450,8 +441,6 @@ class DockerSandbox(ShellGitSandbox):
             raise SandboxError(f"cannot write {target} in {self.container.name}")
 
     def read_file(self, path: str) -> bytes:
-        import docker
-
         target = self._abs(path)
         self._flush_pending()
         if on_scratch(target):
@@ -467,20 +456,7 @@ class DockerSandbox(ShellGitSandbox):
                     f"cannot read {target}: {err.decode(errors='replace')} (exit {code})"
                 )
             return out
-        try:
-            stream, stat = self.container.get_archive(target)
-        except docker.errors.NotFound as e:
-            raise SandboxFileNotFound(f"{target} does not exist in the sandbox") from e
-        except Exception as e:
-            raise SandboxError(f"cannot read {target}: {e}") from e
-        raw = b"".join(stream)
-        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-            member = tar.next()
-            if member is None or not member.isfile():
-                raise SandboxError(f"{target} is not a regular file")
-            f = tar.extractfile(member)
-            assert f is not None
-            return f.read()
+        return read_archive_file(self.container, target)
 
     def close(self) -> None:
         if self._closed:

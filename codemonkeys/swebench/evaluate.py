@@ -35,6 +35,7 @@ from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests
 from codemonkeys.swebench.harness_io import (
     HARNESS_MODULE,
     drop_stale_verdict,
+    eval_output_lost,
     harness_command,
     harness_log_parsers,
     instance_dir,
@@ -302,8 +303,11 @@ def _collect_verdicts(
         if verdict is None:
             errors.append(iid)
             result.status[iid] = "error"
+            where = instance_dir(log_dir, pred)
             result.reasons[iid] = (
-                f"the harness produced no verdict; see {instance_dir(log_dir, pred)}"
+                f"the harness lost the eval script's output (no start marker); see {where}"
+                if eval_output_lost(where)
+                else f"the harness produced no verdict; see {where}"
             )
         else:
             result.status[iid] = "resolved" if verdict else "unresolved"

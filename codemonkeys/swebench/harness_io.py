@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 HARNESS_MODULE = "swebench.harness.run_evaluation"
 APPLY_PATCH_FAIL = ">>>>> Patch Apply Failed"  # swebench.harness.constants; its log says so
+START_TEST_OUTPUT = ">>>>> Start Test Output"  # swebench.harness.constants
+TEST_OUTPUT_FILE = "test_output.txt"  # swebench.harness.constants.LOG_TEST_OUTPUT
 
 
 def harness_log_parsers() -> set[str] | None:
@@ -118,16 +120,28 @@ def instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
     None when there is no verdict for another reason (container failure, timeout)."""
     inst_dir = instance_dir(log_dir, pred)
     try:
-        return bool(
-            json.loads((inst_dir / "report.json").read_text())[pred["instance_id"]]["resolved"]
-        )
+        report = json.loads((inst_dir / "report.json").read_text())[pred["instance_id"]]
+        resolved = bool(report["resolved"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    else:
+        return None if not resolved and eval_output_lost(inst_dir) else resolved
     try:
         instance_log = (inst_dir / "run_instance.log").read_text(errors="replace")
     except OSError:
         return None
     return False if APPLY_PATCH_FAIL in instance_log else None
+
+
+def eval_output_lost(inst_dir: Path) -> bool:
+    """Did the harness keep no output of the eval script? Its first traced line is the
+    start marker, whatever the patch does; without it (a ``docker exec`` can lose a short
+    command's output whole) the tests' outcome is unknown, not a failure."""
+    try:
+        text = (inst_dir / TEST_OUTPUT_FILE).read_text(errors="replace")
+    except OSError:
+        return False
+    return START_TEST_OUTPUT not in text
 
 
 def drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:

@@ -314,6 +314,47 @@ def test_export_repo_writes_every_tracked_file(sb, tmp_path):
         assert (tmp_path / "export" / rel).read_bytes() == data
 
 
+def test_export_repo_of_megabytes_arrives_whole_and_leaves_nothing_behind(tmp_path, sandbox_image):
+    """Several archive chunks (1 MiB each) and many files: every byte through the
+    archive API, and the staged output file is gone afterwards."""
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    files: dict[str, str | bytes] = {f"pkg/m{i}.py": f"X = {i}\n" for i in range(300)}
+    files["data/big.bin"] = big
+    make_git_repo(tmp_path / "big-repo", files)
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=tmp_path / "big-repo")) as one:
+        paths = one.export_repo(tmp_path / "export")
+        leftovers = one._git_ok(f"ls -A {one.private_dir}", "listing").decode().split()
+    assert paths == sorted(files)
+    assert (tmp_path / "export" / "data" / "big.bin").read_bytes() == big
+    assert (tmp_path / "export" / "pkg" / "m299.py").read_text() == "X = 299\n"
+    assert not [n for n in leftovers if n.startswith(".stream-")], leftovers
+
+
+def test_without_the_agent_every_operation_still_answers_whole(repo, sandbox_image, tmp_path):
+    """The plain docker-exec path (sandbox.agent = false) frames its output with an end
+    mark; patching, diff, export, files and reset all work through it."""
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=repo, agent=False)) as one:
+        assert one.apply_patch(FIX).ok
+        assert "+    return a + b" in one.diff()
+        assert one.export_repo(tmp_path / "export") == sorted(FILES)
+        one.write_file("/tmp/codemonkeys/x.txt", "scratch\n")
+        assert one.read_file("/tmp/codemonkeys/x.txt") == b"scratch\n"
+        one.reset()
+        assert one.diff() == ""
+        assert one._agent is None
+
+
+def test_an_exec_whose_output_was_lost_is_an_error_never_an_empty_answer(box):
+    """A one-off docker exec can lose a short command's output whole (moby#27289). The
+    end mark is then missing; here the wrapper that prints it is killed to the same
+    effect, and the answer is an infrastructure error, not empty output with its status."""
+    from codemonkeys.sandbox.container import exec_framed
+
+    assert exec_framed(box.container, "printf answer; exit 3", 30) == (3, b"answer", b"")
+    with pytest.raises(SandboxError, match="lost the command's output"):
+        exec_framed(box.container, "kill -TERM $PPID; sleep 1", 30)
+
+
 def test_missing_image_is_a_clear_error(repo):
     with pytest.raises(SandboxError, match="not found.*build-offline-image"):
         open_sandbox(SandboxSpec(image="codemonkeys-sandbox:does-not-exist", repo_path=repo))
