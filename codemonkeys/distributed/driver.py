@@ -6,15 +6,13 @@ containers a node may run), so it lands on a node with a Docker engine and room.
 driver keeps the run store: it applies every change the workers stream through the
 coordinator, in order, so the run directory looks exactly as after a local run and
 rerunning resumes. A task lost with its node is submitted again, with the records and
-calls streamed so far, up to ``max_attempts`` times.
+calls streamed so far (found through the call index), up to ``max_attempts`` times.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,65 +52,17 @@ class RayOptions(BaseModel):
     """Attempts per problem when nodes die under it."""
 
 
-class CallSeeds:
-    """Where each problem's calls are in the driver's call log (to hand them to a worker)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        if not path.is_file():
-            return
-        offset = 0
-        with path.open("rb") as f:
-            for line in f:
-                if line.endswith(b"\n"):
-                    problem = _problem_of(line)
-                    if problem is not None:
-                        self.spans[problem].append((offset, len(line)))
-                offset += len(line)
-
-    def add(self, problem: str, offset: int, length: int) -> None:
-        self.spans[problem].append((offset, length))
-
-    def lines(self, problem: str) -> bytes:
-        spans = self.spans.get(problem, [])
-        if not spans:
-            return b""
-        out = []
-        with self.path.open("rb") as f:
-            for offset, length in spans:
-                f.seek(offset)
-                out.append(f.read(length))
-        return b"".join(out)
-
-
-_PROBLEM_KEY = b'"problem": '
-_DECODER = json.JSONDecoder()
-
-
-def _problem_of(line: bytes) -> str | None:
-    """The ``problem`` of a call record, read without parsing the whole line (a call's
-    response text can be long; the log is written with ``"problem"`` near the start)."""
-    at = line.find(_PROBLEM_KEY)
-    if at < 0:
-        return None
-    try:
-        value, _end = _DECODER.raw_decode(line[at + len(_PROBLEM_KEY) :].decode("utf-8", "replace"))
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, str) else None
-
-
-def problem_files(rt: Runtime, problem_id: str, seeds: CallSeeds) -> dict[str, bytes]:
+def problem_files(rt: Runtime, problem_id: str) -> dict[str, bytes]:
     """The records a worker starts from: the problem's directory (not its prompt log, which
-    is only appended to, nor stale records) and its calls."""
+    is only appended to, nor stale records) and its calls (found through the call index,
+    not by scanning the log)."""
     d = rt.store.problem_dir(problem_id)
     files = {
         p.relative_to(rt.store.root).as_posix(): p.read_bytes()
         for p in d.rglob("*")
         if p.is_file() and p.name != PROMPTS_FILE and "stale" not in p.relative_to(d).parts
     }
-    calls = seeds.lines(problem_id)
+    calls = rt.hub.calls.index.problem_lines(problem_id)
     if calls:
         files[CALLS_FILE] = calls
     return files
@@ -150,7 +100,6 @@ class Dispatcher:
             max_retries=0,
             scheduling_strategy="SPREAD",
         )
-        self.seeds = CallSeeds(rt.store.root / CALLS_FILE)
         self.running: dict[Any, Attempt] = {}
         self.results: list[ProblemResult] = []
         self.stop_sent = False
@@ -179,7 +128,7 @@ class Dispatcher:
             problem=problem,
             gold=gold,
             config=self.rt.config,
-            files=problem_files(self.rt, problem.id, self.seeds),
+            files=problem_files(self.rt, problem.id),
             container_slots=self.slots,
             endpoint_limits=endpoint_limits(self.rt),
         )
@@ -246,7 +195,7 @@ class Dispatcher:
         self.events_ref = self.coordinator.pull.remote(EVENT_WAIT_S)
         for event in events:
             try:
-                apply_event(self.rt, self.seeds, event)
+                apply_event(self.rt, event)
             except DiskFull as e:
                 self.rt.stop.set()
                 log.error("%s", e)
@@ -281,14 +230,13 @@ class Dispatcher:
         self.results.append(result)
 
 
-def apply_event(rt: Runtime, seeds: CallSeeds, event: tuple[Any, ...]) -> None:
+def apply_event(rt: Runtime, event: tuple[Any, ...]) -> None:
     """One change or progress event from a worker, applied to the driver's run."""
     _attempt, kind, key, payload = event
     if kind == "write":
         rt.store.write_json(Path(key), payload)
     elif kind == "append" and key == CALLS_FILE:
-        offset, length = rt.hub.calls.append(payload)
-        seeds.add(payload["problem"], offset, length)
+        rt.hub.calls.append(payload)
         rt.costs.add(payload["problem"], payload["stage"], float(payload.get("cost_usd", 0.0)))
     elif kind == "append":
         rt.store.append_jsonl(Path(key), payload)

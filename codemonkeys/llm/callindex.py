@@ -3,7 +3,8 @@ the log in memory (a full SWE-bench Verified run makes millions of relevance cal
 
 ``calls.jsonl`` stays the record that survives kills; ``calls.index.sqlite`` next to it
 maps each request hash to the offset and length of its first answered line, sums the spend
-per (problem, stage), and remembers how far into the log it has read. Opening catches up
+per (problem, stage), lists each problem's lines, and remembers how far into the log it
+has read. Opening catches up
 from there (only lines appended since, e.g. by a killed invocation); a log that was
 replaced or cut shorter than the index, or an unreadable index, means a rebuild from the
 log. The index is derived data: losing it costs a rebuild, never an answer.
@@ -25,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 HEAD_BYTES = 4096
 """The log's first bytes, hashed: a different head means a different log (rebuild)."""
 BATCH = 20_000
@@ -34,6 +35,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS calls (
     hash TEXT PRIMARY KEY, offset INTEGER NOT NULL, length INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lines (
+    problem TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
+    PRIMARY KEY (problem, offset)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spend (
     problem TEXT NOT NULL, stage TEXT NOT NULL, cost REAL NOT NULL,
@@ -96,6 +101,7 @@ class CallIndex:
 
     def _reset(self) -> None:
         self._db.execute("DELETE FROM calls")
+        self._db.execute("DELETE FROM lines")
         self._db.execute("DELETE FROM spend")
         self._db.execute("DELETE FROM meta")
         self._set_meta("version", SCHEMA_VERSION)
@@ -136,8 +142,7 @@ class CallIndex:
     def _index_from(self, offset: int) -> int:
         """Index whole lines from ``offset``; returns the offset after the last whole line
         (a fragment at the end, a line being written or cut by a kill, is left for later)."""
-        calls: list[tuple[str, int, int]] = []
-        spend: dict[tuple[str, str], float] = {}
+        rows = _Rows()
         lines = 0
         with self.log_path.open("rb") as f:
             f.seek(offset)
@@ -149,24 +154,25 @@ class CallIndex:
                 rec = _parse(line)
                 if rec is None:
                     continue
-                _add_spend(spend, rec)
-                if _answered(rec):
-                    calls.append((rec["request_hash"], start, len(line)))
-                if len(calls) >= BATCH:
-                    self._insert(calls, spend)
-                    calls, spend = [], {}
-        self._insert(calls, spend)
+                rows.add(rec, start, len(line))
+                if len(rows.lines) >= BATCH:
+                    self._insert(rows)
+                    rows = _Rows()
+        self._insert(rows)
         self.caught_up_lines = lines
         return offset
 
-    def _insert(self, calls: list[tuple[str, int, int]], spend: dict[tuple[str, str], float]):
+    def _insert(self, rows: _Rows) -> None:
         self._db.executemany(
-            "INSERT OR IGNORE INTO calls (hash, offset, length) VALUES (?, ?, ?)", calls
+            "INSERT OR IGNORE INTO calls (hash, offset, length) VALUES (?, ?, ?)", rows.calls
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO lines (problem, offset, length) VALUES (?, ?, ?)", rows.lines
         )
         self._db.executemany(
             "INSERT INTO spend (problem, stage, cost) VALUES (?, ?, ?) "
             "ON CONFLICT (problem, stage) DO UPDATE SET cost = cost + excluded.cost",
-            [(p, s, c) for (p, s), c in spend.items()],
+            [(p, s, c) for (p, s), c in rows.spend.items()],
         )
 
     # -- use -------------------------------------------------------------------------------
@@ -189,13 +195,12 @@ class CallIndex:
 
     def added(self, record: dict[str, Any], offset: int, length: int) -> None:
         """Index a line just appended at ``offset`` (by this process, under the run lock)."""
-        spend: dict[tuple[str, str], float] = {}
-        _add_spend(spend, record)
-        calls = [(record["request_hash"], offset, length)] if _answered(record) else []
+        rows = _Rows()
+        rows.add(record, offset, length)
         with self._lock:
             try:
                 self._db.execute("BEGIN")
-                self._insert(calls, spend)
+                self._insert(rows)
                 if offset < HEAD_BYTES:
                     self._set_meta("head", _head_digest(self.log_path, offset + length))
                 self._set_meta("indexed_to", str(offset + length))
@@ -204,6 +209,19 @@ class CallIndex:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 log.warning("call index update failed (%s); the next start catches up", e)
+
+    def problem_lines(self, problem: str) -> bytes:
+        """Every line of ``problem`` in the log, in log order (what a Ray worker retrying
+        the problem is seeded with), read by offset without scanning the log."""
+        with self._lock:
+            spans = self._db.execute(
+                "SELECT offset, length FROM lines WHERE problem = ? ORDER BY offset", (problem,)
+            ).fetchall()
+            if not spans:
+                return b""
+            if self._reader is None:
+                self._reader = os.open(self.log_path, os.O_RDONLY)
+            return b"".join(os.pread(self._reader, length, offset) for offset, length in spans)
 
     def spend(self) -> Iterator[tuple[str, str, float]]:
         """(problem, stage, USD) summed over every call in the log."""
@@ -217,6 +235,22 @@ class CallIndex:
                 os.close(self._reader)
                 self._reader = None
             self._db.close()
+
+
+class _Rows:
+    """Index rows of some log lines, to insert in one statement per table."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+        self.lines: list[tuple[str, int, int]] = []
+        self.spend: dict[tuple[str, str], float] = {}
+
+    def add(self, rec: dict[str, Any], offset: int, length: int) -> None:
+        _add_spend(self.spend, rec)
+        if _answered(rec):
+            self.calls.append((rec["request_hash"], offset, length))
+        if isinstance(rec.get("problem"), str):
+            self.lines.append((rec["problem"], offset, length))
 
 
 def _raise_if_full(path: Path, e: sqlite3.Error) -> None:

@@ -12,7 +12,7 @@ import sys
 
 from codemonkeys.config import Config
 from codemonkeys.distributed.coordinator import STOPPED, Coordinator
-from codemonkeys.distributed.driver import CallSeeds, apply_event, problem_files
+from codemonkeys.distributed.driver import apply_event, problem_files
 from codemonkeys.distributed.worker import StreamingRunStore
 from codemonkeys.llm.recording import CallLog
 from codemonkeys.pipeline import ProblemResult, StageTimes, open_run
@@ -104,9 +104,8 @@ def test_worker_records_stream_into_the_driver_run_in_the_local_layout(tmp_path)
     worker.save_record("p1", "result", ProblemResult(id="p1", status="done"), "fp")
     worker.archive_stale(worker.problem_dir("p1") / "result.json")
 
-    seeds = CallSeeds(rt.store.root / "calls.jsonl")
     for e in events:
-        apply_event(rt, seeds, ("p1#1", *e))
+        apply_event(rt, ("p1#1", *e))
 
     d = rt.store.root / "problems" / "p1"
     assert json.loads((d / "timing.json").read_text())["data"]["seconds"] == {"context": 1.5}
@@ -116,18 +115,29 @@ def test_worker_records_stream_into_the_driver_run_in_the_local_layout(tmp_path)
     assert rt.hub.calls.lookup("h1")["text"] == "answer"  # indexed: a rerun is answered
     assert rt.costs.by_problem["p1"] == 0.25
     # a retry on another node starts from these records and this call
-    files = problem_files(rt, "p1", seeds)
+    files = problem_files(rt, "p1")
     assert "problems/p1/timing.json" in files and "problems/p1/prompts.jsonl.gz" not in files
     assert not any("stale" in name for name in files)
     assert json.loads(files["calls.jsonl"])["request_hash"] == "h1"
-    # a later invocation finds the problem's calls in the log it resumes
+    # a later invocation finds each problem's calls in the log it resumes, its own line
+    # even when another problem sent the same request first
     rt.hub.calls.append({"problem": "p2", "stage": "tests", "request_hash": "h2", "text": "x"})
-    rescanned = CallSeeds(rt.store.root / "calls.jsonl")
-    assert [json.loads(x)["request_hash"] for x in rescanned.lines("p1").splitlines()] == ["h1"]
-    assert json.loads(rescanned.lines("p2"))["text"] == "x"
+    rt.hub.calls.append({"problem": "p3", "stage": "tests", "request_hash": "h1", "text": "y"})
+    rt.close()
+    again = open_run(tmp_path / "run", Config())
+    seeded = {p: problem_files(again, p).get("calls.jsonl", b"") for p in ("p1", "p2", "p3")}
+    assert [json.loads(x)["request_hash"] for x in seeded["p1"].splitlines()] == ["h1"]
+    assert json.loads(seeded["p2"])["text"] == "x"
+    assert json.loads(seeded["p3"])["text"] == "y"
     with gzip.open(d / "prompts.jsonl.gz") as f:
         assert len(f.read().splitlines()) == 1
-    rt.close()
+    again.close()
+    # an index rebuilt from the log (lost, or of an older version) finds the same lines
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / "run" / f"calls.index.sqlite{suffix}").unlink(missing_ok=True)
+    rebuilt = open_run(tmp_path / "run", Config())
+    assert {p: problem_files(rebuilt, p).get("calls.jsonl", b"") for p in seeded} == seeded
+    rebuilt.close()
 
 
 def test_progress_shows_which_node_runs_what():
