@@ -45,9 +45,25 @@ app.command("clean")(housekeeping.clean)
 app.command("version")(housekeeping.version)
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m codemonkeys`
+OPTIONAL_VALUES = {"--ray": "auto"}
+"""Options whose value may be left out, and the value they then take (typer cannot say
+so): ``--ray`` last or followed by another option means ``--ray auto``."""
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with the left-out values of ``OPTIONAL_VALUES`` filled in."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
+def main() -> None:
+    """The console entry (``codemonkeys``, ``python -m codemonkeys``)."""
     try:
-        app()
+        app(args=with_optional_values(sys.argv[1:]), prog_name="codemonkeys")
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)

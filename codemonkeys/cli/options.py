@@ -56,7 +56,8 @@ RayOpt = Annotated[
     typer.Option(
         "--ray",
         metavar="ADDRESS",
-        help="Run the problems as tasks on a Ray cluster: auto (the one `ray start` joined), "
-        "local (start one here), host:port or ray://host:10001 (docs/distributed.md).",
+        help="Run the problems as tasks on a Ray cluster: auto (the one `ray start` joined; "
+        "what a bare --ray means), local (start one here), host:port or ray://host:10001 "
+        "(docs/distributed.md).",
     ),
 ]

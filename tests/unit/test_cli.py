@@ -1,6 +1,7 @@
 """The small commands, through typer's runner."""
 
 import json
+import sys
 
 from typer.testing import CliRunner
 
@@ -146,3 +147,30 @@ def test_every_model_option_is_taken_as_given():
     assert cfg.models.primary.model == model and cfg.models.primary.base_url == url
     assert cfg.models.relevance is not None
     assert (cfg.models.relevance.model, cfg.models.relevance.base_url) == ("openai/x\\y", url)
+
+
+def test_a_bare_ray_means_auto_and_a_given_address_is_kept():
+    from codemonkeys.cli.app import with_optional_values
+
+    run = ["swebench", "run", "--dataset", "d.jsonl"]
+    assert with_optional_values([*run, "--ray"]) == [*run, "--ray", "auto"]
+    assert with_optional_values([*run, "--ray", "-q"]) == [*run, "--ray", "auto", "-q"]
+    assert with_optional_values([*run, "--ray", "local"]) == [*run, "--ray", "local"]
+    assert with_optional_values([*run, "--ray=head:6379"]) == [*run, "--ray=head:6379"]
+
+
+def test_the_installed_command_takes_a_bare_ray(tmp_path):
+    """Through the console entry as a user types it: the bare option parses (the command
+    then stops at its missing dataset, before any cluster is needed)."""
+    import subprocess
+
+    from tests.conftest import CLI, FIXTURES
+
+    missing = tmp_path / "no-such-rows.jsonl"
+    model = f"scripted:{FIXTURES / 'policies' / 'example_solver.py'}"
+    for argv in ([CLI], [sys.executable, "-m", "codemonkeys"]):
+        cmd = [*argv, "swebench", "run", "--dataset", str(missing), "--model", model, "--ray"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        out = proc.stdout + proc.stderr
+        assert "requires an argument" not in out, out
+        assert proc.returncode == 2 and "no-such-rows.jsonl" in out, out
