@@ -90,7 +90,7 @@ class Dispatcher:
     def __init__(self, rt: Runtime, coordinator: Any, solve: Any, options: RayOptions):
         import ray
 
-        from codemonkeys.distributed.worker import solve_on_node
+        from codemonkeys.distributed.worker import prompt_files, solve_on_node
 
         self.rt, self.coordinator, self.solve, self.options = rt, coordinator, solve, options
         self.slots = options.slots or rt.config.sandbox.pool_size
@@ -101,6 +101,7 @@ class Dispatcher:
             scheduling_strategy="SPREAD",
         )
         self.running: dict[Any, Attempt] = {}
+        self.prompt_files = prompt_files(rt.config)
         self.results: list[ProblemResult] = []
         self.stop_sent = False
         self.events_ref = coordinator.pull.remote(EVENT_WAIT_S)
@@ -131,6 +132,7 @@ class Dispatcher:
             files=problem_files(self.rt, problem.id),
             container_slots=self.slots,
             endpoint_limits=endpoint_limits(self.rt),
+            prompt_files=self.prompt_files,
         )
         ref = self.task.remote(job, self.solve, self.coordinator)
         self.running[ref] = Attempt(problem, gold, number, job.attempt)

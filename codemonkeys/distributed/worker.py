@@ -49,6 +49,26 @@ class ProblemJob(BaseModel):
     call log's lines of this problem under ``calls.jsonl``)."""
     container_slots: int
     endpoint_limits: dict[str, int]
+    prompt_files: dict[str, bytes] = {}
+    """The driver's ``prompts.dir`` templates by relative path: written on the node and
+    used in that directory's place (a node has no copy of the driver's disk)."""
+
+
+def prompt_files(config: Config) -> dict[str, bytes]:
+    """The templates of ``config``'s ``prompts.dir`` (nothing without one), to ship."""
+    root = config.prompts.dir
+    if root is None:
+        return {}
+    return {f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*.j2")}
+
+
+def node_config(config: Config, files: dict[str, bytes], scratch: Path) -> Config:
+    """``config`` on this node: a shipped ``prompts.dir`` rewritten under ``scratch``."""
+    if not files:
+        return config
+    seed(scratch / "prompts", files)
+    prompts = config.prompts.model_copy(update={"dir": scratch / "prompts"})
+    return config.model_copy(update={"prompts": prompts})
 
 
 class StreamingRunStore(RunStore):
@@ -246,6 +266,7 @@ def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemRes
     with temp_dir("ray") as scratch:
         root = scratch / job.run_name
         seed(root, job.files)
+        job = job.model_copy(update={"config": node_config(job.config, job.prompt_files, scratch)})
         rt = worker_runtime(job, root, coordinator, sink)
         try:
             return solve(rt, job.problem, job.gold)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from codemonkeys.prompts import prompts_dir
 from tests.conftest import CLI, FIXTURES, ROOT
 from tests.integration.test_swebench_run import FAST, _write_rows
 from tests.swebench_fixture import build_swebench_fixture
@@ -33,6 +34,7 @@ POLICY = FIXTURES / "policies" / "keyed_solver.py"
 """The end-to-end policy, answering only where its API key is in the environment."""
 KEY_ENV = "RAY_TEST_API_KEY"
 SECRET = "sk-ray-test-5f3c9a1e7d"
+SHIPPED_LINE = "Keep the edit as small as the issue allows."
 
 
 def _unavailable() -> str | None:
@@ -58,6 +60,12 @@ def cluster_runs(tmp_path_factory, docker_client, sandbox_image):
     rows = [dict(row, instance_id=f"{row['instance_id']}-ray{i}") for i in range(PROBLEMS)]
     dataset = _write_rows(work / "data.jsonl", rows)
     base = ["swebench", "run", "--dataset", str(dataset), "--model", f"scripted:{POLICY}", "-q"]
+    # the runs render their own edit prompt, shipped to the nodes with each problem
+    own = work / "my-prompts" / "generation"
+    own.mkdir(parents=True)
+    packaged = (prompts_dir() / "generation" / "edit_system.j2").read_text()
+    (own / "edit_system.j2").write_text(packaged + f"\n{SHIPPED_LINE}\n")
+    base += ["--set", f"prompts.dir={work / 'my-prompts'}"]
     for s in [*FAST, f"models.primary.api_key_env={KEY_ENV}"]:
         base += ["--set", s]
     jobs = [
@@ -153,7 +161,8 @@ def test_three_nodes_give_the_predictions_of_one(cluster_runs):
         d = dirs["three"] / "problems" / r["instance_id"]
         for name in ("problem", "context", "generation", "selection", "result", "timing"):
             assert (d / f"{name}.json").is_file(), (d, name)
-        assert (d / "prompts.jsonl.gz").is_file()
+        with gzip.open(d / "prompts.jsonl.gz", "rt") as f:
+            assert SHIPPED_LINE in f.read()  # prompts.dir rendered on the nodes
 
 
 def test_a_killed_node_loses_no_problem_and_repeats_no_call(cluster_runs, docker_client):

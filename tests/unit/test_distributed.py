@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 
@@ -162,3 +163,26 @@ def test_only_the_configured_endpoints_keys_go_to_the_workers(monkeypatch):
     cfg = Config.model_validate({"models": {"primary": {"model": "anthropic/claude-x"}}})
     assert worker_env(cfg) == {env_key: "sk-secret"}
     assert worker_env(Config()) == {}
+
+
+def test_prompt_overrides_travel_with_the_job_to_a_node_without_them(tmp_path):
+    """A node has no copy of the driver's prompts.dir: the job carries its templates, the
+    node renders them from its scratch, and the fingerprints (template contents) agree."""
+    from codemonkeys.distributed.worker import node_config, prompt_files
+    from codemonkeys.prompts import prompts_dir
+
+    own = tmp_path / "my-prompts" / "generation"
+    own.mkdir(parents=True)
+    edit_system = (prompts_dir() / "generation" / "edit_system.j2").read_text()
+    (own / "edit_system.j2").write_text(edit_system + "\nAlways keep edits minimal.\n")
+    config = Config.model_validate({"prompts": {"dir": str(tmp_path / "my-prompts")}})
+    shipped, fingerprint = prompt_files(config), config.fingerprint("generation")
+    assert shipped == {"generation/edit_system.j2": (own / "edit_system.j2").read_bytes()}
+    shutil.rmtree(tmp_path / "my-prompts")  # what the node sees of the driver's disk
+
+    on_node = node_config(config, shipped, tmp_path / "node-scratch")
+    templates = on_node.prompt_templates()
+    assert "Always keep edits minimal." in templates.path("generation/edit_system").read_text()
+    assert on_node.fingerprint("generation") == fingerprint
+    assert config.prompts.dir == tmp_path / "my-prompts"  # the driver's config unchanged
+    assert node_config(Config(), prompt_files(Config()), tmp_path / "n2") == Config()
