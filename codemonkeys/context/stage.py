@@ -143,7 +143,7 @@ def _relevance(
         issue=problem.issue,
         repo_dir=repo_dir,
         files=enum.files,
-        model=model,  # type: ignore[arg-type]  # RecordingModel.complete: no ``stage`` (llm/)
+        model=model,
         store=store,
         cfg=config.context,
         templates=config.prompt_templates(),
@@ -239,7 +239,7 @@ def _rank_and_pack(
     ranking = rank_files(
         issue=problem.issue,
         relevant=relevant,
-        model=model,  # type: ignore[arg-type]
+        model=model,
         cfg=cfg,
         templates=config.prompt_templates(),
     )

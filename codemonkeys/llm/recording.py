@@ -204,7 +204,14 @@ class RecordingModel:
         max_tokens: int,
         stop: list[str] | None = None,
         key: str = "",
+        stage: str = "",
     ) -> Completion:
+        """``Model.complete`` through the call log, booked to this model's problem and
+        stage (a ``stage`` given here, the ``Model`` protocol's, re-binds it)."""
+        if stage and stage != self.stage:
+            return self.bind(stage=stage).complete(
+                messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
+            )
         h = request_hash(
             self.name, messages, temperature=temperature, max_tokens=max_tokens, stop=stop, key=key
         )

@@ -284,9 +284,3 @@ def _candidate_verdict(
         )
     return CandidateRegressions(status="ok", regressions=regressions(passing, run), run=run)
 
-
-def regression_summary(record: RegressionRecord | None) -> dict[str, int | None]:
-    """Per candidate: regression count (None: no evidence), for prompts and reports."""
-    if record is None:
-        return {}
-    return {cid: record.regressions_of(cid) for cid in record.candidates}

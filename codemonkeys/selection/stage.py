@@ -379,9 +379,7 @@ def _choose(
                 fallback_kind="model-error",
             )
         else:
-            # RecordingModel.complete lacks the Model protocol's ``stage`` (llm/recording.py)
-            as_model: Model = model  # type: ignore[assignment]
-            ask = _selector_call(record, problem, top, as_model, pool, cache, config, workers)
+            ask = _selector_call(record, problem, top, model, pool, cache, config, workers)
             outcome = _select(problem, top, ask)
     record.chosen_id = outcome.chosen_id
     record.reason = outcome.reason

@@ -27,3 +27,19 @@ def test_the_hub_passes_each_models_stage_to_the_policy(tmp_path):
     # the stage is metadata: the same request from another stage is the same call
     again = hub.model("primary", problem_id="p", stage="selection")
     assert again.complete(ask, temperature=0.0, max_tokens=10, key="k-tests").cached
+
+
+def test_a_stage_given_to_complete_rebinds_the_call_and_its_spend(tmp_path):
+    """A recording model is a ``Model``: the protocol's ``stage`` argument re-binds the
+    call (what the provider sees, the call log, the spend), and no argument keeps its own."""
+    policy = tmp_path / "echo_stage.py"
+    policy.write_text("def respond(request):\n    return request.stage\n")
+    config = Config()
+    config.models.primary = EndpointConfig(model=f"scripted:{policy}")
+    store = RunStore(tmp_path / "run")
+    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    model = hub.model("primary", problem_id="p", stage="tests")
+    ask = [Message(role="user", content="hi")]
+    assert model.complete(ask, temperature=0.0, max_tokens=5, stage="selection").text == "selection"
+    assert model.complete(ask, temperature=0.0, max_tokens=5, key="own").text == "tests"
+    assert [c["stage"] for c in hub.calls.records()] == ["selection", "tests"]
