@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from codemonkeys.config import Config, load_config
+from codemonkeys.config import Config
+from codemonkeys.config_loading import load_config
 from codemonkeys.errors import CodemonkeysError, UsageError
 from codemonkeys.interrupts import JobSignals
 

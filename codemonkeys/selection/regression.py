@@ -283,4 +283,3 @@ def _candidate_verdict(
             run=run,
         )
     return CandidateRegressions(status="ok", regressions=regressions(passing, run), run=run)
-

@@ -11,7 +11,9 @@ Verified run makes about that many relevance calls), opened the old way and the 
 Each start-up runs in a fresh subprocess so its RSS (``ru_maxrss``) is honest; each also
 looks up a few thousand calls, to show the answers come back. Also measured: the prompt log
 (``prompts.jsonl.gz``), old (gzip level 9 through ``gzip.open`` under the file lock) vs new
-(a fast-level member compressed before the lock), for 1,200 calls of a realistic prompt.
+(a fast-level member compressed before the lock), for 1,200 calls of a realistic prompt;
+and finding one problem's lines (what a Ray driver ships with a retried problem), by a scan
+of the log as before against the index.
 
     uv run python tests/benchmarks/bench_calllog.py [--calls 2000000]
 
@@ -197,6 +199,39 @@ def bench_prompts(tmp: Path, calls: int = 1200) -> dict[str, float]:
     }
 
 
+def seed_old(log_path: Path, problem: str) -> bytes:
+    """One problem's lines as the Ray driver found them before the index listed them
+    (``distributed.driver.CallSeeds`` until 2026-11-30: a scan of the whole log, reading
+    each line's ``problem``, at every driver start)."""
+    key, out = b'"problem": ', []
+    with log_path.open("rb") as f:
+        for line in f:
+            at = line.find(key)
+            if at >= 0 and line.endswith(b"\n"):
+                value, _ = json.JSONDecoder().raw_decode(line[at + len(key) :].decode())
+                if value == problem:
+                    out.append(line)
+    return b"".join(out)
+
+
+def bench_seeding(run_dir: Path) -> dict[str, float]:
+    """Seconds to find one problem's lines (what a Ray driver ships with a retried
+    problem): the old scan against the index's ``problem_lines``; the same bytes."""
+    from codemonkeys.llm.callindex import CallIndex
+
+    problem = "sympy__sympy-7"
+    t0 = time.perf_counter()
+    old = seed_old(run_dir / "calls.jsonl", problem)
+    scan_s = time.perf_counter() - t0
+    index = CallIndex(run_dir / "calls.jsonl")
+    t1 = time.perf_counter()
+    new = index.problem_lines(problem)
+    index_s = time.perf_counter() - t1
+    index.close()
+    assert old == new and old.count(b"\n") == 1000, (len(old), len(new))
+    return {"seed_problem_s_scan": round(scan_s, 2), "seed_problem_s_index": round(index_s, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=2_000_000)
@@ -226,6 +261,8 @@ def main() -> None:
         assert old["found"] == new["found"] > 0, (old, new)
         assert abs(old["spend"] - new["spend"]) < 1e-6 * max(1.0, old["spend"]), (old, new)
         index_mb = (run_dir / "calls.index.sqlite").stat().st_size / 1e6
+        seeding = bench_seeding(run_dir)
+        print(f"seeding one problem: {seeding}", flush=True)
         prompts = bench_prompts(Path(tmp))
     figures = {
         "calls": n,
@@ -240,6 +277,7 @@ def main() -> None:
         "rss_mb_index_build": round(build["rss_mb"]),
         "lookup_us_old": round(old["lookup_us"], 1),
         "lookup_us_new": round(new["lookup_us"], 1),
+        **seeding,
         **prompts,
     }
     print(json.dumps(figures))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from codemonkeys.config import load_config
+from codemonkeys.config_loading import load_config
 from codemonkeys.pipeline import FINAL_STATUSES
 from codemonkeys.store import DiskFull, RunStore
 from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench

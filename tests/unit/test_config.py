@@ -1,6 +1,7 @@
 import pytest
 
-from codemonkeys.config import Config, ConfigError, load_config
+from codemonkeys.config import Config
+from codemonkeys.config_loading import ConfigError, load_config
 
 
 def test_defaults_are_the_papers():

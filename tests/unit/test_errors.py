@@ -15,7 +15,7 @@ POLICY = FIXTURES / "policies" / "example_solver.py"
 
 
 def test_user_facing_errors_share_one_base_and_keep_their_builtin_one():
-    from codemonkeys.config import ConfigError
+    from codemonkeys.config_loading import ConfigError
     from codemonkeys.environment import EnvironmentBuildError
     from codemonkeys.github import GitHubError
     from codemonkeys.llm.base import ContextLengthExceeded, ModelError

@@ -202,7 +202,7 @@ def test_call_with_retries_counts_attempts_and_stops_on_final_errors():
 
 def test_a_cost_cap_with_an_unpriced_model_fails_at_start_unless_priced_or_allowed():
     """An unknown model used to cost $0 with a warning, so --max-cost capped nothing."""
-    from codemonkeys.config import load_config
+    from codemonkeys.config_loading import load_config
     from codemonkeys.llm import check_prices
 
     local = ['models.primary.model="openai/my-local-coder"', "run.max_cost_usd=5"]
@@ -235,7 +235,7 @@ def test_a_cost_cap_with_an_unpriced_model_fails_at_start_unless_priced_or_allow
 
 
 def test_the_estimate_says_which_models_have_no_price():
-    from codemonkeys.config import load_config
+    from codemonkeys.config_loading import load_config
     from codemonkeys.solve import estimate_cost
 
     cfg = load_config(None, ['models.primary.model="openai/my-local-coder"'], env={})

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import codemonkeys.prompts
 from codemonkeys.cli import app
-from codemonkeys.config import ConfigError, load_config
+from codemonkeys.config_loading import ConfigError, load_config
 from codemonkeys.context.files import Enumeration, SourceFile
 from codemonkeys.context.scan_cost import scan_prompt_tokens
 from codemonkeys.errors import CodemonkeysError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from codemonkeys.config import load_config
+from codemonkeys.config_loading import load_config
 from codemonkeys.solve import SolveOptions, solve
 from tests.conftest import FIXTURES, make_git_repo
 
