@@ -35,7 +35,7 @@ from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests
 from codemonkeys.swebench.harness_io import (
     HARNESS_MODULE,
     drop_stale_verdict,
-    eval_output_lost,
+    eval_output_problem,
     harness_command,
     harness_log_parsers,
     instance_dir,
@@ -304,11 +304,8 @@ def _collect_verdicts(
             errors.append(iid)
             result.status[iid] = "error"
             where = instance_dir(log_dir, pred)
-            result.reasons[iid] = (
-                f"the harness lost the eval script's output (no start marker); see {where}"
-                if eval_output_lost(where)
-                else f"the harness produced no verdict; see {where}"
-            )
+            why = eval_output_problem(where) or "the harness produced no verdict"
+            result.reasons[iid] = f"{why}; see {where}"
         else:
             result.status[iid] = "resolved" if verdict else "unresolved"
     if errors:

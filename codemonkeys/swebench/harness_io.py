@@ -125,7 +125,7 @@ def instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     else:
-        return None if not resolved and eval_output_lost(inst_dir) else resolved
+        return None if not resolved and eval_output_problem(inst_dir) else resolved
     try:
         instance_log = (inst_dir / "run_instance.log").read_text(errors="replace")
     except OSError:
@@ -133,25 +133,33 @@ def instance_verdict(log_dir: Path, pred: Mapping[str, Any]) -> bool | None:
     return False if APPLY_PATCH_FAIL in instance_log else None
 
 
-def eval_output_lost(inst_dir: Path) -> bool:
-    """Did the harness keep no output of the eval script? Its first traced line is the
-    start marker, whatever the patch does; without it (a ``docker exec`` can lose a short
-    command's output whole) the tests' outcome is unknown, not a failure."""
+def eval_output_problem(inst_dir: Path) -> str | None:
+    """Why the harness's grading says nothing about the patch, or None when it does. The
+    eval script traces its start marker before any test, whatever the patch does; without
+    it the tests never reported (the output was lost whole: a ``docker exec`` can lose a
+    short command's output; or the script died first), so "unresolved" would be a guess."""
     try:
         text = (inst_dir / TEST_OUTPUT_FILE).read_text(errors="replace")
     except OSError:
-        return False
-    return START_TEST_OUTPUT not in text
+        return None
+    if START_TEST_OUTPUT in text:
+        return None
+    if not text.strip():
+        return "the harness kept no output of the eval script (lost)"
+    return "the eval script ended before its tests started (no start marker)"
 
 
 def drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
     """The harness reuses any report.json under (run_id, model, instance) without
-    looking at the patch; when the patch it graded differs from this one, remove that
-    instance's logs so it is graded again instead of answering for another patch."""
+    looking at the patch; when the patch it graded differs from this one, or its grading
+    said nothing about the patch (``eval_output_problem``), remove that instance's logs so
+    it is graded again instead of answering for another patch or repeating the gap."""
     inst_dir = instance_dir(log_dir, pred)
     graded = inst_dir / "patch.diff"
     if graded.is_file() and graded.read_text(errors="replace") != pred["model_patch"]:
-        log.info(
-            "patch for %s changed since %s graded it; grading again", pred["instance_id"], inst_dir
-        )
+        why = "the patch changed since it was graded"
+    else:
+        why = eval_output_problem(inst_dir) or ""
+    if why:
+        log.info("grading %s again (%s): %s", pred["instance_id"], inst_dir, why)
         shutil.rmtree(inst_dir)

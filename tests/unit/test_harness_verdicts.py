@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from codemonkeys.swebench.harness_io import eval_output_lost, instance_dir, instance_verdict
+from codemonkeys.swebench.harness_io import (
+    drop_stale_verdict,
+    eval_output_problem,
+    instance_dir,
+    instance_verdict,
+)
 
 PRED = {"instance_id": "astropy__astropy-12907", "model_name_or_path": "cm/a1", "model_patch": "x"}
 TRACED_START = "+ : '>>>>> Start Test Output'\n"
@@ -32,9 +37,17 @@ def test_a_graded_run_keeps_its_verdict(tmp_path):
 def test_an_unresolved_verdict_on_a_lost_test_output_is_no_verdict(tmp_path):
     """The harness grades an empty output 'unresolved'; the tests never reported, so
     the answer is unknown (graded again), not a failed patch."""
-    d = _graded(tmp_path, False, "")
-    assert eval_output_lost(d)
-    assert instance_verdict(tmp_path, PRED) is None
+    d = _graded(tmp_path / "lost", False, "")
+    assert "lost" in (eval_output_problem(d) or "")
+    assert instance_verdict(tmp_path / "lost", PRED) is None
+    died = _graded(tmp_path / "died", False, "+ source /opt/miniconda3/bin/activate\nerror\n")
+    assert "before its tests started" in (eval_output_problem(died) or "")
+    assert instance_verdict(tmp_path / "died", PRED) is None
+    # the harness would reuse these reports: the next evaluation grades them again
+    graded = _graded(tmp_path / "ok", False, TRACED_START + "FAILED t\n")
+    for log_dir in ("lost", "died", "ok"):
+        drop_stale_verdict(tmp_path / log_dir, PRED)
+    assert not d.exists() and not died.exists() and graded.exists()
 
 
 def test_a_patch_that_did_not_apply_stays_unresolved(tmp_path):
