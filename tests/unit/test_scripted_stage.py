@@ -10,13 +10,17 @@ from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.store import RunStore
 
 
-def test_the_hub_passes_each_models_stage_to_the_policy(tmp_path):
+def _hub(tmp_path, answer: str) -> ModelHub:
+    """A hub over a scripted policy answering the expression ``answer`` of its request."""
     policy = tmp_path / "echo_stage.py"
-    policy.write_text("def respond(request):\n    return f'{request.stage}|{request.key}'\n")
+    policy.write_text(f"def respond(request):\n    return {answer}\n")
     config = Config()
     config.models.primary = EndpointConfig(model=f"scripted:{policy}")
-    store = RunStore(tmp_path / "run")
-    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    return ModelHub(config.models, CallLog(RunStore(tmp_path / "run")), CostTracker())
+
+
+def test_the_hub_passes_each_models_stage_to_the_policy(tmp_path):
+    hub = _hub(tmp_path, "f'{request.stage}|{request.key}'")
     ask = [Message(role="user", content="hello")]
     for stage in ("relevance", "ranking", "tests", "edits", "selection"):
         model = hub.model("primary", problem_id="p", stage=stage)
@@ -32,12 +36,7 @@ def test_the_hub_passes_each_models_stage_to_the_policy(tmp_path):
 def test_a_stage_given_to_complete_rebinds_the_call_and_its_spend(tmp_path):
     """A recording model is a ``Model``: the protocol's ``stage`` argument re-binds the
     call (what the provider sees, the call log, the spend), and no argument keeps its own."""
-    policy = tmp_path / "echo_stage.py"
-    policy.write_text("def respond(request):\n    return request.stage\n")
-    config = Config()
-    config.models.primary = EndpointConfig(model=f"scripted:{policy}")
-    store = RunStore(tmp_path / "run")
-    hub = ModelHub(config.models, CallLog(store), CostTracker())
+    hub = _hub(tmp_path, "request.stage")
     model = hub.model("primary", problem_id="p", stage="tests")
     ask = [Message(role="user", content="hi")]
     assert model.complete(ask, temperature=0.0, max_tokens=5, stage="selection").text == "selection"
