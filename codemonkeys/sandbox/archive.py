@@ -18,6 +18,7 @@ from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SandboxFileNotFound
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from docker.models.containers import Container
 
 CHUNK = 1 << 20
@@ -33,14 +34,15 @@ class _ChunkFile(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         while not self._left:
             nxt = next(self._it, None)
             if nxt is None:
                 return 0
             self._left = nxt
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._left))
+        view[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
 

@@ -285,7 +285,8 @@ class DockerSandbox(ShellGitSandbox):
         try:
             yield from archive_file_chunks(self.container, out)
         finally:
-            self._sh_raw(f"rm -f {shlex.quote(out)}", 60)
+            with contextlib.suppress(SandboxError):  # never hides why the read failed
+                self._sh_raw(f"rm -f {shlex.quote(out)}", 60)
 
     def _kill_everything(self) -> None:
         """Last resort (a hung stream): kill every process but PID 1, the agent too."""
