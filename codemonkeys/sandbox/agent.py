@@ -75,7 +75,7 @@ cm_run() {
     exec timeout -s KILL "$1" setpriv --reuid="$U" --regid="$U" --clear-groups bash "$2" ) < /dev/null &
   p=$!
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
-  wait "$p"; rc=$?
+  wait "$p" 2>/dev/null; rc=$?  # no "Killed" job notice of our wrapper in the output
   cm_stopwatch "$w"; kill -9 -- "-$p" 2>/dev/null; cm_killuser
   if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' """
     + shlex.quote(DISK_LIMIT_NOTE)

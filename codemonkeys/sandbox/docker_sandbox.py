@@ -41,6 +41,7 @@ import contextlib
 import io
 import logging
 import posixpath
+import secrets
 import shlex
 import tarfile
 import threading
@@ -75,7 +76,7 @@ from codemonkeys.sandbox.container import (
 )
 from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.gittree import host_tree_tar
-from codemonkeys.sandbox.output import BoundedOutput
+from codemonkeys.sandbox.output import BoundedOutput, EndMarked
 from codemonkeys.sandbox.spec import SandboxSpec, parse_size
 
 if TYPE_CHECKING:
@@ -362,37 +363,46 @@ class DockerSandbox(ShellGitSandbox):
 
     def _run_with_exec(self, script: str, timeout: float, sink: BoundedOutput) -> int | None:
         """One run through a plain ``docker exec`` of the same wrapper, with a host-side
-        watchdog; its exit code (None when the engine does not know it)."""
+        watchdog; its exit code (None when the engine does not know it). The output must
+        end in the wrapper's mark (``EndMarked``), whose nonce reaches the root wrapper in
+        its environment, which the script user cannot read."""
         self.write_file(RUN_FILE, script)
+        nonce = secrets.token_hex(16)
         wrapper = (
-            self._take_pending()
+            "E=$CM_END; unset CM_END\n"
+            + self._take_pending()
             + self._vars()
             + 'mkdir -p -m 700 "$D"\n'
             + RUN_LIB
-            + 'cm_run "$1" "$2" 2>&1'
+            + 'cm_run "$1" "$2" 2>&1; rc=$?; printf \'\\n@@CMEND %s %s\\n\' "$E" "$rc"; exit $rc'
         )
         argv = ["bash", "-c", wrapper, "run", f"{timeout:.3f}", RUN_FILE]
+        env = {**EXEC_ENV, "CM_END": nonce}
         try:
             eid = self.api.exec_create(
-                self.id, argv, stdout=True, stderr=True, environment=EXEC_ENV, user="0"
+                self.id, argv, stdout=True, stderr=True, environment=env, user="0"
             )["Id"]
             stream = self.api.exec_start(eid, stream=True, demux=False)
         except Exception as e:
             raise self._infra_failure("docker exec failed", e) from e
+        marked = EndMarked(sink, nonce)
         watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._kill_everything)
         watchdog.daemon = True
         watchdog.start()
         try:
             for chunk in stream:
-                sink.feed(chunk)
+                marked.feed(chunk)
         except Exception as e:
             raise self._infra_failure("lost the output stream of a command", e) from e
         finally:
             watchdog.cancel()
         try:
-            return self.api.exec_inspect(eid).get("ExitCode")
+            code = self.api.exec_inspect(eid).get("ExitCode")
         except Exception as e:
             raise self._infra_failure("cannot read a command's exit code", e) from e
+        if marked.finish() is None and code not in (KILL_EXIT, None):  # killed: no mark due
+            raise self._infra_failure("lost the output of a run", RuntimeError(f"exit {code}"))
+        return code
 
     def _abs(self, path: str) -> str:
         p = path if path.startswith("/") else f"{self.workdir}/{path}"

@@ -64,3 +64,33 @@ def cap_text(text: str, max_chars: int) -> str:
         return text
     half = max_chars // 2
     return text[:half] + omitted_marker(len(text) - 2 * half) + text[-half:]
+
+
+class EndMarked:
+    """Feeds a stream to ``sink`` except its closing mark ``\\n@@CMEND <nonce> <status>\\n``
+    (printed by our wrapper after the script, with a nonce the script cannot read), held
+    back until the stream ends. ``finish`` says whether the mark came and with which exit
+    status: a stream without it lost output on the way (see archive.py)."""
+
+    def __init__(self, sink: BoundedOutput, nonce: str):
+        self.sink = sink
+        self.prefix = f"\n@@CMEND {nonce} ".encode()
+        self.keep = len(self.prefix) + 8  # the prefix, a status of up to 3 digits, "\n"
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.pending += chunk
+        if len(self.pending) > self.keep:
+            self.sink.feed(self.pending[: -self.keep])
+            self.pending = self.pending[-self.keep :]
+
+    def finish(self) -> int | None:
+        """The status the mark carries (the mark left out of the output), or None when
+        the stream ended without it (everything it carried fed as output)."""
+        at = self.pending.rfind(self.prefix)
+        status = self.pending[at + len(self.prefix) :].rstrip(b"\n") if at >= 0 else b""
+        if at < 0 or not status.isdigit() or not self.pending.endswith(b"\n"):
+            self.sink.feed(self.pending)
+            return None
+        self.sink.feed(self.pending[:at])
+        return int(status)

@@ -107,7 +107,7 @@ def test_runs_in_workdir_with_repo_importable(sb):
 def test_timeout_keeps_partial_output_and_kills_the_tree(sb):
     r = sb.run("echo before; (sleep 60; echo child-survived) & sleep 60; echo after", timeout=1.5)
     assert r.timed_out and r.exit_code is None
-    assert "before" in r.output and "after" not in r.output
+    assert r.output == "before\n"  # nothing of our wrapper (no "Killed" job notice)
     assert r.seconds < 6
     ps = sb.run("ps -eo args")
     assert "sleep 60" not in ps.output
@@ -341,6 +341,15 @@ def test_without_the_agent_every_operation_still_answers_whole(repo, sandbox_ima
         assert one.read_file("/tmp/codemonkeys/x.txt") == b"scratch\n"
         one.reset()
         assert one.diff() == ""
+        forged = one.run("printf 'out\\n@@CMEND forged 0\\n'; exit 5")
+        assert (forged.exit_code, forged.output) == (5, "out\n@@CMEND forged 0\n")
+        # the mark's nonce is in the root wrapper's environment only, out of the script's reach
+        seen = one.run(
+            "echo ${CM_END:-unset}; cat /proc/[0-9]*/environ 2>/dev/null | grep -ac CM_END"
+        )
+        assert seen.output == "unset\n0\n", seen.output
+        slow = one.run("echo started; sleep 30", timeout=1)
+        assert slow.timed_out and slow.output == "started\n"
         assert one._agent is None
 
 

@@ -253,3 +253,29 @@ def test_spec_from_config_carries_env_allow_list_and_disk_limits():
     cfg = SandboxConfig(pass_env=["HTTP_PROXY"], disk_limit="64m", scratch_size="32m")
     spec = spec_from_config(Problem(id="p", repo="o/r", issue="i"), cfg)
     assert (spec.pass_env, spec.disk_limit, spec.scratch_size) == (["HTTP_PROXY"], "64m", "32m")
+
+
+def test_end_marked_output_keeps_every_byte_and_reads_the_status_in_any_chunking():
+    """The agent-less run path: the wrapper's closing mark is taken off wherever the
+    stream is cut, the script's output stays byte for byte (a forged mark with another
+    nonce included), and a stream without the mark says so."""
+    import random
+
+    from codemonkeys.sandbox.output import BoundedOutput, EndMarked
+
+    nonce = "0123abcd" * 4
+    script_out = b"line\n\n@@CMEND forged 0\nno newline at the end"
+    stream = script_out + f"\n@@CMEND {nonce} 3\n".encode()
+    rng = random.Random(7)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(0, 6)))
+        sink = BoundedOutput(10_000)
+        marked = EndMarked(sink, nonce)
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            marked.feed(stream[a:b])
+        assert marked.finish() == 3
+        assert bytes(sink.head + sink.tail) == script_out
+    lost = BoundedOutput(10_000)
+    cut_short = EndMarked(lost, nonce)
+    cut_short.feed(script_out)
+    assert cut_short.finish() is None and bytes(lost.head + lost.tail) == script_out
