@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from codemonkeys.config import Config
@@ -39,6 +40,18 @@ def worker_env(config: Config) -> dict[str, str]:
     return env
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` or ``ray://host:port`` nobody answers at fails in seconds, not after
+    Ray's own retries (over two minutes). ``auto`` and ``local`` are Ray's to resolve."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address in ("auto", "local") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayUnavailable(f"no Ray cluster answers at {address!r} ({e})") from e
+
+
 def connect(address: str, config: Config) -> None:
     """Join the cluster (``local``: start one on this machine) with the keys in the job's
     runtime environment."""
@@ -49,6 +62,7 @@ def connect(address: str, config: Config) -> None:
         import ray
     except ImportError as e:
         raise RayUnavailable("--ray needs Ray, which is not installed") from e
+    check_reachable(address)
     if ray.is_initialized():
         return
     runtime_env = {"env_vars": worker_env(config)}

@@ -8,8 +8,11 @@ import asyncio
 import gzip
 import json
 import shutil
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from codemonkeys.config import Config
 from codemonkeys.distributed.coordinator import STOPPED, Coordinator
@@ -186,3 +189,21 @@ def test_prompt_overrides_travel_with_the_job_to_a_node_without_them(tmp_path):
     assert on_node.fingerprint("generation") == fingerprint
     assert config.prompts.dir == tmp_path / "my-prompts"  # the driver's config unchanged
     assert node_config(Config(), prompt_files(Config()), tmp_path / "n2") == Config()
+
+
+def test_an_address_nobody_answers_at_is_a_clear_error_at_once():
+    """Ray itself retries a dead address for minutes; the driver refuses it first."""
+    from codemonkeys.distributed.cluster import RayUnavailable, check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nobody listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(RayUnavailable, match=f"no Ray cluster answers at '{address}'"):
+            check_reachable(address, timeout_s=2)
+    with socket.socket() as listening:  # something answers: Ray is left to judge it
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")
+    for address in ("auto", "local"):
+        check_reachable(address)
