@@ -5,33 +5,15 @@ reused. The real CLI in a subprocess, a scripted model, the local sandbox."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from codemonkeys.prompts import prompts_dir
 from codemonkeys.store import RunStore
-from tests.conftest import CLI, FIXTURES, ROOT, make_git_repo
+from tests.conftest import FIXTURES, make_git_repo
+from tests.integration.test_solve_paths import FAST, _cli
 
-POLICY = FIXTURES / "policies" / "example_solver.py"
-FAST = [
-    "--sandbox", "local",
-    "--model", f"scripted:{POLICY}",
-    "--set", "generation.samples=2",
-    "--set", "generation.test_attempts=3",
-    "--set", "generation.edit_attempts=3",
-    "--set", "context.rankings=1",
-]  # fmt: skip
 MARKER = "HOUSE-RULE-7: keep reproduction scripts under 40 lines."
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update(PYTHONPATH=str(ROOT), COLUMNS="200")
-    return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=300, env=env, cwd=cwd
-    )
 
 
 def _generation_fingerprint(run: Path) -> str:
