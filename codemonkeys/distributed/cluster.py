@@ -62,9 +62,9 @@ def connect(address: str, config: Config) -> None:
         import ray
     except ImportError as e:
         raise RayUnavailable("--ray needs Ray, which is not installed") from e
-    check_reachable(address)
     if ray.is_initialized():
         return
+    check_reachable(address)
     runtime_env = {"env_vars": worker_env(config)}
     try:
         ray.init(
