@@ -193,11 +193,23 @@ class ContextConfig(Section):
             "secrets.*",
             ".htpasswd",
             "*.kdbx",
+            ".git-credentials",
+            "credentials",
+            ".pgpass",
+            "*.ppk",
+            ".s3cfg",
+            ".boto",
+            ".vault-token",
+            "*.tfstate",
+            "*.tfstate.backup",
         ]
     )
     """Files that look like secrets: never read, never sent to a model, never in a prompt
     log; recorded as excluded with reason ``secret``. ``.npmrc``/``.pypirc``/``.netrc``
-    holding a token or password, and any file holding a private key, are excluded too."""
+    holding a token or password, and any file in which detect-secrets finds a private key,
+    a token or an assigned password (``codemonkeys/secret_check.py``), are excluded too. In
+    a sandbox's copy of a local repository these files are replaced by a placeholder
+    (``sandbox.copy_secret_files``)."""
 
 
 class GenerationConfig(Section):
@@ -300,6 +312,14 @@ class SandboxConfig(Section):
     agent: bool = True
     """Send commands through the in-container command server (docs/sandbox.md); false:
     one ``docker exec`` per command."""
+    copy_secret_files: list[str] = Field(default_factory=list)
+    """Globs of files copied into the sandbox as they are although they look like secrets
+    (``context.secret_globs`` or a secret found in them), for tests that need the real
+    file (``["tests/certs/*.pem"]``; ``["*"]``: all). By default such files of a local
+    repository are replaced by a placeholder of the same name and secret values in other
+    files by ``<secret-removed-by-codemonkeys>`` (``codemonkeys/sandbox/secret_copy.py``);
+    either way what scripts print is redacted. A SWE-bench image's repository is used as
+    it is."""
 
 
 class RunConfig(Section):

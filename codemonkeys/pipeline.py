@@ -245,7 +245,7 @@ def solve_problem(
     result = ProblemResult(id=problem.id, status="failed")
     pool = None
     try:
-        spec = spec_from_config(problem, cfg.sandbox, run_id=rt.run_id)
+        spec = spec_from_config(problem, cfg, run_id=rt.run_id)
         pool = SandboxPool(
             spec, size=cfg.sandbox.pool_size, container_slots=rt.container_slots, stop=rt.stop
         )

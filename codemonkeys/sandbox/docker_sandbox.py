@@ -75,8 +75,8 @@ from codemonkeys.sandbox.container import (
     reset_extra_script,
 )
 from codemonkeys.sandbox.docker_client import docker_client
-from codemonkeys.sandbox.gittree import host_tree_tar
 from codemonkeys.sandbox.output import BoundedOutput, EndMarked
+from codemonkeys.sandbox.secret_copy import repo_copy
 from codemonkeys.sandbox.spec import SandboxSpec, parse_size
 
 if TYPE_CHECKING:
@@ -161,11 +161,7 @@ class DockerSandbox(ShellGitSandbox):
 
     def _copy_repo_in(self, repo_tar: bytes | None) -> None:
         assert self.spec.repo_path is not None
-        data = (
-            repo_tar
-            if repo_tar is not None
-            else host_tree_tar(self.spec.repo_path, self.spec.base_commit, self.spec.subdir)
-        )
+        data = repo_tar if repo_tar is not None else repo_copy(self.spec).tar
         wd = shlex.quote(self.workdir)
         code, _, err = self._sh(
             f"mkdir -p {wd} && find {wd} -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +", 60

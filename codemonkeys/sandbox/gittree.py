@@ -246,15 +246,24 @@ def export_host_tree(
     return write_blobs(entries, contents, dest)
 
 
-def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = None) -> bytes:
-    """A tar (in memory) of every tracked file of ``repo`` at ``commit`` (or of ``subdir``
-    of it), paths relative to that root."""
+def host_blobs(
+    repo: Path, commit: str | None = None, subdir: str | None = None
+) -> list[tuple[TreeEntry, bytes]]:
+    """Every tracked file (and symlink) of ``repo`` at ``commit`` (or of ``subdir`` of it)
+    with its content, paths relative to that root."""
     entries, contents = _host_blobs(repo, commit, subdir)
+    return [
+        (entry, data)
+        for entry, (_sha, data) in zip(entries, contents, strict=True)
+        if data is not None
+    ]
+
+
+def tar_of(blobs: list[tuple[TreeEntry, bytes]]) -> bytes:
+    """A tar (in memory) of ``blobs``: files with their mode, symlinks as links."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for entry, (_sha, data) in zip(entries, contents, strict=True):
-            if data is None:
-                continue
+        for entry, data in blobs:
             info = tarfile.TarInfo(entry.path)
             info.mtime = 0
             if entry.is_symlink:
@@ -266,3 +275,10 @@ def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = No
                 info.mode = 0o755 if entry.is_executable else 0o644
                 tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def host_tree_tar(repo: Path, commit: str | None = None, subdir: str | None = None) -> bytes:
+    """A tar (in memory) of every tracked file of ``repo`` at ``commit`` (or of ``subdir``
+    of it), paths relative to that root, as they are (a sandbox gets
+    ``secret_copy.repo_copy`` instead: secrets replaced)."""
+    return tar_of(host_blobs(repo, commit, subdir))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.common import SCRIPT_TMP, SandboxFileNotFound, ShellGitSandbox
-from codemonkeys.sandbox.gittree import host_tree_tar
 from codemonkeys.sandbox.output import BoundedOutput
+from codemonkeys.sandbox.secret_copy import repo_copy
 from codemonkeys.sandbox.spec import ENV_ALLOW, SandboxSpec
 from codemonkeys.tempdirs import make_temp_dir
 
@@ -62,11 +62,7 @@ class LocalSandbox(ShellGitSandbox):
             import io
             import tarfile
 
-            data = (
-                repo_tar
-                if repo_tar is not None
-                else host_tree_tar(spec.repo_path, spec.base_commit, spec.subdir)
-            )
+            data = repo_tar if repo_tar is not None else repo_copy(spec).tar
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 tar.extractall(self.workdir, filter="data")
             self._init_copied_repo()

@@ -13,10 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codemonkeys.sandbox.base import Sandbox, SandboxError
 from codemonkeys.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from codemonkeys.sandbox.secret_copy import RepoCopy
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class SandboxPool:
         self._count = 0  # live + being created
         self._all: list[Sandbox] = []
         self._closed = False
-        self._repo_tar: bytes | None = None
+        self._copy: RepoCopy | None = None
         self._tar_lock = threading.Lock()
         self.stats: dict[str, float] = {
             "created": 0,
@@ -69,17 +72,25 @@ class SandboxPool:
         }
 
     def _shared_tar(self) -> bytes | None:
-        """The copy of a local repository, computed once for every container of the pool."""
+        """The copy of a local repository (secrets out: ``secret_copy``), computed once for
+        every container of the pool."""
         if self.spec.repo_path is None:
             return None
         with self._tar_lock:
-            if self._repo_tar is None:
-                from codemonkeys.sandbox.gittree import host_tree_tar
+            if self._copy is None:
+                from codemonkeys.sandbox.secret_copy import repo_copy
 
-                self._repo_tar = host_tree_tar(
-                    self.spec.repo_path, self.spec.base_commit, self.spec.subdir
-                )
-            return self._repo_tar
+                self._copy = repo_copy(self.spec)
+            return self._copy.tar
+
+    def _view(self, box: Sandbox) -> Sandbox:
+        """What a lease hands out: the sandbox, behind the redaction of the copy's secret
+        values when it has any."""
+        if self._copy is None or not self._copy.redactor:
+            return box
+        from codemonkeys.sandbox.secret_copy import RedactingSandbox
+
+        return RedactingSandbox(box, self._copy.redactor)
 
     def _client_once(self) -> Any:
         if self._client is None and self.spec.kind == "docker":
@@ -169,7 +180,7 @@ class SandboxPool:
         with self._cond:
             self.stats["leases"] += 1
         try:
-            yield box
+            yield self._view(box)
         except BaseException:
             self._release(box)
             raise

@@ -58,14 +58,25 @@ class SandboxSpec(BaseModel):
     """Commands through the in-container command server (False: one docker exec each)."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Merged with org.codemonkeys.managed=1."""
+    secret_globs: list[str] = Field(default_factory=list)
+    """File names that are secrets (``context.secret_globs``): replaced in a copied repo."""
+    copy_secret_files: list[str] = Field(default_factory=list)
+    """Globs of secret-looking files copied as they are (``sandbox.copy_secret_files``)."""
 
 
 def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxSpec:
     """The sandbox for ``problem`` under ``config`` (a SandboxConfig, or a whole Config).
 
     A problem with an image (SWE-bench) uses it; otherwise the generic image from the
-    config. A problem with a local ``repo_path`` is copied in at ``base_commit``."""
+    config. A problem with a local ``repo_path`` is copied in at ``base_commit``, its
+    secrets judged by ``config.context.secret_globs`` (the defaults when ``config`` is only
+    a SandboxConfig)."""
     cfg = getattr(config, "sandbox", config)
+    context = getattr(config, "context", None)
+    if context is None:
+        from codemonkeys.config import ContextConfig
+
+        context = ContextConfig()
     labels = {PROBLEM_LABEL: str(problem.id)}
     if run_id:
         labels[RUN_LABEL] = run_id
@@ -88,4 +99,6 @@ def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxS
         default_timeout=cfg.script_timeout_s,
         agent=cfg.agent,
         labels=labels,
+        secret_globs=list(context.secret_globs),
+        copy_secret_files=list(getattr(cfg, "copy_secret_files", [])),
     )
