@@ -365,6 +365,8 @@ class Config(Section):
         parts: dict[str, Any] = {"stage": stage}
         if stage == "relevance":
             parts["model"] = self.models.relevance_endpoint().model
+            if self.models.relevance_endpoint().base_url:  # another server, other weights
+                parts["base_url"] = self.models.relevance_endpoint().base_url
             parts["cfg"] = self.context.model_dump(
                 include={
                     "max_file_bytes",

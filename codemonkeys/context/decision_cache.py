@@ -1,14 +1,18 @@
 """Relevance decisions that outlive a run: a size-bounded directory cache shared by runs.
 
 A decision is stored under its key (``relevance.decision_key``: file content hash, issue
-hash, model, prompt hash) as one small JSON file, ``<dir>/<key[:2]>/<key>.json``, written
+hash, and everything else that changes an answer: model, endpoint, prompt hash,
+temperature, the shown file's size limit, ...; ``relevance.asking_key``) as one small JSON
+file, ``<dir>/<key[:2]>/<key>.json``, written
 atomically, so concurrent runs can share the directory. A rerun of the same problem with a
 new generation config (a new run directory) answers the scan from here and pays nothing.
 
 Only provider models are cached (``anthropic/``, ``openai/``): a stand-in's name
 (``scripted:policy.py``) does not pin what it answers. Only final answers are stored
 (``relevant`` / ``not_relevant``); a parse error or an API error is asked again next time.
-When the directory grows past ``relevance_cache_max_mb``, the least recently used entries
+An entry is read through its type (``StoredDecision``): one that does not validate, or
+that names another key, is a miss (asked again and overwritten), never a crash. When the
+directory grows past ``relevance_cache_max_mb``, the least recently used entries
 are removed (reads touch their file) down to 80% of the bound.
 """
 
@@ -18,10 +22,34 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from codemonkeys.config import ContextConfig
 
 CACHED_STATUSES = ("relevant", "not_relevant")
+
+
+class StoredDecision(BaseModel):
+    """A relevance decision as the cache and a run's decisions file hold it, read through
+    its type (strict: a summary that is not a string is not a decision)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    key: str = ""
+    status: Literal["relevant", "not_relevant", "parse_error", "context_length_exceeded"]
+    summary: str = ""
+    shrunk: bool = False
+    truncated: bool = False
+
+
+def invalid_reason(error: ValidationError) -> str:
+    """One line saying why a stored decision was not taken."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "entry"
+    return f"{where}: {first['msg']}"[:200]
+
+
 _PRUNE_TO = 0.8
 
 
@@ -52,14 +80,16 @@ class DecisionCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> StoredDecision | None:
+        """The decision stored under ``key``; None when absent, unreadable, not a final
+        answer, of the wrong type or stored under another key."""
         path = self._path(key)
         try:
-            rec = json.loads(path.read_text())
+            rec = StoredDecision.model_validate_json(path.read_bytes())
             os.utime(path)  # least recently used goes first when pruning
-        except (OSError, ValueError):
+        except (OSError, ValidationError):
             return None
-        if not isinstance(rec, dict) or rec.get("status") not in CACHED_STATUSES:
+        if rec.status not in CACHED_STATUSES or (rec.key and rec.key != key):
             return None
         self.hits += 1
         return rec

@@ -2,8 +2,12 @@
 
 One call per distinct file content, run concurrently up to the endpoint's concurrency.
 Each decision is appended to ``problems/<id>/relevance_decisions.jsonl`` keyed by
-(content hash, issue hash, model, prompt hash), so a resumed run, or a second file with
-the same content, is never asked again. A file whose answer cannot be parsed (after
+(content hash, issue hash, ``asking_key``: model, endpoint, prompt hash, temperature, the
+shown file's token limit, output limit, correction turns), so a resumed run, or a second
+file with the same content, is never asked again, and a change in any of them asks again.
+Stored decisions are read through their type (``StoredDecision``): a line of the decisions
+file that does not validate is asked again and the new decision says so
+(``replaced_invalid``); a bad cache entry is a miss. A file whose answer cannot be parsed (after
 ``relevance_retries`` correction turns) is recorded as ``parse_error``, never silently as
 "not relevant"; a ``ModelError`` (or any other exception) is recorded as that file's
 ``error`` and the scan goes on (an ``error`` is never reused: the next run asks again);
@@ -13,6 +17,7 @@ the same content, is never asked again. A file whose answer cannot be parsed (af
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -21,10 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from codemonkeys.config import ContextConfig
-from codemonkeys.context.decision_cache import DecisionCache, cacheable_model
+from codemonkeys.context.decision_cache import (
+    DecisionCache,
+    StoredDecision,
+    cacheable_model,
+    invalid_reason,
+)
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
 from codemonkeys.context.tokens import count_tokens
@@ -55,6 +65,9 @@ class FileDecision(BaseModel):
     from_cache: bool = False
     """Answered from the cross-run decision cache (``decision_cache.py``)."""
     error: str = ""
+    replaced_invalid: str = ""
+    """Why the run's decisions file held an entry for this file that was not taken (it did
+    not validate): the file was asked again."""
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -98,8 +111,24 @@ def parse_relevance(text: str) -> tuple[Status | None, str]:
 # -- the decisions file ------------------------------------------------------------------
 
 
-def decision_key(sha256: str, issue_hash: str, model: str, prompts: str) -> str:
-    blob = f"{sha256}|{issue_hash}|{model}|{prompts}".encode()
+def asking_key(model: str, prompts: str, cfg: ContextConfig, endpoint: str = "") -> str:
+    """Everything besides the file and the issue that changes an answer: who answers (the
+    model, ``endpoint``: its server and capabilities, so two servers serving different
+    weights under one name never share answers) and how it is asked."""
+    parts = {
+        "model": model,
+        "endpoint": endpoint,
+        "prompts": prompts,
+        "temperature": cfg.relevance_temperature,
+        "max_file_tokens": cfg.relevance_max_file_tokens,
+        "max_output_tokens": cfg.relevance_max_output_tokens,
+        "retries": cfg.relevance_retries,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def decision_key(sha256: str, issue_hash: str, asking: str) -> str:
+    blob = f"{sha256}|{issue_hash}|{asking}".encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
@@ -107,13 +136,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
 
 
-def load_decisions(store: RunStore, problem_id: str) -> dict[str, dict]:
-    """key -> the latest reusable decision in the problem's decisions file."""
-    out: dict[str, dict] = {}
+def load_decisions(
+    store: RunStore, problem_id: str
+) -> tuple[dict[str, StoredDecision], dict[str, str]]:
+    """(key -> the latest reusable decision in the problem's decisions file, key -> why an
+    entry for a key with no reusable decision was not taken)."""
+    out: dict[str, StoredDecision] = {}
+    invalid: dict[str, str] = {}
     for rec in store.read_jsonl(store.problem_dir(problem_id) / DECISIONS_FILE):
-        if rec.get("key") and rec.get("status") in _FINAL:
-            out[rec["key"]] = rec
-    return out
+        key = rec.get("key")
+        if not isinstance(key, str) or not key or rec.get("status") == "error":
+            continue
+        try:
+            out[key] = StoredDecision.model_validate({**rec, "key": key})
+        except ValidationError as e:
+            invalid[key] = invalid_reason(e)
+    return out, {k: why for k, why in invalid.items() if k not in out}
 
 
 # -- the scan ----------------------------------------------------------------------------
@@ -180,15 +218,17 @@ def run_relevance(
     templates: PromptTemplates,
     max_workers: int,
     cache: DecisionCache | None = None,
+    endpoint: str = "",
 ) -> list[FileDecision]:
     """Decide every file; returns one decision per file in the order of ``files``.
     ``templates``: the prompts asked with (their hash is part of each decision's key);
-    ``cache``: decisions shared across runs (looked up after the run's decisions file)."""
+    ``cache``: decisions shared across runs (looked up after the run's decisions file);
+    ``endpoint``: the model's server and capabilities (``relevance_endpoint_id``)."""
     issue_hash = text_hash(issue)
-    prompts = templates.stage_hash("relevance")
+    asking = asking_key(model.name, templates.stage_hash("relevance"), cfg, endpoint)
     by_key: dict[str, list[SourceFile]] = {}
     for f in files:
-        by_key.setdefault(decision_key(f.sha256, issue_hash, model.name, prompts), []).append(f)
+        by_key.setdefault(decision_key(f.sha256, issue_hash, asking), []).append(f)
     if cache is not None and not cacheable_model(model.name):
         cache = None
     scan = _Scan(problem_id, issue, repo_dir, model, store, cfg, templates, cache)
@@ -229,6 +269,8 @@ class _Scan:
         self.system_tokens = count_tokens(self.system)
         self.decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
         self.stop = threading.Event()
+        self.invalid: dict[str, str] = {}
+        """key -> why the decisions file's entry for it was not taken (set by ``reuse``)."""
 
     def reuse(
         self, by_key: dict[str, list[SourceFile]]
@@ -236,7 +278,7 @@ class _Scan:
         """(decisions answered by the run's decisions file or the cross-run cache, the
         (key, first file) pairs left to ask). A cache answer is copied to the decisions
         file."""
-        known = load_decisions(self.store, self.problem_id)
+        known, self.invalid = load_decisions(self.store, self.problem_id)
         results: dict[str, FileDecision] = {}
         to_ask: list[tuple[str, SourceFile]] = []
         for key, group in by_key.items():
@@ -247,8 +289,11 @@ class _Scan:
                 if rec is not None:
                     from_cache = True
                     self.store.append_jsonl(
-                        self.decisions_path, {**rec, "key": key, "from_cache": True}
-                    )
+                        self.decisions_path,
+                        {**rec.model_dump(), "key": key, "path": group[0].path,
+                         "sha256": group[0].sha256, "model": self.model.name,
+                         "from_cache": True, "ts": time.time()},
+                    )  # fmt: skip
             if rec is None:
                 to_ask.append((key, group[0]))
                 continue
@@ -257,10 +302,10 @@ class _Scan:
                 path=first.path,
                 sha256=first.sha256,
                 tokens=first.tokens,
-                status=rec["status"],
-                summary=rec.get("summary", ""),
-                shrunk=bool(rec.get("shrunk")),
-                truncated=bool(rec.get("truncated")),
+                status=rec.status,
+                summary=rec.summary,
+                shrunk=rec.shrunk,
+                truncated=rec.truncated,
                 attempts=0,
                 reused=True,
                 from_cache=from_cache,
@@ -310,6 +355,7 @@ class _Scan:
             sent_tokens=self.system_tokens + count_tokens(prompt.user),
             shrunk=prompt.shrunk,
             truncated=prompt.truncated,
+            replaced_invalid=self.invalid.get(key, ""),
         )
         try:
             self._converse(decision, prompt.messages, f)
@@ -358,6 +404,7 @@ class _Scan:
             "attempts": decision.attempts,
             "model": self.model.name,
             "error": decision.error,
+            "replaced_invalid": decision.replaced_invalid,
             "ts": time.time(),
         }
         self.store.append_jsonl(self.decisions_path, record)
@@ -386,6 +433,7 @@ __all__ = [
     "BudgetExceeded",
     "FileDecision",
     "RelevanceRecord",
+    "asking_key",
     "decision_key",
     "load_decisions",
     "parse_relevance",

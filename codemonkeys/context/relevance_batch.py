@@ -26,6 +26,7 @@ from codemonkeys.context.decision_cache import DecisionCache, cacheable_model
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.relevance import (
     DECISIONS_FILE,
+    asking_key,
     decision_key,
     file_prompt,
     load_decisions,
@@ -88,6 +89,7 @@ def run_relevance_batches(
     add_cost: Callable[[float], None],
     stop: threading.Event | None = None,
     cache: DecisionCache | None = None,
+    endpoint: str = "",
 ) -> dict[str, int]:
     """Submit (or pick up) the batch for the undecided files, wait, record the answers.
     Returns counts per item outcome (``decided``, ``no_decision``, ``errored``, ...)."""
@@ -95,6 +97,7 @@ def run_relevance_batches(
     if cache is not None and not cacheable_model(model_name):
         cache = None
     scan = _BatchScan(problem_id, model_name, api, store, cfg, templates, pricing, add_cost, cache)
+    scan.asking = asking_key(model_name, templates.stage_hash("relevance"), cfg, endpoint)
     pending = pending_batches(store, problem_id)
     todo = scan.undecided(issue, files, pending)
     if todo:
@@ -128,6 +131,8 @@ class _BatchScan:
         self.store, self.cfg, self.templates = store, cfg, templates
         self.pricing, self.add_cost = pricing, add_cost
         self.cache = cache
+        self.asking = asking_key(model_name, templates.stage_hash("relevance"), cfg)
+        """The decision keys' ``asking_key`` (the caller sets the endpoint's)."""
         self.batches_path = store.problem_dir(problem_id) / BATCHES_FILE
         self.decisions_path = store.problem_dir(problem_id) / DECISIONS_FILE
 
@@ -137,12 +142,11 @@ class _BatchScan:
         """Files (one per decision key) that neither the decisions file, a pending batch
         nor the cross-run cache answers."""
         issue_hash = text_hash(issue)
-        prompts = self.templates.stage_hash("relevance")
-        known = load_decisions(self.store, self.problem_id)
+        known, _invalid = load_decisions(self.store, self.problem_id)
         in_flight = {k for rec in pending.values() for k in rec.get("files", {})}
         todo: dict[str, SourceFile] = {}
         for f in files:
-            key = decision_key(f.sha256, issue_hash, self.model_name, prompts)
+            key = decision_key(f.sha256, issue_hash, self.asking)
             if key in known or key in in_flight or key in todo:
                 continue
             if self.cache is not None and self.cache.get(key) is not None:

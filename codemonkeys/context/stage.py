@@ -149,12 +149,21 @@ def _relevance(
         templates=config.prompt_templates(),
         max_workers=model.limit.max_concurrency,
         cache=DecisionCache.from_config(config.context),
+        endpoint=_endpoint_id(config, hub, model.name),
     )
     rec = RelevanceRecord(
         decisions=decisions, excluded=enum.excluded, enumerated_tokens=enum.total_tokens
     )
     store.save_record(problem.id, RELEVANCE_RECORD, rec, fp)
     return rec, True
+
+
+def _endpoint_id(config: Config, hub: ModelHub, model_name: str) -> str:
+    """Who answers the scan besides the model's name: its server (two local servers may
+    serve different weights under one name) and its capabilities (thinking, reasoning
+    effort); part of every decision's key."""
+    base_url = (config.models.relevance_endpoint().base_url or "").rstrip("/")
+    return f"{base_url}|{hub.pricing.capabilities(model_name).model_dump_json()}"
 
 
 def _batch_scan(
@@ -189,6 +198,7 @@ def _batch_scan(
         add_cost=lambda usd: hub.costs.add(problem.id, "relevance", usd),
         stop=hub.costs.stop,  # Ctrl-C stops the wait; the rerun polls the same batch
         cache=DecisionCache.from_config(config.context),
+        endpoint=_endpoint_id(config, hub, model_name),
     )
     log.info("%s: relevance batch outcomes %s", problem.id, counts)
 

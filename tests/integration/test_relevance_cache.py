@@ -107,10 +107,95 @@ def test_errors_are_never_cached_and_the_size_bound_evicts_the_least_recently_us
     keys = [f"{i:02d}" + "x" * 30 for i in range(12)]
     for k in keys:
         cache.put(k, {"status": "relevant", "summary": "s" * 100})
-    assert cache.get(keys[0])["status"] == "relevant"  # touched: now the most recent
+    assert cache.get(keys[0]).status == "relevant"  # touched: now the most recent
     over = cache.size_bytes()
     assert over > 1000
     assert cache.prune() > 0
     assert cache.size_bytes() <= 800
     assert cache.get(keys[0]) is not None  # recently read survives
     assert cache.get(keys[1]) is None  # least recently used went first
+
+
+def _answer_all(word: str):
+    """A server whose weights call every file ``word`` (RELEVANT / NOT RELEVANT)."""
+
+    def answer(req) -> Reply:
+        text = json.dumps(req.json["messages"])
+        m = re.search(r"File: (\S+?)(?:\\n| )", text)
+        if m is None:
+            return Reply(200, openai_chat_completion('```json\n["src/app/core.py"]\n```'))
+        return Reply(200, openai_chat_completion(f"SUMMARY: {m.group(1)}\nDECISION: {word}"))
+
+    return answer
+
+
+def test_two_servers_with_one_model_name_never_share_answers(tmp_path, repo):
+    """Issue 26: two local servers serving different weights under one model name shared
+    the cache; the second got 0 requests and its run took the first one's answers."""
+    with LLMServer() as first, LLMServer() as second:
+        first.set_default(OPENAI_PATH, _answer)
+        second.set_default(OPENAI_PATH, _answer_all("RELEVANT"))
+        cache_dir = tmp_path / "cache"
+        one, _ = _run(_config(first, cache_dir), tmp_path / "run1", repo)
+        two, _ = _run(_config(second, cache_dir), tmp_path / "run2", repo)
+        assert _relevance_requests(second) == _relevance_requests(first) == 10
+        assert len(one.relevant) == 1 and len(two.relevant) == 11
+        assert two.relevance_from_cache == 0
+
+
+@pytest.mark.parametrize(
+    "change", [{"relevance_temperature": 0.7}, {"relevance_max_file_tokens": 50}]
+)
+def test_a_change_in_how_files_are_asked_is_not_answered_from_the_cache(tmp_path, repo, change):
+    with LLMServer() as server:
+        server.set_default(OPENAI_PATH, _answer)
+        _run(_config(server, tmp_path / "cache"), tmp_path / "run1", repo)
+        again, _ = _run(_config(server, tmp_path / "cache", **change), tmp_path / "run2", repo)
+        assert _relevance_requests(server) == 20 and again.relevance_from_cache == 0
+
+
+def _cache_entries(cache_dir: Path) -> list[Path]:
+    return sorted(p for p in cache_dir.rglob("*.json") if not p.name.startswith(".tmp-"))
+
+
+def test_a_type_wrong_cache_entry_is_a_miss_not_a_failed_problem(tmp_path, repo):
+    """Issue 26: one cache entry with a summary that is not a string failed the whole
+    problem with a ValidationError (and was copied into the run's decisions file)."""
+    with LLMServer() as server:
+        server.set_default(OPENAI_PATH, _answer)
+        cache_dir = tmp_path / "cache"
+        _run(_config(server, cache_dir), tmp_path / "run1", repo)
+        entries = _cache_entries(cache_dir)
+        bad = json.loads(entries[0].read_text())
+        entries[0].write_text(json.dumps({**bad, "summary": 123}))
+        record, store = _run(_config(server, cache_dir), tmp_path / "run2", repo)
+        assert _relevance_requests(server) == 11  # that one file was asked again
+        assert record.missing == "" and record.relevance_from_cache == 10  # 11 files, 1 asked
+        assert [f.path for f in record.relevant] == ["src/app/core.py"]
+        lines = store.read_jsonl(store.problem_dir("p1") / DECISIONS_FILE)
+        assert all(isinstance(line["summary"], str) for line in lines)
+        assert json.loads(entries[0].read_text())["summary"] != 123  # overwritten
+
+
+def test_a_bad_line_in_the_decisions_file_is_asked_again_and_recorded_as_such(tmp_path, repo):
+    """Issue 26: the type-wrong entry copied into a run's decisions file failed the rerun
+    even with context.relevance_cache=false."""
+    with LLMServer() as server:
+        server.set_default(OPENAI_PATH, _answer)
+        config = _config(server, tmp_path / "cache", relevance_cache=False)
+        _, store = _run(config, tmp_path / "run", repo)
+        pdir = store.problem_dir("p1")
+        path = pdir / DECISIONS_FILE
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        lines[0]["summary"] = 123
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{not json\n")
+        for name in ("relevance.json", "context.json"):
+            (pdir / name).unlink()
+        record, store = _run(config, tmp_path / "run", repo)  # (the call log answers it)
+        assert [f.path for f in record.relevant] == ["src/app/core.py"]
+        relevance = json.loads((pdir / "relevance.json").read_text())["data"]
+        redone = [d for d in relevance["decisions"] if d["replaced_invalid"]]
+        assert [d["sha256"] for d in redone] == [lines[0]["sha256"]]
+        assert "summary" in redone[0]["replaced_invalid"]
+        last = store.read_jsonl(path)[-1]
+        assert last["key"] == lines[0]["key"] and last["replaced_invalid"]

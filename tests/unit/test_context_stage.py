@@ -112,14 +112,17 @@ def test_resume_reuses_records_and_decisions(tmp_path, repo):
     assert again == first
     assert (len(env.rel_calls()), len(env.rank_calls())) == (n_rel, n_rank)
     # a changed relevance config recomputes the record, but the per-file decisions (same
-    # content, issue, model and prompt) come from the decisions file: no provider call,
-    # although the new temperature changes every request hash in the call log
-    env.config.context.relevance_temperature = 0.3
+    # content, issue, model, prompt and way of asking) come from the decisions file
+    env.config.context.exclude_globs = ["nothing/*"]
     env.config.context.token_budget = 64_000
     changed = run_context(PROBLEM, dest, paths, env.new_hub(), env.store, env.config)
     assert len(env.rel_calls()) == n_rel
     assert changed.token_budget == 64_000 and set(changed.paths) == set(first.paths)
     assert (env.store.problem_dir("p1") / "stale").is_dir()
+    # a new temperature may change an answer: every file is asked again
+    env.config.context.relevance_temperature = 0.3
+    run_context(PROBLEM, dest, paths, env.new_hub(), env.store, env.config)
+    assert len(env.rel_calls()) == 2 * n_rel
 
 
 def test_parse_failure_then_correction_then_parse_error(tmp_path, repo):
