@@ -14,8 +14,9 @@ Slack, Stripe, OpenAI, npm, PyPI, SendGrid, Twilio, JWT, Discord, Telegram, Mail
 Square, Azure storage, private keys), the URL password detector and the keyword detector
 (``api_key: ...``, ``password = "..."``), with its heuristic filters. Deliberately not used:
 the high-entropy string plugins (they flag hashes and test data in ordinary source: 11 hits
-in 2 files of sphinx alone), the public-IP plugin, and the IBM/Cloudant/Softlayer/Artifactory
-keyword plugins (1-2 s per 12 MB of text each, for formats rarely seen). A value the
+in 2 files of sphinx alone), the public-IP plugin, and the IBM/Cloudant/Softlayer/
+Artifactory/Telegram plugins (0.5-2 s per 12 MB of text each on a loaded 2-core machine, for
+formats rarely seen; their patterns have no literal to gate on). A value the
 keyword or URL detector finds must also look like a secret (8+ characters, no space, two
 kinds of character: letters and digits, or cases, or symbols), which keeps documentation
 examples (``https://user:pass@example.com``) and test strings (``"open sesami"``) out.
@@ -55,7 +56,6 @@ from detect_secrets.plugins.sendgrid import SendGridDetector
 from detect_secrets.plugins.slack import SlackDetector
 from detect_secrets.plugins.square_oauth import SquareOAuthDetector
 from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 from detect_secrets.util.filetype import determine_file_type
 
@@ -90,9 +90,21 @@ _TOKEN_PLUGINS: tuple[RegexBasedDetector, ...] = (
     SlackDetector(),
     SquareOAuthDetector(),
     StripeDetector(),
-    TelegramBotTokenDetector(),
     TwilioKeyDetector(),
 )
+_GATES: dict[str, tuple[str, ...]] = {
+    "(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}": ("A3T", "ABIA", "ACCA", "AKIA", "ASIA"),
+    AWSKeyDetector.denylist[1].pattern: ("aws",),
+    "[0-9a-z]{32}-us[0-9]{1,2}": ("-us",),
+    SlackDetector.denylist[0].pattern: ("xox",),
+    SlackDetector.denylist[1].pattern: ("hooks.slack.com",),
+    "(?:r|s)k_live_[0-9a-zA-Z]{24}": ("k_live_",),
+    GitLabTokenDetector.denylist[0].pattern: ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-"),
+}
+"""Literals every match of a slow detector pattern contains (in the lower-cased text when
+the pattern ignores case): a file without any is not searched with it (C-speed substring
+tests instead of a regex over the file; a pattern not listed here is always run).
+tests/unit/test_secret_check.py checks every key is still a live pattern."""
 _PRIVATE_KEY = PrivateKeyDetector()
 _BASIC_AUTH = BasicAuthDetector()
 _KEYWORD = KeywordDetector()
@@ -188,8 +200,12 @@ def _matched_value(m: re.Match[str]) -> str:
 def find_values(path: str, text: str) -> list[str]:
     """The secret values in ``text`` (a file at ``path``), longest first."""
     found: set[str] = set(_private_keys(text))
+    lowered = text.lower()
     for plugin in _TOKEN_PLUGINS:
         for rx in plugin.denylist:
+            gate = _GATES.get(rx.pattern)
+            if gate and not any(g in (lowered if rx.flags & re.I else text) for g in gate):
+                continue
             for m in rx.finditer(text):
                 line = _line_at(text, m.start(), m.end())
                 value = _matched_value(m)
@@ -204,7 +220,7 @@ def find_values(path: str, text: str) -> list[str]:
                 found.update(
                     v for v in _BASIC_AUTH.analyze_string(line) if not _filtered(v, line, True)
                 )
-    found.update(_keyword_values(path, text))
+    found.update(_keyword_values(path, text, lowered))
     return sorted({v.strip() for v in found if v.strip()}, key=lambda v: (-len(v), v))
 
 
@@ -219,9 +235,8 @@ def _strong(value: str) -> bool:
     return (letters and digits) or (secretish(value) and _kinds(value) >= 3)
 
 
-def _keyword_values(path: str, text: str) -> set[str]:
+def _keyword_values(path: str, text: str, lowered: str) -> set[str]:
     """Values assigned to secret-sounding names, on the lines the keyword gate finds."""
-    lowered = text.lower()
     numbers = {lowered.count("\n", 0, m.start()) for m in _KEYWORD_GATE.finditer(lowered)}
     if not numbers:
         return set()
@@ -290,6 +305,7 @@ class Redactor:
             parts.add(v)
             parts.update(line.strip() for line in v.splitlines() if len(line.strip()) >= 16)
         self.values = sorted((p for p in parts if p), key=lambda v: (-len(v), v))
+        self._encoded = [v.encode("utf-8", "surrogateescape") for v in self.values]
         alternation = "|".join(re.escape(v) for v in self.values)
         self._text = re.compile(alternation) if self.values else None
         self._bytes = (
@@ -300,9 +316,11 @@ class Redactor:
         return bool(self.values)
 
     def text(self, text: str) -> str:
-        return self._text.sub(REDACTED, text) if self._text is not None and text else text
+        if self._text is None or not any(v in text for v in self.values):
+            return text  # substring tests first: a miss costs no regex pass
+        return self._text.sub(REDACTED, text)
 
     def data(self, data: bytes) -> bytes:
-        if self._bytes is None or not data:
+        if self._bytes is None or not any(v in data for v in self._encoded):
             return data
         return self._bytes.sub(REDACTED.encode(), data)

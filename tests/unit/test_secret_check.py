@@ -143,3 +143,23 @@ def test_local_sandbox_output_is_redacted_even_when_the_script_reads_the_origina
     assert _leaks(res.output) == []
     assert REDACTED in res.output and "def total(xs)" in res.output
     assert REDACTED in read
+
+
+def test_the_literal_gates_name_live_detector_patterns_and_keep_their_tokens():
+    """A gate skips a detector's regex on a file without its literal; it must name a
+    pattern detect-secrets still has, and tokens of the gated kinds are still found."""
+    from codemonkeys.secret_check import _GATES, _TOKEN_PLUGINS, find_values
+
+    live = {rx.pattern for plugin in _TOKEN_PLUGINS for rx in plugin.denylist}
+    assert set(_GATES) <= live
+    samples = [
+        "KEY = 'AKIAQWERTYUIOPASDF12'",
+        'aws_secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYq1w2e3r4t5y6"',
+        "MC = '0123456789abcdef0123456789abcdef-us14'",
+        "hook = 'https://hooks.slack.com/services/T0001/B0002/XyZ123abc'",
+        "T = 'xoxp-1111-2222-abcdef'",
+        "S = 'rk_live_4eC39HqLyjWDarjtT1zdp7dc'",
+        "G = 'glpat-Abcdefghij0123456789xy'",
+    ]
+    for line in samples:
+        assert find_values("app/settings.py", line), line
