@@ -163,3 +163,14 @@ def test_the_literal_gates_name_live_detector_patterns_and_keep_their_tokens():
     ]
     for line in samples:
         assert find_values("app/settings.py", line), line
+
+
+def test_a_secret_cut_by_the_output_cap_is_redacted_on_both_sides():
+    from codemonkeys.sandbox.output import omitted_marker
+
+    secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+    red = Redactor([secret])
+    cut = "key=" + secret[:20] + omitted_marker(5000) + secret[-9:] + " done"
+    shown = red.text(cut)
+    assert secret[:20] not in shown and secret[-9:] not in shown
+    assert shown == f"key={REDACTED}{omitted_marker(5000)}{REDACTED} done"
