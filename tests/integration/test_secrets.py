@@ -41,13 +41,13 @@ def _everything_recorded(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def _solve(tmp_path: Path, sandbox: str) -> tuple[str, str, Path]:
+def _solve(tmp_path: Path, sandbox: str, *extra: str) -> tuple[str, str, Path]:
     repo, issue = _repo_with_secrets(tmp_path)
     run_dir = tmp_path / "run"
     proc = _cli(
         "solve", "--repo", str(repo), "--issue", issue, "--sandbox", sandbox,
         "--model", f"scripted:{POLICY}", "--run-dir", str(run_dir), *FAST,
-        "--set", "sandbox.max_output_chars=200000",
+        "--set", "sandbox.max_output_chars=200000", *extra,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -79,3 +79,18 @@ def test_no_planted_secret_leaves_the_local_sandbox_even_from_the_host_checkout(
     shown = _trajectory_outputs(run_dir)
     assert "/bumper/.env" in shown and REDACTED in shown  # the original, read and redacted
     assert "patch=0" in (tmp_path / "run" / "chosen.patch").read_text()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_files_copied_as_they_are_are_still_redacted_from_everything_recorded(
+    tmp_path, sandbox_image
+):
+    """sandbox.copy_secret_files=["*"]: the real files are in the sandbox and the script
+    prints them; the redaction at the lease is what keeps them out."""
+    out, recorded, run_dir = _solve(tmp_path, "docker", "--set", 'sandbox.copy_secret_files=["*"]')
+    assert [n for n in NEEDLES if n in out] == []
+    assert [n for n in NEEDLES if n in recorded] == []
+    shown = _trajectory_outputs(run_dir)
+    assert "=== ./.env" in shown and REDACTED in shown
+    assert "this file looks like a secret" not in shown  # the real files were there
