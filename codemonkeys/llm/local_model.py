@@ -16,6 +16,9 @@ pipeline runs without a key and without a server to start by hand.
 - llama.cpp runs one request at a time: calls take a lock; ``seconds`` counts the answer
   only, not the wait for the lock. The threads are llama.cpp's default (half the cores):
   more threads than free cores make it several times slower.
+- llama.cpp's own log lines (it prints warnings to stderr whatever ``verbose`` says) go to
+  the logger ``codemonkeys.llm.llama_cpp`` at DEBUG (``--verbose`` shows them), not the
+  console: the C library takes one process-wide callback, set when a model is loaded.
 - ``finish_reason`` "length" is ``Completion.cut``; the usage is the model's token counts;
   the price is $0 (``pricing.PRICES["local"]``).
 """
@@ -48,6 +51,28 @@ CHAT_FORMATS = {"gemma": "gemma", "qwen": "chatml", "mistral": "mistral-instruct
 that carry no chat template."""
 
 log = logging.getLogger(__name__)
+llama_log = logging.getLogger("codemonkeys.llm.llama_cpp")
+_log_callback: Any = None
+"""The callback handed to llama.cpp, kept referenced (ctypes frees it otherwise)."""
+
+
+def _route_llama_logs() -> None:
+    """llama.cpp's log lines to ``llama_log`` at DEBUG instead of stderr."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        line = text.decode("utf-8", errors="replace").rstrip()
+        if line:
+            llama_log.debug("%s", line)
+
+    _log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
 def local_model_help() -> str:
@@ -78,6 +103,7 @@ class LocalModel:
     def _load(self) -> Any:
         from llama_cpp import Llama
 
+        _route_llama_logs()
         try:
             llama = Llama(
                 model_path=str(self.path),

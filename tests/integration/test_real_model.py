@@ -234,9 +234,10 @@ def _check_show(pdir: Path, page: str) -> None:
 # -- the embedded model: --model local:<file.gguf> -------------------------------------------
 
 
-def test_the_local_model_answers_in_process_and_says_when_it_was_cut(tmp_path):
+def test_the_local_model_answers_in_process_and_says_when_it_was_cut(capfd):
     """``local:<file.gguf>``: llama.cpp in this process, no server; the token limit is
-    reported as a cut, the usage is the model's token counts, the price $0."""
+    reported as a cut, the usage is the model's token counts, the price $0; llama.cpp's
+    own log lines stay off the console."""
     from codemonkeys.config import EndpointConfig, ModelsConfig
     from codemonkeys.llm import build_provider
     from codemonkeys.llm.base import Message
@@ -249,6 +250,7 @@ def test_the_local_model_answers_in_process_and_says_when_it_was_cut(tmp_path):
     out = model.complete(ask, temperature=0.0, max_tokens=8)
     assert out.cut and out.text and out.usage.output_tokens == 8
     assert out.usage.input_tokens > 0 and out.cost_usd == 0.0
+    assert "llama" not in capfd.readouterr().err
 
 
 def test_a_local_model_without_its_extra_or_file_is_a_clear_error(tmp_path):
