@@ -1,6 +1,6 @@
 """Every model answer a problem could not use, with the reason, from its records: relevance
-decisions without a decision (``parse_error``: no decision in the answer, or the answer cut
-at the output token limit), rankings that could not be read, the corrections each
+and ranking answers that could not be read (no decision or ranking in them, or cut at the
+output token limit; those before a correction that worked count too), the corrections each
 trajectory's state machines sent (an answer cut at the limit, without the expected blocks,
 an edit that did not apply, ...) and the selector's corrected replies. ``show`` lists them;
 no calls, nothing executed."""
@@ -49,19 +49,33 @@ def unusable_answers(
     """The problem's unusable answers, in pipeline order (records as read from disk)."""
     out: list[UnusableAnswer] = []
     for d in _dicts(relevance.get("decisions")):
-        if d.get("status") == "parse_error":
-            reason = str(d.get("error") or "no decision in the answer")
-            out.append(UnusableAnswer(stage="relevance", where=str(d.get("path")), reason=reason))
+        if not d.get("reused"):
+            out += _asked("relevance", str(d.get("path")), d, "no decision in the answer")
     for r in _dicts(context.get("rankings")):
-        if r.get("status") == "parse_error":
-            reason = str(r.get("error") or "no ranking in the answer")
-            out.append(
-                UnusableAnswer(stage="ranking", where=f"ranking {r.get('index')}", reason=reason)
-            )
+        out += _asked("ranking", f"ranking {r.get('index')}", r, "no ranking in the answer")
     for name, traj in trajectories:
         out += _counted("generation", name, traj.corrections)
     out += _counted("selection", "selector", selection.get("selector_corrections") or [])
     return out
+
+
+def _asked(stage: str, where: str, rec: Json, unread: str) -> list[UnusableAnswer]:
+    """A relevance decision's or a ranking's unusable answers: every answer but the one it
+    took (all of them when none could be read)."""
+    attempts = int(rec.get("attempts") or 0)
+    status = rec.get("status")
+    if status == "parse_error":
+        count, reason = attempts, str(rec.get("error") or unread)
+    elif status in ("relevant", "not_relevant", "ok"):
+        count, reason = attempts - 1, "read only after a correction"
+    else:
+        return []  # an outage or an outgrown context: no answer came back
+    if count <= 0:
+        return []
+    cut = int(rec.get("cut_answers") or 0)
+    if cut:
+        reason += f"; {cut} of {count} answers cut at the output token limit"
+    return [UnusableAnswer(stage=stage, where=where, reason=reason, count=count)]
 
 
 def _counted(stage: str, where: str, kinds: Sequence[Any]) -> list[UnusableAnswer]:

@@ -166,7 +166,7 @@ def test_solve_with_a_real_local_model_ends_honestly_and_names_every_unusable_an
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     page = (tmp_path / "show.html").read_text()
-    _check_show(pdir, page)
+    _check_show(pdir, page, calls)
     report = _cli("report", str(run_dir), "--html", str(tmp_path / "report.html"), timeout=120)
     assert report.returncode == 0, report.stdout + report.stderr
     assert "Traceback" not in report.stdout + report.stderr
@@ -211,22 +211,25 @@ def _check_records(pdir: Path, by_stage: Counter, cut: Counter) -> None:
     assert cut["selection"] == selection.get("selector_corrections", []).count("answer-cut")
 
 
-def _check_show(pdir: Path, page: str) -> None:
+def _check_show(pdir: Path, page: str, calls: list[dict]) -> None:
+    """The page's "Unusable answers" count every call whose answer was not used, and name
+    each relevance file's reason."""
     relevance = _data(pdir / "relevance.json")
-    parse_errors = [d for d in relevance["decisions"] if d["status"] == "parse_error"]
+    decided = [d for d in relevance["decisions"] if d["status"] in ("relevant", "not_relevant")]
+    rankings = _data(pdir / "context.json")["rankings"]
     trajectories = [_data(p) for p in pdir.glob("trajectory-*.json")]
-    corrections = sum(len(t["corrections"]) for t in trajectories)
     selection = _data(pdir / "selection.json")
-    rankings = [r for r in _data(pdir / "context.json")["rankings"] if r["status"] == "parse_error"]
-    total = (
-        len(parse_errors)
-        + len(rankings)
-        + corrections
-        + len(selection.get("selector_corrections", []))
+    used = (
+        sum(1 for d in decided if not d["reused"])
+        + sum(1 for r in rankings if r["status"] == "ok")
+        + sum(t["calls"] - len(t["corrections"]) for t in trajectories)
+        + selection.get("selector_attempts", 0)
+        - len(selection.get("selector_corrections", []))
     )
-    assert f"Unusable answers ({total})" in page
-    for d in parse_errors:
-        assert f"<code>{d['path']}</code></td><td>{d['error']}" in page
+    assert f"Unusable answers ({len(calls) - used})" in page
+    for d in relevance["decisions"]:
+        if d["status"] == "parse_error":
+            assert f"<code>{d['path']}</code></td><td>{d['error']}" in page
     if any("answer_cut" in t["corrections"] for t in trajectories):
         assert "answer_cut: cut at the output token limit: not parsed" in page
 

@@ -218,3 +218,34 @@ def test_the_rambler_answers_whole_once_told(monkeypatch, tmp_path):
     second = model.complete(ask, temperature=0, max_tokens=100, stage="tests")
     assert not second.cut and second.text.rstrip().endswith("</test>")
     assert [json.loads(line)["cut"] for line in log.read_text().splitlines()] == [True, False]
+
+
+def test_show_lists_every_unusable_answer_with_its_reason(tmp_path, repo, monkeypatch):  # noqa: F811
+    """The relevance answers cut before a correction that worked, the rankings cut for
+    good: each counted, each with its reason, on the ``show`` page."""
+    from codemonkeys.records import Record, read_record_data
+    from codemonkeys.report.unusable import unusable_answers
+    from codemonkeys.show import render_show
+
+    dest, paths = repo
+    env = Env(tmp_path, {"relevant": RELEVANT}, {}, rankings=1, ranking_retries=0)
+    _ramble(monkeypatch, json.dumps({"relevance": str(env.rel), "ranking": str(env.rank)}))
+    env.config.models.relevance.model = f"scripted:{RAMBLER}"
+    env.config.models.primary.model = f"scripted:{RAMBLER}"
+    run_context(PROBLEM, dest, paths, env.hub, env.store, env.config)
+    pdir = env.store.problem_dir("p1")
+    relevance = read_record_data(pdir, Record.RELEVANCE)
+    context = read_record_data(pdir, Record.CONTEXT)
+    found = unusable_answers(relevance, context, [], {})
+    by_stage = {s: [u for u in found if u.stage == s] for s in ("relevance", "ranking")}
+    assert len(by_stage["relevance"]) == 10  # one row per file asked (11 files, 10 contents)
+    for u in by_stage["relevance"]:
+        assert u.count == 1
+        assert (
+            u.reason == "read only after a correction; 1 of 1 answers cut at the output token limit"
+        )
+    [ranking] = by_stage["ranking"]
+    assert ranking.reason.startswith("answer cut at the output limit (4096 tokens)")
+    page = render_show(env.store.root, "p1")
+    assert "Unusable answers (11)" in page
+    assert "<code>src/app/core.py</code></td><td>read only after a correction" in page
