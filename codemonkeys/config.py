@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from codemonkeys.prompts import PromptTemplates
@@ -115,12 +115,16 @@ class ContextConfig(Section):
     include_tests: bool = False
     exclude_globs: list[str] = Field(default_factory=list)
     relevance_max_file_tokens: int = Field(default=100_000, ge=1)
-    relevance_max_output_tokens: int = Field(default=1024, ge=1)
+    relevance_max_output_tokens: int = Field(default=512, ge=1)
+    """A relevance answer is a short summary and a decision: a few hundred tokens. An
+    answer cut at this limit is never read as a decision (it gets a correction turn), and
+    a model that never stops costs this much per file, not more."""
     relevance_temperature: float = 0.0
     relevance_retries: int = Field(default=1, ge=0)
     rankings: int = Field(default=3, ge=1)
     ranking_temperature: float = 0.0
     ranking_max_output_tokens: int = Field(default=4096, ge=1)
+    """A ranking is a JSON list of paths (about 15 tokens each)."""
     ranking_retries: int = Field(default=2, ge=0)
     token_budget: int = Field(default=128_000, ge=1)
     shrink_large_files: bool = True
@@ -218,7 +222,11 @@ class GenerationConfig(Section):
     edit_attempts: int = Field(default=8, ge=1)
     temperatures: list[float] = Field(default_factory=lambda: [0.5])
     """Temperature ladder: trajectory i uses temperatures[i % len]."""
-    max_output_tokens: int = Field(default=8192, ge=1)
+    test_max_output_tokens: int = Field(default=2048, ge=1)
+    """A testing answer: one reproduction script (or ``<done>``)."""
+    edit_max_output_tokens: int = Field(default=4096, ge=1)
+    """An editing answer: search/replace blocks, perhaps a rewritten test. An answer cut at
+    either limit is never parsed: it costs an attempt and gets a correction."""
     test_language: Literal["python", "shell"] = "python"
     warm_cache: bool = True
     """The first call for each shared prompt prefix completes before the other trajectories
@@ -238,6 +246,17 @@ class GenerationConfig(Section):
     adaptive_min_votes: int = Field(default=1, ge=0)
     """...and a reproducing test votes for it (more votes than any candidate outside it)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_output_tokens" in data:
+            raise ValueError(
+                "generation.max_output_tokens is now two settings, one per conversation: "
+                "generation.test_max_output_tokens (default 2048) and "
+                "generation.edit_max_output_tokens (default 4096)"
+            )
+        return data
+
     @field_validator("temperatures")
     @classmethod
     def _non_empty(cls, v: list[float]) -> list[float]:
@@ -250,7 +269,9 @@ class SelectionConfig(Section):
     top_k: int = Field(default=3, ge=1)
     attempts: int = Field(default=10, ge=1)
     temperature: float = 0.0
-    max_output_tokens: int = Field(default=8192, ge=1)
+    max_output_tokens: int = Field(default=2048, ge=1)
+    """A selector reply: one test script or a ``<choice>``; one cut at this limit is never
+    parsed (it gets a correction)."""
     voting: Literal["strict", "original"] = "strict"
     """strict: a test votes for a candidate only if it fails on the original code and passes
     on the candidate, identical tests counted once. original: exit 0 on the candidate."""

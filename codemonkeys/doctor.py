@@ -85,7 +85,8 @@ def _models(config: Config) -> list[Check]:
                     name=label,
                     status="warn",
                     detail="not configured",
-                    fix="--model anthropic/<name> | openai/<name> [--base-url URL], or [models.primary] in codemonkeys.toml",
+                    fix="--model anthropic/<name> | openai/<name> [--base-url URL] | "
+                    "local:<file.gguf>, or [models.primary] in codemonkeys.toml",
                 )
             )
             continue
@@ -135,5 +136,29 @@ def _harness() -> Check:
     )
 
 
+def _local_model() -> Check:
+    """Whether ``--model local:<file.gguf>`` can run here, and how to get a model."""
+    from codemonkeys.llm.local_model import EXTRA_HELP, local_model_help
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return Check(
+            name="local model",
+            status="warn",
+            detail="llama.cpp not installed (needed only to run a model on this machine: "
+            "--model local:<file.gguf>)",
+            fix=EXTRA_HELP,
+        )
+    return Check(
+        name="local model", status="ok", detail=f"llama.cpp installed: {local_model_help()}"
+    )
+
+
 def run_checks(config: Config) -> list[Check]:
-    return [_python(), *_docker(config), *_models(config), _disk(config), _harness()]
+    return [
+        _python(),
+        *_docker(config),
+        *_models(config),
+        _local_model(),
+        _disk(config),
+        _harness(),
+    ]

@@ -9,29 +9,68 @@ So each job (``solve``, ``swebench run``, ``ensemble``) wraps itself in ``JobSig
   running stages end with status ``interrupted``, pools remove their containers and the run
   writes ``status.json``. The job then exits with ``128 + signal`` (130 for Ctrl-C, 143 for
   SIGTERM);
-- a second signal aborts at once: the containers this process holds are removed and the
+- a second signal aborts at once: the containers this process holds are removed,
+  ``status.json`` says ``aborted`` (the run's abort hooks, ``StopFlag.at_abort``) and the
   process exits with ``128 + signal`` without waiting for its worker threads (whatever
   they were doing is redone by the next invocation; ``codemonkeys clean`` removes
   temporary directories left behind).
+
+A signal counts as the second one only when it comes ``again_after_s`` (1 s) after the
+first was acknowledged: one SIGTERM is often delivered twice within milliseconds (a
+supervisor or ``timeout`` signals the whole process group, and ``uv run`` forwards the
+same signal to its child), which must stop cleanly, not abort.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+AGAIN_AFTER_S = 1.0
+"""A signal this soon after the first is the same signal delivered twice, not the user's
+second one."""
 
 
-def abort(code: int) -> None:
-    """Remove this process's containers and exit at once (worker threads are not waited
-    for: ``sys.exit`` would join them, which is what a second signal must not do)."""
+class StopFlag(threading.Event):
+    """A job's stop flag (set by the first signal) that also holds what an abort must
+    still do (``at_abort``: e.g. the open run writes ``status.json`` ``aborted``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._abort_hooks: list[Callable[[int], None]] = []
+
+    def at_abort(self, hook: Callable[[int], None]) -> Callable[[], None]:
+        """Run ``hook(signum)`` if the job is aborted; returns the function that removes it
+        (when the run it writes for is closed)."""
+        self._abort_hooks.append(hook)
+        return lambda: self._abort_hooks.remove(hook) if hook in self._abort_hooks else None
+
+    def run_abort_hooks(self, signum: int) -> None:
+        for hook in list(self._abort_hooks):
+            try:
+                hook(signum)
+            except Exception:  # an abort goes on whatever a hook does
+                log.exception("abort hook failed")
+
+
+def abort(code: int, stop: StopFlag | None = None) -> None:
+    """Run the abort hooks of ``stop``, remove this process's containers and exit at once
+    (worker threads are not waited for: ``sys.exit`` would join them, which is what a
+    second signal must not do)."""
     try:
+        if stop is not None:
+            stop.run_abort_hooks(code - 128)
         docker_sandbox = sys.modules.get("codemonkeys.sandbox.docker_sandbox")
         if docker_sandbox is not None:
             docker_sandbox.close_all_live()
@@ -43,13 +82,22 @@ def abort(code: int) -> None:
 
 
 class JobSignals:
-    """Context manager: SIGINT/SIGTERM set ``stop`` (first) or abort (second)."""
+    """Context manager: SIGINT/SIGTERM set ``stop`` (first) or abort (second, at least
+    ``again_after_s`` later)."""
 
-    def __init__(self, console: Any = None, stop: threading.Event | None = None):
+    def __init__(
+        self,
+        console: Any = None,
+        stop: StopFlag | None = None,
+        *,
+        again_after_s: float = AGAIN_AFTER_S,
+    ):
         self.console = console
-        self.stop = stop or threading.Event()
+        self.stop = stop or StopFlag()
+        self.again_after_s = again_after_s
         self.received: int | None = None
         """The first signal received, if any."""
+        self._acknowledged_at = 0.0
         self._previous: dict[int, Any] = {}
 
     @property
@@ -67,17 +115,21 @@ class JobSignals:
                 print(text, file=sys.stderr, flush=True)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop.is_set() and self.received is not None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            if time.monotonic() - self._acknowledged_at < self.again_after_s:
+                return  # the first signal delivered twice (process group + a forwarder)
             self.restore()
-            self._say(f"{signal.Signals(signum).name} again: aborting now")
-            abort(128 + signum)
+            self._say(f"{name} again: aborting now")
+            abort(128 + signum, self.stop)
+        self._acknowledged_at = time.monotonic()  # before anything a repeat could interrupt
         self.received = signum
         self.stop.set()
-        name = signal.Signals(signum).name
         self._say(
             f"\n{name}: stopping (no new work starts, containers are removed, status is "
             f"recorded); send it again to abort at once"
         )
+        self._acknowledged_at = time.monotonic()
 
     def __enter__(self) -> JobSignals:
         if threading.current_thread() is not threading.main_thread():

@@ -29,13 +29,14 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.interrupts import StopFlag
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
-from codemonkeys.run_summary import write_status
+from codemonkeys.run_summary import write_aborted, write_status
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
@@ -115,10 +116,14 @@ class Runtime:
     observer: Observer = field(default_factory=Observer)
     lock: RunLock | None = None
     """The run directory's lock, held until ``close()`` or the process ends."""
+    forget_abort: Callable[[], None] | None = None
+    """Removes the hook that writes ``status.json`` ``aborted`` if the job is aborted."""
 
     def close(self) -> None:
         """Release the run directory for the next invocation (the lock also goes when the
         process ends, however it ends, or when the Runtime is dropped)."""
+        if self.forget_abort is not None:
+            self.forget_abort()
         if self.lock is not None:
             self.lock.release()
 
@@ -136,7 +141,8 @@ def open_run(
 ) -> Runtime:
     """Open (or resume) a run directory: write the effective config, load the call log and
     count its spend against the caps. ``stop`` is the job's stop flag (interrupts.JobSignals
-    sets it on Ctrl-C/SIGTERM). Raises ``RunLocked`` (naming the holder) when another
+    sets it on Ctrl-C/SIGTERM; a ``StopFlag`` also gets the hook that writes ``status.json``
+    ``aborted`` should a second signal abort the job). Raises ``RunLocked`` (naming the holder) when another
     invocation has the run directory."""
     store = RunStore(run_dir)
     lock = RunLock(store.root).acquire()
@@ -151,6 +157,9 @@ def open_run(
     calls = CallLog(store)
     replay_costs(calls, costs)
     hub = ModelHub(config.models, calls, costs, record_prompts=config.run.record_prompts)
+    forget_abort = None
+    if isinstance(stop, StopFlag):
+        forget_abort = stop.at_abort(lambda signum: write_aborted(store, signum))
     return Runtime(
         config=config,
         store=store,
@@ -160,6 +169,7 @@ def open_run(
         stop=stop,
         observer=observer or Observer(),
         lock=lock,
+        forget_abort=forget_abort,
     )
 
 

@@ -4,6 +4,7 @@ says) and the job's exit status."""
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from codemonkeys.store import DiskFull
+from codemonkeys.store import DiskFull, RunStore
 
 if TYPE_CHECKING:
     from codemonkeys.pipeline import ProblemResult, Runtime
@@ -68,6 +69,22 @@ class RunSummary(BaseModel):
                 " (failed problems are retried)" if self.errors else ""
             )
         return line
+
+
+def write_aborted(store: RunStore, signum: int) -> None:
+    """status.json of an invocation aborted by a second signal (its worker threads are not
+    waited for, so there are no per-problem counts: the records so far are intact and a
+    rerun of the same command resumes)."""
+    name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
+    store.write_json(
+        Path("status.json"),
+        {
+            "status": "aborted",
+            "signal": name,
+            "reason": f"a second {name} aborted the run at once; rerun the same command to resume",
+            "updated_at": time.time(),
+        },
+    )
 
 
 def run_status(rt: Runtime) -> RunStatus:

@@ -37,6 +37,7 @@ from codemonkeys.report.show_parts import (
     value_html,
 )
 from codemonkeys.report.show_selection import selection_html
+from codemonkeys.report.unusable import unusable_answers
 from codemonkeys.run_patches import load_trajectories, patch_identity, trajectory_final_patch
 from codemonkeys.store import atomic_write_text
 
@@ -66,7 +67,8 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
         f"<title>{esc(pid)} &middot; codemonkeys</title><style>{BASE_CSS}{SHOW_CSS}</style></head><body>",
         f"<h1>{esc(pid)}</h1>",
         f"<div class='muted'>run {esc(run_dir.name)} &middot; rendered {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</div>",
-        "<nav><a href='#issue'>issue</a><a href='#result'>result</a><a href='#context'>context</a>"
+        "<nav><a href='#issue'>issue</a><a href='#result'>result</a>"
+        "<a href='#unusable'>unusable answers</a><a href='#context'>context</a>"
         "<a href='#trajectories'>trajectories</a><a href='#selection'>selection</a></nav>",
     ]
     meta = {k: v for k, v in problem.items() if k not in ("issue", "id")}
@@ -74,9 +76,10 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     parts.append(f"<h2 id='issue'>Issue</h2>{pre(str(problem.get('issue', '(no issue text)')))}")
     parts.append("<h2 id='result'>Result</h2>")
     parts.append(_result_html(result, evaluation, chosen))
-    context = _context_html(
-        read_record_data(pdir, Record.CONTEXT), read_record_data(pdir, Record.RELEVANCE)
-    )
+    context_rec = read_record_data(pdir, Record.CONTEXT)
+    relevance = read_record_data(pdir, Record.RELEVANCE)
+    parts.append(_unusable_html(relevance, context_rec, trajs, selection))
+    context = _context_html(context_rec, relevance)
     parts.append(f"<h2 id='context'>Context</h2>{context}")
     parts.append(f"<h2 id='trajectories'>Trajectories ({len(trajs)})</h2>")
     if not trajs:
@@ -95,6 +98,26 @@ def render_show(run_dir: Path | str, problem_id: str) -> str:
     parts.append(f"<h2 id='selection'>Selection</h2>{selection_html(selection, labels, chosen)}")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _unusable_html(
+    relevance: Json, context: Json, trajs: list[tuple[str, TrajectoryRecord]], selection: Json
+) -> str:
+    """Every model answer that could not be used, with why (``report/unusable.py``)."""
+    found = unusable_answers(relevance, context, trajs, selection)
+    head = f"<h2 id='unusable'>Unusable answers ({sum(u.count for u in found)})</h2>"
+    if not found:
+        return head + "<p class='muted'>Every model answer was usable.</p>"
+    rows = "".join(
+        f"<tr><td>{esc(u.stage)}</td><td><code>{esc(u.where)}</code></td>"
+        f"<td>{esc(u.reason)}</td><td class='num'>{u.count}</td></tr>"
+        for u in found
+    )
+    return head + (
+        "<table><tr><th>stage</th><th>where</th><th>reason</th><th>answers</th></tr>"
+        + rows
+        + "</table>"
+    )
 
 
 def _result_html(result: Json, evaluation: Json, chosen: str | None) -> str:

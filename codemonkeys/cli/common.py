@@ -33,8 +33,10 @@ class OneLineFormatter(logging.Formatter):
 
 
 def setup_logging(verbose: bool, quiet: bool = False) -> None:
-    """Rich log lines on the console; with ``quiet`` only warnings and errors, one line
-    each (``--verbose`` still shows everything)."""
+    """Our log lines (``codemonkeys.*``) on the console at INFO; with ``quiet`` only warnings
+    and errors, one line each; ``--verbose`` shows ours at DEBUG. Other libraries' loggers
+    (the HTTP client's ``HTTP Request: POST ...`` per call, Docker, the SDKs), whatever
+    their names, only reach the console at WARNING, or at INFO with ``--verbose``."""
     from rich.logging import RichHandler
 
     handler: logging.Handler
@@ -44,13 +46,13 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
     else:
         handler = RichHandler(console=console, show_path=False, show_time=False)
     logging.basicConfig(
-        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[handler],
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "docker", "urllib3", "anthropic", "openai"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ours = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("codemonkeys").setLevel(ours)
 
 
 def print_error(error: CodemonkeysError) -> None:

@@ -41,6 +41,8 @@ class StoredDecision(BaseModel):
     summary: str = ""
     shrunk: bool = False
     truncated: bool = False
+    cut_answers: int = 0
+    error: str = ""
 
 
 def invalid_reason(error: ValidationError) -> str:

@@ -4,7 +4,8 @@ The prompt lists the relevant files (path, token size, summary) sorted by path, 
 same inputs always give the same prompt. Each of the N rankings (``key="ranking-<i>"`` so
 the N requests differ) is parsed leniently: a JSON list anywhere in the answer, else one
 known path per line. Paths the model invented are dropped and recorded. An unparsable
-ranking gets ``ranking_retries`` correction turns; a ranking that still fails is recorded
+ranking, or one cut at ``ranking_max_output_tokens`` (never read: a cut list is a
+prefix), gets ``ranking_retries`` correction turns; a ranking that still fails is recorded
 as ``parse_error``, one whose call raised (``ModelError`` after retries, or anything else)
 as ``error`` (the context then counts as incomplete, see ``ContextRecord.missing``).
 Merging uses the mean relative rank (position / length; a file missing from a ranking
@@ -38,7 +39,11 @@ class RankingAttempt(BaseModel):
     invented: list[str] = Field(default_factory=list)
     """Paths the model named that are not among the relevant files (dropped)."""
     attempts: int = 0
+    cut_answers: int = 0
+    """Answers stopped at the output token limit (not read; each got a correction)."""
     error: str = ""
+    """Why the ranking could not be used (no ranking in the answer, the answer cut at the
+    output limit, the provider's error)."""
 
 
 class RankingResult(BaseModel):
@@ -114,6 +119,54 @@ def merge_rankings(rankings: list[list[str]], base_order: list[str]) -> list[str
     return sorted(score, key=lambda p: (score[p], order[p]))
 
 
+def _one_ranking(
+    index: int,
+    messages: list[Message],
+    known: set[str],
+    model: Model,
+    cfg: ContextConfig,
+    templates: PromptTemplates,
+) -> RankingAttempt:
+    """One ranking, with up to ``ranking_retries`` correction turns for an answer without a
+    readable ranking or cut at the output limit (never read: its list may be a prefix)."""
+    attempt = RankingAttempt(index=index, status="parse_error")
+    limit = cfg.ranking_max_output_tokens
+    try:
+        for a in range(1 + cfg.ranking_retries):
+            attempt.attempts = a + 1
+            completion = model.complete(
+                messages,
+                temperature=cfg.ranking_temperature,
+                max_tokens=limit,
+                key=f"ranking-{index}",
+            )
+            if completion.cut:
+                attempt.cut_answers += 1
+                attempt.error = f"answer cut at the output limit ({limit} tokens)"
+                parsed = None
+            else:
+                attempt.error = "no ranking in the answer"
+                parsed = parse_ranking(completion.text, known)
+            if parsed is not None:
+                attempt.ranking, attempt.invented = parsed
+                attempt.status, attempt.error = "ok", ""
+                break
+            correction = templates.render("ranking/correction", cut=completion.cut, limit=limit)
+            messages = [
+                *messages,
+                Message(role="assistant", content=completion.text, cut=completion.cut),
+                Message(role="user", content=correction),
+            ]
+    except BudgetExceeded:
+        raise
+    except ContextLengthExceeded as e:  # final: the list does not fit this model
+        attempt.status, attempt.error = "context_length_exceeded", str(e)[:1000]
+    except Exception as e:  # an outage or a bug: recorded, the context is incomplete
+        text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
+        attempt.status, attempt.error = "error", text[:1000]
+    return attempt
+
+
 def rank_files(
     *,
     issue: str,
@@ -137,34 +190,7 @@ def rank_files(
             Message(role="system", content=system),
             Message(role="user", content=user, cache=True),
         ]
-        attempt = RankingAttempt(index=i, status="parse_error")
-        try:
-            for a in range(1 + cfg.ranking_retries):
-                attempt.attempts = a + 1
-                completion = model.complete(
-                    messages,
-                    temperature=cfg.ranking_temperature,
-                    max_tokens=cfg.ranking_max_output_tokens,
-                    key=f"ranking-{i}",
-                )
-                parsed = parse_ranking(completion.text, known)
-                if parsed is not None:
-                    attempt.ranking, attempt.invented = parsed
-                    attempt.status = "ok"
-                    break
-                messages = [
-                    *messages,
-                    Message(role="assistant", content=completion.text),
-                    Message(role="user", content=templates.render("ranking/correction")),
-                ]
-        except BudgetExceeded:
-            raise
-        except ContextLengthExceeded as e:  # final: the list does not fit this model
-            attempt.status, attempt.error = "context_length_exceeded", str(e)[:1000]
-        except Exception as e:  # an outage or a bug: recorded, the context is incomplete
-            text = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
-            attempt.status, attempt.error = "error", text[:1000]
-        result.attempts.append(attempt)
+        result.attempts.append(_one_ranking(i, messages, known, model, cfg, templates))
     usable = [a.ranking for a in result.attempts if a.status == "ok" and a.ranking]
     if usable:
         result.merged = merge_rankings(usable, base_order)

@@ -8,8 +8,10 @@ file with the same content, is never asked again, and a change in any of them as
 Stored decisions are read through their type (``StoredDecision``): a line of the decisions
 file that does not validate is asked again and the new decision says so
 (``replaced_invalid``); a bad cache entry is a miss. A file whose answer cannot be parsed (after
-``relevance_retries`` correction turns) is recorded as ``parse_error``, never silently as
-"not relevant"; a ``ModelError`` (or any other exception) is recorded as that file's
+``relevance_retries`` correction turns) is recorded as ``parse_error`` with the reason in
+its ``error`` (no decision in the answer, or the answer cut at
+``relevance_max_output_tokens``: a cut answer is never read, whatever it holds), never
+silently as "not relevant"; a ``ModelError`` (or any other exception) is recorded as that file's
 ``error`` and the scan goes on (an ``error`` is never reused: the next run asks again);
 ``BudgetExceeded`` stops the scan and propagates (decisions already made are kept).
 """
@@ -60,6 +62,8 @@ class FileDecision(BaseModel):
     shrunk: bool = False
     truncated: bool = False
     attempts: int = 0
+    cut_answers: int = 0
+    """Answers stopped at the output token limit (not read; each got a correction)."""
     reused: bool = False
     """Answered from the decisions file (a resumed run or an identical file)."""
     from_cache: bool = False
@@ -307,6 +311,8 @@ class _Scan:
                 shrunk=rec.shrunk,
                 truncated=rec.truncated,
                 attempts=0,
+                cut_answers=rec.cut_answers,
+                error=rec.error,
                 reused=True,
                 from_cache=from_cache,
             )
@@ -369,25 +375,35 @@ class _Scan:
         return decision
 
     def _converse(self, decision: FileDecision, messages: list[Message], f: SourceFile) -> None:
-        """Ask, and ask again with a correction while the answer has no decision (at most
-        ``relevance_retries`` times); ``decision`` keeps the last answer's summary."""
+        """Ask, and ask again with a correction while the answer has no decision or was cut
+        at the output limit (at most ``relevance_retries`` times); ``decision`` keeps the
+        last answer's summary and why it could not be used."""
+        limit = self.cfg.relevance_max_output_tokens
         for attempt in range(1 + self.cfg.relevance_retries):
             decision.attempts = attempt + 1
             completion = self.model.complete(
                 messages,
                 temperature=self.cfg.relevance_temperature,
-                max_tokens=self.cfg.relevance_max_output_tokens,
+                max_tokens=limit,
                 key=f"relevance:{f.sha256}",
             )
-            status, summary = parse_relevance(completion.text)
+            if completion.cut:  # a beginning: never read as a decision
+                decision.cut_answers += 1
+                status, summary = None, parse_relevance(completion.text)[1]
+                decision.error = f"answer cut at the output limit ({limit} tokens)"
+            else:
+                status, summary = parse_relevance(completion.text)
+                decision.error = "no decision in the answer"
             if status is not None:
-                decision.status, decision.summary = status, summary
+                decision.status, decision.summary, decision.error = status, summary, ""
                 return
             decision.summary = summary[:500]
-            correction = self.templates.render("relevance/correction")
+            correction = self.templates.render(
+                "relevance/correction", cut=completion.cut, limit=limit
+            )
             messages = [
                 *messages,
-                Message(role="assistant", content=completion.text),
+                Message(role="assistant", content=completion.text, cut=completion.cut),
                 Message(role="user", content=correction),
             ]
             decision.sent_tokens += count_tokens(completion.text) + count_tokens(correction)
@@ -402,6 +418,7 @@ class _Scan:
             "shrunk": decision.shrunk,
             "truncated": decision.truncated,
             "attempts": decision.attempts,
+            "cut_answers": decision.cut_answers,
             "model": self.model.name,
             "error": decision.error,
             "replaced_invalid": decision.replaced_invalid,

@@ -202,9 +202,13 @@ class _BatchScan:
 
     def _decision(self, batch_id: str, item: BatchItem, meta: BatchFile) -> str:
         """A succeeded item: charged at the batch price; its decision (if it has one) goes
-        to the decisions file and the cache. Returns ``decided`` or ``no_decision``."""
+        to the decisions file and the cache. Returns ``decided``, ``no_decision`` or ``cut``
+        (stopped at the output token limit: never read as a whole answer); a file without a
+        decision is asked interactively."""
         price = self.pricing.cost(self.model_name, item.usage) * BATCH_PRICE_FACTOR
         self.add_cost(price)
+        if item.cut:
+            return "cut"
         status, summary = parse_relevance(item.text)
         if status is None:
             return "no_decision"

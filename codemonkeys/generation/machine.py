@@ -9,7 +9,8 @@ there. Each state is a named method; ``step`` runs the one the record is in:
 - ``read_answer``: the last message is the model's: act on it, which ends with a message
   for the model (feedback or a correction) or with the machine finishing.
 
-A misparse, or ``<done>`` with nothing to approve, costs an attempt and gets a correction.
+A misparse, ``<done>`` with nothing to approve, or an answer cut at the output token limit
+(``Message.cut``: never parsed, whatever it holds) costs an attempt and gets a correction.
 Subclasses say what a revision does (``revise``) and how the machine ends (``finish``).
 """
 
@@ -103,10 +104,15 @@ class StateMachine(ABC):
             return
         completion = self.rt.complete(self.rec, self.cost_stage, self.prefix, self.messages)
         self.count_attempt()
-        self.messages.append(Message(role="assistant", content=completion.text))
+        self.messages.append(Message(role="assistant", content=completion.text, cut=completion.cut))
 
     def read_answer(self) -> None:
-        parsed = parse_answer(self.messages[-1].content, allow=self.answer_tags)
+        answer = self.messages[-1]
+        if answer.cut:
+            limit = self.rt.max_output_tokens(self.cost_stage)
+            self.correct_or_finish("answer_cut", str(limit))
+            return
+        parsed = parse_answer(answer.content, allow=self.answer_tags)
         if parsed.error:
             self.correct_or_finish(parsed.error, "; ".join(parsed.notes))
         elif parsed.done and not self.has_result():
@@ -130,15 +136,23 @@ class StateMachine(ABC):
         """The script timeout as the prompts show it."""
         return f"{self.rt.timeout:g}"
 
+    def unusable_answers(self) -> str:
+        """The corrections sent so far, counted by kind ("answer_cut x2, no_tags x1")."""
+        counts: dict[str, int] = {}
+        for kind in self.rec.corrections:
+            counts[kind] = counts.get(kind, 0) + 1
+        return ", ".join(f"{kind} x{n}" for kind, n in counts.items())
+
     def say(self, content: str) -> None:
         self.messages.append(Message(role="user", content=content))
 
     def correct_or_finish(self, kind: str, details: str = "") -> None:
-        """A correction for an unusable answer, or the end when no attempt is left."""
+        """A correction for an unusable answer, or the end when no attempt is left (the
+        answer's kind is recorded either way)."""
+        self.rec.corrections.append(kind)
         if self.exhausted:
             self.finish(approved=False)
             return
-        self.rec.corrections.append(kind)
         self.say(
             self.rt.templates.render(
                 "generation/correction",

@@ -88,7 +88,9 @@ class TrajectoryRecord(BaseModel):
     test_approved: bool = False
     edit_approved: bool = False
     corrections: list[str] = Field(default_factory=list)
-    """Misparse/correction kinds sent to the model, in order."""
+    """Why each unusable answer was not used (misparse, ``answer_cut``, ``edit_error``...),
+    in order: the correction sent for it, or the end of the conversation when no attempt
+    was left."""
     usage: dict[str, Usage] = Field(default_factory=dict)
     """Per cost stage: "tests", "edits"."""
     cost_usd: dict[str, float] = Field(default_factory=dict)

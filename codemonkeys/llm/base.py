@@ -18,6 +18,9 @@ class Message(BaseModel):
     cache: bool = False
     """Put a prompt-cache breakpoint after this message (Anthropic cache_control).
     Mark the end of the large shared prefix (system + context) with it."""
+    cut: bool = False
+    """An answer the provider stopped at the output token limit (``Completion.cut``), kept
+    in a conversation's record so a resumed state machine treats it as cut too. Never sent."""
 
 
 class Usage(BaseModel):
@@ -44,6 +47,10 @@ class Completion(BaseModel):
     model: str = ""
     cached: bool = False
     """True when answered from the run's call log instead of the provider (resume/replay)."""
+    cut: bool = False
+    """The provider stopped the answer at ``max_tokens`` (OpenAI ``finish_reason``
+    ``"length"``, Anthropic ``stop_reason`` ``"max_tokens"``): the text is a beginning, never
+    to be parsed as a whole answer. Stages handle it like a malformed answer."""
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -48,6 +48,8 @@ class BatchItem(BaseModel):
     text: str = ""
     usage: Usage = Field(default_factory=Usage)
     error: str = ""
+    cut: bool = False
+    """The answer stopped at the output token limit (``Completion.cut``)."""
 
 
 class BatchAPI(Protocol):
@@ -100,10 +102,14 @@ class AnthropicBatches:
             for line in self.client.results(batch_id):
                 result = line.result
                 if result.type == "succeeded":
-                    text, usage = self.model._parse(result.message)
+                    text, usage, cut = self.model._parse(result.message)
                     out.append(
                         BatchItem(
-                            custom_id=line.custom_id, status="succeeded", text=text, usage=usage
+                            custom_id=line.custom_id,
+                            status="succeeded",
+                            text=text,
+                            usage=usage,
+                            cut=cut,
                         )
                     )
                 else:
@@ -183,11 +189,13 @@ class OpenAIBatches:
             if response.get("status_code") == 200 and not line.get("error"):
                 try:
                     completion = ChatCompletion.model_validate(response.get("body"))
-                    text, usage = self.model._parse(completion)
+                    text, usage, cut = self.model._parse(completion)
                 except (ValueError, ModelError) as e:
                     out.append(BatchItem(custom_id=cid, status="errored", error=str(e)[:500]))
                     continue
-                out.append(BatchItem(custom_id=cid, status="succeeded", text=text, usage=usage))
+                out.append(
+                    BatchItem(custom_id=cid, status="succeeded", text=text, usage=usage, cut=cut)
+                )
             else:
                 err = line.get("error") or (response.get("body") or {}).get("error") or {}
                 message = err.get("message", "") if isinstance(err, dict) else str(err)

@@ -21,7 +21,7 @@ from typing import Any
 import openai
 
 from codemonkeys.llm.base import Message, ModelError, Usage
-from codemonkeys.llm.sdk_model import SDKModel
+from codemonkeys.llm.sdk_model import Answer, SDKModel
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class OpenAIModel(SDKModel):
             cache_read_tokens=cached,
         )
 
-    def _parse(self, response: Any) -> tuple[str, Usage]:
+    def _parse(self, response: Any) -> Answer:
+        """Text, usage, and whether ``finish_reason`` says the token limit cut it."""
         try:
             choices = response.choices
             if not choices:
@@ -96,9 +97,10 @@ class OpenAIModel(SDKModel):
             if not isinstance(text, str):
                 raise TypeError(f"message content is {type(text).__name__}, not text")
             usage = self._usage(getattr(response, "usage", None))
+            cut = getattr(choices[0], "finish_reason", None) == "length"
         except (AttributeError, TypeError, ValueError, IndexError) as e:
             raise self._malformed(e) from None
-        return text, usage
+        return Answer(text, usage, cut)
 
     # -- the call ----------------------------------------------------------------------
     def _create(self, kwargs: dict[str, Any]) -> Any:

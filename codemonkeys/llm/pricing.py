@@ -28,6 +28,7 @@ PRICES: dict[str, Price] = {
     # stand-ins: free unless the config gives them a price (tests of cost caps do)
     "scripted": _p(0, 0, 0, 0),
     "replay": _p(0, 0, 0, 0),  # a replayed run spends nothing
+    "local": _p(0, 0, 0, 0),  # local:<file.gguf> runs on this machine's CPU
     # Anthropic: cache write = 1.25x input (5-minute TTL), cache read = 0.1x input
     "claude-opus-4-5": _p(5, 25, 6.25, 0.5),
     "claude-opus-4-6": _p(5, 25, 6.25, 0.5),
@@ -109,6 +110,7 @@ for _name, _limit in OUTPUT_LIMITS.items():
 # Context windows (input + output tokens of one request) per family, as published when this
 # table was written; override with [models.capabilities.<name>] context_window = ...
 CONTEXT_WINDOWS: dict[str, int] = {
+    "local": 8_192,  # the n_ctx local:<file.gguf> is loaded with (llm/local_model.py)
     "claude": 200_000,
     "o1": 200_000,
     "o3": 200_000,
@@ -143,8 +145,8 @@ class Pricing:
     @staticmethod
     def _bare(model: str) -> str:
         """The table key: "anthropic/claude-x" -> "claude-x"; "scripted:<file>" -> "scripted",
-        "replay:<log>" -> "replay"."""
-        for stand_in in ("scripted", "replay"):
+        "replay:<log>" -> "replay", "local:<file.gguf>" -> "local"."""
+        for stand_in in ("scripted", "replay", "local"):
             if model == stand_in or model.startswith(stand_in + ":"):
                 return stand_in
         return model.split("/", 1)[1] if "/" in model else model

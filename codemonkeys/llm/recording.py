@@ -7,8 +7,8 @@
 2. refuses a request that cannot fit the model's context window (``ContextLengthExceeded``,
    never sent), then checks the cost caps (per run, per problem: ``BudgetExceeded``);
 3. takes a slot of the endpoint's concurrency limit and calls the provider;
-4. appends the call (usage, cost, seconds, response text with lone surrogates replaced;
-   never the API key) to the log.
+4. appends the call (usage, cost, seconds, response text with lone surrogates replaced,
+   whether the output token limit cut it; never the API key) to the log.
 """
 
 from __future__ import annotations
@@ -251,6 +251,7 @@ class RecordingModel:
             seconds=0.0,
             model=self.name,
             cached=True,
+            cut=bool(previous.get("cut")),
         )
 
     def _log(
@@ -282,6 +283,7 @@ class RecordingModel:
                 "cost_usd": completion.cost_usd,
                 "seconds": round(completion.seconds, 3),
                 "text": completion.text,
+                "cut": completion.cut,
             }
         )
         if self.record_prompts:

@@ -1,8 +1,9 @@
 """Stand-ins at the LLM boundary, for tests, demos and exact re-runs.
 
 - ``scripted:path/to/policy.py``: a Python file with ``respond(request) -> str | dict``.
-  ``request`` is a ``ScriptedRequest``; a dict answer may carry ``text`` and ``usage``
-  (a ``Usage`` mapping) so cost accounting can be exercised. The policy may sleep to
+  ``request`` is a ``ScriptedRequest``; a dict answer may carry ``text``, ``usage``
+  (a ``Usage`` mapping) so cost accounting can be exercised, and ``cut`` (the policy ran
+  out of ``request.max_tokens``, as a provider reports it: ``Completion.cut``). The policy may sleep to
   behave like a real API. ``request.stage`` names the pipeline stage (the metadata the
   pipeline passes with every call), so a policy never has to guess it from prompt wording.
 - ``replay:runs/<run>/calls.jsonl``: answers each request from a recorded call log (matched
@@ -104,9 +105,11 @@ class ScriptedModel:
             stage=stage,
         )
         answer: Any = self._policy.respond(req)
+        cut = False
         if isinstance(answer, dict):
             text = str(answer.get("text", ""))
             usage = Usage.model_validate(answer.get("usage") or {})
+            cut = bool(answer.get("cut"))
         else:
             text = str(answer)
             usage = Usage(
@@ -119,6 +122,7 @@ class ScriptedModel:
             cost_usd=self._pricing.cost("scripted", usage),
             seconds=time.monotonic() - start,
             model=self.name,
+            cut=cut,
         )
 
 
@@ -159,4 +163,5 @@ class ReplayModel:
             cost_usd=0.0,
             seconds=0.0,
             model=self.name,
+            cut=bool(rec.get("cut")),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from codemonkeys.config import EndpointConfig
 from codemonkeys.llm.base import Completion, Message, ModelError, Usage
@@ -20,6 +20,15 @@ from codemonkeys.llm.retry import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class Answer(NamedTuple):
+    """What ``_parse`` reads from one response."""
+
+    text: str
+    usage: Usage
+    cut: bool = False
+    """Stopped at the output token limit (see ``Completion.cut``)."""
 
 
 class SDKModel:
@@ -83,7 +92,7 @@ class SDKModel:
         """USD of one answer (providers with other cache prices override this)."""
         return self.pricing.cost(self.name, usage)
 
-    def _parse(self, response: Any) -> tuple[str, Usage]:
+    def _parse(self, response: Any) -> Answer:
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------
@@ -110,7 +119,7 @@ class SDKModel:
             f"{redact(str(exc), self._secret)[:200]}"
         )
 
-    def _attempt(self, kwargs: dict[str, Any]) -> tuple[str, Usage]:
+    def _attempt(self, kwargs: dict[str, Any]) -> Answer:
         try:
             response = self._create(kwargs)
         except (self.sdk_error, *GARBLED_BODY) as e:  # GARBLED_BODY: a 2xx body that is not JSON
@@ -149,13 +158,14 @@ class SDKModel:
             messages, temperature=temperature, max_tokens=max_tokens, stop=stop
         )
         start = time.monotonic()
-        text, usage = call_with_retries(
+        answer = call_with_retries(
             lambda: self._attempt(kwargs), endpoint=self.endpoint, model=self.name, stop=self.stop
         )
         return Completion(
-            text=text,
-            usage=usage,
-            cost_usd=self.cost(usage),
+            text=answer.text,
+            usage=answer.usage,
+            cost_usd=self.cost(answer.usage),
             seconds=time.monotonic() - start,
             model=self.name,
+            cut=answer.cut,
         )

@@ -49,7 +49,7 @@ _TEXT_KEYS = {
 }
 PATCH_KEYS = {"patch", "chosen_patch"}
 """Record fields holding a patch (any text starting ``diff --git`` is shown as a diff too)."""
-_SKIP_KEYS = {"cache"}
+_SKIP_KEYS = {"cache", "cut"}
 
 
 def pre(text: str, cls: str = "") -> str:
@@ -93,9 +93,14 @@ def messages_html(messages: list[Any]) -> str:
         content = m.get("content", "")
         if not isinstance(content, str):
             content = json.dumps(content, indent=1, ensure_ascii=False, default=str)
+        cut = (
+            " <span class=bad>cut at the output token limit: not used</span>"
+            if m.get("cut")
+            else ""
+        )
         out.append(
             f'<div class="msg {esc(role)}"><div class="role">#{i + 1} {esc(role)} '
-            f'<span class="muted">({len(content):,} chars)</span></div>{pre(content)}</div>'
+            f'<span class="muted">({len(content):,} chars)</span>{cut}</div>{pre(content)}</div>'
         )
     return "".join(out)
 

@@ -12,7 +12,14 @@ from codemonkeys.report.show_parts import diff_html, esc, is_messages, messages_
 
 Json = Mapping[str, Any]
 
-SCALAR_FIELDS = ("top_k", "reason", "fallback", "fallback_kind", "selector_attempts")
+SCALAR_FIELDS = (
+    "top_k",
+    "reason",
+    "fallback",
+    "fallback_kind",
+    "selector_attempts",
+    "selector_corrections",
+)
 SHOWN_FIELDS = {
     "votes",
     "ranking",

@@ -8,7 +8,8 @@ valid ``<choice>``, or a fallback).
 Every reply costs one of ``selection.attempts``. Anything that ends without a valid choice
 falls back to the top-voted candidate, and the record says why (``fallback_kind``):
 
-- ``invalid-id`` / ``misparse``: the last reply named an unknown id / had no usable block;
+- ``invalid-id`` / ``misparse`` / ``answer-cut``: the last reply named an unknown id / had
+  no usable block / was cut at ``selection.max_output_tokens`` (never parsed);
 - ``attempts-exhausted``: the model kept writing tests until the attempts ran out;
 - ``model-error`` / ``budget``: the provider failed for good, or a cost cap was reached
   (both retried by the next run);
@@ -57,6 +58,9 @@ class SelectorOutcome(BaseModel):
     attempts: int = 0
     transcript: list[Message] = Field(default_factory=list)
     tests: list[SelectorTest] = Field(default_factory=list)
+    corrections: list[str] = Field(default_factory=list)
+    """Why each corrected reply could not be used (invalid-id, misparse, answer-cut), in
+    order."""
 
 
 @dataclass
@@ -82,7 +86,7 @@ class ShownFile:
 # -- reply parsing -------------------------------------------------------------------------
 @dataclass
 class Reply:
-    kind: str  # "test" | "choice" | "none"
+    kind: str  # "test" | "choice" | "none" | "cut" (stopped at the output limit: not parsed)
     body: str = ""
 
 
@@ -217,6 +221,7 @@ class SelectionMachine:
             Message(role="user", content=initial_prompt, cache=True),
         ]
         self.tests: list[SelectorTest] = []
+        self.corrections: list[str] = []
         self.attempt = 0
         self.reply = Reply("none")
         self.problem = _NO_CHOICE
@@ -263,13 +268,23 @@ class SelectionMachine:
             return self.fall_back("context-length", why, self.attempt - 1)
         except ModelError as e:
             return self.fall_back("model-error", f"model error ({e})", self.attempt - 1)
-        self.transcript.append(Message(role="assistant", content=completion.text))
-        self.reply = parse_reply(completion.text)
+        self.transcript.append(
+            Message(role="assistant", content=completion.text, cut=completion.cut)
+        )
+        self.reply = Reply("cut") if completion.cut else parse_reply(completion.text)
         return "read_reply"
 
     def read_reply(self) -> State:
         """A valid choice ends the conversation; a test is run; anything else is corrected."""
         reply = self.reply
+        if reply.kind == "cut":
+            limit = self.config.max_output_tokens
+            self.problem = ("answer-cut", f"the last reply was cut at the output limit ({limit})")
+            self.note = (
+                f"Your reply was cut off at the {limit}-token limit before it ended, so nothing "
+                "in it was used. Reply shorter."
+            )
+            return "correct"
         if reply.kind == "choice" and reply.body in self.ids:
             return self.choose(reply.body)
         if reply.kind == "choice":
@@ -305,6 +320,7 @@ class SelectionMachine:
 
     def correct(self) -> State:
         """Tell the model what was wrong with its reply (unless that was its last attempt)."""
+        self.corrections.append(self.problem[0])
         if self.remaining <= 0:
             return self.give_up()
         correction = self.templates.render(
@@ -326,6 +342,7 @@ class SelectionMachine:
             attempts=self.attempt,
             transcript=self.transcript,
             tests=self.tests,
+            corrections=self.corrections,
         )
         return "done"
 
@@ -342,6 +359,7 @@ class SelectionMachine:
             attempts=attempts,
             transcript=self.transcript,
             tests=self.tests,
+            corrections=self.corrections,
         )
         return "done"
 

@@ -100,6 +100,8 @@ class SelectionRecord(BaseModel):
     selector_attempts: int = 0
     selector_tests: list[SelectorTest] = Field(default_factory=list)
     transcript: list[Message] = Field(default_factory=list)
+    selector_corrections: list[str] = Field(default_factory=list)
+    """Why each corrected selector reply could not be used (``SelectorOutcome.corrections``)."""
     executions: int = 0
     """Script and regression-suite runs this stage started (cache hits not counted)."""
     seconds: float = 0.0
@@ -387,6 +389,7 @@ def _choose(
     record.selector_attempts = outcome.attempts
     record.selector_tests = outcome.tests
     record.transcript = outcome.transcript
+    record.selector_corrections = outcome.corrections
     record.chosen_patch = by_id[record.chosen_id].patch
 
 

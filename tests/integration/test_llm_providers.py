@@ -524,3 +524,47 @@ def test_stop_flag_cuts_a_retry_backoff_short(server, tmp_path, monkeypatch):
     assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
     assert len(server.requests(OPENAI_PATH)) == 1
     assert CallLog(RunStore(tmp_path / "run")).records() == []
+
+
+# -- answers cut at the output token limit -------------------------------------------------
+
+CUT_BODIES = {
+    "anthropic": (
+        lambda text, stop: anthropic_message(text, stop_reason=stop),
+        ("max_tokens", "end_turn"),
+    ),
+    "openai": (
+        lambda text, stop: openai_chat_completion(text, finish_reason=stop),
+        ("length", "stop"),
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_an_answer_cut_at_the_token_limit_is_known_as_cut_logged_and_replayed_so(
+    server, tmp_path, provider
+):
+    """Anthropic ``stop_reason`` "max_tokens", OpenAI ``finish_reason`` "length": the
+    answer is a beginning (``Completion.cut``), the call log says so, and an answer from the
+    log (a resumed run) is still cut."""
+    path, factory, _, _ = PROVIDERS[provider]
+    body, (cut_reason, whole_reason) = CUT_BODIES[provider]
+    server.enqueue(path, Reply(200, body("DECISION: RELEVANT and then", cut_reason)))
+    server.enqueue(path, Reply(200, body("DECISION: RELEVANT", whole_reason)))
+    from codemonkeys.llm.recording import EndpointLimit, RecordingModel
+
+    calls = CallLog(RunStore(tmp_path / "run"))
+    model = RecordingModel(
+        factory(server),
+        calls=calls,
+        costs=CostTracker(),
+        limit=EndpointLimit(1),
+        problem_id="p",
+        stage="relevance",
+    )
+    cut = ask(model, key="first")
+    whole = ask(model, key="second")
+    assert (cut.cut, whole.cut) == (True, False)
+    assert [c["cut"] for c in calls.records()] == [True, False]
+    again = ask(model, key="first")  # from the call log: not sent, still cut
+    assert again.cached and again.cut and len(server.requests(path)) == 2

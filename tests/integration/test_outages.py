@@ -158,7 +158,7 @@ def test_a_conversation_outgrowing_the_context_window_is_never_sent(tmp_path):
     long_editor = [
         "--model", f"scripted:{FIXTURES / 'policies' / 'long_editor.py'}",
         "--set", "models.capabilities.scripted={context_window=20000}",
-        "--set", "generation.max_output_tokens=1000",
+        "--set", "generation.edit_max_output_tokens=1000",
         "--set", "generation.edit_attempts=6",
     ]  # fmt: skip
     first = o.solve(*long_editor)

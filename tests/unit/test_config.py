@@ -76,3 +76,19 @@ def test_the_sandbox_agent_switch_is_a_config_key():
     problem = Problem(id="p", repo="r", issue="i", base_commit="HEAD")
     assert spec_from_config(problem, off).agent is False
     assert spec_from_config(problem, Config()).agent is True
+
+
+def test_the_split_output_budget_key_is_refused_naming_its_successors():
+    """generation.max_output_tokens became one budget per conversation (tests, edits): an
+    old config is told what to write instead, not silently ignored."""
+    from codemonkeys.config_loading import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["generation.max_output_tokens=512"])
+    assert "generation.test_max_output_tokens" in str(err.value)
+    assert "generation.edit_max_output_tokens" in str(err.value)
+    cfg = load_config(None, ["generation.test_max_output_tokens=96"])
+    assert (cfg.generation.test_max_output_tokens, cfg.generation.edit_max_output_tokens) == (
+        96,
+        4096,
+    )
