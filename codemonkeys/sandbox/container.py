@@ -12,6 +12,7 @@ other root scripts here kill that user's processes and tidy up after a reset or 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import uuid
 from typing import TYPE_CHECKING, cast
@@ -78,18 +79,22 @@ def kill_strays_script(uid: int) -> str:
     )
 
 
-def reset_extra_script(uid: int) -> str:
+def reset_extra_script(uid: int, private_dir: str) -> str:
     """Shell run by reset after git: scratch mounts emptied (rm never follows a symlink it
-    is given), System V IPC objects removed, and every tracked file given back to the
-    sandbox user (git rewrites files as root; after a fork bomb it was seen to leave the
-    whole tree root-owned, so honest scripts could not edit it)."""
+    is given), System V IPC objects and POSIX message queues removed, and the tracked
+    files git rewrote (as root; listed in ``.touched`` before the reset) given back to the
+    sandbox user. Only those: a chown changes a file's ctime, so re-owning the whole tree
+    made the next reset re-read every file (seconds on a real repository). The index's
+    stat data is then refreshed for the few re-owned files, so the next reset stays cheap."""
     u = uid
+    touched = shlex.quote(f"{private_dir}/.touched")
     return (
-        "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
+        "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/* /dev/mqueue/*; shopt -u dotglob nullglob\n"
         'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
         f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
         "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-        f"git ls-files -z | xargs -0r chown -h {u}:{u} || exit 1\n"
+        f"if [ -s {touched} ]; then xargs -0r -a {touched} chown -h {u}:{u} -- 2>/dev/null; "
+        "git update-index -q --refresh > /dev/null 2>&1; fi; true\n"
     )
 
 

@@ -200,7 +200,7 @@ class DockerSandbox(ShellGitSandbox):
         return kill_strays_script(self.uid)
 
     def _reset_extra(self) -> str:
-        return reset_extra_script(self.uid)
+        return reset_extra_script(self.uid, self.private_dir)
 
     def _after_apply(self) -> str:
         return after_apply_script(self.uid)
