@@ -310,12 +310,12 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
         priv = q(self.private_dir)
         self._git_ok(
             self._kill_strays()
-            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && : > {priv}/.reset-stamp || exit 1\n"
+            # when the reset began, 2 s early: a file git writes within the clock's tick of
+            # it still counts as newer (_reset_extra)
+            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && printf -v now '%(%s)T' -1 "
+            + "&& RESET_SINCE=$((now - 2)) || exit 1\n"
             # .git/config as it was at start, where a script could write it (local)
             + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
-            # the tracked paths that differ from the base: the only files git rewrites
-            # (as root), so the only ones _reset_extra gives back to the script user
-            + f"git diff --name-only -z --no-renames {q(self.base_commit)} > {priv}/.touched || exit 1\n"
             + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
             + self._reset_extra(),
             "resetting to the base commit",
