@@ -181,7 +181,9 @@ def remove_prepared_images(
     client: DockerClient | None = None, *, source: str | None = None, orphans_only: bool = False
 ) -> int:
     """Remove prepared images: all of them, those of the image ``source`` (a name), or
-    (``orphans_only``) those whose source image no longer exists. How many were removed."""
+    (``orphans_only``) those whose source name no longer names the image they were
+    prepared from (removed, or rebuilt). How many were removed. Removing an instance
+    image frees its disk only once its prepared image is removed too."""
     import docker
 
     client = client if client is not None else docker_client()
@@ -190,8 +192,8 @@ def remove_prepared_images(
         labels = image.labels or {}
         if source is not None and labels.get(SOURCE_NAME_LABEL) != source:
             continue
-        source_id = labels.get(SOURCE_ID_LABEL, "")
-        if orphans_only and source_id and _image_id(client, source_id) is not None:
+        name = labels.get(SOURCE_NAME_LABEL, "")
+        if orphans_only and name and _image_id(client, name) == labels.get(SOURCE_ID_LABEL):
             continue
         try:
             client.images.remove(str(image.id), force=True)

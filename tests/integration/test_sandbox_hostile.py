@@ -17,6 +17,7 @@ import pytest
 
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.sandbox import SandboxError, SandboxPool, SandboxSpec, open_sandbox
+from codemonkeys.sandbox.prepared import remove_prepared_images
 from tests.conftest import make_git_repo
 
 pytestmark = pytest.mark.docker
@@ -302,6 +303,7 @@ def test_nothing_later_than_the_base_commit_is_reachable(sandbox_image, docker_c
             sb.reset()
             assert sb.run("git status --porcelain --ignored").output == "!! build.log\n"
     finally:
+        remove_prepared_images(docker_client, source=tag)
         docker_client.images.remove(tag, force=True)
 
 
