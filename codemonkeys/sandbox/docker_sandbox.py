@@ -87,8 +87,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WATCHDOG_GRACE_S = 5.0
-"""A run the in-container ``timeout`` did not end this long after its limit is killed
-from the host (every process but PID 1, the agent too)."""
+"""A run still going this long past its limit: the host kills all but PID 1 (agent too)."""
 RUN_FILE = "/tmp/codemonkeys/.run.sh"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
