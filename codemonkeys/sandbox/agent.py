@@ -52,7 +52,7 @@ cm_killuser() {
 }
 cm_over() {  # did U write more than DISK to the work tree since the run began? (ctime:
   # a script can date its files' mtime back, never their ctime)
-  find "$WD" -xdev -user "$U" -cnewer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
+  find "$WD" -xdev -path "$WD/.git" -prune -o -user "$U" -cnewer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
   local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
   [ $((s * 512)) -gt "$DISK" ]
 }

@@ -100,8 +100,8 @@ def reset_extra_script(uid: int) -> str:
         'if [ ${#del[@]} -gt 0 ]; then rm -rf -- "${del[@]}" || exit 1; fi\n'
         f'{{ [ -n "$ok" ] || install -d -m 755 $k; }} && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n'
         "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-        f'find . -xdev -path ./.git -prune -o ! -type d ! -user {u} -newermt "@$RESET_SINCE" -print0 | '
-        f"xargs -0r chown -h {u}:{u} -- || exit 1\n"
+        f'find . -xdev -path ./.git -prune -o ! -type d ! -user {u} -newermt "@$RESET_SINCE" '
+        f"-exec chown -h {u}:{u} -- {{}} + || exit 1\n"
     )
 
 
