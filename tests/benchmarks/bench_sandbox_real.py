@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import statistics
 import subprocess
 import sys
 import time
