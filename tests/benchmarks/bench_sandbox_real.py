@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTANCES = ROOT.parent / "shared" / "data" / "instances"
 OLD_COMMIT = "c71d4d8"
 SCRIPT = "python -c 'print(1)'"
-TOUCHED = "setup.py"
+TOUCHED = ("setup.py", "pyproject.toml", "README.rst", "README.md")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -47,10 +47,22 @@ def ms(values: list[float], q: float = 0.5) -> float:
     return round(pct(values, q) * 1000, 1)
 
 
-def one_line_patch(original: str) -> str:
+def one_line_patch(path: str, original: str) -> str:
     lines = original.splitlines(keepends=True)
     changed = [*lines, "# codemonkeys benchmark: a one-line change\n"]
-    return "".join(difflib.unified_diff(lines, changed, f"a/{TOUCHED}", f"b/{TOUCHED}", n=3))
+    return "".join(difflib.unified_diff(lines, changed, f"a/{path}", f"b/{path}", n=3))
+
+
+def touched_file(sb) -> tuple[str, str]:  # noqa: ANN001
+    """The first of TOUCHED the repository has, and its text."""
+    from codemonkeys.sandbox import SandboxError
+
+    for path in TOUCHED:
+        try:
+            return path, sb.read_file(path).decode()
+        except SandboxError:
+            continue
+    raise RuntimeError(f"none of {TOUCHED} in the repository")
 
 
 # -- worker: runs inside a subprocess that imports one tree (old or new) ------------------
@@ -75,7 +87,7 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
     t, sb = timed(open_sandbox, spec)
     opens.append(t)
     try:
-        patch = one_line_patch(sb.read_file(TOUCHED).decode())
+        patch = one_line_patch(*touched_file(sb))
         apply_s, run_s, reset_s, cycle_s, floor_run, floor_reset = [], [], [], [], [], []
         for _ in range(cycles):
             ta, res = timed(sb.apply_patch, patch)
@@ -107,6 +119,7 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
         "reset": reset_s,
         "floor_run": floor_run,
         "floor_reset": floor_reset,
+        "patch": patch,
     }
 
 
@@ -209,15 +222,10 @@ def main() -> None:
     per_image: dict[str, dict] = {}
     for iid, image, base in images:
         forget_prepared(image)
-        new = summarise(run_worker(ROOT, image, base, args.cycles, "new"))
+        new_raw = run_worker(ROOT, image, base, args.cycles, "new")
+        new = summarise(new_raw)
         old = summarise(run_worker(args.old, image, base, args.cycles, "old"))
-        original = subprocess.run(
-            ["docker", "run", "--rm", image, "cat", f"/testbed/{TOUCHED}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        fresh = fresh_runs(image, one_line_patch(original), args.fresh_runs)
+        fresh = fresh_runs(image, new_raw["patch"], args.fresh_runs)
         fresh_p50 = ms(fresh)
         entry = {
             "new": new,
