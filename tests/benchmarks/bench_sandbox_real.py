@@ -5,8 +5,9 @@ one run, on the same work (a one-line patch to the repository's ``setup.py``, th
 ``python -c 'print(1)'`` under the image's conda env, then ``reset()``):
 
 - **cycle**: apply + run + reset on one warm sandbox, p50 and p95, with each part's p50;
-- **floor**, in the same container: the agent round trip of the same script (``run``) plus
-  a bare ``git reset --hard`` of an unchanged tree (as root, through the same channel);
+- **floor**, in the same container, each cycle followed by one (load drifts): the agent
+  round trip of the same script (``run``) plus a bare ``git reset --hard`` of an unchanged
+  tree (as root, through the same channel);
 - **fresh**: a fresh ``docker run --rm`` per run with the patch applied (``git apply`` then
   the script), as the original research design ran every script;
 - **first open**: ``open_sandbox`` to a ready sandbox. For the new code both the first open
@@ -99,8 +100,8 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
             run_s.append(tr)
             reset_s.append(tz)
             cycle_s.append(ta + tr + tz)
-        assert sb.diff() == ""
-        for _ in range(cycles):
+            assert sb.diff() == ""
+            # the floor right after, on the clean tree (interleaved: load drifts)
             tr, _ = timed(sb.run, SCRIPT)
             tz, _ = timed(sb._git_ok, f"git reset -q --hard {base}", "bare reset")
             floor_run.append(tr)
