@@ -103,7 +103,9 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
             assert sb.diff() == ""
             # the floor right after, on the clean tree (interleaved: load drifts)
             tr, _ = timed(sb.run, SCRIPT)
-            tz, _ = timed(sb._git_ok, f"git reset -q --hard {base}", "bare reset")
+            bare = f"git reset -q --hard {base}"
+            sb._git_ok(bare, "bare reset")  # the stat cache fresh again (the old code's chown)
+            tz, _ = timed(sb._git_ok, bare, "bare reset")
             floor_run.append(tr)
             floor_reset.append(tz)
     finally:
