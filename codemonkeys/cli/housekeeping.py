@@ -70,10 +70,18 @@ def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None
 
 def clean(
     run_id: Annotated[str | None, typer.Option(help="Only containers of this run.")] = None,
+    prepared: Annotated[
+        bool,
+        typer.Option(
+            "--prepared", help="Also remove every prepared sandbox image (made again on use)."
+        ),
+    ] = False,
 ) -> None:
     """Remove sandbox containers and temporary directories left behind by a crashed or
-    killed run (only those whose owner process is gone)."""
+    killed run (only those whose owner process is gone), and prepared sandbox images
+    whose source image is gone or was rebuilt."""
     from codemonkeys.sandbox import clean_containers
+    from codemonkeys.sandbox.prepared import remove_prepared_images
     from codemonkeys.tempdirs import clean_temp_dirs
 
     dirs = clean_temp_dirs()
@@ -89,6 +97,8 @@ def clean(
             f"{type(e).__name__}: {e}", fix="start Docker (dockerd), then run clean again"
         ) from e
     console.print(f"removed {n} container(s)")
+    images = remove_prepared_images(orphans_only=not prepared)
+    console.print(f"removed {images} prepared sandbox image(s)")
 
 
 def version() -> None:

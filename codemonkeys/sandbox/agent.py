@@ -50,8 +50,9 @@ cm_userprocs() {  # any process of U left? (builtins only: /proc/<pid> belongs t
 cm_killuser() {
   if cm_userprocs; then setpriv --reuid="$U" --regid="$U" --clear-groups bash -c 'kill -9 -1; kill -9 -1' 2>/dev/null; fi
 }
-cm_over() {  # did U write more than DISK to the work tree since the run began?
-  find "$WD" -xdev -user "$U" -newer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
+cm_over() {  # did U write more than DISK to the work tree since the run began? (ctime:
+  # a script can date its files' mtime back, never their ctime)
+  find "$WD" -xdev -path "$WD/.git" -prune -o -user "$U" -cnewer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
   local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
   [ $((s * 512)) -gt "$DISK" ]
 }

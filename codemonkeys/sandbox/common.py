@@ -32,10 +32,12 @@ SCRIPT_TMP = "/tmp/codemonkeys"
 # Our own git calls: never run repository hooks or an fsmonitor, never read system or
 # global config (only our -c settings and the repository's own), never ask for identity,
 # never trip over "dubious ownership" (the repo may belong to another uid than ours).
+# core.fsmonitor= (empty), not =false: git < 2.36 (the SWE-bench images carry 2.30) reads
+# the value as a hook program and would run one named `false`; empty is off in every git.
 GIT_PRELUDE = r"""
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXTERNAL_DIFF
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
-git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.untrackedCache=false -c core.autocrlf=false -c core.quotepath=on "$@"; }
+git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.fsmonitor= -c core.untrackedCache=false -c core.autocrlf=false -c core.quotepath=on "$@"; }
 """
 
 # Make everything later than the base commit unreachable: a new .git holding only the
@@ -308,7 +310,10 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
         priv = q(self.private_dir)
         self._git_ok(
             self._kill_strays()
-            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && : > {priv}/.reset-stamp || exit 1\n"
+            # when the reset began, 2 s early: a file git writes within the clock's tick of
+            # it still counts as newer (_reset_extra)
+            + f"{{ [ -d {priv} ] || mkdir -p -m 700 {priv}; }} && printf -v now '%(%s)T' -1 "
+            + "&& RESET_SINCE=$((now - 2)) || exit 1\n"
             # .git/config as it was at start, where a script could write it (local)
             + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
             + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} || exit 1\n"

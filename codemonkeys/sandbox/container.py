@@ -49,22 +49,27 @@ def on_scratch(path: str) -> bool:
     return any(path == m or path.startswith(m + "/") for m in SCRATCH_MOUNTS)
 
 
-# Once per container, as root, before any script: scratch dirs for the sandbox user; a
-# system git config so *its* git accepts the root-owned repo (ours ignores system config);
+# Once per container, as root, before any script: scratch dirs for the sandbox user
+# (SCRATCH_SETUP, on the container's own tmpfs); once per image (HARDEN, kept in a
+# prepared image, see prepared.py): a system git config so *its* git accepts the root-owned repo (ours ignores system config);
 # nothing outside the work tree and the scratch mounts left writable by it; in the work
 # tree, directories root-owned and sticky (it may add files, never move .git or the
-# image's untracked files), tracked files its own, .git and kept files root's.
+# image's untracked files), tracked files its own, .git and kept files root's; the
+# index's stat data refreshed after those chowns (else the first reset re-reads every file).
+SCRATCH_SETUP = r"""
+mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
+"""
 HARDEN = r"""
 for t in setpriv timeout find xargs install base64 stat; do
   command -v $t > /dev/null || { echo "the image lacks $t (util-linux/coreutils/findutils), which the sandbox needs to run scripts unprivileged" >&2; exit 1; }
 done
-mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
 command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
 find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
 find . -path ./.git -prune -o -type d -exec chown 0:0 {} + -exec chmod 1777 {} + || exit 1
 git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
 chown -R 0:0 .git && chmod -R go-w .git || exit 1
 if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" chown -hR 0:0 && xargs -0r -a "$KEEP" chmod -R go-w; fi
+git update-index -q --refresh > /dev/null 2>&1; true
 """
 
 
@@ -80,16 +85,23 @@ def kill_strays_script(uid: int) -> str:
 
 def reset_extra_script(uid: int) -> str:
     """Shell run by reset after git: scratch mounts emptied (rm never follows a symlink it
-    is given), System V IPC objects removed, and every tracked file given back to the
-    sandbox user (git rewrites files as root; after a fork bomb it was seen to leave the
-    whole tree root-owned, so honest scripts could not edit it)."""
+    is given), System V IPC objects and POSIX message queues removed, and the files git
+    rewrote (as root: root-owned, written since ``.reset-stamp``) given back to the sandbox
+    user. Only those: a chown changes a file's ctime, and re-owning the whole tree made the
+    next reset re-read every file (seconds on a real repository). If git ever rewrote the
+    whole tree (it was seen after a fork bomb), the whole tree is re-owned.
+    ``/tmp/codemonkeys`` (root's, 755: the script user can neither write in it nor move
+    it) is kept; everything else on scratch goes, ``/tmp/home`` is made anew."""
     u = uid
     return (
-        "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/*; shopt -u dotglob nullglob\n"
-        'if [ $# -gt 0 ]; then rm -rf -- "$@" || exit 1; fi\n'
-        f"install -d -m 755 /tmp/codemonkeys && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n"
+        "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/* /dev/mqueue/*; shopt -u dotglob nullglob\n"
+        "k=/tmp/codemonkeys; ok=; if [ -d $k ] && [ ! -L $k ] && [ -O $k ]; then ok=1; fi\n"
+        'del=(); for f in "$@"; do [ -n "$ok" ] && [ "$f" = $k ] && continue; del+=("$f"); done\n'
+        'if [ ${#del[@]} -gt 0 ]; then rm -rf -- "${del[@]}" || exit 1; fi\n'
+        f'{{ [ -n "$ok" ] || install -d -m 755 $k; }} && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n'
         "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-        f"git ls-files -z | xargs -0r chown -h {u}:{u} || exit 1\n"
+        f'find . -xdev -path ./.git -prune -o ! -type d ! -user {u} -newermt "@$RESET_SINCE" '
+        f"-exec chown -h {u}:{u} -- {{}} + || exit 1\n"
     )
 
 

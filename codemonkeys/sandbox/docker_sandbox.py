@@ -22,10 +22,11 @@
   process of the uid is killed. Output is capped (head + tail) inside the container. On
   the ``docker exec`` path a host-side **watchdog** (``WATCHDOG_GRACE_S`` past the
   timeout) kills everything but PID 1 if the in-container timeout did not.
-- **Reset** (``ShellGitSandbox.reset`` + ``_kill_strays``/``_reset_extra``): kill every
-  process of the uid, ``git reset --hard`` + ``git clean`` to the base (the image's own
-  untracked files kept), empty the scratch mounts and ``/dev/shm``, remove System V IPC
-  objects, give tracked files back to the uid.
+- **Reset** (``ShellGitSandbox.reset`` + ``_kill_strays``/``_reset_extra``): kill the uid's
+  processes, ``git reset --hard`` + ``git clean`` to the base (the image's untracked files
+  kept), empty scratch, ``/dev/shm`` and IPC, give the files git rewrote back to the uid.
+- **Prepared images** (``prepared.py``): an image repo is adopted and hardened once per
+  image, committed, and every later container starts from that.
 - **Infrastructure vs the script**: a lost agent, a broken stream or a stopped container
   raises ``SandboxError`` and marks the sandbox ``broken`` (the pool discards it); it is
   never reported as the script's exit code.
@@ -67,6 +68,7 @@ from codemonkeys.sandbox.container import (
     EXEC_ENV,
     HARDEN,
     KILL_EXIT,
+    SCRATCH_SETUP,
     after_apply_script,
     create_container,
     exec_framed,
@@ -85,8 +87,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WATCHDOG_GRACE_S = 5.0
-"""A run the in-container ``timeout`` did not end this long after its limit is killed
-from the host (every process but PID 1, the agent too)."""
+"""A run still going this long past its limit: the host kills all but PID 1 (agent too)."""
 RUN_FILE = "/tmp/codemonkeys/.run.sh"
 INLINE_WRITE_LIMIT = 48 * 1024  # base64 of it stays well under Linux's 128 KiB per-argument limit
 
@@ -114,8 +115,7 @@ class DockerSandbox(ShellGitSandbox):
         *,
         repo_tar: bytes | None = None,
     ) -> None:
-        """Create and prepare the container. ``repo_tar`` lets a pool compute the copy of a
-        local repository once for all its containers."""
+        """Create and prepare the container (``repo_tar``: a pool's copy of a local repo)."""
         self.spec = spec
         self.workdir = spec.workdir.rstrip("/") or "/"
         self.env_setup = spec.env_setup
@@ -135,7 +135,9 @@ class DockerSandbox(ShellGitSandbox):
         self.disk_limit = parse_size(spec.disk_limit)
         self.broken = False
         """Set when the sandbox itself failed (not the script): the pool discards it."""
-        self.container = create_container(self.client, spec)
+        self.prepared = self._prepared_image()  # the image it starts from, if prepared
+        image = {"image": self.prepared} if self.prepared else {}
+        self.container = create_container(self.client, spec.model_copy(update=image))
         with _live_lock:
             _live.add(self)
         try:
@@ -147,11 +149,22 @@ class DockerSandbox(ShellGitSandbox):
     def _start(self, repo_tar: bytes | None) -> None:
         """Start the container, put the repository in place, harden it for scripts."""
         self.container.start()
+        if self.prepared:  # what the preparation found, and this container's scratch
+            from codemonkeys.sandbox.prepared import META_PATH, read_meta
+
+            out = self._git_ok(self._vars() + SCRATCH_SETUP + f"cat {META_PATH}", "starting")
+            self.base_commit, self.keep_untracked, self.keep_visible = read_meta(out)
+            return
         if self.spec.repo_path is not None:
             self._copy_repo_in(repo_tar)
         else:
             self._adopt_image_repo(self.spec.base_commit)
         self._harden()
+
+    def _prepared_image(self) -> str | None:
+        from codemonkeys.sandbox.prepared import prepared_image
+
+        return prepared_image(self.client, self.spec, self.uid)
 
     @property
     def id(self) -> str:
@@ -187,6 +200,7 @@ class DockerSandbox(ShellGitSandbox):
         self._git_ok(
             f"KEEP={shlex.quote(keep)}; "
             + self._vars()
+            + SCRATCH_SETUP
             + HARDEN
             + f"mkdir -p -m 700 {self.private_dir} && cp .git/config {self.private_dir}/.git-config",
             "preparing the sandbox (permissions, scratch)",

@@ -56,6 +56,10 @@ class SandboxSpec(BaseModel):
     default_timeout: float = 100.0
     agent: bool = True
     """Commands through the in-container command server (False: one docker exec each)."""
+    prepare: bool = True
+    """An image repository (``repo_path`` None): start from a prepared image committed
+    once per (image, work tree, base commit) instead of preparing every container
+    (sandbox/prepared.py)."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Merged with org.codemonkeys.managed=1."""
     secret_globs: list[str] = Field(default_factory=list)

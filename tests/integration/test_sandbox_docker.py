@@ -27,6 +27,7 @@ from codemonkeys.sandbox import (
     clean_containers,
     open_sandbox,
 )
+from codemonkeys.sandbox.prepared import remove_prepared_images
 from tests.conftest import ROOT, make_git_repo
 
 pytestmark = pytest.mark.docker
@@ -434,6 +435,51 @@ def test_image_repo_keeps_preexisting_untracked_files(repo, sandbox_image, docke
             out = img.run("cat build/ext.so pkg.log; ls build; git status --porcelain").output
             assert out == "artefact\negg\next.so\n"
     finally:
+        remove_prepared_images(docker_client, source=tag)
+        docker_client.images.remove(tag, force=True)
+
+
+OWNERSHIP = (
+    "find . -path ./.git -prune -o -printf '%u %m %p\\n' | sort; git status --porcelain --ignored; "
+    "git log --all --format=%H; ls -A /tmp /tmp/home; " + TREE_HASH
+)
+
+
+def test_image_repo_is_prepared_once_and_every_sandbox_starts_as_unprepared_ones_do(
+    repo, sandbox_image, docker_client
+):
+    """The first sandbox of an image commits a prepared image; later ones start from it:
+    same base, kept files, ownership and modes as a sandbox prepared on its own, and
+    nothing of an earlier sandbox's scripts (it was committed before any ran)."""
+    tag = f"codemonkeys-test-prepared:{uuid.uuid4().hex[:8]}"
+    with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=repo)) as s:
+        s.run("mkdir -p build && echo artefact > build/ext.so && echo egg > pkg.log")
+        s.container.commit(repository=tag.split(":")[0], tag=tag.split(":")[1])
+    try:
+        with open_sandbox(SandboxSpec(image=tag, workdir="/repo", prepare=False)) as plain:
+            expected = plain.run(OWNERSHIP).output
+        spec = SandboxSpec(image=tag, workdir="/repo", labels={"org.codemonkeys.run": "r1"})
+        with open_sandbox(spec) as first:
+            assert first.prepared is not None
+            assert first.run(OWNERSHIP).output == expected
+            first.run("echo poison >> calc.py; echo x > new.py; echo p > /tmp/p; echo h > build/h")
+        with open_sandbox(spec.model_copy(update={"labels": {}})) as second:
+            assert second.prepared == first.prepared  # reused, not made again
+            assert second.run(OWNERSHIP).output == expected
+            assert second.base_commit == plain.base_commit
+            assert second.keep_untracked == plain.keep_untracked
+            labels = second.container.labels
+            assert "org.codemonkeys.run" not in labels  # nothing of the first one's labels
+            assert labels["org.codemonkeys.pid"] == str(os.getpid())
+        image_labels = docker_client.images.get(first.prepared).labels
+        assert image_labels["org.codemonkeys.prepared.source"] == tag
+        # the source image rebuilt (here: retagged to another image): the prepared image
+        # is an orphan, and clean removes it
+        docker_client.images.get(sandbox_image).tag(tag)
+        assert remove_prepared_images(docker_client, orphans_only=True) >= 1
+        assert not docker_client.images.list(filters={"reference": first.prepared})
+    finally:
+        remove_prepared_images(docker_client, source=tag)
         docker_client.images.remove(tag, force=True)
 
 

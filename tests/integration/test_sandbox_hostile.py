@@ -17,6 +17,7 @@ import pytest
 
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.sandbox import SandboxError, SandboxPool, SandboxSpec, open_sandbox
+from codemonkeys.sandbox.prepared import remove_prepared_images
 from tests.conftest import make_git_repo
 
 pytestmark = pytest.mark.docker
@@ -122,7 +123,7 @@ CHECK = (
     "find / /tmp /var/tmp /dev/shm -xdev -path /proc -prune -o -name 'poison*' -print 2>/dev/null; "
     "ps -eo args | grep -e '[s]leep 300' -e '[p]oison'; "
     'echo "env:${POISON:-clean}"; git config --get core.fsmonitor; git config --get alias.reset; '
-    "ls .git/hooks | grep -v sample; git status --porcelain --ignored"
+    "ls .git/hooks | grep -v sample; git status --porcelain --ignored; ls -A /dev/mqueue"
 )
 CLEAN = "env:clean\n"
 
@@ -134,6 +135,21 @@ def test_reset_forgets_what_a_hostile_script_left(sb, vector):
     # Our own git ran during reset: no hook, alias or fsmonitor fired; nothing survives.
     assert sb.run(CHECK).output == CLEAN
     assert_honest(sb)
+
+
+MQ_OPEN = (
+    "python -c \"import ctypes; rt = ctypes.CDLL('librt.so.1'); "
+    "print('queue', rt.mq_open(b'/poison-mq', 0o102, 0o600, None) >= 0)\"; ls -A /dev/mqueue"
+)
+
+
+def test_reset_removes_posix_message_queues(sb):
+    # A message queue lives in the container's IPC namespace, outside every file tree
+    # reset cleans; the next script could read what this one left in it.
+    assert sb.run(MQ_OPEN).output == "queue True\npoison-mq\n"
+    sb.reset()
+    assert sb.run("ls -A /dev/mqueue").output == ""
+    assert sb.run(CHECK).output == CLEAN
 
 
 # -- 3. disk --------------------------------------------------------------------------------------
@@ -150,10 +166,16 @@ def test_reset_forgets_what_a_hostile_script_left(sb, vector):
             "for i in $(seq 50); do head -c 4000000 /dev/zero > f$i.bin; done",
             "exceeded the sandbox disk limit",
         ),
+        # files under the limit each, dated into the past as soon as written (a script
+        # owns its files and may set their mtime; it cannot set their ctime)
+        (
+            "for i in 1 2 3; do head -c 20000000 /dev/zero > old$i.bin; touch -d 2000-01-01 old$i.bin; done",
+            "exceeded the sandbox disk limit",
+        ),
         # the scratch tmpfs
         ("head -c 100000000 /dev/zero > /tmp/big.bin", "No space left on device"),
     ],
-    ids=["one-file", "many-files", "scratch"],
+    ids=["one-file", "many-files", "back-dated", "scratch"],
 )
 def test_writing_past_the_disk_limit_is_the_scripts_failure(sb, write, message):
     r = sb.run(write + "; echo exit-was-$?")
@@ -281,6 +303,7 @@ def test_nothing_later_than_the_base_commit_is_reachable(sandbox_image, docker_c
             sb.reset()
             assert sb.run("git status --porcelain --ignored").output == "!! build.log\n"
     finally:
+        remove_prepared_images(docker_client, source=tag)
         docker_client.images.remove(tag, force=True)
 
 
