@@ -1,0 +1,120 @@
+"""The official harness's own per-instance grading, without its idle waits.
+
+Run as ``python -m codemonkeys.swebench.harness_runner`` (a subprocess, working directory
+= the report directory, like ``python -m swebench.harness.run_evaluation``) so the
+harness's module-level state (logging, rlimits, tqdm, dotenv) stays out of our process.
+Each prediction is graded by the harness's ``run_instance``: the same container, patch
+application, eval script (``make_test_spec``), log parser and grading
+(``get_eval_report``), and the same ``report.json`` under
+``logs/run_evaluation/<run_id>/<model>/<instance>/``. What differs, none of it a verdict:
+
+- The finished container is removed with a kill (``remove(force=True)``) instead of the
+  harness's ``docker stop --time=15``: its PID 1 is ``tail -f /dev/null``, which ignores
+  SIGTERM, so every stop waited the full 15 s. ``run_instance`` cleans up in its
+  ``finally``, after the verdict is written, so nothing it grades can see the difference.
+- One process grades the predictions of many harness runs (one per run id: the harness
+  keeps one prediction per instance per run) in one thread pool, instead of one process
+  per run with its start-up and its last, lonely instance.
+- No end-of-run summary (``make_run_report``): the caller reads each instance's
+  ``report.json``; the summary lists every container on the engine and crashes when one
+  disappears meanwhile, which happens whenever sandboxes run alongside.
+
+Each prediction gets a fresh container of its instance image, as in the harness. Reusing
+one container per problem with a reset between candidates was not done: the instance images
+carry uncommitted edits (sphinx's ``tox.ini``: ``pytest -rA``, which the log parser needs)
+and untracked state (editable installs, ``.tox``) that a reset would have to restore
+exactly, and the saving is bounded by a container's create + kill (well under a second).
+
+Input: ``--dataset_name`` (harness rows, JSONL) and ``--jobs`` (JSONL of ``{"run_id",
+"prediction"}``). Exit status 0 when every job ran, 1 when any raised (its instance has no
+``report.json``; the caller records why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+MIN_HARNESS = (5, 0)
+"""``run_instance(test_spec, pred, client, run_id, timeout)`` and rows carrying their eval
+script are the 5.x harness's."""
+
+
+def kill_container(client: Any, container: Any, logger: logging.Logger | None) -> None:
+    """The harness's ``cleanup_container`` without the stop wait: kill and remove at once
+    (``docker rm --force``). A container that is already gone is fine; any other failure is
+    logged, as the harness does, and never raised out of its ``finally``."""
+    import docker.errors
+
+    if container is None:
+        return
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as e:
+        if logger is not None:
+            logger.error(f"Failed to remove container {container.name}: {e}")
+        return
+    if logger is not None:
+        logger.info(f"Container {container.name} killed and removed.")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--dataset_name", required=True, help="harness rows (.jsonl)")
+    parser.add_argument("--jobs", required=True, help='JSONL of {"run_id", "prediction"}')
+    parser.add_argument("--max_workers", type=int, default=2)
+    parser.add_argument("--open_file_limit", type=int, default=4096)
+    parser.add_argument("--timeout", type=int, default=1800)
+    return parser.parse_args(argv)
+
+
+def _check_version() -> None:
+    import swebench
+
+    version = tuple(int(p) for p in swebench.__version__.split(".")[:2] if p.isdigit())
+    if version < MIN_HARNESS:
+        sys.exit(f"swebench {swebench.__version__} is installed; grading needs swebench>=5")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    _check_version()
+    from swebench.harness import run_evaluation as harness
+    from swebench.harness.utils import load_swebench_dataset, make_test_spec, run_threadpool
+
+    harness.cleanup_container = kill_container  # run_instance and create_container use it
+    resource.setrlimit(resource.RLIMIT_NOFILE, (args.open_file_limit, args.open_file_limit))
+    specs = {
+        row["instance_id"]: make_test_spec(row)
+        for row in load_swebench_dataset(args.dataset_name, "test")
+    }
+    jobs = [json.loads(line) for line in Path(args.jobs).read_text().splitlines() if line.strip()]
+    for run_id in sorted({job["run_id"] for job in jobs}):
+        harness.write_run_metadata(run_id, args.dataset_name, "test", None)
+    client = harness._docker_client()
+    payloads = [
+        (
+            specs[job["prediction"]["instance_id"]],
+            job["prediction"],
+            client,
+            job["run_id"],
+            args.timeout,
+        )
+        for job in jobs
+    ]
+    print(f"Running {len(payloads)} predictions...", flush=True)
+    _, failed = run_threadpool(harness.run_instance, payloads, args.max_workers)
+    print(f"All predictions run; {len(failed)} raised.", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
