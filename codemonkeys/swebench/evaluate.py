@@ -40,6 +40,7 @@ from codemonkeys.swebench.harness_io import (
     harness_command,
     instance_dir,
     instance_verdict,
+    read_job_seconds,
     read_predictions,
     write_jsonl,
 )
@@ -78,6 +79,8 @@ class EvaluationRun:
     grade, error)."""
     log_dir: Path | None = None
     harness_log: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """instance_id -> machine seconds its grading took (container and harness work)."""
 
 
 def harness_available() -> bool:
@@ -141,8 +144,8 @@ def run_harness_runs(
     if jobs:  # the harness cannot grade without a prediction
         rows = [harness_row(by_id[iid]) for iid in sorted({p["instance_id"] for _, p in jobs})]
         label = safe_run_id(next(iter(runs)))
-        returncode, harness_log = _launch(jobs, rows, label, report_dir, max_workers, timeout)
-        _collect_verdicts(list(planned.values()), returncode, harness_log)
+        launched = _launch(jobs, rows, label, report_dir, max_workers, timeout)
+        _collect_verdicts(list(planned.values()), *launched)
     return {given: run.result for given, run in planned.items()}
 
 
@@ -231,24 +234,33 @@ def _launch(
     report_dir: Path,
     max_workers: int,
     timeout: int,
-) -> tuple[int, Path]:
-    """Run the harness on ``jobs`` ((run id, prediction) pairs); its exit status and the
-    file holding its output."""
+) -> tuple[int, Path, dict[tuple[str, str], float]]:
+    """Run the harness on ``jobs`` ((run id, prediction) pairs); its exit status, the file
+    holding its output and the seconds each job took."""
     dataset_file = report_dir / f"dataset.{label}.jsonl"
     jobs_file = report_dir / f"jobs.{label}.jsonl"
+    times_file = report_dir / f"times.{label}.jsonl"
+    times_file.unlink(missing_ok=True)
     write_jsonl(dataset_file, harness_rows)
     write_jsonl(jobs_file, [{"run_id": run_id, "prediction": p} for run_id, p in jobs])
-    cmd = harness_command(dataset_file, jobs_file, max_workers=max_workers, timeout=timeout)
+    cmd = harness_command(
+        dataset_file, jobs_file, max_workers=max_workers, timeout=timeout, times_file=times_file
+    )
     harness_log = report_dir / f"harness.{label}.log"
     log.info("running the SWE-bench harness: %s (cwd %s)", " ".join(cmd), report_dir)
     with harness_log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(
             cmd, cwd=report_dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    return proc.returncode, harness_log
+    return proc.returncode, harness_log, read_job_seconds(times_file)
 
 
-def _collect_verdicts(planned: Sequence[_Planned], returncode: int, harness_log: Path) -> None:
+def _collect_verdicts(
+    planned: Sequence[_Planned],
+    returncode: int,
+    harness_log: Path,
+    seconds: Mapping[tuple[str, str], float],
+) -> None:
     """Each sent instance's verdict into its run's result; ``HarnessFailed`` when the
     harness failed without grading any. Verdicts come from the per-instance report.json
     files the harness writes as each instance finishes."""
@@ -265,6 +277,7 @@ def _collect_verdicts(planned: Sequence[_Planned], returncode: int, harness_log:
         iid, result = pred["instance_id"], run.result
         result.harness_log = harness_log
         result.resolved[iid] = verdict
+        result.seconds[iid] = seconds.get((result.run_id, iid), 0.0)
         if verdict is None:
             result.status[iid] = "error"
             where = instance_dir(run.log_dir, pred)
@@ -333,6 +346,8 @@ class Verdict(BaseModel):
     """resolved | unresolved | empty_patch | image_missing | ungradable | error |
     harness_failed"""
     reason: str = ""
+    seconds: float = 0.0
+    """Machine seconds grading it took (0: not run now: empty, cached, never sent)."""
 
     @property
     def graded(self) -> bool:
@@ -369,7 +384,30 @@ def grade_candidates(
     distinct = {iid: _distinct_patches(cands) for iid, cands in candidates.items()}
     depth = max((len(v) for v in distinct.values()), default=0)
     layers = {f"{run_id_prefix}.L{layer}": _layer(distinct, layer) for layer in range(depth)}
-    verdict: dict[tuple[str, str], Verdict] = {}
+    verdict = _grade_layers(
+        layers,
+        dataset_rows,
+        max_workers=max_workers,
+        timeout=timeout,
+        report_dir=report_dir,
+        pull=pull,
+        client=client,
+    )
+    return {
+        iid: {
+            label: verdict[(iid, candidate_id(patch))] if (patch or "").strip() else EMPTY
+            for label, patch in cands
+        }
+        for iid, cands in candidates.items()
+    }
+
+
+def _grade_layers(
+    layers: Mapping[str, Sequence[Mapping[str, str]]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    **kwargs: Any,
+) -> dict[tuple[str, str], Verdict]:
+    """Every layer graded in one harness process: (instance_id, cid) -> its verdict."""
     try:
         runs = run_harness_runs(
             {
@@ -377,31 +415,16 @@ def grade_candidates(
                 for run_id, preds in layers.items()
             },
             dataset_rows,
-            max_workers=max_workers,
-            timeout=timeout,
-            report_dir=report_dir,
-            pull=pull,
-            client=client,
+            **kwargs,
         )
     except HarnessFailed as e:
         log.warning("the harness graded nothing: %s", str(e).splitlines()[0])
         failed = Verdict(resolved=None, status="harness_failed", reason=str(e))
-        runs = {}
-        for preds in layers.values():
-            verdict.update({(p["instance_id"], p["cid"]): failed for p in preds})
-    for run_id, run in runs.items():
-        verdict.update(
-            {
-                (p["instance_id"], p["cid"]): _verdict_of(run, p["instance_id"])
-                for p in layers[run_id]
-            }
-        )
+        return {(p["instance_id"], p["cid"]): failed for ps in layers.values() for p in ps}
     return {
-        iid: {
-            label: verdict[(iid, candidate_id(patch))] if (patch or "").strip() else EMPTY
-            for label, patch in cands
-        }
-        for iid, cands in candidates.items()
+        (p["instance_id"], p["cid"]): _verdict_of(run, p["instance_id"])
+        for run_id, run in runs.items()
+        for p in layers[run_id]
     }
 
 
@@ -439,10 +462,11 @@ def _verdict_of(run: EvaluationRun, iid: str) -> Verdict:
     status = run.status.get(iid) or (
         "error" if resolved is None else ("resolved" if resolved else "unresolved")
     )
+    seconds = run.seconds.get(iid, 0.0)
     if status in UNGRADED_STATUSES or resolved is None:
         reason = run.reasons.get(iid) or "the harness produced no verdict"
-        return Verdict(resolved=None, status=status, reason=reason)
-    return Verdict(resolved=bool(resolved), status=status)
+        return Verdict(resolved=None, status=status, reason=reason, seconds=seconds)
+    return Verdict(resolved=bool(resolved), status=status, seconds=seconds)
 
 
 def evaluate_candidates(

@@ -130,11 +130,12 @@ def _open_file_limit(wanted: int = 4096) -> int:
 
 
 def harness_command(
-    dataset_file: Path, jobs_file: Path, *, max_workers: int, timeout: int
+    dataset_file: Path, jobs_file: Path, *, max_workers: int, timeout: int, times_file: Path
 ) -> list[str]:
     """The exact command line we run (cwd = the report directory): the harness's own
     per-instance grading through ``codemonkeys.swebench.harness_runner`` (no stop waits,
-    many runs in one process); ``jobs_file`` holds ``{"run_id", "prediction"}`` lines."""
+    many runs in one process); ``jobs_file`` holds ``{"run_id", "prediction"}`` lines, and
+    the seconds each job took are appended to ``times_file``."""
     return [
         sys.executable,
         "-m",
@@ -149,6 +150,8 @@ def harness_command(
         str(_open_file_limit()),
         "--timeout",
         str(timeout),
+        "--times",
+        str(times_file),
     ]
 
 
@@ -206,3 +209,19 @@ def drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
     if why:
         log.info("grading %s again (%s): %s", pred["instance_id"], inst_dir, why)
         shutil.rmtree(inst_dir)
+
+
+def read_job_seconds(times_file: Path) -> dict[tuple[str, str], float]:
+    """(run_id, instance_id) -> the seconds grading it took (``harness_runner --times``)."""
+    out: dict[tuple[str, str], float] = {}
+    try:
+        lines = times_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            job = json.loads(line)
+            out[(str(job["run_id"]), str(job["instance_id"]))] = float(job["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+    return out

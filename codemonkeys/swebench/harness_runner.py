@@ -26,8 +26,10 @@ and untracked state (editable installs, ``.tox``) that a reset would have to res
 exactly, and the saving is bounded by a container's create + kill (well under a second).
 
 Input: ``--dataset_name`` (harness rows, JSONL) and ``--jobs`` (JSONL of ``{"run_id",
-"prediction"}``). Exit status 0 when every job ran, 1 when any raised (its instance has no
-``report.json``; the caller records why).
+"prediction"}``); with ``--times``, one ``{"run_id", "instance_id", "seconds"}`` line per
+job is appended there (the machine time its grading took: ``report`` shows it). Exit
+status 0 when every job ran, 1 when any raised (its instance has no ``report.json``; the
+caller records why).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ import json
 import logging
 import resource
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,24 @@ def kill_container(client: Any, container: Any, logger: logging.Logger | None) -
         logger.info(f"Container {container.name} killed and removed.")
 
 
+def timed_jobs(run_instance: Callable[..., Any], times: Path | None) -> Callable[..., Any]:
+    """``run_instance`` that appends each job's seconds to ``times`` (when given)."""
+    lock = threading.Lock()
+
+    def run(test_spec: Any, pred: dict[str, Any], client: Any, run_id: str, timeout: int) -> Any:
+        start = time.monotonic()
+        try:
+            return run_instance(test_spec, pred, client, run_id, timeout)
+        finally:
+            line = {"run_id": run_id, "instance_id": pred["instance_id"]}
+            line["seconds"] = round(time.monotonic() - start, 3)
+            if times is not None:
+                with lock, times.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(line) + "\n")
+
+    return run
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--dataset_name", required=True, help="harness rows (.jsonl)")
@@ -73,6 +95,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max_workers", type=int, default=2)
     parser.add_argument("--open_file_limit", type=int, default=4096)
     parser.add_argument("--timeout", type=int, default=1800)
+    parser.add_argument("--times", type=Path, help="append each job's seconds here (JSONL)")
     return parser.parse_args(argv)
 
 
@@ -111,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for job in jobs
     ]
     print(f"Running {len(payloads)} predictions...", flush=True)
-    _, failed = run_threadpool(harness.run_instance, payloads, args.max_workers)
+    run = timed_jobs(harness.run_instance, args.times)
+    _, failed = run_threadpool(run, payloads, args.max_workers)
     print(f"All predictions run; {len(failed)} raised.", flush=True)
     return 1 if failed else 0
 
