@@ -176,12 +176,28 @@ def our_outcome(run_dir: Path, pred: Mapping[str, Any]) -> tuple[str, dict | Non
     problem = run_dir / "problems" / pred["instance_id"]
     evaluation = json.loads((problem / "evaluation.json").read_text())
     verdict = evaluation["candidates"].get(patch_identity(problem)(patch))
-    logs = run_dir / "evaluation" / "logs" / "run_evaluation"
-    reports = [_report(d, pred) for d in logs.glob(f"*/cm-{patch_key(patch)}")]
-    report = next((r for r in reports if r is not None), None)
+    report = _our_report(run_dir, pred)
     if verdict is None:
         return "ungraded", report
     return ("resolved" if verdict else "unresolved"), report
+
+
+def _our_report(run_dir: Path, pred: Mapping[str, Any]) -> dict | None:
+    """Our harness report of this patch: graded under its own hash, or under the patch of
+    the same identity that was graded in its place (each distinct patch is graded once)."""
+    logs = run_dir / "evaluation" / "logs" / "run_evaluation"
+    iid, patch = pred["instance_id"], pred["model_patch"]
+    same = [d.parent for d in logs.glob(f"*/cm-{patch_key(patch)}/{iid}")]
+    cid = candidate_id(patch)
+    for d in logs.glob(f"*/cm-*/{iid}/patch.diff"):
+        if d.parent.parent not in same and candidate_id(d.read_text()) == cid:
+            same.append(d.parent.parent)
+    return next((r for r in (_report(d, pred) for d in same) if r is not None), None)
+
+
+def our_containers(run_dir: Path) -> int:
+    """How many patches ``swebench evaluate`` graded in a container."""
+    return len(list((run_dir / "evaluation" / "logs").rglob("run_instance.log")))
 
 
 def compare(work: Path, run_dir: Path, preds: Preds) -> dict[str, Any]:

@@ -17,7 +17,9 @@ SIGTERM), and grades every set in one harness process.
 
 Figures: ``verdict_mismatches`` (resolved or not, per set x instance; must be 0),
 ``report_mismatches`` (graded patches whose per-test outcomes differ between the two
-report.json), both wall times and ``speedup_vs_harness`` = plain / ours.
+report.json), both wall times and ``speedup_vs_harness`` = plain / ours, and how many
+patches each graded in a container (``swebench evaluate`` grades each distinct patch once:
+two sets' patches that produce the same files are graded once).
 
 Run: ``uv run python tests/benchmarks/bench_evaluate.py [--instances ID ...] [--sets ...]``.
 Last output line: one JSON object.
@@ -40,6 +42,7 @@ from tests.grading_compare import (  # noqa: E402
     SETS,
     compare,
     make_run,
+    our_containers,
     plain_harness,
     prediction_sets,
     run_ours,
@@ -87,11 +90,13 @@ def main() -> None:
             f"{line['set']:7} {line['instance']:28} plain={line['plain']:10} ours={line['ours']}{flag}"
         )
     graded = sum(1 for line in result["table"] if line["plain"] != "empty")
+    ours_graded = our_containers(work / "run")
     figures = {
         "instances": [r["instance_id"] for r in rows],
         "sets": list(preds),
         "predictions": len(result["table"]),
-        "graded_in_containers": graded,
+        "harness_containers": graded,
+        "evaluate_containers": ours_graded,
         "verdict_mismatches": len(result["verdict_mismatches"]),
         "report_mismatches": len(result["report_mismatches"]),
         "harness_wall_s": round(plain_s, 1),
