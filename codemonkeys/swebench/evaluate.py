@@ -1,13 +1,14 @@
 """Grading through the official ``swebench`` harness (5.x) on the local Docker engine.
 
-The harness runs as a subprocess (``python -m swebench.harness.run_evaluation``) so its
-module-level state (logging, rlimits, tqdm, dotenv) stays out of our process, with its
-working directory set to ``report_dir`` because it writes ``logs/run_evaluation/...``
-relative to the cwd. It is given a local JSONL dataset file holding only the rows being
-graded, each with an ``image`` (the row's, or the official name by rule): the 5.x
-harness takes the image, eval script, log parser and eval type from the row, never
-builds environment images without ``--task_repo``, and only pulls an image it cannot
-find locally. We check the images ourselves first, so nothing is pulled behind our back.
+The harness runs as a subprocess (``python -m codemonkeys.swebench.harness_runner``: the
+harness's own per-instance ``run_instance``, without its 15 s stop waits, every run in one
+process) so its module-level state (logging, rlimits, tqdm, dotenv) stays out of our
+process, with its working directory set to ``report_dir`` because it writes
+``logs/run_evaluation/...`` relative to the cwd. It is given a local JSONL dataset file
+holding only the rows being graded, each with an ``image`` (the row's, or the official name
+by rule): the 5.x harness takes the image, eval script, log parser and eval type from the
+row, and only pulls an image it cannot find locally. We check the images ourselves first,
+so nothing is pulled behind our back.
 
 The harness keeps one prediction per instance per run id, and caches each instance's
 verdict under ``<run_id>/<model_name_or_path>/<instance_id>/report.json``. Candidate
