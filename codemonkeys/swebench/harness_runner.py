@@ -15,6 +15,8 @@ application, eval script (``make_test_spec``), log parser and grading
 - One process grades the predictions of many harness runs (one per run id: the harness
   keeps one prediction per instance per run) in one thread pool, instead of one process
   per run with its start-up and its last, lonely instance.
+- Each job logs through its own logger (``own_loggers``): the harness names loggers after
+  the instance, and here two candidates of one instance can be graded at once.
 - No end-of-run summary (``make_run_report``): the caller reads each instance's
   ``report.json``; the summary lists every container on the engine and crashes when one
   disappears meanwhile, which happens whenever sandboxes run alongside.
@@ -70,6 +72,19 @@ def kill_container(client: Any, container: Any, logger: logging.Logger | None) -
         logger.info(f"Container {container.name} killed and removed.")
 
 
+def own_loggers(setup_logger: Callable[..., Any]) -> Callable[..., Any]:
+    """The harness's ``setup_logger`` with one logger per log file. It names a logger after
+    the instance (``<instance_id>.run_instance.log``), which is unique within one harness
+    run; here two candidates of one instance are graded at the same time, and with a shared
+    logger their lines (the "Patch Apply Failed" a verdict is read from) would cross."""
+
+    def setup(instance_id: str, log_file: Path | None = None, *args: Any, **kwargs: Any) -> Any:
+        name = str(log_file.parent).replace(".", "_") if log_file is not None else instance_id
+        return setup_logger(name, log_file, *args, **kwargs)
+
+    return setup
+
+
 def timed_jobs(run_instance: Callable[..., Any], times: Path | None) -> Callable[..., Any]:
     """``run_instance`` that appends each job's seconds to ``times`` (when given)."""
     lock = threading.Lock()
@@ -114,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from swebench.harness.utils import load_swebench_dataset, make_test_spec, run_threadpool
 
     harness.cleanup_container = kill_container  # run_instance and create_container use it
+    harness.setup_logger = own_loggers(harness.setup_logger)
     resource.setrlimit(resource.RLIMIT_NOFILE, (args.open_file_limit, args.open_file_limit))
     specs = {
         row["instance_id"]: make_test_spec(row)

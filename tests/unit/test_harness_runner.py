@@ -37,3 +37,22 @@ def test_the_command_runs_our_runner_with_the_harness_options(tmp_path):
     assert cmd[1:3] == ["-m", "codemonkeys.swebench.harness_runner"]
     assert cmd[cmd.index("--max_workers") + 1] == "3" and cmd[cmd.index("--timeout") + 1] == "99"
     assert cmd[cmd.index("--times") + 1] == str(tmp_path / "t.jsonl")
+
+
+def test_two_candidates_of_one_instance_log_to_their_own_files(tmp_path):
+    """The harness names a logger after the instance; graded at the same time, two
+    candidates of one instance shared it and each log got the other's lines (the patch
+    apply failure a verdict is read from)."""
+    from swebench.logger import close_logger, setup_logger
+
+    from codemonkeys.swebench.harness_runner import own_loggers
+
+    setup = own_loggers(setup_logger)
+    files = [tmp_path / f"run.L{k}" / "m" / "demo__x-1" / "run_instance.log" for k in (0, 1)]
+    loggers = [setup("demo__x-1", f) for f in files]
+    loggers[0].info("applied")
+    loggers[1].info(">>>>> Patch Apply Failed")
+    for lg in loggers:
+        close_logger(lg)
+    assert "Patch Apply Failed" not in files[0].read_text() and "applied" in files[0].read_text()
+    assert "Patch Apply Failed" in files[1].read_text() and "applied" not in files[1].read_text()
