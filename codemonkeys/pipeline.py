@@ -33,6 +33,7 @@ from codemonkeys.interrupts import StopFlag
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
+from codemonkeys.machine_time import TEARDOWN, SandboxSeconds, add_phase
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
@@ -75,6 +76,8 @@ class ProblemResult(BaseModel):
     """The selection record's ``fallback_kind`` (e.g. ``model-error``: chosen by the votes
     because the selector failed); a retryable one makes the next invocation select again."""
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    sandbox_seconds: dict[str, SandboxSeconds] = Field(default_factory=dict)
+    """Per phase: container-seconds opening, resetting, running in, closing sandboxes."""
     cost_usd: float = 0.0
     finished_at: float = 0.0
 
@@ -201,17 +204,23 @@ class StageTimes(BaseModel):
     it (``problems/<id>/timing.json``, saved as each stage ends or stops)."""
 
     seconds: dict[str, float] = Field(default_factory=dict)
+    sandbox: dict[str, SandboxSeconds] = Field(default_factory=dict)
+    """Per phase (and ``teardown``): the sandboxes' container-seconds (``machine_time``)."""
 
 
 @contextmanager
-def timed(rt: Runtime, problem_id: str, times: StageTimes, stage: str) -> Iterator[None]:
-    """Add the time spent in ``stage`` to ``times`` and save it, also when the stage is
-    interrupted or fails: a resumed problem's time is the sum of its invocations."""
-    t0 = time.monotonic()
+def timed(
+    rt: Runtime, problem_id: str, times: StageTimes, stage: str, pool: SandboxPool
+) -> Iterator[None]:
+    """Add the time spent in ``stage`` (wall, and the sandboxes' machine time) to ``times``
+    and save it, also when the stage is interrupted or fails: a resumed problem's time is
+    the sum of its invocations."""
+    t0, before = time.monotonic(), SandboxSeconds.reading(pool)
     try:
         yield
     finally:
         times.seconds[stage] = times.seconds.get(stage, 0.0) + time.monotonic() - t0
+        add_phase(times.sandbox, stage, SandboxSeconds.reading(pool).minus(before))
         rt.store.save_record(problem_id, Record.TIMING, times, result_fingerprint(rt.config))
 
 
@@ -264,11 +273,20 @@ def solve_problem(
         _record_failure(rt, problem.id, result, e)
     finally:
         if pool is not None:
-            try:
-                pool.close()
-            except Exception as e:
-                log.warning("closing the sandbox pool of %s: %s", problem.id, e)
-    return _finish(rt, result, times.seconds)
+            _close_pool(rt, problem.id, pool, times)
+    return _finish(rt, result, times)
+
+
+def _close_pool(rt: Runtime, problem_id: str, pool: SandboxPool, times: StageTimes) -> None:
+    """Remove the problem's containers; the machine time it takes is its ``teardown``."""
+    before = SandboxSeconds.reading(pool)
+    try:
+        pool.close()
+    except Exception as e:
+        log.warning("closing the sandbox pool of %s: %s", problem_id, e)
+    add_phase(times.sandbox, TEARDOWN, SandboxSeconds.reading(pool).minus(before))
+    with contextlib.suppress(DiskFull):
+        rt.store.save_record(problem_id, Record.TIMING, times, result_fingerprint(rt.config))
 
 
 def _run_stages(
@@ -293,7 +311,7 @@ def _run_stages(
         result.reason = "no trajectory produced a patch"
         return
     rt.observer.problem_stage(problem.id, "selection")
-    with timed(rt, problem.id, times, "selection"):
+    with timed(rt, problem.id, times, "selection", pool):
         selection = _select(rt, problem, candidates, pool, cache, ensembled=ensembled)
     _take_selection(result, selection)
 
@@ -355,7 +373,7 @@ def _generate_candidates(
 
     with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
-        with timed(rt, problem.id, times, "context"):
+        with timed(rt, problem.id, times, "context", pool):
             paths = _export_repo(pool, repo_dir)
             context = run_context(problem, repo_dir, paths, rt.hub, rt.store, rt.config, gold=gold)
         if context.missing and not rt.config.context.allow_missing_decisions:
@@ -365,7 +383,7 @@ def _generate_candidates(
             )
 
         rt.observer.problem_stage(problem.id, "generation")
-        with timed(rt, problem.id, times, "generation"):
+        with timed(rt, problem.id, times, "generation", pool):
             generation = run_generation(
                 problem,
                 context.render(),
@@ -406,8 +424,9 @@ def _take_selection(result: ProblemResult, selection: SelectionRecord) -> None:
     result.candidates = candidate_summaries(selection)
 
 
-def _finish(rt: Runtime, result: ProblemResult, seconds: dict[str, float]) -> ProblemResult:
-    result.stage_seconds = seconds
+def _finish(rt: Runtime, result: ProblemResult, times: StageTimes) -> ProblemResult:
+    result.stage_seconds = times.seconds
+    result.sandbox_seconds = times.sandbox
     result.cost_usd = round(rt.costs.by_problem.get(result.id, 0.0), 6)
     result.finished_at = time.time()
     try:

@@ -98,6 +98,16 @@ REPORT_TEMPLATE = _ENV.from_string(
 <tr><td>{{ phase }}</td><td class="num">{{ s | secs }}</td><td class="num">{{ r.mean_seconds_by_phase[phase] | secs }}</td></tr>
 {% endfor %}</table>
 {% endif %}
+{% if r.sandbox_seconds_by_phase or r.grading_seconds is not none %}
+<h3>Machine time per phase (container-seconds)</h3>
+<table><tr><th>phase</th><th class="num">sandbox open</th><th class="num">reset</th><th class="num">runs</th><th class="num">close</th><th class="num">grading</th></tr>
+{% for phase, sb in r.sandbox_seconds_by_phase.items() %}
+<tr><td>{{ phase }}</td><td class="num">{{ sb.open | secs }}</td><td class="num">{{ sb.reset | secs }}</td><td class="num">{{ sb.runs | secs }}</td><td class="num">{{ sb.close | secs }}</td><td class="num">-</td></tr>
+{% endfor %}
+{% if r.grading_seconds is not none %}<tr><td>grading (swebench evaluate)</td><td colspan="4"></td><td class="num">{{ r.grading_seconds | secs }}</td></tr>{% endif %}
+</table>
+<p class="muted">Summed over containers: trajectories running in parallel add up. Runs: inside leases (applying patches, running scripts).</p>
+{% endif %}
 
 <h2>Scaling curves</h2>
 {% if curves %}

@@ -160,6 +160,7 @@ def load_problem(
         cost_usd=round(calls_cost.get(pid, result.cost_usd if result else 0.0), 6),
         cost_by_stage=dict(calls_stage.get(pid, {})),
         stage_seconds=dict(result.stage_seconds) if result else {},
+        sandbox_seconds=dict(result.sandbox_seconds) if result else {},
     )
     data = ProblemData(row=row)
     labels = _grade(row, read_record_data(pdir, Record.EVALUATION), selection, result)
@@ -225,6 +226,8 @@ def _grade(
     """Set the row's verdict from evaluation.json (``swebench.run.evaluation_record``);
     returns the graded labels by candidate id."""
     labels: dict[str, bool] = {}
+    if isinstance(evaluation.get("grading_seconds"), int | float):
+        row.grading_seconds = float(evaluation["grading_seconds"])
     if evaluation:
         row.evaluated = True
         raw = evaluation.get("candidates")

@@ -7,6 +7,7 @@ import time
 from pydantic import BaseModel, Field
 
 from codemonkeys.analysis.views import RunAnalysis
+from codemonkeys.machine_time import SandboxSeconds
 
 STAGES = ("relevance", "ranking", "tests", "edits", "selection")
 """Cost stages as written in calls.jsonl, in pipeline order."""
@@ -56,6 +57,10 @@ class ProblemRow(BaseModel):
     cost_usd: float = 0.0
     cost_by_stage: dict[str, float] = Field(default_factory=dict)
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    sandbox_seconds: dict[str, SandboxSeconds] = Field(default_factory=dict)
+    """Per phase: the sandboxes' container-seconds (result.json ``sandbox_seconds``)."""
+    grading_seconds: float | None = None
+    """Machine seconds ``swebench evaluate`` spent grading it (None: not recorded)."""
 
 
 class Curve(BaseModel):
@@ -105,6 +110,12 @@ class Report(BaseModel):
     seconds_by_phase: dict[str, float] = Field(default_factory=dict)
     """Summed wall seconds per phase over problems (result.json stage_seconds)."""
     mean_seconds_by_phase: dict[str, float] = Field(default_factory=dict)
+    sandbox_seconds_by_phase: dict[str, SandboxSeconds] = Field(default_factory=dict)
+    """Summed over problems: container-seconds opening, resetting, running in and closing
+    sandboxes per phase (``teardown``: closing them at the end); empty for runs made
+    before it was recorded."""
+    grading_seconds: float | None = None
+    """Summed over problems: machine seconds of ``swebench evaluate`` (None: not recorded)."""
     curves: list[Curve] = Field(default_factory=list)
     problems: list[ProblemRow] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from codemonkeys.machine_time import SandboxSeconds, add_phase
 from codemonkeys.report.format import last_line
 from codemonkeys.report.loading import ProblemData
 from codemonkeys.report.metrics import (
@@ -102,6 +103,19 @@ def _cost_and_time(report: Report, loaded: list[ProblemData]) -> None:
     for phase in sorted(sums, key=lambda p: (order.get(p, 99), p)):
         report.seconds_by_phase[phase] = round(sum(sums[phase]), 3)
         report.mean_seconds_by_phase[phase] = round(sum(sums[phase]) / len(sums[phase]), 3)
+    _machine_time(report, loaded, order)
+
+
+def _machine_time(report: Report, loaded: list[ProblemData], order: dict[str, int]) -> None:
+    """The sandboxes' container-seconds per phase and the grading seconds, summed."""
+    sandbox: dict[str, SandboxSeconds] = {}
+    for d in loaded:
+        for phase, amount in d.row.sandbox_seconds.items():
+            add_phase(sandbox, phase, amount)
+    for phase in sorted(sandbox, key=lambda p: (order.get(p, 99), p)):
+        report.sandbox_seconds_by_phase[phase] = sandbox[phase]
+    graded = [d.row.grading_seconds for d in loaded if d.row.grading_seconds is not None]
+    report.grading_seconds = round(sum(graded), 3) if graded else None
 
 
 def _curves(report: Report, labelled: list[ProblemData]) -> None:

@@ -27,6 +27,8 @@ def render_terminal(report: Report, console: Console | None = None, max_problems
         console.print(_cost_table(report))
     if report.seconds_by_phase:
         console.print(_time_table(report))
+    if report.sandbox_seconds_by_phase or report.grading_seconds is not None:
+        console.print(_machine_table(report))
     for curve in report.curves:
         console.print(_curve_table(curve))
     if report.analysis is not None:
@@ -77,6 +79,27 @@ def _time_table(report: Report) -> Table:
     for phase, total_s in report.seconds_by_phase.items():
         w.add_row(phase, secs(total_s), secs(report.mean_seconds_by_phase.get(phase)))
     return w
+
+
+MACHINE_COLUMNS = ("phase", "wall", "sandbox open", "reset", "runs", "close", "grading")
+
+
+def _machine_table(report: Report) -> Table:
+    """Machine time per phase: the sandboxes' container-seconds (parallel ones add up) and
+    the harness's grading."""
+    m = Table(title="Machine time per phase (container-seconds)", header_style="bold")
+    for col in MACHINE_COLUMNS:
+        m.add_column(col, justify="left" if col == "phase" else "right")
+    for phase, sb in report.sandbox_seconds_by_phase.items():
+        wall = report.seconds_by_phase.get(phase)
+        m.add_row(
+            phase, secs(wall), secs(sb.open), secs(sb.reset), secs(sb.runs), secs(sb.close), "-"
+        )
+    if report.grading_seconds is not None:
+        m.add_row(
+            "grading (swebench evaluate)", "-", "-", "-", "-", "-", secs(report.grading_seconds)
+        )
+    return m
 
 
 def _curve_table(curve: Curve) -> Table:

@@ -69,6 +69,10 @@ class SandboxPool:
             "resets": 0,
             "reset_seconds_total": 0.0,
             "discarded": 0,
+            # machine time (summed over containers): opening, leases (runs), closing
+            "open_seconds_total": 0.0,
+            "lease_seconds_total": 0.0,
+            "close_seconds_total": 0.0,
         }
 
     def _shared_tar(self) -> bytes | None:
@@ -102,6 +106,7 @@ class SandboxPool:
     def _create(self) -> Sandbox:
         if self.container_slots is not None:
             self.container_slots.acquire()
+        start = time.monotonic()
         try:
             box = open_sandbox(self.spec, client=self._client_once(), repo_tar=self._shared_tar())
         except BaseException:
@@ -111,13 +116,16 @@ class SandboxPool:
         with self._cond:
             self._all.append(box)
             self.stats["created"] += 1
+            self.stats["open_seconds_total"] += time.monotonic() - start
         return box
 
     def _discard(self, box: Sandbox) -> None:
+        start = time.monotonic()
         try:
             box.close()
         finally:
             with self._cond:
+                self.stats["close_seconds_total"] += time.monotonic() - start
                 if box in self._all:
                     self._all.remove(box)
                 self._count -= 1
@@ -179,12 +187,12 @@ class SandboxPool:
         box = self._acquire()
         with self._cond:
             self.stats["leases"] += 1
+        start = time.monotonic()
         try:
             yield self._view(box)
-        except BaseException:
-            self._release(box)
-            raise
-        else:
+        finally:
+            with self._cond:
+                self.stats["lease_seconds_total"] += time.monotonic() - start
             self._release(box)
 
     def close(self) -> None:

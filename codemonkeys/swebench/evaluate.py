@@ -1,13 +1,14 @@
 """Grading through the official ``swebench`` harness (5.x) on the local Docker engine.
 
-The harness runs as a subprocess (``python -m swebench.harness.run_evaluation``) so its
-module-level state (logging, rlimits, tqdm, dotenv) stays out of our process, with its
-working directory set to ``report_dir`` because it writes ``logs/run_evaluation/...``
-relative to the cwd. It is given a local JSONL dataset file holding only the rows being
-graded, each with an ``image`` (the row's, or the official name by rule): the 5.x
-harness takes the image, eval script, log parser and eval type from the row, never
-builds environment images without ``--task_repo``, and only pulls an image it cannot
-find locally. We check the images ourselves first, so nothing is pulled behind our back.
+The harness runs as a subprocess (``python -m codemonkeys.swebench.harness_runner``: the
+harness's own per-instance ``run_instance``, without its 15 s stop waits, every run in one
+process) so its module-level state (logging, rlimits, tqdm, dotenv) stays out of our
+process, with its working directory set to ``report_dir`` because it writes
+``logs/run_evaluation/...`` relative to the cwd. It is given a local JSONL dataset file
+holding only the rows being graded, each with an ``image`` (the row's, or the official name
+by rule): the 5.x harness takes the image, eval script, log parser and eval type from the
+row, and only pulls an image it cannot find locally. We check the images ourselves first,
+so nothing is pulled behind our back.
 
 The harness keeps one prediction per instance per run id, and caches each instance's
 verdict under ``<run_id>/<model_name_or_path>/<instance_id>/report.json``. Candidate
@@ -31,15 +32,16 @@ from pydantic import BaseModel
 
 from codemonkeys.errors import CodemonkeysError
 from codemonkeys.sandbox.docker_client import docker_client
-from codemonkeys.swebench.dataset import DatasetError, harness_row, listed_tests, require
+from codemonkeys.swebench.dataset import DatasetError, harness_row
 from codemonkeys.swebench.harness_io import (
     HARNESS_MODULE,
+    checked_rows,
     drop_stale_verdict,
     eval_output_problem,
     harness_command,
-    harness_log_parsers,
     instance_dir,
     instance_verdict,
+    read_job_seconds,
     read_predictions,
     write_jsonl,
 )
@@ -54,20 +56,6 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
 log = logging.getLogger(__name__)
-
-HARNESS_FIELDS = (
-    "instance_id",
-    "repo",
-    "eval_script",
-    "log_parser",
-    "eval_type",
-    "FAIL_TO_PASS",
-    "PASS_TO_PASS",
-    "test_patch",
-)
-"""What the 5.x harness reads from a row (``make_test_spec``) plus test_patch, which the
-eval script applies: a row without it is not a gradable instance."""
-EVAL_TYPES = ("pass_and_fail", "fail_only")
 
 
 class HarnessMissing(CodemonkeysError, RuntimeError):
@@ -90,9 +78,10 @@ class EvaluationRun:
     reasons: dict[str, str] = field(default_factory=dict)
     """Why an instance was not graded (image_missing, ungradable: a row the harness cannot
     grade, error)."""
-    report_path: Path | None = None
     log_dir: Path | None = None
     harness_log: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """instance_id -> machine seconds its grading took (container and harness work)."""
 
 
 def harness_available() -> bool:
@@ -102,98 +91,101 @@ def harness_available() -> bool:
     )
 
 
-def check_harness_row(row: Mapping[str, Any]) -> None:
-    """Raise ``DatasetError`` naming the row and field when the harness cannot grade it."""
-    require(row, HARNESS_FIELDS, "evaluation with the swebench 5.x harness")
-    listed_tests(row, "FAIL_TO_PASS")
-    listed_tests(row, "PASS_TO_PASS")
-    if row["eval_type"] not in EVAL_TYPES:
-        raise DatasetError(
-            f"row {row['instance_id']!r}: eval_type {row['eval_type']!r} is not one of {', '.join(EVAL_TYPES)}"
-        )
-    parsers = harness_log_parsers()
-    if parsers is not None and row["log_parser"] not in parsers:
-        raise DatasetError(
-            f"row {row['instance_id']!r}: log_parser {row['log_parser']!r} is not a parser of the installed "
-            f"harness (e.g. {', '.join(sorted(parsers)[:5])}, ...)"
-        )
-
-
-def _index_rows(dataset_rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {r["instance_id"]: r for r in dataset_rows}
-
-
-def _checked_rows(
-    instance_ids: Sequence[str], by_id: Mapping[str, Mapping[str, Any]]
-) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
-    """(the rows the harness can grade, {instance_id: why not} for the others): one row
-    the harness cannot grade is recorded and never stops the others."""
-    rows: list[Mapping[str, Any]] = []
-    ungradable: dict[str, str] = {}
-    for iid in instance_ids:
-        if iid not in by_id:
-            ungradable[iid] = f"instance {iid!r} is not in the dataset"
-            continue
-        try:
-            check_harness_row(by_id[iid])
-        except DatasetError as e:
-            ungradable[iid] = str(e)
-            continue
-        rows.append(by_id[iid])
-    return rows, ungradable
-
-
 def run_harness(
     predictions: Sequence[Mapping[str, Any]],
     dataset_rows: Sequence[Mapping[str, Any]],
     *,
     run_id: str,
+    **kwargs: Any,
+) -> EvaluationRun:
+    """Grade ``predictions`` (harness format: instance_id, model_name_or_path,
+    model_patch; one per instance) against ``dataset_rows`` as one harness run
+    (``run_harness_runs`` with one run; same keyword arguments)."""
+    return run_harness_runs({run_id: predictions}, dataset_rows, **kwargs)[run_id]
+
+
+def safe_run_id(run_id: str) -> str:
+    """The harness names containers sweb.eval.<id>.<run_id>: Docker allows [A-Za-z0-9_.-]."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._-") or "run"
+
+
+def run_harness_runs(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    *,
     max_workers: int = 2,
     timeout: int = 1800,
     report_dir: str | Path,
     pull: bool = False,
     client: DockerClient | None = None,
-) -> EvaluationRun:
-    """Grade ``predictions`` (harness format: instance_id, model_name_or_path,
-    model_patch; one per instance) against ``dataset_rows`` in one harness run.
+) -> dict[str, EvaluationRun]:
+    """Grade several harness runs (run id -> its predictions, one per instance) in one
+    process of the harness's own per-instance grading (``harness_runner``); the result of
+    each run, keyed as given.
 
     Instance images must be on the local engine: an absent one is pulled by us when
     ``pull`` is set, else its instance is marked ``image_missing`` (verdict None: never
     graded) and not sent to the harness, which would otherwise try a registry pull of its
-    own. An empty patch is unresolved (False) without running anything."""
+    own. An empty patch is unresolved (False) without running anything. ``HarnessFailed``
+    when the harness process failed without grading anything."""
     if not harness_available():
         raise HarnessMissing(
             "the official SWE-bench harness is not installed: `uv sync` (dev group) or "
             "`pip install 'codemonkeys[swebench]'` (swebench>=5)"
         )
-    # the harness names containers sweb.eval.<id>.<run_id>: Docker allows [A-Za-z0-9_.-]
-    run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._-") or "run"
     report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
+    by_id = {r["instance_id"]: r for r in dataset_rows}
+    planned: dict[str, _Planned] = {}
+    for given, predictions in runs.items():
+        planned[given] = _plan(safe_run_id(given), predictions, by_id, report_dir)
+        planned[given].sendable(pull=pull, client=client)
+        client = planned[given].client
+    jobs = [(run.result.run_id, p) for run in planned.values() for p in run.to_grade]
+    if jobs:  # the harness cannot grade without a prediction
+        rows = [harness_row(by_id[iid]) for iid in sorted({p["instance_id"] for _, p in jobs})]
+        label = safe_run_id(next(iter(runs)))
+        launched = _launch(jobs, rows, label, report_dir, max_workers, timeout)
+        _collect_verdicts(list(planned.values()), *launched)
+    return {given: run.result for given, run in planned.items()}
+
+
+@dataclass
+class _Planned:
+    """One harness run before grading: its result so far, where its logs go, the
+    predictions to send (each with a model name) and the rows they need."""
+
+    result: EvaluationRun
+    log_dir: Path
+    predictions: Sequence[Mapping[str, Any]]
+    rows: list[Mapping[str, Any]]
+    ungradable: dict[str, str]
+    to_grade: list[dict[str, Any]] = field(default_factory=list)
+    client: DockerClient | None = None
+
+    def sendable(self, *, pull: bool, client: DockerClient | None) -> None:
+        self.to_grade, self.client = _sendable(
+            self.predictions, self.rows, self.ungradable, self.result, pull=pull, client=client
+        )
+        for p in self.to_grade:
+            drop_stale_verdict(self.log_dir, p)
+
+
+def _plan(
+    run_id: str,
+    predictions: Sequence[Mapping[str, Any]],
+    by_id: Mapping[str, Mapping[str, Any]],
+    report_dir: Path,
+) -> _Planned:
     ids = [p["instance_id"] for p in predictions]
     if len(set(ids)) != len(ids):
         raise DatasetError(
             f"run {run_id}: more than one prediction for an instance; the harness keeps one per run"
         )
-    rows, ungradable = _checked_rows(ids, _index_rows(dataset_rows))
+    rows, ungradable = checked_rows(ids, by_id)
     log_dir = report_dir / "logs" / "run_evaluation" / run_id
     result = EvaluationRun(run_id=run_id, log_dir=log_dir)
-    to_grade = _sendable(predictions, rows, ungradable, result, pull=pull, client=client)
-    if not to_grade:  # the harness cannot write a report without a prediction
-        return result
-    for p in to_grade:
-        drop_stale_verdict(log_dir, p)
-    graded = {p["instance_id"] for p in to_grade}
-    returncode = _launch(
-        to_grade,
-        [harness_row(r) for r in rows if r["instance_id"] in graded],
-        result,
-        report_dir=report_dir,
-        max_workers=max_workers,
-        timeout=timeout,
-    )
-    _collect_verdicts(result, log_dir, to_grade, returncode)
-    return result
+    return _Planned(result, log_dir, predictions, rows, ungradable)
 
 
 def _sendable(
@@ -204,9 +196,10 @@ def _sendable(
     *,
     pull: bool,
     client: DockerClient | None,
-) -> list[dict[str, Any]]:
-    """The predictions worth a harness run; the others get their verdict in ``result``
-    now: ungradable row, empty patch (unresolved), image missing."""
+) -> tuple[list[dict[str, Any]], DockerClient | None]:
+    """The predictions worth grading (and the Docker client, made when first needed); the
+    others get their verdict in ``result`` now: ungradable row, empty patch (unresolved),
+    image missing."""
     by_id = {r["instance_id"]: r for r in rows}
     to_grade = []
     for p in predictions:
@@ -225,7 +218,7 @@ def _sendable(
             _not_graded(result, iid, "image_missing", missing)
             continue
         to_grade.append({**p, "model_name_or_path": p.get("model_name_or_path") or "codemonkeys"})
-    return to_grade
+    return to_grade, client
 
 
 def _not_graded(result: EvaluationRun, iid: str, status: str, reason: str) -> None:
@@ -236,82 +229,64 @@ def _not_graded(result: EvaluationRun, iid: str, status: str, reason: str) -> No
 
 
 def _launch(
-    to_grade: Sequence[Mapping[str, Any]],
+    jobs: Sequence[tuple[str, Mapping[str, Any]]],
     harness_rows: Sequence[Mapping[str, Any]],
-    result: EvaluationRun,
-    *,
+    label: str,
     report_dir: Path,
     max_workers: int,
     timeout: int,
-) -> int:
-    """Run the harness on ``to_grade`` (its output in ``result.harness_log``); its exit
-    status."""
-    run_id = result.run_id
-    dataset_file = report_dir / f"dataset.{run_id}.jsonl"
-    predictions_file = report_dir / f"predictions.{run_id}.jsonl"
+) -> tuple[int, Path, dict[tuple[str, str], float]]:
+    """Run the harness on ``jobs`` ((run id, prediction) pairs); its exit status, the file
+    holding its output and the seconds each job took."""
+    dataset_file = report_dir / f"dataset.{label}.jsonl"
+    jobs_file = report_dir / f"jobs.{label}.jsonl"
+    times_file = report_dir / f"times.{label}.jsonl"
+    times_file.unlink(missing_ok=True)
     write_jsonl(dataset_file, harness_rows)
-    write_jsonl(predictions_file, to_grade)
+    write_jsonl(jobs_file, [{"run_id": run_id, "prediction": p} for run_id, p in jobs])
     cmd = harness_command(
-        dataset_file,
-        predictions_file,
-        run_id=run_id,
-        max_workers=max_workers,
-        timeout=timeout,
-        report_dir=report_dir,
+        dataset_file, jobs_file, max_workers=max_workers, timeout=timeout, times_file=times_file
     )
-    result.harness_log = report_dir / f"harness.{run_id}.log"
+    harness_log = report_dir / f"harness.{label}.log"
     log.info("running the SWE-bench harness: %s (cwd %s)", " ".join(cmd), report_dir)
-    with result.harness_log.open("w", encoding="utf-8") as out:
+    with harness_log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(
             cmd, cwd=report_dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    model = to_grade[0]["model_name_or_path"].replace("/", "__")
-    summary_path = report_dir / f"{model}.{run_id}.json"
-    result.report_path = summary_path if summary_path.is_file() else None
-    return proc.returncode
+    return proc.returncode, harness_log, read_job_seconds(times_file)
 
 
 def _collect_verdicts(
-    result: EvaluationRun, log_dir: Path, to_grade: Sequence[Mapping[str, Any]], returncode: int
+    planned: Sequence[_Planned],
+    returncode: int,
+    harness_log: Path,
+    seconds: Mapping[tuple[str, str], float],
 ) -> None:
-    """Each sent instance's verdict into ``result``; ``HarnessFailed`` when the harness
-    failed without grading any.
-
-    Verdicts come from the per-instance report.json files the harness writes as each
-    instance finishes, not from its end-of-run summary: the summary step lists every
-    container on the engine and crashes (docker NotFound) when any other container is
-    removed meanwhile, which happens whenever sandboxes run alongside evaluation."""
-    run_id, harness_log = result.run_id, result.harness_log
-    verdicts = {p["instance_id"]: (p, instance_verdict(log_dir, p)) for p in to_grade}
-    if returncode != 0 and all(v is None for _, v in verdicts.values()):
-        tail = (
-            "\n".join(harness_log.read_text(errors="replace").splitlines()[-25:])
-            if harness_log
-            else ""
-        )
+    """Each sent instance's verdict into its run's result; ``HarnessFailed`` when the
+    harness failed without grading any. Verdicts come from the per-instance report.json
+    files the harness writes as each instance finishes."""
+    verdicts = [(run, p, instance_verdict(run.log_dir, p)) for run in planned for p in run.to_grade]
+    if returncode != 0 and all(v is None for _, _, v in verdicts):
+        tail = "\n".join(harness_log.read_text(errors="replace").splitlines()[-25:])
         raise HarnessFailed(
-            f"swebench harness run {run_id} exited {returncode} without grading any "
+            f"swebench harness ({harness_log.name}) exited {returncode} without grading any "
             f"instance; log {harness_log}:\n{tail}"
         )
     if returncode != 0:
-        log.warning(
-            "harness run %s exited %s after grading; see %s", run_id, returncode, harness_log
-        )
-    errors = []
-    for iid, (pred, verdict) in verdicts.items():
+        log.warning("the harness exited %s after grading; see %s", returncode, harness_log)
+    for run, pred, verdict in verdicts:
+        iid, result = pred["instance_id"], run.result
+        result.harness_log = harness_log
         result.resolved[iid] = verdict
+        result.seconds[iid] = seconds.get((result.run_id, iid), 0.0)
         if verdict is None:
-            errors.append(iid)
             result.status[iid] = "error"
-            where = instance_dir(log_dir, pred)
+            where = instance_dir(run.log_dir, pred)
             why = eval_output_problem(where) or "the harness produced no verdict"
             result.reasons[iid] = f"{why}; see {where}"
+            log.warning("harness run %s: %s errored: %s", result.run_id, iid, why)
         else:
             result.status[iid] = "resolved" if verdict else "unresolved"
-    if errors:
-        log.warning(
-            "harness run %s: %d instance(s) errored: %s", run_id, len(errors), sorted(errors)
-        )
 
 
 def _image_problem(image: str, *, pull: bool, client: DockerClient) -> str | None:
@@ -372,6 +347,8 @@ class Verdict(BaseModel):
     """resolved | unresolved | empty_patch | image_missing | ungradable | error |
     harness_failed"""
     reason: str = ""
+    seconds: float = 0.0
+    """Machine seconds grading it took (0: not run now: empty, cached, never sent)."""
 
     @property
     def graded(self) -> bool:
@@ -397,44 +374,58 @@ def grade_candidates(
 
     Patches with the same identity (``candidates.candidate_id``) are graded once, whatever
     their labels. Layer k holds the k-th distinct patch of each instance (in the order
-    given) and runs as harness run ``<run_id_prefix>.L<k>`` (the harness keeps one
-    prediction per instance per run). Each prediction's model name is its patch hash, so
-    a rerun reuses exactly the verdicts of unchanged patches. A harness run that fails
-    without grading anything leaves its patches ungraded (with the reason) and the other
-    layers go on; so does a row the harness cannot grade (``ungradable``)."""
+    given) and is harness run ``<run_id_prefix>.L<k>`` (the harness keeps one prediction
+    per instance per run); every layer is graded in one harness process, in parallel up to
+    ``max_workers``. Each prediction's model name is its patch hash, so a rerun reuses
+    exactly the verdicts of unchanged patches. A harness process that fails without grading
+    anything leaves the patches ungraded (``harness_failed``, with the reason); a row the
+    harness cannot grade is that instance's ``ungradable`` and the others go on."""
     from codemonkeys.candidates import candidate_id
 
     distinct = {iid: _distinct_patches(cands) for iid, cands in candidates.items()}
-    verdict: dict[tuple[str, str], Verdict] = {}
     depth = max((len(v) for v in distinct.values()), default=0)
-    for layer in range(depth):
-        preds = _layer(distinct, layer)
-        run_id = f"{run_id_prefix}.L{layer}"
-        try:
-            run = run_harness(
-                [{k: v for k, v in p.items() if k != "cid"} for p in preds],
-                dataset_rows,
-                run_id=run_id,
-                max_workers=max_workers,
-                timeout=timeout,
-                report_dir=report_dir,
-                pull=pull,
-                client=client,
-            )
-        except HarnessFailed as e:
-            log.warning("harness run %s graded nothing: %s", run_id, str(e).splitlines()[0])
-            failed = Verdict(resolved=None, status="harness_failed", reason=str(e))
-            verdict.update({(p["instance_id"], p["cid"]): failed for p in preds})
-            continue
-        verdict.update(
-            {(p["instance_id"], p["cid"]): _verdict_of(run, p["instance_id"]) for p in preds}
-        )
+    layers = {f"{run_id_prefix}.L{layer}": _layer(distinct, layer) for layer in range(depth)}
+    verdict = _grade_layers(
+        layers,
+        dataset_rows,
+        max_workers=max_workers,
+        timeout=timeout,
+        report_dir=report_dir,
+        pull=pull,
+        client=client,
+    )
     return {
         iid: {
             label: verdict[(iid, candidate_id(patch))] if (patch or "").strip() else EMPTY
             for label, patch in cands
         }
         for iid, cands in candidates.items()
+    }
+
+
+def _grade_layers(
+    layers: Mapping[str, Sequence[Mapping[str, str]]],
+    dataset_rows: Sequence[Mapping[str, Any]],
+    **kwargs: Any,
+) -> dict[tuple[str, str], Verdict]:
+    """Every layer graded in one harness process: (instance_id, cid) -> its verdict."""
+    try:
+        runs = run_harness_runs(
+            {
+                run_id: [{k: v for k, v in p.items() if k != "cid"} for p in preds]
+                for run_id, preds in layers.items()
+            },
+            dataset_rows,
+            **kwargs,
+        )
+    except HarnessFailed as e:
+        log.warning("the harness graded nothing: %s", str(e).splitlines()[0])
+        failed = Verdict(resolved=None, status="harness_failed", reason=str(e))
+        return {(p["instance_id"], p["cid"]): failed for ps in layers.values() for p in ps}
+    return {
+        (p["instance_id"], p["cid"]): _verdict_of(run, p["instance_id"])
+        for run_id, run in runs.items()
+        for p in layers[run_id]
     }
 
 
@@ -472,10 +463,11 @@ def _verdict_of(run: EvaluationRun, iid: str) -> Verdict:
     status = run.status.get(iid) or (
         "error" if resolved is None else ("resolved" if resolved else "unresolved")
     )
+    seconds = run.seconds.get(iid, 0.0)
     if status in UNGRADED_STATUSES or resolved is None:
         reason = run.reasons.get(iid) or "the harness produced no verdict"
-        return Verdict(resolved=None, status=status, reason=reason)
-    return Verdict(resolved=bool(resolved), status=status)
+        return Verdict(resolved=None, status=status, reason=reason, seconds=seconds)
+    return Verdict(resolved=bool(resolved), status=status, seconds=seconds)
 
 
 def evaluate_candidates(

@@ -1,5 +1,5 @@
 """What a harness run reads and leaves on disk: the JSONL files and the command line we hand
-``swebench.harness.run_evaluation``, the per-instance verdicts it writes
+the harness (``harness_runner``: its own per-instance grading), the per-instance verdicts it writes
 (``logs/run_evaluation/<run_id>/<model>/<instance>/report.json``, ``run_instance.log``),
 and the log parsers the installed harness knows (read from its source, not imported).
 """
@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from codemonkeys.swebench.dataset import DatasetError
+from codemonkeys.swebench.dataset import DatasetError, listed_tests, require
 
 log = logging.getLogger(__name__)
 
 HARNESS_MODULE = "swebench.harness.run_evaluation"
+RUNNER_MODULE = "codemonkeys.swebench.harness_runner"
 APPLY_PATCH_FAIL = ">>>>> Patch Apply Failed"  # swebench.harness.constants; its log says so
 START_TEST_OUTPUT = ">>>>> Start Test Output"  # swebench.harness.constants
 TEST_OUTPUT_FILE = "test_output.txt"  # swebench.harness.constants.LOG_TEST_OUTPUT
@@ -46,6 +47,58 @@ def harness_log_parsers() -> set[str] | None:
     except OSError:
         return None
     return names or None
+
+
+HARNESS_FIELDS = (
+    "instance_id",
+    "repo",
+    "eval_script",
+    "log_parser",
+    "eval_type",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+    "test_patch",
+)
+"""What the 5.x harness reads from a row (``make_test_spec``) plus test_patch, which the
+eval script applies: a row without it is not a gradable instance."""
+EVAL_TYPES = ("pass_and_fail", "fail_only")
+
+
+def check_harness_row(row: Mapping[str, Any]) -> None:
+    """Raise ``DatasetError`` naming the row and field when the harness cannot grade it."""
+    require(row, HARNESS_FIELDS, "evaluation with the swebench 5.x harness")
+    listed_tests(row, "FAIL_TO_PASS")
+    listed_tests(row, "PASS_TO_PASS")
+    if row["eval_type"] not in EVAL_TYPES:
+        raise DatasetError(
+            f"row {row['instance_id']!r}: eval_type {row['eval_type']!r} is not one of {', '.join(EVAL_TYPES)}"
+        )
+    parsers = harness_log_parsers()
+    if parsers is not None and row["log_parser"] not in parsers:
+        raise DatasetError(
+            f"row {row['instance_id']!r}: log_parser {row['log_parser']!r} is not a parser of the installed "
+            f"harness (e.g. {', '.join(sorted(parsers)[:5])}, ...)"
+        )
+
+
+def checked_rows(
+    instance_ids: Sequence[str], by_id: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+    """(the rows the harness can grade, {instance_id: why not} for the others): one row
+    the harness cannot grade is recorded and never stops the others."""
+    rows: list[Mapping[str, Any]] = []
+    ungradable: dict[str, str] = {}
+    for iid in instance_ids:
+        if iid not in by_id:
+            ungradable[iid] = f"instance {iid!r} is not in the dataset"
+            continue
+        try:
+            check_harness_row(by_id[iid])
+        except DatasetError as e:
+            ungradable[iid] = str(e)
+            continue
+        rows.append(by_id[iid])
+    return rows, ungradable
 
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:
@@ -77,35 +130,28 @@ def _open_file_limit(wanted: int = 4096) -> int:
 
 
 def harness_command(
-    dataset_file: Path,
-    predictions_file: Path,
-    *,
-    run_id: str,
-    max_workers: int,
-    timeout: int,
-    report_dir: Path,
+    dataset_file: Path, jobs_file: Path, *, max_workers: int, timeout: int, times_file: Path
 ) -> list[str]:
-    """The exact command line we run (cwd = report_dir)."""
+    """The exact command line we run (cwd = the report directory): the harness's own
+    per-instance grading through ``codemonkeys.swebench.harness_runner`` (no stop waits,
+    many runs in one process); ``jobs_file`` holds ``{"run_id", "prediction"}`` lines, and
+    the seconds each job took are appended to ``times_file``."""
     return [
         sys.executable,
         "-m",
-        HARNESS_MODULE,
+        RUNNER_MODULE,
         "--dataset_name",
         str(dataset_file),
-        "--split",
-        "test",
-        "--predictions_path",
-        str(predictions_file),
+        "--jobs",
+        str(jobs_file),
         "--max_workers",
         str(max_workers),
         "--open_file_limit",
         str(_open_file_limit()),
         "--timeout",
         str(timeout),
-        "--run_id",
-        run_id,
-        "--report_dir",
-        str(report_dir),
+        "--times",
+        str(times_file),
     ]
 
 
@@ -163,3 +209,19 @@ def drop_stale_verdict(log_dir: Path, pred: Mapping[str, Any]) -> None:
     if why:
         log.info("grading %s again (%s): %s", pred["instance_id"], inst_dir, why)
         shutil.rmtree(inst_dir)
+
+
+def read_job_seconds(times_file: Path) -> dict[tuple[str, str], float]:
+    """(run_id, instance_id) -> the seconds grading it took (``harness_runner --times``)."""
+    out: dict[tuple[str, str], float] = {}
+    try:
+        lines = times_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            job = json.loads(line)
+            out[(str(job["run_id"]), str(job["instance_id"]))] = float(job["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+    return out

@@ -68,7 +68,11 @@ def remove_instance_image(name: str, client: Any) -> bool:
     effort and must not fail a problem that already finished)."""
     import docker.errors
 
+    from codemonkeys.sandbox.prepared import remove_prepared_images
+
     try:
+        # its prepared copy first: while that exists, removing the image only untags it
+        remove_prepared_images(client, source=name)
         client.images.remove(name)
         return True
     except docker.errors.ImageNotFound:

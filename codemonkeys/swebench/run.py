@@ -289,6 +289,14 @@ def row_digest(row: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _grading_seconds(store: RunStore, pid: str, graded: dict[str, Any]) -> float:
+    """The machine seconds grading this problem took, summed over evaluate invocations."""
+    previous = store.read_json(store.problem_dir(pid) / EVALUATION_FILE)
+    before = previous.get("grading_seconds", 0.0) if isinstance(previous, dict) else 0.0
+    spent = sum(v.seconds for v in graded.values())
+    return round((before if isinstance(before, int | float) else 0.0) + spent, 3)
+
+
 def _known_verdicts(store: RunStore, pid: str, digest: str) -> dict[str, bool]:
     """Verdicts an earlier evaluation against the same row already has (graded ones only:
     the ungraded are graded again; a changed row grades everything again)."""
@@ -405,7 +413,6 @@ def evaluate_run(
         )
         known[pid] = _known_verdicts(store, pid, row_digest(by_id[pid]))
     export_predictions(chosen, run_dir / PREDICTIONS_FILE, MODEL_NAME)
-
     to_send = {
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
@@ -425,7 +432,8 @@ def evaluate_run(
             for cid in patches[pid]
         }
         record = evaluation_record(chosen[pid], verdicts, identities[pid])
-        record["row_digest"] = row_digest(by_id[pid])
+        seconds = _grading_seconds(store, pid, graded.get(pid, {}))
+        record.update(row_digest=row_digest(by_id[pid]), grading_seconds=seconds)
         _label_recorded_ids(store, pid, record["candidates"], identities[pid])
         store.write_json(store.problem_dir(pid) / EVALUATION_FILE, record)
         _count(summary, pid, record, candidates=candidates)

@@ -5,6 +5,9 @@ base commits in images built offline by its build.sh, graded by the official har
   real_instances.py) over Sphinx (hundreds of files: the context stage's real shape), then
   `swebench evaluate`: the policy's fix resolves, the problem it cannot solve (empty
   prediction) does not, and the dataset's gold patch resolves.
+- `swebench evaluate` against the plain official harness (`python -m
+  swebench.harness.run_evaluation`) on the gold and a failing (noop) prediction: the same
+  verdicts and per-test outcomes, every container killed rather than stopped.
 - `ensemble` over the two leaderboard systems' real predictions for these ids, then
   `swebench evaluate`: the harness verdicts match verify/expected.json.
 - Every recorded prompt is audited: no gold field (patch, test_patch, FAIL_TO_PASS,
@@ -21,6 +24,7 @@ import json
 import os
 import subprocess
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,7 @@ import pytest
 from codemonkeys.store import RunStore
 from codemonkeys.swebench.images import official_image_name
 from tests.conftest import CLI, FIXTURES, ROOT, SHARED_DATA, need_shared
+from tests.grading_compare import compare, make_run, plain_harness, prediction_sets, run_ours
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -187,24 +192,7 @@ def test_swebench_run_on_real_sphinx_then_official_harness(tmp_path, instance_im
     unsolved_eval = json.loads((run_dir / "problems" / UNSOLVED / "evaluation.json").read_text())
     assert unsolved_eval["verdict"] == "unresolved" and unsolved_eval["chosen"] is False
 
-    # and the dataset's gold patch of the unsolved one resolves in the same image
-    from codemonkeys.swebench.evaluate import evaluate_predictions
-
-    [unsolved_row] = _rows([UNSOLVED])
-    gold = tmp_path / "gold.jsonl"
-    gold.write_text(
-        json.dumps(
-            {
-                "instance_id": UNSOLVED,
-                "model_name_or_path": "gold",
-                "model_patch": unsolved_row["patch"],
-            }
-        )
-        + "\n"
-    )
-    assert evaluate_predictions(
-        gold, [unsolved_row], run_id="gold", report_dir=tmp_path / "gold-eval"
-    ) == {UNSOLVED: True}
+    # the dataset's gold patch resolves in these images: test_evaluate_gives_the_plain_harness_verdicts
 
 
 @pytest.mark.timeout(1500)  # as long as _cli allows: selection also runs the repos' own tests
@@ -267,3 +255,36 @@ def test_ensemble_of_leaderboard_predictions_graded_as_expected(tmp_path, instan
     if "sphinx-doc__sphinx-8595" in ENSEMBLE_IDS:
         assert expected["haiku"]["sphinx-doc__sphinx-8595"] is True
         assert expected["leaderboard_label"]["haiku"]["sphinx-doc__sphinx-8595"] is False
+
+
+def test_evaluate_gives_the_plain_harness_verdicts(tmp_path, instance_images, docker_client):
+    """`swebench evaluate` grades through the harness's own per-instance grading but kills
+    each container instead of waiting out `docker stop --time=15`: for the gold patches and
+    a failing prediction (noop: a comment added to the gold patch's first file) on the
+    Sphinx instances, its verdicts and per-test outcomes are the plain harness's."""
+    rows = _rows(SPHINX)
+    preds = prediction_sets(rows, INSTANCES / "verify", ["gold", "noop"])
+    run_dir = tmp_path / "equality"
+    make_run(run_dir, rows, preds)
+    # both sides at once (the plain harness idles 15 s per container): less wall for CI
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        plain = pool.submit(
+            plain_harness, rows, preds, tmp_path / "plain", max_workers=3, concurrent=True
+        )
+        run_ours(run_dir, workers=3, cli=[CLI])
+        plain.result()
+
+    result = compare(tmp_path / "plain", run_dir, preds)
+    assert not result["verdict_mismatches"], result["table"]
+    assert not result["report_mismatches"], result["report_mismatches"]
+    outcome = {(line["set"], line["instance"]): line["ours"] for line in result["table"]}
+    assert {outcome[("gold", iid)] for iid in SPHINX} == {"resolved"}
+    assert {outcome[("noop", iid)] for iid in SPHINX} == {"unresolved"}
+
+    logs = sorted((run_dir / "evaluation" / "logs").rglob("run_instance.log"))
+    assert len(logs) == 2 * len(SPHINX)
+    for log in logs:  # killed once graded, never stopped with a wait
+        text = log.read_text()
+        assert "killed and removed" in text and "Attempting to stop" not in text, log
+    left = docker_client.containers.list(all=True, filters={"name": f"{run_dir.name}.eval"})
+    assert not left, [c.name for c in left]

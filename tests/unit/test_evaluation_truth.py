@@ -113,7 +113,7 @@ class _Data(dict):
 
 @pytest.fixture
 def harness(monkeypatch):
-    """run_harness at the harness boundary: records what was sent; the image of an
+    """run_harness_runs at the harness boundary: records what was sent; the image of an
     instance is missing while ``missing`` holds it; patch A resolves, others do not."""
     state = {"sent": [], "missing": set()}
 
@@ -131,7 +131,10 @@ def harness(monkeypatch):
                 run.status[iid] = "resolved" if run.resolved[iid] else "unresolved"
         return run
 
-    monkeypatch.setattr(evaluate, "run_harness", fake)
+    def fake_runs(runs, rows, **kw):
+        return {run_id: fake(preds, rows, run_id=run_id) for run_id, preds in runs.items()}
+
+    monkeypatch.setattr(evaluate, "run_harness_runs", fake_runs)
     monkeypatch.setattr(evaluate, "harness_available", lambda: True)
     return state
 
@@ -178,10 +181,12 @@ def test_a_failed_harness_run_leaves_its_patches_ungraded_not_unresolved(
 ):
     run = _run_with_one_problem(tmp_path)
 
-    def failing(preds, rows, *, run_id, **kw):
-        raise evaluate.HarnessFailed(f"swebench harness run {run_id} exited 1 without grading")
+    def failing(runs, rows, **kw):
+        raise evaluate.HarnessFailed(
+            f"swebench harness ({len(runs)} runs) exited 1 without grading"
+        )
 
-    monkeypatch.setattr(evaluate, "run_harness", failing)
+    monkeypatch.setattr(evaluate, "run_harness_runs", failing)
     summary = evaluate_run(run, console=None)
     assert summary["ungraded"] == 1 and summary["graded"] == 0
     evaluation = json.loads((run / "problems" / "demo__lib-1" / "evaluation.json").read_text())

@@ -166,13 +166,18 @@ def make_synthetic_run(root: Path) -> Path:
             "chosen_id": A,
             "candidates": [{k: v for k, v in c.items() if k != "patch"} for c in cands1],
             "stage_seconds": {"context": 10.0, "generation": 100.0, "selection": 20.0},
+            "sandbox_seconds": {
+                "context": {"open": 4.0, "reset": 0.5, "runs": 2.0, "opened": 1, "leases": 1},
+                "generation": {"open": 9.0, "reset": 6.0, "runs": 80.0, "leases": 30},
+                "teardown": {"close": 1.5},
+            },
             "cost_usd": 0.6,
         },
         fp,
     )
     store.write_json(
         store.problem_dir(p1) / "evaluation.json",
-        {"chosen": True, "candidates": {A: True, B: False}},
+        {"chosen": True, "candidates": {A: True, B: False}, "grading_seconds": 12.5},
     )
 
     # P2 ------------------------------------------------------------------------------
@@ -321,6 +326,26 @@ def test_cost_and_time_breakdowns(synthetic_run):
     )
     assert (rows["demo__lib-1"].trajectories, rows["demo__lib-1"].correct_trajectories) == (3, 2)
     assert rows["demo__lib-2"].chosen_votes == 3
+
+
+def test_machine_time_per_phase_and_grading(synthetic_run):
+    """Sandbox container-seconds per phase and grading seconds are summed over the
+    problems that recorded them; problems from before they were recorded (P2, P3) load
+    and add nothing."""
+    from rich.console import Console
+
+    r = build_report(synthetic_run)
+    assert list(r.sandbox_seconds_by_phase) == ["context", "generation", "teardown"]
+    gen = r.sandbox_seconds_by_phase["generation"]
+    assert (gen.open, gen.reset, gen.runs, gen.leases) == (9.0, 6.0, 80.0, 30)
+    assert r.sandbox_seconds_by_phase["teardown"].close == 1.5
+    assert r.grading_seconds == 12.5
+    rows = {p.id: p for p in r.problems}
+    assert rows["demo__lib-2"].sandbox_seconds == {} and rows["demo__lib-2"].grading_seconds is None
+    console = Console(record=True, width=160)
+    render_terminal(r, console=console)
+    text = console.export_text()
+    assert "Machine time per phase" in text and "80.0s" in text and "12.5s" in text
 
 
 def test_curves_over_samples_and_attempts(synthetic_run):

@@ -29,7 +29,8 @@ class Clock:
 class FakePool:
     """The sandbox boundary: no containers needed for timing."""
 
-    def __init__(self, *a, **kw) -> None: ...
+    def __init__(self, *a, **kw) -> None:
+        self.stats: dict[str, float] = {}
 
     @contextlib.contextmanager
     def lease(self):

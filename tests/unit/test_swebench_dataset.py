@@ -11,7 +11,8 @@ import pytest
 
 from codemonkeys.swebench import dataset as ds
 from codemonkeys.swebench.dataset import DatasetError, load_dataset, require, select, to_problem
-from codemonkeys.swebench.evaluate import check_harness_row, evaluate_candidates, run_harness
+from codemonkeys.swebench.evaluate import evaluate_candidates, run_harness
+from codemonkeys.swebench.harness_io import check_harness_row
 from codemonkeys.swebench.images import instance_image, official_image_name
 
 
@@ -332,7 +333,12 @@ def test_candidates_are_layered_one_distinct_patch_per_instance_per_run(monkeypa
             run_id=run_id, resolved={p["instance_id"]: p["model_patch"] == "good" for p in preds}
         )
 
-    monkeypatch.setattr(evaluate, "run_harness", fake_run_harness)
+    def fake_runs(runs, rows, **kw):  # every layer is a run of one harness process
+        return {
+            run_id: fake_run_harness(preds, rows, run_id=run_id) for run_id, preds in runs.items()
+        }
+
+    monkeypatch.setattr(evaluate, "run_harness_runs", fake_runs)
     rows = [_gradable(), _gradable(instance_id="octo__widget-8")]
     got = evaluate.evaluate_candidates(
         {
