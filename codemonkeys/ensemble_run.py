@@ -14,14 +14,10 @@ from rich.markup import escape
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
-from codemonkeys.pipeline import (
-    ProblemResult,
-    Runtime,
-    open_run,
-    require_docker,
-)
+from codemonkeys.pipeline import Runtime, open_run, require_docker
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.run_summary import RunSummary, write_status
 from codemonkeys.store import disk_full_error
 

@@ -23,9 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
@@ -34,6 +32,7 @@ from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import ProblemResult, StageTimes
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
 from codemonkeys.run_summary import write_status
 from codemonkeys.store import DiskFull, RunLock, RunStore
@@ -46,43 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["done", "failed", "error", "budget_exhausted", "interrupted", "no_candidates"]
-"""``done``: a patch was chosen; ``no_candidates``: every trajectory ended and none produced a
-patch (the model's own outcome). Both are final. ``error``: an infrastructure failure (a
-provider error after retries, a Docker/sandbox error, a relevance scan with failed calls)
-left the problem unfinished; ``failed``: any other exception; ``budget_exhausted`` /
-``interrupted``: a cost cap or Ctrl-C. These are retried by the next invocation, which
-resumes from the saved records and pays no completed call twice."""
-FINAL_STATUSES = ("done", "no_candidates")
-
 
 class Unfinished(Exception):
     """An infrastructure failure left a stage incomplete; the problem is recorded with
     status ``error`` and this reason, and retried by the next invocation."""
-
-
-class ProblemResult(BaseModel):
-    id: str
-    status: Status
-    error: str = ""
-    chosen_id: str | None = None
-    chosen_patch: str = ""
-    reason: str = ""
-    candidates: list[dict[str, Any]] = Field(default_factory=list)
-    """id, sources, votes per candidate (from the selection record)."""
-    selection_fallback: str | None = None
-    """The selection record's ``fallback_kind`` (e.g. ``model-error``: chosen by the votes
-    because the selector failed); a retryable one makes the next invocation select again."""
-    stage_seconds: dict[str, float] = Field(default_factory=dict)
-    cost_usd: float = 0.0
-    finished_at: float = 0.0
-
-    @property
-    def finished(self) -> bool:
-        """Final: a rerun keeps it as is."""
-        from codemonkeys.selection.stage import RETRYABLE_FALLBACKS
-
-        return self.status in FINAL_STATUSES and self.selection_fallback not in RETRYABLE_FALLBACKS
 
 
 class Observer:
@@ -184,13 +150,6 @@ def require_docker(rt: Runtime) -> None:
 
 def result_fingerprint(config: Config) -> str:
     return config.fingerprint("selection")
-
-
-class StageTimes(BaseModel):
-    """Wall seconds per stage of one problem, summed over every invocation that worked on
-    it (``problems/<id>/timing.json``, saved as each stage ends or stops)."""
-
-    seconds: dict[str, float] = Field(default_factory=dict)
 
 
 @contextmanager

@@ -58,8 +58,8 @@ def record_type(record: Record) -> type[BaseModel] | None:
     from codemonkeys.context.stage import ContextRecord, RelevanceRecord
     from codemonkeys.generation.adaptive import AdaptiveRecord
     from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
-    from codemonkeys.pipeline import ProblemResult, StageTimes
     from codemonkeys.problem import Gold, Problem
+    from codemonkeys.run_records import ProblemResult, StageTimes
     from codemonkeys.selection.stage import SelectionRecord
 
     types: dict[Record, type[BaseModel]] = {

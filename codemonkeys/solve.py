@@ -30,8 +30,9 @@ from codemonkeys.config import Config
 from codemonkeys.context.scan_cost import ScanEstimate
 from codemonkeys.errors import CodemonkeysError
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
+from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from codemonkeys.config import Config
-from codemonkeys.pipeline import ProblemResult, Runtime, run_problems
+from codemonkeys.pipeline import Runtime, run_problems
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_records import ProblemResult
 
 if TYPE_CHECKING:
     from codemonkeys.distributed.driver import RayOptions

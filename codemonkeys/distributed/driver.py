@@ -22,15 +22,10 @@ from pydantic import BaseModel
 
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CALLS_FILE
-from codemonkeys.pipeline import (
-    ProblemResult,
-    Runtime,
-    Status,
-    load_result,
-    result_fingerprint,
-)
+from codemonkeys.pipeline import Runtime, load_result, result_fingerprint
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import ProblemResult, Status
 from codemonkeys.run_summary import write_status
 from codemonkeys.store import PROMPTS_FILE, DiskFull
 

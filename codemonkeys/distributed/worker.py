@@ -28,8 +28,9 @@ from codemonkeys.config import Config
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
-from codemonkeys.pipeline import Observer, ProblemResult, Runtime
+from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.store import RunStore, to_jsonable
 
 Sink = Callable[[list[Any]], None]

@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from codemonkeys.candidates import candidate_id
 from codemonkeys.context.stage import ContextRecord
-from codemonkeys.pipeline import ProblemResult
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record, read_json_file, read_record_data
 from codemonkeys.report.metrics import majority_vote_expectation
@@ -37,6 +36,7 @@ from codemonkeys.run_patches import (
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.selection.stage import SelectionRecord
 from codemonkeys.store import read_jsonl
 

@@ -30,6 +30,7 @@ from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import RETRYABLE_FALLBACKS
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_NAME = Record.SELECTION
-RETRYABLE_FALLBACKS = ("budget", "model-error", "selector-error")
 
 
 class StrippedEdit(BaseModel):

@@ -23,10 +23,8 @@ from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
 from codemonkeys.pipeline import (
     Observer,
-    ProblemResult,
     RunSummary,
     Runtime,
-    Status,
     open_run,
     require_docker,
     result_fingerprint,
@@ -35,6 +33,7 @@ from codemonkeys.pipeline import (
 )
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import ProblemResult, Status
 from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
 
 if TYPE_CHECKING:

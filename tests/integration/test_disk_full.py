@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from codemonkeys.config_loading import load_config
-from codemonkeys.pipeline import FINAL_STATUSES
+from codemonkeys.run_records import FINAL_STATUSES
 from codemonkeys.store import DiskFull, RunStore
 from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 from tests.conftest import CLI, FIXTURES, ROOT, fill_disk, make_git_repo
