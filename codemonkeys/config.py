@@ -216,7 +216,7 @@ class GenerationConfig(Section):
     tokens): no warm-up wait for them."""
     adaptive: bool = False
     """Start trajectories in waves of ``adaptive_wave``; after each wave a stop rule
-    (``analysis/stopping.py``) decides to stop, continue, or widen the temperature ladder
+    (``generation/stopping.py``) decides to stop, continue, or widen the temperature ladder
     (the first wave uses the first temperature), up to ``samples`` (``generation/adaptive.py``)."""
     adaptive_wave: int = Field(default=3, ge=1)
     adaptive_agreement: float = Field(default=0.6, gt=0, le=1)

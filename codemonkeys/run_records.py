@@ -52,4 +52,3 @@ class StageTimes(BaseModel):
     it (``problems/<id>/timing.json``, saved as each stage ends or stops)."""
 
     seconds: dict[str, float] = Field(default_factory=dict)
-

@@ -1,5 +1,5 @@
 """Adaptive sampling (``generation.adaptive``): trajectories start in waves of
-``generation.adaptive_wave``; after each wave the stop rule (``analysis/stopping.py``) looks
+``generation.adaptive_wave``; after each wave the stop rule (``generation/stopping.py``) looks
 at the finished candidates -- their behaviour clusters and strict votes on the final tests
 written so far, run through the problem's execution cache (so selection reuses every run),
 and whether any test reproduces the issue -- and decides to stop, continue, or widen the
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from codemonkeys.analysis.stopping import ClusterEvidence, StopDecision, StopRule, WaveEvidence
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import GenerationConfig
 from codemonkeys.execution import ExecutionCache
+from codemonkeys.generation.stopping import ClusterEvidence, StopDecision, StopRule, WaveEvidence
 from codemonkeys.records import Record
 from codemonkeys.selection.matrix import run_matrix
 from codemonkeys.selection.voting import VotingRule, behaviour_clusters, count_votes

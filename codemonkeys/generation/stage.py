@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from codemonkeys.analysis.stopping import decide
 from codemonkeys.candidates import BaseFiles, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache
@@ -26,6 +25,7 @@ from codemonkeys.generation.runtime import (
     OriginalFiles,
     PrefixWarmer,
 )
+from codemonkeys.generation.stopping import decide
 from codemonkeys.generation.trajectory import new_record, run_trajectory
 from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.problem import Problem

@@ -10,7 +10,6 @@ import pytest
 
 from codemonkeys.analysis.forecast import fit_power_law, forecast_coverage
 from codemonkeys.analysis.passk import pass_at_k, pass_at_k_curve, subset_expectation
-from codemonkeys.analysis.stopping import ClusterEvidence, StopRule, WaveEvidence, decide
 from codemonkeys.analysis.whatif import (
     ProblemOutcome,
     TrajectoryOutcome,
@@ -18,6 +17,7 @@ from codemonkeys.analysis.whatif import (
     evaluate_config,
     what_if,
 )
+from codemonkeys.generation.stopping import ClusterEvidence, StopRule, WaveEvidence, decide
 
 # --- pass@k -------------------------------------------------------------------------------
 
@@ -195,8 +195,8 @@ def test_what_if_recommends_the_cheapest_configuration_within_the_margin():
 
 
 def test_waves_start_narrow_and_each_widen_adds_the_next_temperature():
-    from codemonkeys.analysis.stopping import StopDecision
     from codemonkeys.generation.adaptive import AdaptiveRecord, temperature_for
+    from codemonkeys.generation.stopping import StopDecision
 
     def d(wave, action):
         return StopDecision(wave=wave, action=action, reason="", evidence=_ev())

@@ -17,7 +17,6 @@ from codemonkeys.analysis.runview import (
     problem_outcomes,
     temperature_view,
 )
-from codemonkeys.analysis.stopping import StopDecision, WaveEvidence
 from codemonkeys.analysis.whatif import (
     ProblemOutcome,
     TrajectoryOutcome,
@@ -25,6 +24,7 @@ from codemonkeys.analysis.whatif import (
     evaluate_config,
 )
 from codemonkeys.generation.adaptive import AdaptiveRecord
+from codemonkeys.generation.stopping import StopDecision, WaveEvidence
 from codemonkeys.report import build_report, render_html, render_terminal
 from codemonkeys.store import RunStore
 from tests.conftest import CLI
