@@ -56,8 +56,7 @@ def record_type(record: Record) -> type[BaseModel] | None:
     """The pydantic type a record's data validates as (None: a plain JSON document,
     ``evaluation.json``, written by ``swebench.run.evaluation_record``)."""
     from codemonkeys.context.stage import ContextRecord, RelevanceRecord
-    from codemonkeys.generation.adaptive import AdaptiveRecord
-    from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
+    from codemonkeys.generation.records import AdaptiveRecord, GenerationResult, TrajectoryRecord
     from codemonkeys.problem import Gold, Problem
     from codemonkeys.run_records import ProblemResult, StageTimes
     from codemonkeys.selection.stage import SelectionRecord

@@ -163,7 +163,8 @@ def temperature_view(problems: list[ProblemOutcome]) -> TemperatureView | None:
 def adaptive_view(run_dir: Path) -> AdaptiveView | None:
     """Each problem's adaptive sampling decisions (``adaptive.json``); None when the run
     did not sample adaptively. An unreadable record is skipped."""
-    from codemonkeys.generation.adaptive import ADAPTIVE_RECORD, AdaptiveRecord
+    from codemonkeys.generation.adaptive import ADAPTIVE_RECORD
+    from codemonkeys.generation.records import AdaptiveRecord
 
     view = AdaptiveView()
     for pdir in _problem_dirs(run_dir):

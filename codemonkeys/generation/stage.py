@@ -13,12 +13,11 @@ from codemonkeys.config import Config
 from codemonkeys.execution import ExecutionCache
 from codemonkeys.generation.adaptive import (
     ADAPTIVE_RECORD,
-    AdaptiveRecord,
     stop_rule,
     temperature_for,
     wave_evidence,
 )
-from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
+from codemonkeys.generation.records import AdaptiveRecord, GenerationResult, TrajectoryRecord
 from codemonkeys.generation.runtime import (
     EventCallback,
     GenerationRuntime,

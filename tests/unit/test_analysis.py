@@ -17,7 +17,8 @@ from codemonkeys.analysis.whatif import (
     evaluate_config,
     what_if,
 )
-from codemonkeys.generation.stopping import ClusterEvidence, StopRule, WaveEvidence, decide
+from codemonkeys.generation.records import ClusterEvidence, WaveEvidence
+from codemonkeys.generation.stopping import StopRule, decide
 
 # --- pass@k -------------------------------------------------------------------------------
 
@@ -195,8 +196,8 @@ def test_what_if_recommends_the_cheapest_configuration_within_the_margin():
 
 
 def test_waves_start_narrow_and_each_widen_adds_the_next_temperature():
-    from codemonkeys.generation.adaptive import AdaptiveRecord, temperature_for
-    from codemonkeys.generation.stopping import StopDecision
+    from codemonkeys.generation.adaptive import temperature_for
+    from codemonkeys.generation.records import AdaptiveRecord, StopDecision
 
     def d(wave, action):
         return StopDecision(wave=wave, action=action, reason="", evidence=_ev())

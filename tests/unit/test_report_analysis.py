@@ -23,8 +23,7 @@ from codemonkeys.analysis.whatif import (
     WhatIfConfig,
     evaluate_config,
 )
-from codemonkeys.generation.adaptive import AdaptiveRecord
-from codemonkeys.generation.stopping import StopDecision, WaveEvidence
+from codemonkeys.generation.records import AdaptiveRecord, StopDecision, WaveEvidence
 from codemonkeys.report import build_report, render_html, render_terminal
 from codemonkeys.store import RunStore
 from tests.conftest import CLI
