@@ -55,7 +55,8 @@ def trajectory_name(index: int, kind: Record = Record.TRAJECTORY) -> str:
 def record_type(record: Record) -> type[BaseModel] | None:
     """The pydantic type a record's data validates as (None: a plain JSON document,
     ``evaluation.json``, written by ``swebench.run.evaluation_record``)."""
-    from codemonkeys.context.stage import ContextRecord, RelevanceRecord
+    from codemonkeys.context.records import ContextRecord
+    from codemonkeys.context.stage import RelevanceRecord
     from codemonkeys.generation.records import AdaptiveRecord, GenerationResult, TrajectoryRecord
     from codemonkeys.problem import Gold, Problem
     from codemonkeys.run_records import ProblemResult, StageTimes

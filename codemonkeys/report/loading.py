@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from codemonkeys.candidates import candidate_id
-from codemonkeys.context.stage import ContextRecord
+from codemonkeys.context.records import ContextRecord
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record, read_json_file, read_record_data
 from codemonkeys.report.metrics import majority_vote_expectation
