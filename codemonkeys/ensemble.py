@@ -40,7 +40,8 @@ from codemonkeys.predictions import (
 )
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
-from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.selection.records import SelectionRecord
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import RunStore
 
 if TYPE_CHECKING:

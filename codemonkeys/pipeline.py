@@ -41,7 +41,7 @@ from codemonkeys.tempdirs import temp_dir
 if TYPE_CHECKING:
     from codemonkeys.execution import ExecutionCache
     from codemonkeys.sandbox import SandboxPool
-    from codemonkeys.selection.stage import SelectionRecord
+    from codemonkeys.selection.records import SelectionRecord
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ def record_type(record: Record) -> type[BaseModel] | None:
     from codemonkeys.generation.records import AdaptiveRecord, GenerationResult, TrajectoryRecord
     from codemonkeys.problem import Gold, Problem
     from codemonkeys.run_records import ProblemResult, StageTimes
-    from codemonkeys.selection.stage import SelectionRecord
+    from codemonkeys.selection.records import SelectionRecord
 
     types: dict[Record, type[BaseModel]] = {
         Record.PROBLEM: Problem,

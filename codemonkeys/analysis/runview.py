@@ -28,7 +28,7 @@ from codemonkeys.run_patches import (
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.selection.records import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 GENERATION_STAGES = ("tests", "edits")

@@ -37,7 +37,7 @@ from codemonkeys.run_patches import (
     trajectory_final_patch,
 )
 from codemonkeys.run_records import ProblemResult
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.selection.records import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 Json = dict[str, Any]

@@ -4,6 +4,7 @@ Entry point: ``run_selection`` (stage.py). Pure voting rules in voting.py, the m
 matrix.py, the model conversation in selector.py, test-file stripping in patches.py.
 """
 
-from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.selection.records import SelectionRecord
+from codemonkeys.selection.stage import run_selection
 
 __all__ = ["SelectionRecord", "run_selection"]

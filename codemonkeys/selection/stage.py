@@ -21,13 +21,11 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, Field
-
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
+from codemonkeys.llm.base import Interrupted, Model, ModelError
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import RETRYABLE_FALLBACKS
@@ -35,18 +33,16 @@ from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits
+from codemonkeys.selection.records import SelectionRecord, StrippedEdit
 from codemonkeys.selection.regression import RegressionRecord, run_regression
 from codemonkeys.selection.selector import (
     RunTest,
     SelectorOutcome,
-    SelectorTest,
     ShownFile,
     only_candidate,
     run_selector,
 )
 from codemonkeys.selection.voting import (
-    Cluster,
-    RankedCandidate,
     VotingRule,
     behaviour_clusters,
     count_votes,
@@ -63,46 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_NAME = Record.SELECTION
-
-
-class StrippedEdit(BaseModel):
-    """A candidate whose test-file hunks were removed before selection."""
-
-    original_id: str
-    new_id: str | None
-    """None: nothing but test files was edited, the candidate was dropped."""
-    removed_files: list[str]
-
-
-class SelectionRecord(BaseModel):
-    problem_id: str
-    input_digest: str = ""
-    candidates: list[Candidate] = Field(default_factory=list)
-    """The candidates selection considered (after stripping test-file edits)."""
-    stripped: list[StrippedEdit] = Field(default_factory=list)
-    tests: list[Script] = Field(default_factory=list)
-    voting: str = "strict"
-    matrix: TestMatrix = Field(default_factory=TestMatrix)
-    votes: dict[str, int] = Field(default_factory=dict)
-    clusters: list[Cluster] = Field(default_factory=list)
-    ranking: list[RankedCandidate] = Field(default_factory=list)
-    """Votes-only ranking (the paper's rule)."""
-    regression: RegressionRecord | None = None
-    """The regression verifier's runs and verdicts (None when turned off)."""
-    fusion: FusedRanking = Field(default_factory=FusedRanking)
-    """Every verifier's evidence per candidate and the fused ranking the top-k comes from."""
-    top_k: list[str] = Field(default_factory=list)
-    chosen_id: str | None = None
-    chosen_patch: str = ""
-    reason: str = ""
-    fallback: bool = False
-    fallback_kind: str | None = None
-    selector_attempts: int = 0
-    selector_tests: list[SelectorTest] = Field(default_factory=list)
-    transcript: list[Message] = Field(default_factory=list)
-    executions: int = 0
-    """Script and regression-suite runs this stage started (cache hits not counted)."""
-    seconds: float = 0.0
 
 
 def input_digest(candidates: CandidateSet, config: Config) -> str:

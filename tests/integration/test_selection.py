@@ -27,7 +27,8 @@ from codemonkeys.execution import ExecutionCache, Script, run_script
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem
-from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.selection.records import SelectionRecord
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import RunStore
 from tests.conftest import FIXTURES, make_git_repo
 

@@ -13,7 +13,7 @@ from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.llm.base import Interrupted
 from codemonkeys.problem import Problem
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.selection.records import SelectionRecord
 
 PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
 
