@@ -314,7 +314,7 @@ def print_estimates(
     from codemonkeys.context.files import enumerate_files
     from codemonkeys.context.prefilter import apply_prefilter
     from codemonkeys.context.scan_cost import estimate_scan
-    from codemonkeys.context.tokens import count_tokens
+    from codemonkeys.llm.tokens import count_tokens
 
     enum = enumerate_files(tree, paths, config.context)
     scanned = (

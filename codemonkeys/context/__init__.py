@@ -4,7 +4,7 @@ from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files
 from codemonkeys.context.packing import PackedFile, pack_files, render_file
 from codemonkeys.context.records import ContextRecord
 from codemonkeys.context.stage import run_context
-from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.tokens import count_tokens
 
 __all__ = [
     "ContextRecord",

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
-from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.tokens import count_tokens
 
 # Extensions that are never source text; skipped without reading the file.
 BINARY_EXTENSIONS = frozenset(
