@@ -26,6 +26,7 @@ from codemonkeys.config import Config
 from codemonkeys.diffs import touched_files
 from codemonkeys.execution import ExecutionCache, Script
 from codemonkeys.llm.base import Interrupted, Model, ModelError
+from codemonkeys.original_files import OriginalBytes
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import RETRYABLE_FALLBACKS
@@ -107,9 +108,7 @@ class SandboxLeases(Protocol):
 
 def base_files(pool: SandboxLeases) -> BaseFiles:
     """The problem's base files, read from clean sandbox leases (once per path)."""
-    from codemonkeys.generation.runtime import OriginalFiles
-
-    return OriginalFiles(None, pool.lease).read_bytes
+    return OriginalBytes(None, pool.lease).read_bytes
 
 
 def pool_workers(pool: SandboxLeases, config: Config) -> int:
