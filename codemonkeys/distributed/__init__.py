@@ -3,7 +3,8 @@
 Nothing here imports Ray until a distributed run starts: Ray is the optional extra
 ``codemonkeys[ray]``. ``coordinator.py`` the run-wide limits actor, ``worker.py`` one
 problem on a node, ``driver.py`` dispatch and the single writer of the run directory,
-``cluster.py`` joining the cluster, ``evaluate.py`` the harness per problem on the nodes.
+``cluster.py`` joining the cluster. (Grading on the nodes, ``swebench evaluate --ray``, is
+``swebench/evaluate_ray.py``: the executor knows no job.)
 """
 
 from __future__ import annotations

@@ -346,7 +346,7 @@ def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
     if ray is None:
         return local
     from codemonkeys.distributed.driver import RayOptions
-    from codemonkeys.distributed.evaluate import grader
+    from codemonkeys.swebench.evaluate_ray import grader
 
     return grader(RayOptions(address=ray))
 
