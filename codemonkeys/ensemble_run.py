@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
-from codemonkeys.pipeline import Runtime, open_run, require_docker
+from codemonkeys.pipeline import Observer, Runtime, open_run, require_docker
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
@@ -43,25 +41,22 @@ class EnsembleOptions(BaseModel):
 def run_ensemble(
     opts: EnsembleOptions,
     config: Config,
-    console: Console,
+    observer: Observer,
     *,
     stop: threading.Event | None = None,
 ) -> tuple[Path, RunSummary]:
     """Ensemble the predictions; the predictions file written and how the run ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.progress import Progress
     from codemonkeys.swebench.run import (
-        ProgressObserver,
         image_aware_solver,
         problems_from_rows,
         record_dataset,
     )
 
-    merged, report, rows = _merge(opts, console)
+    merged, report, rows = _merge(opts, observer)
     rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
-    progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
-    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.observer = observer
     rt.store.write_json(Path("merge.json"), report)
     record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
@@ -72,7 +67,7 @@ def run_ensemble(
         return image_check(rt, problem, gold, candidates=cs)
 
     failed: list[ProblemResult] = []
-    with progress:
+    with observer.running(len(merged), rt.costs, config.run.max_cost_usd):
         # a row that cannot become a problem is recorded as failed; the others go on
         rows_to_solve = [by_id[iid] for iid in merged]
         results = execute(
@@ -83,7 +78,7 @@ def run_ensemble(
         )
         results = failed + results
         summary = write_status(rt, results, total=len(merged))
-        progress.run_status(summary.status)
+        observer.run_status(summary.status)
     if rt.store.disk_full.is_set():
         raise disk_full_error(rt.store.root)
     out = _export(rt, results, opts.out)
@@ -92,7 +87,7 @@ def run_ensemble(
 
 
 def _merge(
-    opts: EnsembleOptions, console: Console
+    opts: EnsembleOptions, observer: Observer
 ) -> tuple[dict[str, CandidateSet], MergeReport, list[dict[str, Any]]]:
     """The predictions (and the own run's candidates) merged per selected instance, the
     counts (said on the console) and the dataset rows selected."""
@@ -108,8 +103,8 @@ def _merge(
     merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
     report.rejected = rejected
     for why in rejected:
-        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
-    console.print(
+        observer.message(f"skipped a malformed row: {why}", warning=True)
+    observer.message(
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
     )

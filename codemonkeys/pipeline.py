@@ -52,7 +52,21 @@ class Unfinished(Exception):
 
 
 class Observer:
-    """Progress callbacks; the live display (progress.py) implements them. No-ops here."""
+    """What a job tells its user: progress callbacks and lines of text. No-ops here (a
+    message is logged); the CLI implements them (``cli/display.py``: the live display, the
+    console). Jobs never draw on a terminal themselves."""
+
+    @contextmanager
+    def running(self, problems: int, costs: CostTracker, cap: float | None) -> Iterator[None]:
+        """Around a job's problems (the live display shows them, with the spend and cap)."""
+        yield
+
+    def run_status(self, status: str) -> None:
+        """How the run ended (``RunSummary.status``), said before ``running`` exits."""
+
+    def message(self, text: str, *, warning: bool = False) -> None:
+        """A line of plain text for the user."""
+        (log.warning if warning else log.info)("%s", text)
 
     def problem_stage(self, problem_id: str, stage: str) -> None: ...
 

@@ -116,6 +116,7 @@ def solve(
     verbose: VerboseOpt = False,
 ) -> None:
     """Solve one issue in a local repository: the chosen patch, its votes, cost and time."""
+    from codemonkeys.cli.display import ConsoleObserver
     from codemonkeys.solve import SolveOptions
     from codemonkeys.solve import solve as run_solve
 
@@ -143,7 +144,7 @@ def solve(
         estimate_only=estimate_only,
     )
     with job_entry() as signals, user_errors_from(OSError):
-        outcome = run_solve(opts, cfg, console, stop=signals.stop)
+        outcome = run_solve(opts, cfg, ConsoleObserver(console), stop=signals.stop)
     if signals.received is not None:
         raise typer.Exit(signals.exit_code)
     if outcome.result is not None and outcome.result.status != "done":

@@ -82,11 +82,14 @@ def run_label(dataset: str, name: str | None) -> str:
 
 
 def _estimate(opts: SwebenchRunOptions, cfg: Config) -> None:
+    from codemonkeys.cli.display import ConsoleObserver
     from codemonkeys.swebench.estimate import estimate_swebench
     from codemonkeys.swebench.run import load_rows
 
     with user_errors_from(ValueError):
-        estimate_swebench(load_rows(opts), cfg, console)  # ValueError: none could be
+        estimate_swebench(
+            load_rows(opts), cfg, ConsoleObserver(console)
+        )  # ValueError: none could be
 
 
 @swebench_app.command("run")
@@ -113,6 +116,7 @@ def swebench_run(
     ray: RayOpt = None,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    from codemonkeys.cli.display import ProgressObserver
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
     inputs = ConfigInputs(
@@ -141,7 +145,7 @@ def swebench_run(
         _estimate(opts, cfg)
         return
     with job_entry() as signals:
-        summary = run_swebench(opts, cfg, console, stop=signals.stop)
+        summary = run_swebench(opts, cfg, ProgressObserver(console, quiet=quiet), stop=signals.stop)
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(signals.exit_code or summary.exit_code)
 
@@ -186,7 +190,6 @@ def swebench_evaluate(
             candidates=candidates,
             intermediate=intermediate,
             max_workers=workers,
-            console=console,
             ray=ray,
         )
     typer.echo(json.dumps(summary))

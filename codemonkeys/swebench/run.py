@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -35,12 +35,6 @@ from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, Status
 from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from codemonkeys.llm.recording import CostTracker
-    from codemonkeys.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,41 +56,6 @@ class SwebenchRunOptions(BaseModel):
     remove_images: bool = False
     ray: str | None = None
     """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
-
-
-class ProgressObserver(Observer):
-    """Forwards pipeline events to the live display (progress.Progress)."""
-
-    def __init__(
-        self, progress: Progress, rt_costs: CostTracker | None = None, cap: float | None = None
-    ):
-        self.progress = progress
-        self.costs = rt_costs
-        self.cap = cap
-
-    def problem_stage(self, problem_id: str, stage: str) -> None:
-        self.progress.problem_stage(problem_id, stage)
-
-    def problem_node(self, problem_id: str, node: str) -> None:
-        self.progress.problem_node(problem_id, node)
-
-    def problem_done(self, result: ProblemResult) -> None:
-        self.progress.problem_done(result.id, result.status, result.cost_usd, result.error or None)
-        if self.costs is not None:
-            self.progress.cost(self.costs.total, self.cap)
-
-    def problem_resumed(self, result: ProblemResult) -> None:
-        self.progress.resumed(result.id, result.status)
-
-    def event(self, problem_id: str, kind: str, **info: Any) -> None:
-        if kind == "trajectory_started":
-            self.progress.trajectory_started(problem_id, info.get("index"))
-        elif kind == "trajectory_finished":
-            self.progress.trajectory_finished(problem_id, info.get("index"))
-            if self.costs is not None:
-                self.progress.cost(self.costs.total, self.cap)
-        elif kind == "containers":
-            self.progress.containers_in_use(int(info.get("n", 0)))
 
 
 def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
@@ -197,23 +156,20 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
 def run_swebench(
     opts: SwebenchRunOptions,
     config: Config,
-    console: Console,
+    observer: Observer,
     *,
     stop: threading.Event | None = None,
 ) -> RunSummary:
     """Run the selected problems; status.json and the returned summary say how it ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.progress import Progress
-
     rows = load_rows(opts)
-    progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
-    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.observer = observer
     record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
-    with progress:
+    with observer.running(len(rows), rt.costs, config.run.max_cost_usd):
         results = execute(
             ray_options(opts.ray, config),
             rt,
@@ -221,14 +177,14 @@ def run_swebench(
             solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
         )
         summary = write_status(rt, failed + results, total=len(rows))
-        progress.run_status(summary.status)
+        observer.run_status(summary.status)
     if summary.status == "disk_full":
         rt.close()
         return summary
     path = write_predictions(rt)
-    console.print(f"predictions: {path}")
+    observer.message(f"predictions: {path}")
     if summary.status == "budget_exhausted":
-        console.print(
+        observer.message(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
     rt.close()
@@ -376,7 +332,6 @@ def evaluate_run(
     candidates: bool = True,
     intermediate: bool = False,
     max_workers: int = 2,
-    console: Console,
     ray: str | None = None,
 ) -> dict[str, Any]:
     """Grade the chosen patches and each distinct final candidate with the official harness,
