@@ -18,6 +18,7 @@ from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.run_summary import RunSummary, write_status
 from codemonkeys.store import disk_full_error
+from codemonkeys.swebench.jobs import image_aware_solver, problems_from_rows, record_dataset
 
 if TYPE_CHECKING:
     from codemonkeys.ensemble import MergeReport
@@ -47,11 +48,6 @@ def run_ensemble(
 ) -> tuple[Path, RunSummary]:
     """Ensemble the predictions; the predictions file written and how the run ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.swebench.run import (
-        image_aware_solver,
-        problems_from_rows,
-        record_dataset,
-    )
 
     merged, report, rows = _merge(opts, observer)
     rt = open_run(opts.run_dir, config, stop=stop)

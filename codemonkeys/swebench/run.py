@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,20 @@ from codemonkeys.pipeline import (
     Runtime,
     open_run,
     require_docker,
-    result_fingerprint,
-    solve_problem,
     write_status,
 )
-from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
-from codemonkeys.run_records import ProblemResult, Status
-from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
+from codemonkeys.run_records import ProblemResult
+from codemonkeys.store import RunStore, read_jsonl
+from codemonkeys.swebench.jobs import (
+    DATASET_FILE,
+    image_aware_solver,
+    problems_from_rows,
+    record_dataset,
+)
 
 log = logging.getLogger(__name__)
 
-DATASET_FILE = "dataset.jsonl"
 PREDICTIONS_FILE = "predictions.jsonl"
 MODEL_NAME = "codemonkeys"
 
@@ -70,74 +72,6 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
         slice_=opts.slice,
         shuffle_seed=opts.shuffle_seed,
     )
-
-
-def problems_from_rows(
-    rt: Runtime, rows: list[dict[str, Any]], failed: list[ProblemResult]
-) -> Iterator[tuple[Problem, Gold | None]]:
-    """Rows as problems, lazily; a row that cannot become a problem is a failed result
-    naming the row and the field, and the others go on."""
-    from codemonkeys.swebench.dataset import DatasetError, to_problem
-
-    for row in rows:
-        try:
-            problem, gold = to_problem(row)
-        except DatasetError as e:
-            rid = str(row.get("instance_id") or "row")
-            result = ProblemResult(id=rid, status="failed", error=str(e))
-            rt.store.save_record(rid, Record.RESULT, result, result_fingerprint(rt.config))
-            rt.observer.problem_done(result)
-            failed.append(result)
-            continue
-        rt.store.write_json(rt.store.problem_dir(problem.id) / Record.GOLD.file, gold)
-        yield problem, gold
-
-
-def image_aware_solver(remove_images: bool):
-    """solve_problem preceded by making sure the instance image is there (one pull
-    attempt), and optionally followed by removing it."""
-
-    def solve(
-        rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
-    ) -> ProblemResult:
-        from codemonkeys.sandbox.base import SandboxError
-        from codemonkeys.sandbox.docker_client import docker_client
-        from codemonkeys.swebench.images import (
-            ImageMissing,
-            ensure_instance_image,
-            remove_instance_image,
-        )
-
-        client = None
-        if rt.config.sandbox.kind == "docker" and problem.image:
-            try:
-                client = docker_client()
-                ensure_instance_image(problem.image, client)
-            except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
-                status: Status = "failed" if isinstance(e, ImageMissing) else "error"
-                result = ProblemResult(id=problem.id, status=status, error=str(e))
-                rt.store.save_record(
-                    problem.id, Record.RESULT, result, result_fingerprint(rt.config)
-                )
-                rt.observer.problem_done(result)
-                return result
-        result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and problem.image and result.finished:
-            remove_instance_image(problem.image, client)
-        return result
-
-    return solve
-
-
-def record_dataset(store: RunStore, rows: list[dict[str, Any]], source: str) -> None:
-    """Keep the selected rows (gold included) in ``dataset.jsonl``, merged with those of
-    earlier invocations: what ``swebench evaluate`` grades against and metrics read; never
-    read by prompt-building code. Every run kind that solves dataset rows records them."""
-    existing = {r.get("instance_id"): r for r in read_jsonl(store.root / DATASET_FILE)}
-    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
-    store.write_json(Path("dataset.json"), {"source": source, "count": len(existing)})
-    text = "".join(json.dumps(r, default=str) + "\n" for r in existing.values())
-    atomic_write_text(store.root / DATASET_FILE, text)
 
 
 def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
