@@ -29,8 +29,8 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import CandidateSet, candidate_id
 from codemonkeys.config import Config
+from codemonkeys.errors import Interrupted
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted
 from codemonkeys.predictions import (
     PredictionFormat,
     PredictionsError,

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record

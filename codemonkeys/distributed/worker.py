@@ -25,8 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
 from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem

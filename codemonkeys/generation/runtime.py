@@ -18,10 +18,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.execution import ExecutionCache, Script, TestRun
 from codemonkeys.generation.edits import EditError
 from codemonkeys.generation.records import TrajectoryRecord
-from codemonkeys.llm.base import BudgetExceeded, Completion, Message, Usage
+from codemonkeys.llm.base import Completion, Message, Usage
 from codemonkeys.llm.recording import RecordingModel
 from codemonkeys.original_files import OriginalBytes
 from codemonkeys.problem import Problem

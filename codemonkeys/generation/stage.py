@@ -10,6 +10,7 @@ from typing import Any
 
 from codemonkeys.candidates import BaseFiles, CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.execution import ExecutionCache
 from codemonkeys.generation.adaptive import (
     ADAPTIVE_RECORD,
@@ -26,7 +27,6 @@ from codemonkeys.generation.runtime import (
 )
 from codemonkeys.generation.stopping import decide
 from codemonkeys.generation.trajectory import new_record, run_trajectory
-from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record, trajectory_name
 from codemonkeys.store import RunStore

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.generation.editing import run_editing
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.testing import run_testing
-from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded
+from codemonkeys.llm.base import ContextLengthExceeded
 
 log = logging.getLogger(__name__)
 

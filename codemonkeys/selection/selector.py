@@ -28,15 +28,9 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.execution import Script
-from codemonkeys.llm.base import (
-    BudgetExceeded,
-    ContextLengthExceeded,
-    Interrupted,
-    Message,
-    Model,
-    ModelError,
-)
+from codemonkeys.llm.base import ContextLengthExceeded, Message, Model, ModelError
 from codemonkeys.llm.tags import last_block
 from codemonkeys.prompts import PromptTemplates
 from codemonkeys.selection.matrix import ORIGINAL, Cell

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.diffs import touched_files
+from codemonkeys.errors import Interrupted
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted, Model, ModelError
+from codemonkeys.llm.base import Model, ModelError
 from codemonkeys.original_files import OriginalBytes
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record

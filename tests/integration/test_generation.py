@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from codemonkeys.config import Config, EndpointConfig, GenerationConfig, ModelsConfig, SandboxConfig
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.generation import run_generation, run_testing_state_machine
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem
 from codemonkeys.sandbox import SandboxPool, SandboxSpec

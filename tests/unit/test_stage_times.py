@@ -11,7 +11,7 @@ import pytest
 from codemonkeys import pipeline
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.llm.base import Interrupted
+from codemonkeys.errors import Interrupted
 from codemonkeys.problem import Problem
 from codemonkeys.selection.records import SelectionRecord
 
