@@ -276,8 +276,12 @@ class SelectionConfig(Section):
     votes; or votes only (the paper's rule)."""
 
 
+SandboxKindName = Literal["docker", "local"]
+"""The sandbox kinds a user may pick; what each one is: ``sandbox/kinds.py``."""
+
+
 class SandboxConfig(Section):
-    kind: Literal["docker", "local"] = "docker"
+    kind: SandboxKindName = "docker"
     image: str = "codemonkeys-sandbox:latest"
     script_timeout_s: float = Field(default=100.0, gt=0)
     max_output_chars: int = Field(default=8192, ge=256)

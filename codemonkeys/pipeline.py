@@ -35,6 +35,7 @@ from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, StageTimes
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
 from codemonkeys.run_summary import write_status
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
@@ -150,7 +151,7 @@ def require_docker(rt: Runtime) -> None:
     from codemonkeys.sandbox.base import SandboxError
     from codemonkeys.sandbox.docker_client import docker_client
 
-    if rt.config.sandbox.kind != "docker":
+    if not sandbox_kind(rt.config.sandbox.kind).needs_engine:
         return
     try:
         docker_client()

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from codemonkeys.config import Config
+from codemonkeys.config import Config, SandboxKindName
 from codemonkeys.context.scan_cost import ScanEstimate
 from codemonkeys.errors import CodemonkeysError
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
@@ -52,7 +53,7 @@ class SolveOptions(BaseModel):
     include_uncommitted: bool = False
     image: str | None = None
     dockerfile: Path | None = None
-    sandbox: Literal["docker", "local"] = "docker"
+    sandbox: SandboxKindName = "docker"
     apply: bool = False
     branch: str | None = None
     run_dir: Path | None = None
@@ -189,7 +190,7 @@ def prepare_environment(
 
     plan = detect_environment(tree)
     language = default_test_language(plan.kind)
-    if opts.sandbox == "local":
+    if not sandbox_kind(opts.sandbox).isolated:
         observer.message(
             "--sandbox local runs model-written code as host processes, "
             "without isolation or network limits.",

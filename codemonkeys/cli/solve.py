@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -23,6 +23,7 @@ from codemonkeys.cli.options import (
     SetOpt,
     VerboseOpt,
 )
+from codemonkeys.config import SandboxKindName
 from codemonkeys.errors import UsageError
 
 RepoOpt = Annotated[
@@ -85,12 +86,13 @@ def issue_text(
     return issue or ""
 
 
-def sandbox_kind(value: str) -> Literal["docker", "local"]:
-    if value == "docker":
-        return "docker"
-    if value == "local":
-        return "local"
-    raise UsageError("--sandbox is docker or local")
+def sandbox_kind(value: str) -> SandboxKindName:
+    from codemonkeys.sandbox.kinds import KINDS  # command body: the sandbox package loads on use
+
+    for kind in KINDS:
+        if value == kind:
+            return kind
+    raise UsageError(f"--sandbox is {' or '.join(KINDS)}")
 
 
 def solve(

@@ -10,6 +10,7 @@ from typing import Any
 from codemonkeys.config import Config
 from codemonkeys.errors import CodemonkeysError
 from codemonkeys.pipeline import Runtime
+from codemonkeys.sandbox.kinds import sandbox_kind
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def clean_nodes(config: Config, run_id: str, resource: str) -> None:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    if config.sandbox.kind != "docker":
+    if not sandbox_kind(config.sandbox.kind).needs_engine:
         return
     task = ray.remote(_remove_orphans)
     refs = [

@@ -31,6 +31,7 @@ from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
 from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import RunStore, to_jsonable
 
 Sink = Callable[[list[Any]], None]
@@ -222,7 +223,7 @@ def remove_orphan_containers(config: Config, run_id: str) -> int:
     """Remove this run's containers that a worker of this host created and that outlived
     it (a node lost mid-problem); those of live workers, and of other hosts sharing the
     engine (pods on one Docker socket), are kept. How many were removed."""
-    if config.sandbox.kind != "docker":
+    if not sandbox_kind(config.sandbox.kind).needs_engine:
         return 0
     from codemonkeys.sandbox.images import docker_client
     from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL

@@ -1,7 +1,7 @@
 """Sandboxes: where every model-written script runs.
 
 ``open_sandbox(spec)`` gives one sandbox (Docker by default, the host-process
-``LocalSandbox`` only when ``spec.kind == "local"``); ``SandboxPool`` keeps a few warm ones
+``LocalSandbox`` for a kind that needs no engine, ``sandbox/kinds.py``); ``SandboxPool`` keeps a few warm ones
 per problem and resets them between leases. See base.py for the protocol.
 """
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from codemonkeys.sandbox.base import Sandbox, SandboxError
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.sandbox.spec import SandboxSpec
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def open_sandbox(
 ) -> Sandbox:
     """A ready sandbox for ``spec`` (at its base tree). Raises SandboxError with a clear
     message when it cannot be had (no engine, image missing, repo_path not a git repo)."""
-    if spec.kind == "local":
+    if not sandbox_kind(spec.kind).needs_engine:
         from codemonkeys.sandbox.local import LocalSandbox
 
         return LocalSandbox(spec, repo_tar=repo_tar)
@@ -82,7 +83,7 @@ class SandboxPool:
             return self._repo_tar
 
     def _client_once(self) -> Any:
-        if self._client is None and self.spec.kind == "docker":
+        if self._client is None and sandbox_kind(self.spec.kind).needs_engine:
             from codemonkeys.sandbox.images import docker_client
 
             self._client = docker_client()

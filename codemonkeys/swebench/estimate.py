@@ -15,6 +15,7 @@ from codemonkeys.config import Config
 from codemonkeys.context.files import enumerate_files
 from codemonkeys.context.scan_cost import ScanCost, ScanEstimate, estimate_scan
 from codemonkeys.pipeline import Observer
+from codemonkeys.sandbox.kinds import sandbox_kind
 
 
 def _tree_estimate(problem: Any, config: Config, client: Any) -> ScanEstimate:
@@ -54,7 +55,7 @@ def estimate_swebench(
     from codemonkeys.swebench.images import image_present
 
     client = None
-    if config.sandbox.kind == "docker":
+    if sandbox_kind(config.sandbox.kind).needs_engine:
         client = docker_client()
     full: dict[str, ScanCost] = {}
     kept: dict[str, ScanCost] = {}

@@ -15,6 +15,7 @@ from codemonkeys.pipeline import Runtime, result_fingerprint, solve_problem
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, Status
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
 
 DATASET_FILE = "dataset.jsonl"
@@ -57,7 +58,7 @@ def image_aware_solver(remove_images: bool):
         )
 
         client = None
-        if rt.config.sandbox.kind == "docker" and problem.image:
+        if sandbox_kind(rt.config.sandbox.kind).needs_engine and problem.image:
             try:
                 client = docker_client()
                 ensure_instance_image(problem.image, client)
