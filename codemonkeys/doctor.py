@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from codemonkeys.config import Config
 from codemonkeys.llm import api_key_env
+from codemonkeys.sandbox.docker_client import EngineUnreachable, docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
 
 Status = Literal["ok", "warn", "fail"]
@@ -34,8 +35,6 @@ def _python() -> Check:
 
 
 def _docker(config: Config) -> list[Check]:
-    from codemonkeys.sandbox.docker_client import EngineUnreachable, docker_client
-
     missing: Status = "fail" if sandbox_kind(config.sandbox.kind).needs_engine else "warn"
     try:
         client = docker_client(timeout=10)

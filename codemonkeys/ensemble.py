@@ -31,6 +31,7 @@ from codemonkeys.candidates import CandidateSet, candidate_id
 from codemonkeys.config import Config
 from codemonkeys.errors import Interrupted
 from codemonkeys.execution import ExecutionCache, Script
+from codemonkeys.generation.stage import run_testing_state_machine
 from codemonkeys.predictions import (
     PredictionFormat,
     PredictionsError,
@@ -218,8 +219,6 @@ def generate_tests_with_testing_machine(
     stage's, reused; resumable records ``ensemble-tests-<i>``) in parallel and return the
     tests the model approved. Their runs on the original code land in ``cache``, so the
     matrix does not repeat them."""
-    from codemonkeys.generation.stage import run_testing_state_machine
-
     n = config.selection.ensemble_test_trajectories
 
     def one(i: int) -> Script | None:

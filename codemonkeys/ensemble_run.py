@@ -12,12 +12,19 @@ from pydantic import BaseModel
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
+from codemonkeys.ensemble import (
+    export_predictions,
+    load_predictions,
+    load_run_candidates,
+    merge_candidates,
+)
 from codemonkeys.pipeline import Observer, Runtime, open_run, require_docker
 from codemonkeys.predictions import PredictionFormat
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.run_summary import RunSummary, write_status
-from codemonkeys.store import disk_full_error
+from codemonkeys.store import RunStore, disk_full_error
+from codemonkeys.swebench.dataset import load_dataset, select
 from codemonkeys.swebench.jobs import image_aware_solver, problems_from_rows, record_dataset
 
 if TYPE_CHECKING:
@@ -87,10 +94,6 @@ def _merge(
 ) -> tuple[dict[str, CandidateSet], MergeReport, list[dict[str, Any]]]:
     """The predictions (and the own run's candidates) merged per selected instance, the
     counts (said on the console) and the dataset rows selected."""
-    from codemonkeys.ensemble import load_predictions, load_run_candidates, merge_candidates
-    from codemonkeys.store import RunStore
-    from codemonkeys.swebench.dataset import load_dataset, select
-
     rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
     sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -109,8 +112,6 @@ def _merge(
 
 def _export(rt: Runtime, results: list[ProblemResult], out: Path | None) -> Path:
     """The chosen patches in the harness format (``.json``: the dict form, else JSON lines)."""
-    from codemonkeys.ensemble import export_predictions
-
     chosen = {r.id: r.chosen_patch for r in results}
     path = out or rt.store.root / "predictions.jsonl"
     fmt: PredictionFormat = "json" if path.suffix == ".json" else "jsonl"

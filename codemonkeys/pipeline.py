@@ -27,15 +27,23 @@ from typing import TYPE_CHECKING, Any
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.ensemble import ensemble_problem
 from codemonkeys.errors import BudgetExceeded, Interrupted
+from codemonkeys.execution import ExecutionCache
+from codemonkeys.generation.stage import run_generation
 from codemonkeys.llm import ModelHub
+from codemonkeys.llm.base import ModelError
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, StageTimes
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
 from codemonkeys.run_summary import write_status
+from codemonkeys.sandbox import SandboxPool, spec_from_config
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
@@ -148,9 +156,6 @@ def require_docker(rt: Runtime) -> None:
     """With the Docker sandbox, make sure the engine answers before any problem starts. If
     it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
     carries one clear message for the CLI."""
-    from codemonkeys.sandbox.base import SandboxError
-    from codemonkeys.sandbox.docker_client import docker_client
-
     if not sandbox_kind(rt.config.sandbox.kind).needs_engine:
         return
     try:
@@ -203,8 +208,6 @@ def solve_problem(
 
     With ``candidates`` (ensembling other systems' patches) context and generation are
     skipped: tests are written where the candidates bring none, then the same selection."""
-    from codemonkeys.sandbox import SandboxPool, spec_from_config
-
     done = load_result(rt, problem.id)
     if done is not None and done.finished:
         rt.observer.problem_resumed(done)
@@ -246,8 +249,6 @@ def _run_stages(
 ) -> None:
     """Context and generation (unless ``candidates`` are given), then selection; the
     outcome goes into ``result``."""
-    from codemonkeys.execution import ExecutionCache
-
     cache = ExecutionCache(pool.lease, timeout=rt.config.sandbox.script_timeout_s)
     ensembled = candidates is not None
     if candidates is None:
@@ -273,10 +274,7 @@ def _select(
 ) -> SelectionRecord:
     """The selection stage; ensembled candidates first get tests where they bring none."""
     if ensembled:
-        from codemonkeys.ensemble import ensemble_problem
-
         return ensemble_problem(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
-    from codemonkeys.selection.stage import run_selection
 
     return run_selection(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
 
@@ -314,8 +312,7 @@ def _generate_candidates(
     times: StageTimes,
 ) -> CandidateSet:
     """Context then generation: the distinct patches and tests of the trajectories."""
-    from codemonkeys.context.stage import run_context
-    from codemonkeys.generation.stage import run_generation
+    from codemonkeys.context.stage import run_context  # deferred: loads bm25s only when used
 
     with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
@@ -353,10 +350,7 @@ def _generate_candidates(
 
 def _infrastructure(e: Exception) -> bool:
     """A provider, sandbox or Docker failure (not the problem's own fault)."""
-    from docker.errors import DockerException
-
-    from codemonkeys.llm.base import ModelError
-    from codemonkeys.sandbox.base import SandboxError
+    from docker.errors import DockerException  # deferred: docker loads only when used
 
     return isinstance(e, ModelError | SandboxError | DockerException)
 

@@ -23,12 +23,25 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from codemonkeys.config import Config, SandboxKindName
-from codemonkeys.context.scan_cost import ScanEstimate
+from codemonkeys.context.files import enumerate_files
+from codemonkeys.context.prefilter import apply_prefilter
+from codemonkeys.context.scan_cost import ScanEstimate, estimate_scan
+from codemonkeys.environment import (
+    EnvironmentBuildError,
+    build_environment_image,
+    build_from_dockerfile,
+    default_test_language,
+    detect_environment,
+)
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.llm import check_models, check_prices
 from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.tokens import count_tokens
 from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox import ensure_image, image_exists
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
@@ -152,8 +165,6 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
 def ensure_sandbox_image(image: str, client: DockerClient, observer: Observer) -> None:
     """Build the generic sandbox image when absent: from a registry base when one is
     reachable, else offline from Debian packages."""
-    from codemonkeys.sandbox import image_exists
-
     if image_exists(image, client):
         return
     observer.message(f"building the generic sandbox image {image} (once) ...")
@@ -180,14 +191,6 @@ def prepare_environment(
     opts: SolveOptions, config: Config, tree: Path, observer: SolveObserver
 ) -> tuple[str | None, Literal["python", "shell"]]:
     """The image to run tests in, and the test-script language for the project."""
-    from codemonkeys.environment import (
-        EnvironmentBuildError,
-        build_environment_image,
-        build_from_dockerfile,
-        default_test_language,
-        detect_environment,
-    )
-
     plan = detect_environment(tree)
     language = default_test_language(plan.kind)
     if not sandbox_kind(opts.sandbox).isolated:
@@ -198,12 +201,9 @@ def prepare_environment(
         )
         observer.message(plan.describe())
         return None, language
-    from codemonkeys.sandbox.docker_client import docker_client
 
     client = docker_client()  # EngineUnreachable: the one message and fix
     if opts.image:
-        from codemonkeys.sandbox import ensure_image
-
         ensure_image(opts.image, client)
         observer.message(f"environment: your image {opts.image}")
         return opts.image, language
@@ -254,8 +254,7 @@ def solve(
 def _solve(
     opts: SolveOptions, config: Config, observer: SolveObserver, stop: threading.Event | None
 ) -> SolveOutcome:
-    from codemonkeys.llm import check_models, check_prices
-    from codemonkeys.localrepo import export_tree, open_repo
+    from codemonkeys.localrepo import export_tree, open_repo  # deferred: loads git only when used
 
     # 1. fail fast: a model, a checkout, a base commit
     check_models(config.models)
@@ -303,11 +302,6 @@ def print_estimates(
     issue: str, tree: Path, paths: list[str], config: Config, observer: SolveObserver
 ) -> tuple[Estimate, ScanEstimate]:
     """The whole run's cost range and the relevance scan's price, printed with the cap."""
-    from codemonkeys.context.files import enumerate_files
-    from codemonkeys.context.prefilter import apply_prefilter
-    from codemonkeys.context.scan_cost import estimate_scan
-    from codemonkeys.llm.tokens import count_tokens
-
     enum = enumerate_files(tree, paths, config.context)
     scanned = (
         apply_prefilter(issue, tree, enum, config.context) if config.context.prefilter else enum

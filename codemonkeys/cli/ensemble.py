@@ -61,7 +61,10 @@ def ensemble(
     ray: RayOpt = None,
 ) -> None:
     """Select among other systems' patches with model-written tests (no labels needed)."""
+    # command body: loads only when the command runs
     from codemonkeys.cli.display import ProgressObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
 
     inputs = ConfigInputs(

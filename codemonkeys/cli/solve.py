@@ -80,7 +80,7 @@ def issue_text(
         with user_errors_from(OSError):
             return issue_file.read_text(encoding="utf-8", errors="replace")
     if github_issue is not None:
-        from codemonkeys.github import fetch_issue
+        from codemonkeys.github import fetch_issue  # command body: loads only when the command runs
 
         return fetch_issue(github_issue, api_base=github_api).text
     return issue or ""
@@ -118,8 +118,11 @@ def solve(
     verbose: VerboseOpt = False,
 ) -> None:
     """Solve one issue in a local repository: the chosen patch, its votes, cost and time."""
+    # command body: loads only when the command runs
     from codemonkeys.cli.display import ConsoleObserver
-    from codemonkeys.solve import SolveOptions
+    from codemonkeys.solve import SolveOptions  # command body: loads only when the command runs
+
+    # command body: loads only when the command runs
     from codemonkeys.solve import solve as run_solve
 
     inputs = ConfigInputs(

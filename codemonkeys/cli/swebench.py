@@ -82,9 +82,12 @@ def run_label(dataset: str, name: str | None) -> str:
 
 
 def _estimate(opts: SwebenchRunOptions, cfg: Config) -> None:
+    # command body: loads only when the command runs
     from codemonkeys.cli.display import ConsoleObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.swebench.estimate import estimate_swebench
-    from codemonkeys.swebench.run import load_rows
+    from codemonkeys.swebench.run import load_rows  # command body: loads only when the command runs
 
     with user_errors_from(ValueError):
         estimate_swebench(
@@ -116,7 +119,10 @@ def swebench_run(
     ray: RayOpt = None,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    # command body: loads only when the command runs
     from codemonkeys.cli.display import ProgressObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
     inputs = ConfigInputs(
@@ -179,6 +185,7 @@ def swebench_evaluate(
 ) -> None:
     """Grade a run's chosen patches and distinct final candidates with the official
     swebench harness."""
+    # command body: loads only when the command runs
     from codemonkeys.swebench.run import evaluate_run
 
     setup_logging(verbose)

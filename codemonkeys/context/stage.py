@@ -23,6 +23,8 @@ from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
 from codemonkeys.context.ranking import rank_files
 from codemonkeys.context.records import ContextRecord, RelevantFile
 from codemonkeys.context.relevance import RelevanceRecord, run_relevance
+from codemonkeys.context.relevance_batch import run_relevance_batches
+from codemonkeys.llm.batch import batch_api
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.store import RunStore
@@ -112,9 +114,6 @@ def _batch_scan(
     config: Config,
 ) -> None:
     """The batch part of the scan; what it leaves undecided the interactive scan asks."""
-    from codemonkeys.context.relevance_batch import run_relevance_batches
-    from codemonkeys.llm.batch import batch_api
-
     api = batch_api(hub.provider("relevance"))
     if api is None:
         log.warning("%s: %s has no batch API; the scan runs interactively", problem.id, model_name)

@@ -25,14 +25,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemonkeys.config import Config
+from codemonkeys.distributed.coordinator import STOPPED
 from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
 from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox.images import docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
 from codemonkeys.store import RunStore, to_jsonable
+from codemonkeys.tempdirs import temp_dir
 
 Sink = Callable[[list[Any]], None]
 Solve = Callable[[Runtime, Problem, Gold | None], ProblemResult]
@@ -120,9 +124,7 @@ class RemoteCostTracker(CostTracker):
         self.coordinator = coordinator
 
     def check(self, problem_id: str) -> None:
-        import ray
-
-        from codemonkeys.distributed.coordinator import STOPPED
+        import ray  # deferred: ray loads only when used
 
         if self.stop.is_set():
             raise Interrupted("run interrupted: no new model calls are started")
@@ -134,7 +136,7 @@ class RemoteCostTracker(CostTracker):
             raise BudgetExceeded(reason)
 
     def add(self, problem_id: str, stage: str, cost: float) -> None:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         super().add(problem_id, stage, cost)
         ray.get(self.coordinator.add.remote(problem_id, cost))
@@ -150,7 +152,7 @@ class RemoteEndpointLimit(EndpointLimit):
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         if not ray.get(self.coordinator.acquire.remote(self.key, self.attempt)):
             self.stop.set()
@@ -184,7 +186,7 @@ class StreamingObserver(Observer):
 
 def node_name() -> str:
     """This node as the progress display names it: address and the start of its id."""
-    import ray
+    import ray  # deferred: ray loads only when used
 
     ip = ray.util.get_node_ip_address()
     return f"{ip}/{ray.get_runtime_context().get_node_id()[:6]}"
@@ -225,8 +227,6 @@ def remove_orphan_containers(config: Config, run_id: str) -> int:
     engine (pods on one Docker socket), are kept. How many were removed."""
     if not sandbox_kind(config.sandbox.kind).needs_engine:
         return 0
-    from codemonkeys.sandbox.images import docker_client
-    from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
 
     mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
     removed = 0
@@ -253,9 +253,7 @@ def _alive(pid_text: str) -> bool:
 
 def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemResult:
     """The body of the Ray task: the problem through ``solve`` on this node."""
-    import ray
-
-    from codemonkeys.tempdirs import temp_dir
+    import ray  # deferred: ray loads only when used
 
     if ray.get(coordinator.is_stopped.remote()):
         return ProblemResult(id=job.problem.id, status="interrupted", error="run interrupted")

@@ -15,13 +15,15 @@ from codemonkeys.config import Config
 from codemonkeys.context.files import enumerate_files
 from codemonkeys.context.scan_cost import ScanCost, ScanEstimate, estimate_scan
 from codemonkeys.pipeline import Observer
+from codemonkeys.sandbox import spec_from_config
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.pool import open_sandbox
+from codemonkeys.swebench.dataset import DatasetError, to_problem
+from codemonkeys.swebench.images import image_present
 
 
 def _tree_estimate(problem: Any, config: Config, client: Any) -> ScanEstimate:
-    from codemonkeys.sandbox import spec_from_config
-    from codemonkeys.sandbox.pool import open_sandbox
-
     with tempfile.TemporaryDirectory(prefix="codemonkeys-estimate-") as tmp:
         box = open_sandbox(spec_from_config(problem, config.sandbox), client=client)
         try:
@@ -50,10 +52,6 @@ def estimate_swebench(
     rows: list[dict[str, Any]], config: Config, observer: Observer
 ) -> ScanEstimate:
     """Print each problem's scan estimate and return the totals (same shape)."""
-    from codemonkeys.sandbox.docker_client import docker_client
-    from codemonkeys.swebench.dataset import DatasetError, to_problem
-    from codemonkeys.swebench.images import image_present
-
     client = None
     if sandbox_kind(config.sandbox.kind).needs_engine:
         client = docker_client()

@@ -7,16 +7,21 @@ sure of before a problem (and removed after it when asked), and the rows kept in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from codemonkeys.candidates import CandidateSet
 from codemonkeys.pipeline import Runtime, result_fingerprint, solve_problem
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, Status
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
+from codemonkeys.swebench.dataset import DatasetError, to_problem
+from codemonkeys.swebench.images import ImageMissing, ensure_instance_image, remove_instance_image
 
 DATASET_FILE = "dataset.jsonl"
 
@@ -26,8 +31,6 @@ def problems_from_rows(
 ) -> Iterator[tuple[Problem, Gold | None]]:
     """Rows as problems, lazily; a row that cannot become a problem is a failed result
     naming the row and the field, and the others go on."""
-    from codemonkeys.swebench.dataset import DatasetError, to_problem
-
     for row in rows:
         try:
             problem, gold = to_problem(row)
@@ -42,21 +45,13 @@ def problems_from_rows(
         yield problem, gold
 
 
-def image_aware_solver(remove_images: bool):
+def image_aware_solver(remove_images: bool) -> Callable[..., ProblemResult]:
     """solve_problem preceded by making sure the instance image is there (one pull
     attempt), and optionally followed by removing it."""
 
     def solve(
-        rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
+        rt: Runtime, problem: Problem, gold: Gold | None, candidates: CandidateSet | None = None
     ) -> ProblemResult:
-        from codemonkeys.sandbox.base import SandboxError
-        from codemonkeys.sandbox.docker_client import docker_client
-        from codemonkeys.swebench.images import (
-            ImageMissing,
-            ensure_instance_image,
-            remove_instance_image,
-        )
-
         client = None
         if sandbox_kind(rt.config.sandbox.kind).needs_engine and problem.image:
             try:

@@ -19,8 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from codemonkeys.candidates import candidate_id
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
+from codemonkeys.distributed.driver import RayOptions
+from codemonkeys.ensemble import export_predictions
 from codemonkeys.pipeline import (
     Observer,
     RunSummary,
@@ -30,8 +33,12 @@ from codemonkeys.pipeline import (
     write_status,
 )
 from codemonkeys.records import Record
+from codemonkeys.run_patches import patch_identity, patches_for_grading
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.store import RunStore, read_jsonl
+from codemonkeys.swebench.dataset import harness_row, load_dataset, select
+from codemonkeys.swebench.evaluate import EMPTY, Verdict, grade_candidates
+from codemonkeys.swebench.evaluate_ray import grader
 from codemonkeys.swebench.jobs import (
     DATASET_FILE,
     image_aware_solver,
@@ -61,8 +68,6 @@ class SwebenchRunOptions(BaseModel):
 
 
 def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
-    from codemonkeys.swebench.dataset import load_dataset, select
-
     rows = load_dataset(opts.dataset, split=opts.split)
     return select(
         rows,
@@ -76,8 +81,6 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
 
 def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     """predictions.jsonl (harness format) from every finished problem of the run."""
-    from codemonkeys.ensemble import export_predictions
-
     path = path or rt.store.root / PREDICTIONS_FILE
     selections: dict[str, str] = {}
     for pid in rt.store.problem_ids():
@@ -142,8 +145,6 @@ def _patches_to_grade(
     harness run, and its cached verdict, across reruns): with ``candidates``, selection's
     candidates and each trajectory's final patch (coverage); with ``intermediate`` every
     intermediate edit too (the serial-scaling curve, at many more harness runs)."""
-    from codemonkeys.run_patches import patches_for_grading
-
     chosen = store.record_data(pid, Record.RESULT).get("chosen_patch") or ""
     patches: dict[str, str] = {}
     if chosen.strip():
@@ -172,8 +173,6 @@ def _label_recorded_ids(
 
 def row_digest(row: dict[str, Any]) -> str:
     """What a verdict depends on besides the patch: the row the harness grades with."""
-    from codemonkeys.swebench.dataset import harness_row
-
     text = json.dumps(harness_row(row), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -197,9 +196,6 @@ def evaluation_record(
     ``chosen`` the same as a boolean, null when ungraded (with the ``reason``);
     ``candidates`` every graded patch by identity (``identify``, default
     ``candidate_id``; null: ungraded, see ``ungraded``)."""
-    from codemonkeys.candidates import candidate_id
-    from codemonkeys.swebench.evaluate import EMPTY
-
     identify = identify or candidate_id
     chosen = verdicts[identify(chosen_patch)] if chosen_patch.strip() else EMPTY
     record: dict[str, Any] = {
@@ -235,16 +231,11 @@ def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
     """``local`` (grade_candidates), or each problem graded on a node of the cluster."""
     if ray is None:
         return local
-    from codemonkeys.distributed.driver import RayOptions
-    from codemonkeys.swebench.evaluate_ray import grader
-
     return grader(RayOptions(address=ray))
 
 
-def _known_verdict(resolved: bool) -> Any:
+def _known_verdict(resolved: bool) -> Verdict:
     """An earlier evaluation's verdict, as the harness would give it again."""
-    from codemonkeys.swebench.evaluate import Verdict
-
     return Verdict(resolved=resolved, status="resolved" if resolved else "unresolved")
 
 
@@ -272,11 +263,6 @@ def evaluate_run(
     each distinct patch once (``intermediate``: every intermediate edit too; ``ray``: on a
     cluster's nodes); writes problems/<id>/evaluation.json, returns a summary. Patches graded
     earlier are not sent again; ungraded ones (image gone, harness failure) are retried."""
-    from codemonkeys.ensemble import export_predictions
-    from codemonkeys.run_patches import patch_identity
-    from codemonkeys.store import RunStore
-    from codemonkeys.swebench.evaluate import grade_candidates
-
     by_id = {r["instance_id"]: r for r in read_dataset_rows(run_dir)}
     store = RunStore(run_dir)
     chosen: dict[str, str] = {}
