@@ -26,13 +26,6 @@ from codemonkeys.config import Config, SandboxKindName
 from codemonkeys.context.files import enumerate_files
 from codemonkeys.context.prefilter import apply_prefilter
 from codemonkeys.context.scan_cost import ScanEstimate, estimate_scan
-from codemonkeys.environment import (
-    EnvironmentBuildError,
-    build_environment_image,
-    build_from_dockerfile,
-    default_test_language,
-    detect_environment,
-)
 from codemonkeys.errors import CodemonkeysError
 from codemonkeys.llm import check_models, check_prices
 from codemonkeys.llm.pricing import Pricing
@@ -42,6 +35,13 @@ from codemonkeys.problem import Problem, safe_name
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.sandbox import ensure_image, image_exists
 from codemonkeys.sandbox.docker_client import docker_client
+from codemonkeys.sandbox.environment import (
+    EnvironmentBuildError,
+    build_environment_image,
+    build_from_dockerfile,
+    default_test_language,
+    detect_environment,
+)
 from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir

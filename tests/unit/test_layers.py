@@ -68,7 +68,6 @@ INFRASTRUCTURE = (
     "codemonkeys.prompts",
     "codemonkeys.github",
     "codemonkeys.localrepo",
-    "codemonkeys.environment",
 )
 READERS = (
     "codemonkeys.report",
