@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ from codemonkeys.llm.tokens import count_tokens
 from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.run_records import ProblemResult
-from codemonkeys.sandbox import ensure_image, image_exists
+from codemonkeys.sandbox import ensure_image
 from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.environment import (
     EnvironmentBuildError,
@@ -41,19 +39,14 @@ from codemonkeys.sandbox.environment import (
     build_from_dockerfile,
     default_test_language,
     detect_environment,
+    ensure_sandbox_image,
 )
 from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-
     from codemonkeys.localrepo import LocalRepo
-
-log = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class SolveError(CodemonkeysError, RuntimeError):
@@ -162,31 +155,6 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
     )
 
 
-def ensure_sandbox_image(image: str, client: DockerClient, observer: Observer) -> None:
-    """Build the generic sandbox image when absent: from a registry base when one is
-    reachable, else offline from Debian packages."""
-    if image_exists(image, client):
-        return
-    observer.message(f"building the generic sandbox image {image} (once) ...")
-    t0 = time.monotonic()
-    try:
-        client.images.build(
-            path=str(ROOT / "containers"), dockerfile="Dockerfile", tag=image, rm=True, pull=True
-        )
-    except Exception as e:
-        log.info("registry build failed (%s); building offline from Debian packages", e)
-        proc = subprocess.run(
-            ["bash", str(ROOT / "containers" / "build-offline-image.sh"), image],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise SolveError(
-                f"could not build the sandbox image {image}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            ) from None
-    observer.message(f"sandbox image built in {time.monotonic() - t0:.0f}s")
-
-
 def prepare_environment(
     opts: SolveOptions, config: Config, tree: Path, observer: SolveObserver
 ) -> tuple[str | None, Literal["python", "shell"]]:
@@ -215,7 +183,7 @@ def prepare_environment(
                 f"environment: {opts.dockerfile} built as {tag} in {time.monotonic() - t0:.0f}s"
             )
             return tag, language
-        ensure_sandbox_image(config.sandbox.image, client, observer)
+        ensure_sandbox_image(config.sandbox.image, client, observer.message)
         observer.message(plan.describe())
         built = build_environment_image(tree, plan, base_image=config.sandbox.image, client=client)
         observer.message(built.describe(plan))

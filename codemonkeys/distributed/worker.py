@@ -12,9 +12,6 @@ seeded copies, so a problem retried on another node never pays a recorded call t
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,9 +29,8 @@ from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
 from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
-from codemonkeys.sandbox.images import docker_client
+from codemonkeys.sandbox.images import remove_host_orphans
 from codemonkeys.sandbox.kinds import sandbox_kind
-from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
 from codemonkeys.store import RunStore, to_jsonable
 from codemonkeys.tempdirs import temp_dir
 
@@ -227,28 +223,7 @@ def remove_orphan_containers(config: Config, run_id: str) -> int:
     engine (pods on one Docker socket), are kept. How many were removed."""
     if not sandbox_kind(config.sandbox.kind).needs_engine:
         return 0
-
-    mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
-    removed = 0
-    with contextlib.suppress(Exception):  # an engine hiccup must not cost the problem
-        for c in docker_client().containers.list(all=True, filters={"label": mine}):
-            if not _alive((c.labels or {}).get(PID_LABEL, "")):
-                with contextlib.suppress(Exception):  # gone meanwhile
-                    c.remove(force=True)
-                    removed += 1
-    return removed
-
-
-def _alive(pid_text: str) -> bool:
-    try:
-        os.kill(int(pid_text), 0)
-    except ValueError:
-        return True  # no owner recorded: not ours to judge
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return remove_host_orphans(run_id)
 
 
 def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemResult:
