@@ -36,8 +36,9 @@ from codemonkeys.records import Record
 from codemonkeys.run_patches import patch_identity, patches_for_grading
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.store import RunStore, read_jsonl
+from codemonkeys.swebench import evaluate as harness
 from codemonkeys.swebench.dataset import harness_row, load_dataset, select
-from codemonkeys.swebench.evaluate import EMPTY, Verdict, grade_candidates
+from codemonkeys.swebench.evaluate import EMPTY, Verdict
 from codemonkeys.swebench.evaluate_ray import grader
 from codemonkeys.swebench.jobs import (
     DATASET_FILE,
@@ -284,7 +285,7 @@ def evaluate_run(
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
     }
-    graded = _grader(ray, grade_candidates)(
+    graded = _grader(ray, harness.grade_candidates)(  # looked up per call: tests record it
         {pid: ps for pid, ps in to_send.items() if ps},
         [by_id[i] for i in chosen],
         run_id_prefix=f"{run_dir.name}.eval",
