@@ -32,7 +32,7 @@ from codemonkeys.problem import Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import RETRYABLE_FALLBACKS
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
+from codemonkeys.selection.fusion import FusedRanking, FusionRule, VerifierEvidence, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits
 from codemonkeys.selection.records import SelectionRecord, StrippedEdit
@@ -181,18 +181,21 @@ def fuse_evidence(record: SelectionRecord, rule: FusionRule) -> FusedRanking:
     """The fused ranking of ``record``'s candidates from its matrix and regression runs."""
     ids = [c.id for c in record.candidates]
     reg = record.regression
-    return fuse(
-        ids,
-        record.votes,
-        {m: cl.size for cl in record.clusters for m in cl.members},
-        {
-            cid: not never_applied(record.matrix, cid)
+    votes: VerifierEvidence = {cid: {"votes": n} for cid, n in record.votes.items()}
+    clusters: VerifierEvidence = {
+        m: {"cluster_size": cl.size} for cl in record.clusters for m in cl.members
+    }
+    applies: VerifierEvidence = {
+        cid: {
+            "applies": not never_applied(record.matrix, cid)
             and not (reg and reg.candidates.get(cid) and reg.candidates[cid].status == "no-apply")
-            for cid in ids
-        },
-        {cid: reg.regressions_of(cid) for cid in ids} if reg else {},
-        rule,
+        }
+        for cid in ids
+    }
+    regressions: VerifierEvidence = (
+        {cid: {"regressions": reg.regressions_of(cid)} for cid in ids} if reg else {}
     )
+    return fuse(ids, [votes, clusters, applies, regressions], rule)
 
 
 def _broken_tests(
