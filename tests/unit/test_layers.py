@@ -32,6 +32,7 @@ JOBS = (
     "codemonkeys.swebench.run",
     "codemonkeys.swebench.estimate",
     "codemonkeys.swebench.evaluate",
+    "codemonkeys.swebench.evaluate_ray",
     "codemonkeys.doctor",
 )
 """One module per command the CLI calls."""
@@ -68,6 +69,9 @@ INFRASTRUCTURE = (
     "codemonkeys.prompts",
     "codemonkeys.github",
     "codemonkeys.localrepo",
+    "codemonkeys.candidates",
+    "codemonkeys.original_files",
+    "codemonkeys.predictions",
 )
 READERS = (
     "codemonkeys.report",
