@@ -12,14 +12,9 @@ from pydantic import BaseModel
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
-from codemonkeys.ensemble import (
-    export_predictions,
-    load_predictions,
-    load_run_candidates,
-    merge_candidates,
-)
+from codemonkeys.ensemble import load_predictions, load_run_candidates, merge_candidates
 from codemonkeys.pipeline import Observer, Runtime, open_run, require_docker
-from codemonkeys.predictions import PredictionFormat
+from codemonkeys.predictions import PredictionFormat, export_predictions
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.run_summary import RunSummary, write_status

@@ -23,7 +23,6 @@ from codemonkeys.candidates import candidate_id
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
 from codemonkeys.distributed.driver import RayOptions
-from codemonkeys.ensemble import export_predictions
 from codemonkeys.pipeline import (
     Observer,
     RunSummary,
@@ -32,6 +31,7 @@ from codemonkeys.pipeline import (
     require_docker,
     write_status,
 )
+from codemonkeys.predictions import export_predictions
 from codemonkeys.records import Record
 from codemonkeys.run_patches import patch_identity, patches_for_grading
 from codemonkeys.run_records import ProblemResult

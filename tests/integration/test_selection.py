@@ -340,12 +340,8 @@ def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_
     machine writes one, selection tells the candidates apart, the export holds the fix."""
     import json
 
-    from codemonkeys.ensemble import (
-        ensemble_problem,
-        export_predictions,
-        load_predictions,
-        merge_candidates,
-    )
+    from codemonkeys.ensemble import ensemble_problem, load_predictions, merge_candidates
+    from codemonkeys.predictions import export_predictions
 
     problem, pool, cache, patches = fixture
     iid = problem.id
