@@ -276,7 +276,7 @@ class SelectionConfig(Section):
     votes; or votes only (the paper's rule)."""
 
 
-SandboxKindName = Literal["docker", "local"]
+SandboxKindName = Literal["docker", "local", "podman"]
 """The sandbox kinds a user may pick; what each one is: ``sandbox/kinds.py``."""
 
 

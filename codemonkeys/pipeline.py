@@ -41,8 +41,7 @@ from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for 
 from codemonkeys.run_summary import write_status
 from codemonkeys.sandbox import SandboxPool, spec_from_config
 from codemonkeys.sandbox.base import SandboxError
-from codemonkeys.sandbox.docker_client import docker_client
-from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
@@ -159,7 +158,7 @@ def require_docker(rt: Runtime) -> None:
     if not sandbox_kind(rt.config.sandbox.kind).needs_engine:
         return
     try:
-        docker_client()
+        engine_client(rt.config.sandbox.kind)
     except SandboxError as e:
         rt.store.write_json(
             Path("status.json"),

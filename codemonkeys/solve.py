@@ -32,7 +32,6 @@ from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
 from codemonkeys.run_records import ProblemResult
 from codemonkeys.sandbox import ensure_image
-from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.environment import (
     EnvironmentBuildError,
     build_environment_image,
@@ -41,7 +40,7 @@ from codemonkeys.sandbox.environment import (
     detect_environment,
     ensure_sandbox_image,
 )
-from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
@@ -170,7 +169,7 @@ def prepare_environment(
         observer.message(plan.describe())
         return None, language
 
-    client = docker_client()  # EngineUnreachable: the one message and fix
+    client = engine_client(opts.sandbox)  # EngineUnreachable: the one message and fix
     if opts.image:
         ensure_image(opts.image, client)
         observer.message(f"environment: your image {opts.image}")

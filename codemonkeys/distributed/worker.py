@@ -221,9 +221,10 @@ def remove_orphan_containers(config: Config, run_id: str) -> int:
     """Remove this run's containers that a worker of this host created and that outlived
     it (a node lost mid-problem); those of live workers, and of other hosts sharing the
     engine (pods on one Docker socket), are kept. How many were removed."""
-    if not sandbox_kind(config.sandbox.kind).needs_engine:
+    kind = sandbox_kind(config.sandbox.kind)
+    if not kind.needs_engine:
         return 0
-    return remove_host_orphans(run_id)
+    return remove_host_orphans(run_id, kind.engine_host)
 
 
 def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemResult:

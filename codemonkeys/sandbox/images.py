@@ -100,14 +100,15 @@ def clean_containers(
     return removed
 
 
-def remove_host_orphans(run_id: str) -> int:
+def remove_host_orphans(run_id: str, host: str | None = None) -> int:
     """Remove ``run_id``'s containers that a process of this host created and that outlived
     it (a cluster node lost mid-problem); those of live processes, and of other hosts
-    sharing the engine, are kept. How many were removed."""
+    sharing the engine, are kept. ``host``: the engine's socket (a sandbox kind's). How many
+    were removed."""
     mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
     removed = 0
     with contextlib.suppress(Exception):  # an engine hiccup must not cost the problem
-        for c in docker_client().containers.list(all=True, filters={"label": mine}):
+        for c in docker_client(host=host).containers.list(all=True, filters={"label": mine}):
             if not _alive((c.labels or {}).get(PID_LABEL, "")):
                 with contextlib.suppress(Exception):  # gone meanwhile
                     c.remove(force=True)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from codemonkeys.sandbox.base import Sandbox, SandboxError
-from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.sandbox.spec import SandboxSpec
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,7 @@ class SandboxPool:
 
     def _client_once(self) -> Any:
         if self._client is None and sandbox_kind(self.spec.kind).needs_engine:
-            from codemonkeys.sandbox.images import docker_client
-
-            self._client = docker_client()
+            self._client = engine_client(self.spec.kind)
         return self._client
 
     def _create(self) -> Sandbox:

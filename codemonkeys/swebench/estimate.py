@@ -16,8 +16,7 @@ from codemonkeys.context.files import enumerate_files
 from codemonkeys.context.scan_cost import ScanCost, ScanEstimate, estimate_scan
 from codemonkeys.pipeline import Observer
 from codemonkeys.sandbox import spec_from_config
-from codemonkeys.sandbox.docker_client import docker_client
-from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.sandbox.pool import open_sandbox
 from codemonkeys.swebench.dataset import DatasetError, to_problem
 from codemonkeys.swebench.images import image_present
@@ -54,7 +53,7 @@ def estimate_swebench(
     """Print each problem's scan estimate and return the totals (same shape)."""
     client = None
     if sandbox_kind(config.sandbox.kind).needs_engine:
-        client = docker_client()
+        client = engine_client(config.sandbox.kind)
     full: dict[str, ScanCost] = {}
     kept: dict[str, ScanCost] = {}
     last: ScanEstimate | None = None

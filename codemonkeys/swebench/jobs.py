@@ -17,8 +17,7 @@ from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.run_records import ProblemResult, Status
 from codemonkeys.sandbox.base import SandboxError
-from codemonkeys.sandbox.docker_client import docker_client
-from codemonkeys.sandbox.kinds import sandbox_kind
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
 from codemonkeys.swebench.dataset import DatasetError, to_problem
 from codemonkeys.swebench.images import ImageMissing, ensure_instance_image, remove_instance_image
@@ -55,7 +54,7 @@ def image_aware_solver(remove_images: bool) -> Callable[..., ProblemResult]:
         client = None
         if sandbox_kind(rt.config.sandbox.kind).needs_engine and problem.image:
             try:
-                client = docker_client()
+                client = engine_client(rt.config.sandbox.kind)
                 ensure_instance_image(problem.image, client)
             except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
                 status: Status = "failed" if isinstance(e, ImageMissing) else "error"
