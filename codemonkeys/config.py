@@ -236,7 +236,7 @@ class GenerationConfig(Section):
     tokens): no warm-up wait for them."""
     adaptive: bool = False
     """Start trajectories in waves of ``adaptive_wave``; after each wave a stop rule
-    (``analysis/stopping.py``) decides to stop, continue, or widen the temperature ladder
+    (``generation/stopping.py``) decides to stop, continue, or widen the temperature ladder
     (the first wave uses the first temperature), up to ``samples`` (``generation/adaptive.py``)."""
     adaptive_wave: int = Field(default=3, ge=1)
     adaptive_agreement: float = Field(default=0.6, gt=0, le=1)
@@ -309,8 +309,12 @@ class SelectionConfig(Section):
     votes; or votes only (the paper's rule)."""
 
 
+SandboxKindName = Literal["docker", "local", "podman"]
+"""The sandbox kinds a user may pick; what each one is: ``sandbox/kinds.py``."""
+
+
 class SandboxConfig(Section):
-    kind: Literal["docker", "local"] = "docker"
+    kind: SandboxKindName = "docker"
     image: str = "codemonkeys-sandbox:latest"
     script_timeout_s: float = Field(default=100.0, gt=0)
     max_output_chars: int = Field(default=8192, ge=256)

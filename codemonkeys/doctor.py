@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from codemonkeys.config import Config
 from codemonkeys.llm import api_key_env
+from codemonkeys.sandbox.docker_client import EngineUnreachable
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -33,11 +35,9 @@ def _python() -> Check:
 
 
 def _docker(config: Config) -> list[Check]:
-    from codemonkeys.sandbox.docker_client import EngineUnreachable, docker_client
-
-    missing: Status = "fail" if config.sandbox.kind == "docker" else "warn"
+    missing: Status = "fail" if sandbox_kind(config.sandbox.kind).needs_engine else "warn"
     try:
-        client = docker_client(timeout=10)
+        client = engine_client(config.sandbox.kind, timeout=10)
         info = client.version()
     except EngineUnreachable as e:
         return [Check(name="docker engine", status=missing, detail=e.message, fix=e.fix or "")]

@@ -9,7 +9,6 @@ labels are needed.
   merged with their sources kept, counts reported; selection, which has the base files,
   then merges the same change written in other formats (``candidates.candidate_id``);
 - ``ensemble_problem``: generate tests when the instance has none, then ``run_selection``;
-- ``export_predictions``: the chosen patches in the harness format.
 
 Two label-only metrics live here for the ensembling study (``oracle_coverage``,
 ``expected_random_pick_rate``); generic reporting metrics are in ``report.py``.
@@ -29,18 +28,17 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import CandidateSet, candidate_id
 from codemonkeys.config import Config
+from codemonkeys.errors import Interrupted
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted
+from codemonkeys.generation.stage import run_testing_state_machine
 from codemonkeys.predictions import (
-    PredictionFormat,
     PredictionsError,
-    prediction_row,
     read_prediction_rows,
-    write_predictions,
 )
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
-from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.selection.records import SelectionRecord
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import RunStore
 
 if TYPE_CHECKING:
@@ -58,7 +56,6 @@ __all__ = [
     "PredictionsError",
     "ensemble_problem",
     "expected_random_pick_rate",
-    "export_predictions",
     "greedy_systems",
     "load_predictions",
     "load_resolved_matrix",
@@ -217,8 +214,6 @@ def generate_tests_with_testing_machine(
     stage's, reused; resumable records ``ensemble-tests-<i>``) in parallel and return the
     tests the model approved. Their runs on the original code land in ``cache``, so the
     matrix does not repeat them."""
-    from codemonkeys.generation.stage import run_testing_state_machine
-
     n = config.selection.ensemble_test_trajectories
 
     def one(i: int) -> Script | None:
@@ -269,22 +264,6 @@ def ensemble_problem(
         except Exception as e:  # a cost cap or a provider failure: select without tests
             log.warning("%s: test generation failed (%s); selecting without tests", problem.id, e)
     return run_selection(problem, cs, hub, pool, store, config, cache=cache)
-
-
-# -- export --------------------------------------------------------------------------------
-def export_predictions(
-    selections: Mapping[str, SelectionRecord | str | None],
-    path: Path | str,
-    model_name: str,
-    fmt: PredictionFormat = "jsonl",
-) -> Path:
-    """Write the chosen patches in the harness format. An instance without a choice gets
-    an empty patch (the harness counts it unresolved) so the file covers every instance."""
-    rows = []
-    for iid, sel in selections.items():
-        patch = sel.chosen_patch if isinstance(sel, SelectionRecord) else (sel or "")
-        rows.append(prediction_row(iid, model_name, patch))
-    return write_predictions(rows, Path(path), fmt)
 
 
 # -- label-only metrics for the ensembling study ---------------------------------------------

@@ -8,22 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
-from codemonkeys.pipeline import (
-    ProblemResult,
-    Runtime,
-    open_run,
-    require_docker,
-)
-from codemonkeys.predictions import PredictionFormat
+from codemonkeys.ensemble import load_predictions, load_run_candidates, merge_candidates
+from codemonkeys.pipeline import Observer, Runtime, open_run, require_docker
+from codemonkeys.predictions import PredictionFormat, export_predictions
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.run_summary import RunSummary, write_status
-from codemonkeys.store import disk_full_error
+from codemonkeys.store import RunStore, disk_full_error
+from codemonkeys.swebench.dataset import load_dataset, select
+from codemonkeys.swebench.jobs import image_aware_solver, problems_from_rows, record_dataset
 
 if TYPE_CHECKING:
     from codemonkeys.ensemble import MergeReport
@@ -47,25 +44,17 @@ class EnsembleOptions(BaseModel):
 def run_ensemble(
     opts: EnsembleOptions,
     config: Config,
-    console: Console,
+    observer: Observer,
     *,
     stop: threading.Event | None = None,
 ) -> tuple[Path, RunSummary]:
     """Ensemble the predictions; the predictions file written and how the run ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.progress import Progress
-    from codemonkeys.swebench.run import (
-        ProgressObserver,
-        image_aware_solver,
-        problems_from_rows,
-        record_dataset,
-    )
 
-    merged, report, rows = _merge(opts, console)
+    merged, report, rows = _merge(opts, observer)
     rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
-    progress = Progress(len(merged), mode="quiet" if opts.quiet else "auto", console=console)
-    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.observer = observer
     rt.store.write_json(Path("merge.json"), report)
     record_dataset(rt.store, rows, opts.dataset)  # makes the ensemble gradable
     by_id = {r["instance_id"]: r for r in rows}
@@ -76,7 +65,7 @@ def run_ensemble(
         return image_check(rt, problem, gold, candidates=cs)
 
     failed: list[ProblemResult] = []
-    with progress:
+    with observer.running(len(merged), rt.costs, config.run.max_cost_usd):
         # a row that cannot become a problem is recorded as failed; the others go on
         rows_to_solve = [by_id[iid] for iid in merged]
         results = execute(
@@ -87,7 +76,7 @@ def run_ensemble(
         )
         results = failed + results
         summary = write_status(rt, results, total=len(merged))
-        progress.run_status(summary.status)
+        observer.run_status(summary.status)
     if rt.store.disk_full.is_set():
         raise disk_full_error(rt.store.root)
     out = _export(rt, results, opts.out)
@@ -96,14 +85,10 @@ def run_ensemble(
 
 
 def _merge(
-    opts: EnsembleOptions, console: Console
+    opts: EnsembleOptions, observer: Observer
 ) -> tuple[dict[str, CandidateSet], MergeReport, list[dict[str, Any]]]:
     """The predictions (and the own run's candidates) merged per selected instance, the
     counts (said on the console) and the dataset rows selected."""
-    from codemonkeys.ensemble import load_predictions, load_run_candidates, merge_candidates
-    from codemonkeys.store import RunStore
-    from codemonkeys.swebench.dataset import load_dataset, select
-
     rejected: list[str] = []  # a malformed row is skipped and recorded, the others go on
     sets = [load_predictions(p, rejected=rejected) for p in opts.predictions]
     own = load_run_candidates(RunStore(opts.own_run)) if opts.own_run else None
@@ -112,8 +97,8 @@ def _merge(
     merged, report = merge_candidates(sets, own, instance_ids=[r["instance_id"] for r in rows])
     report.rejected = rejected
     for why in rejected:
-        console.print(f"[yellow]skipped a malformed row:[/] {escape(why)}")
-    console.print(
+        observer.message(f"skipped a malformed row: {why}", warning=True)
+    observer.message(
         f"candidates: {report.total} predictions, {report.empty} empty, {report.duplicates} duplicates, "
         f"{report.distinct} distinct over {report.instances} instances"
     )
@@ -122,8 +107,6 @@ def _merge(
 
 def _export(rt: Runtime, results: list[ProblemResult], out: Path | None) -> Path:
     """The chosen patches in the harness format (``.json``: the dict form, else JSON lines)."""
-    from codemonkeys.ensemble import export_predictions
-
     chosen = {r.id: r.chosen_patch for r in results}
     path = out or rt.store.root / "predictions.jsonl"
     fmt: PredictionFormat = "json" if path.suffix == ".json" else "jsonl"

@@ -62,3 +62,17 @@ class DockerUnreachable(InfrastructureError):
 
 class UsageError(CodemonkeysError):
     """Bad input found at the command line (a missing file, an option out of range)."""
+
+
+class BudgetExceeded(RuntimeError):
+    """A cost cap was reached; no new model call is started.
+
+    Here, not in ``llm/``, because the sandbox pool and every stage raise or catch it too.
+    (``llm.base`` re-exports it and ``Interrupted`` until the branches that still import
+    them from there, in ``llm/``, ``sandbox/pool.py``, ``context/relevance.py`` and
+    ``selection/matrix.py``, are merged.)"""
+
+
+class Interrupted(BudgetExceeded):
+    """The user asked the run to stop (Ctrl-C); stages stop the way they do at a cost cap:
+    save what they have and start nothing new."""

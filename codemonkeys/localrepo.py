@@ -22,6 +22,8 @@ from pathlib import Path
 import git
 
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.gittree import export_host_tree
 from codemonkeys.tempdirs import temp_dir
 
 # Used only when the user has no git identity configured, so a snapshot or fix commit
@@ -303,9 +305,6 @@ def export_tree(repo: LocalRepo, commit: str, dest: Path, subdir: str | None = N
     Reads blobs straight from the object store (``ls-tree`` + ``cat-file --batch``, the
     sandbox's own reader), so it works for snapshot commits, keeps ``export-ignore`` files
     and never depends on the working tree."""
-    from codemonkeys.sandbox.base import SandboxError
-    from codemonkeys.sandbox.gittree import export_host_tree
-
     subdir = repo.subdir if subdir is None else subdir.strip("/")
     try:
         return export_host_tree(repo.root, commit, Path(dest), subdir or None)

@@ -23,39 +23,35 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
 
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.ensemble import ensemble_problem
+from codemonkeys.errors import BudgetExceeded, Interrupted
+from codemonkeys.execution import ExecutionCache
+from codemonkeys.generation.stage import run_generation
 from codemonkeys.interrupts import StopFlag
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded, Interrupted
+from codemonkeys.llm.base import ModelError
 from codemonkeys.llm.recording import CallLog, CostTracker, replay_costs
 from codemonkeys.machine_time import TEARDOWN, SandboxSeconds, add_phase
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import ProblemResult, StageTimes
 from codemonkeys.run_summary import RunSummary as RunSummary  # re-exported for the jobs
 from codemonkeys.run_summary import write_aborted, write_status
+from codemonkeys.sandbox import SandboxPool, spec_from_config
+from codemonkeys.sandbox.base import SandboxError
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import DiskFull, RunLock, RunStore
 from codemonkeys.tempdirs import temp_dir
 
 if TYPE_CHECKING:
-    from codemonkeys.execution import ExecutionCache
-    from codemonkeys.sandbox import SandboxPool
-    from codemonkeys.selection.stage import SelectionRecord
+    from codemonkeys.selection.records import SelectionRecord
 
 log = logging.getLogger(__name__)
-
-Status = Literal["done", "failed", "error", "budget_exhausted", "interrupted", "no_candidates"]
-"""``done``: a patch was chosen; ``no_candidates``: every trajectory ended and none produced a
-patch (the model's own outcome). Both are final. ``error``: an infrastructure failure (a
-provider error after retries, a Docker/sandbox error, a relevance scan with failed calls)
-left the problem unfinished; ``failed``: any other exception; ``budget_exhausted`` /
-``interrupted``: a cost cap or Ctrl-C. These are retried by the next invocation, which
-resumes from the saved records and pays no completed call twice."""
-FINAL_STATUSES = ("done", "no_candidates")
 
 
 class Unfinished(Exception):
@@ -63,34 +59,22 @@ class Unfinished(Exception):
     status ``error`` and this reason, and retried by the next invocation."""
 
 
-class ProblemResult(BaseModel):
-    id: str
-    status: Status
-    error: str = ""
-    chosen_id: str | None = None
-    chosen_patch: str = ""
-    reason: str = ""
-    candidates: list[dict[str, Any]] = Field(default_factory=list)
-    """id, sources, votes per candidate (from the selection record)."""
-    selection_fallback: str | None = None
-    """The selection record's ``fallback_kind`` (e.g. ``model-error``: chosen by the votes
-    because the selector failed); a retryable one makes the next invocation select again."""
-    stage_seconds: dict[str, float] = Field(default_factory=dict)
-    sandbox_seconds: dict[str, SandboxSeconds] = Field(default_factory=dict)
-    """Per phase: container-seconds opening, resetting, running in, closing sandboxes."""
-    cost_usd: float = 0.0
-    finished_at: float = 0.0
-
-    @property
-    def finished(self) -> bool:
-        """Final: a rerun keeps it as is."""
-        from codemonkeys.selection.stage import RETRYABLE_FALLBACKS
-
-        return self.status in FINAL_STATUSES and self.selection_fallback not in RETRYABLE_FALLBACKS
-
-
 class Observer:
-    """Progress callbacks; the live display (progress.py) implements them. No-ops here."""
+    """What a job tells its user: progress callbacks and lines of text. No-ops here (a
+    message is logged); the CLI implements them (``cli/display.py``: the live display, the
+    console). Jobs never draw on a terminal themselves."""
+
+    @contextmanager
+    def running(self, problems: int, costs: CostTracker, cap: float | None) -> Iterator[None]:
+        """Around a job's problems (the live display shows them, with the spend and cap)."""
+        yield
+
+    def run_status(self, status: str) -> None:
+        """How the run ended (``RunSummary.status``), said before ``running`` exits."""
+
+    def message(self, text: str, *, warning: bool = False) -> None:
+        """A line of plain text for the user."""
+        (log.warning if warning else log.info)("%s", text)
 
     def problem_stage(self, problem_id: str, stage: str) -> None: ...
 
@@ -180,13 +164,10 @@ def require_docker(rt: Runtime) -> None:
     """With the Docker sandbox, make sure the engine answers before any problem starts. If
     it does not: ``status.json`` says so (status ``failed``, the reason) and ``SandboxError``
     carries one clear message for the CLI."""
-    from codemonkeys.sandbox.base import SandboxError
-    from codemonkeys.sandbox.docker_client import docker_client
-
-    if rt.config.sandbox.kind != "docker":
+    if not sandbox_kind(rt.config.sandbox.kind).needs_engine:
         return
     try:
-        docker_client()
+        engine_client(rt.config.sandbox.kind)
     except SandboxError as e:
         rt.store.write_json(
             Path("status.json"),
@@ -197,15 +178,6 @@ def require_docker(rt: Runtime) -> None:
 
 def result_fingerprint(config: Config) -> str:
     return config.fingerprint("selection")
-
-
-class StageTimes(BaseModel):
-    """Wall seconds per stage of one problem, summed over every invocation that worked on
-    it (``problems/<id>/timing.json``, saved as each stage ends or stops)."""
-
-    seconds: dict[str, float] = Field(default_factory=dict)
-    sandbox: dict[str, SandboxSeconds] = Field(default_factory=dict)
-    """Per phase (and ``teardown``): the sandboxes' container-seconds (``machine_time``)."""
 
 
 @contextmanager
@@ -248,8 +220,6 @@ def solve_problem(
 
     With ``candidates`` (ensembling other systems' patches) context and generation are
     skipped: tests are written where the candidates bring none, then the same selection."""
-    from codemonkeys.sandbox import SandboxPool, spec_from_config
-
     done = load_result(rt, problem.id)
     if done is not None and done.finished:
         rt.observer.problem_resumed(done)
@@ -300,8 +270,6 @@ def _run_stages(
 ) -> None:
     """Context and generation (unless ``candidates`` are given), then selection; the
     outcome goes into ``result``."""
-    from codemonkeys.execution import ExecutionCache
-
     cache = ExecutionCache(pool.lease, timeout=rt.config.sandbox.script_timeout_s)
     ensembled = candidates is not None
     if candidates is None:
@@ -327,10 +295,7 @@ def _select(
 ) -> SelectionRecord:
     """The selection stage; ensembled candidates first get tests where they bring none."""
     if ensembled:
-        from codemonkeys.ensemble import ensemble_problem
-
         return ensemble_problem(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
-    from codemonkeys.selection.stage import run_selection
 
     return run_selection(problem, candidates, rt.hub, pool, rt.store, rt.config, cache=cache)
 
@@ -368,8 +333,7 @@ def _generate_candidates(
     times: StageTimes,
 ) -> CandidateSet:
     """Context then generation: the distinct patches and tests of the trajectories."""
-    from codemonkeys.context.stage import run_context
-    from codemonkeys.generation.stage import run_generation
+    from codemonkeys.context.stage import run_context  # deferred: loads bm25s only when used
 
     with temp_dir("repo") as repo_dir:
         rt.observer.problem_stage(problem.id, "context")
@@ -407,10 +371,7 @@ def _generate_candidates(
 
 def _infrastructure(e: Exception) -> bool:
     """A provider, sandbox or Docker failure (not the problem's own fault)."""
-    from docker.errors import DockerException
-
-    from codemonkeys.llm.base import ModelError
-    from codemonkeys.sandbox.base import SandboxError
+    from docker.errors import DockerException  # deferred: docker loads only when used
 
     return isinstance(e, ModelError | SandboxError | DockerException)
 

@@ -14,11 +14,12 @@ malformed row's error instead and go on with the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.selection.records import SelectionRecord
 from codemonkeys.store import atomic_write_text
 
 PredictionFormat = Literal["jsonl", "json"]
@@ -140,3 +141,18 @@ def _looks_like_jsonl(text: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(row, dict) and "instance_id" in row
+
+
+def export_predictions(
+    selections: Mapping[str, SelectionRecord | str | None],
+    path: Path | str,
+    model_name: str,
+    fmt: PredictionFormat = "jsonl",
+) -> Path:
+    """Write the chosen patches in the harness format. An instance without a choice gets
+    an empty patch (the harness counts it unresolved) so the file covers every instance."""
+    rows = []
+    for iid, sel in selections.items():
+        patch = sel.chosen_patch if isinstance(sel, SelectionRecord) else (sel or "")
+        rows.append(prediction_row(iid, model_name, patch))
+    return write_predictions(rows, Path(path), fmt)

@@ -1,4 +1,5 @@
-"""The registry of per-problem records: name, file and pydantic type of each, in pipeline order.
+"""The registry of per-problem records: name and file of each, in pipeline order (each
+one's pydantic type: ``record_types.py``).
 
 Every record a problem directory holds (``runs/<run>/problems/<id>/``) is named here once;
 writers (``RunStore.save_record``/``write_json``) and readers use these names, never string
@@ -17,10 +18,7 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from typing import Any
 
 
 class Record(StrEnum):
@@ -50,32 +48,6 @@ class Record(StrEnum):
 def trajectory_name(index: int, kind: Record = Record.TRAJECTORY) -> str:
     """The record name of trajectory ``index`` (``trajectory-3``; ``ensemble-tests-0``)."""
     return f"{kind.value}-{index}"
-
-
-def record_type(record: Record) -> type[BaseModel] | None:
-    """The pydantic type a record's data validates as (None: a plain JSON document,
-    ``evaluation.json``, written by ``swebench.run.evaluation_record``)."""
-    from codemonkeys.context.stage import ContextRecord, RelevanceRecord
-    from codemonkeys.generation.adaptive import AdaptiveRecord
-    from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
-    from codemonkeys.pipeline import ProblemResult, StageTimes
-    from codemonkeys.problem import Gold, Problem
-    from codemonkeys.selection.stage import SelectionRecord
-
-    types: dict[Record, type[BaseModel]] = {
-        Record.PROBLEM: Problem,
-        Record.GOLD: Gold,
-        Record.RELEVANCE: RelevanceRecord,
-        Record.CONTEXT: ContextRecord,
-        Record.TRAJECTORY: TrajectoryRecord,
-        Record.ENSEMBLE_TESTS: TrajectoryRecord,
-        Record.GENERATION: GenerationResult,
-        Record.ADAPTIVE: AdaptiveRecord,
-        Record.SELECTION: SelectionRecord,
-        Record.TIMING: StageTimes,
-        Record.RESULT: ProblemResult,
-    }
-    return types.get(record)
 
 
 def read_json_file(path: Path) -> Any | None:

@@ -24,6 +24,7 @@ from codemonkeys.records import (
     trajectory_name,
     unwrap,
 )
+from codemonkeys.selection.records import SelectionRecord
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +127,14 @@ def patches_for_grading(problem_dir: Path | str, *, intermediate: bool = True) -
             for p in trajectory_attempt_patches(traj):
                 add(p)
     return patches
+
+
+def alias_stripped(labels: dict[str, bool], selection: SelectionRecord) -> None:
+    """Selection strips test-file hunks from candidates, which changes their ids; graded
+    labels are keyed by the stripped id. Give the original (trajectory) id the same label;
+    an edit that only touched test files (no stripped id) is an empty patch: wrong."""
+    for s in selection.stripped:
+        if s.new_id is None:
+            labels.setdefault(s.original_id, False)
+        elif s.new_id in labels:
+            labels.setdefault(s.original_id, labels[s.new_id])

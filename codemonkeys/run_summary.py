@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.llm.recording import CostTracker
+from codemonkeys.run_records import ProblemResult
 from codemonkeys.store import DiskFull, RunStore
-
-if TYPE_CHECKING:
-    from codemonkeys.pipeline import ProblemResult, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,20 @@ EXIT_CODES = {
 (its error is in its result.json; a rerun retries it), 3 the cost cap stopped the run,
 4 the disk filled up, 130 interrupted (Ctrl-C; 143 for SIGTERM: the CLI exits 128 + the
 signal). A rerun of the same command resumes in every case."""
+
+
+class RunState(Protocol):
+    """What the summary reads of a run (``pipeline.Runtime`` has it): the store, the stop
+    flag and the spend against the caps."""
+
+    @property
+    def store(self) -> RunStore: ...
+
+    @property
+    def stop(self) -> threading.Event: ...
+
+    @property
+    def costs(self) -> CostTracker: ...
 
 
 class RunSummary(BaseModel):
@@ -87,7 +101,7 @@ def write_aborted(store: RunStore, signum: int) -> None:
     )
 
 
-def run_status(rt: Runtime) -> RunStatus:
+def run_status(rt: RunState) -> RunStatus:
     if rt.store.disk_full.is_set():
         return "disk_full"
     if rt.stop.is_set():
@@ -97,7 +111,9 @@ def run_status(rt: Runtime) -> RunStatus:
     return "finished"
 
 
-def write_status(rt: Runtime, results: list[ProblemResult], total: int | None = None) -> RunSummary:
+def write_status(
+    rt: RunState, results: list[ProblemResult], total: int | None = None
+) -> RunSummary:
     """status.json for this invocation's ``results`` (``total``: how many problems the
     invocation meant to run; those it never started are counted ``not_started``)."""
     by_status: dict[str, int] = dict(Counter[str](r.status for r in results))

@@ -13,34 +13,39 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
-from rich.syntax import Syntax
-from rich.table import Table
 
-from codemonkeys.config import Config
-from codemonkeys.context.scan_cost import ScanEstimate
+from codemonkeys.config import Config, SandboxKindName
+from codemonkeys.context.files import enumerate_files
+from codemonkeys.context.prefilter import apply_prefilter
+from codemonkeys.context.scan_cost import ScanEstimate, estimate_scan
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.llm import check_models, check_prices
 from codemonkeys.llm.pricing import Pricing
-from codemonkeys.pipeline import Observer, ProblemResult, open_run, solve_problem, write_status
+from codemonkeys.llm.tokens import count_tokens
+from codemonkeys.pipeline import Observer, open_run, solve_problem, write_status
 from codemonkeys.problem import Problem, safe_name
+from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox import ensure_image
+from codemonkeys.sandbox.environment import (
+    EnvironmentBuildError,
+    build_environment_image,
+    build_from_dockerfile,
+    default_test_language,
+    detect_environment,
+    ensure_sandbox_image,
+)
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.store import atomic_write_text, disk_full_error
 from codemonkeys.tempdirs import temp_dir
 
 if TYPE_CHECKING:
     from codemonkeys.localrepo import LocalRepo
-
-log = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class SolveError(CodemonkeysError, RuntimeError):
@@ -53,7 +58,7 @@ class SolveOptions(BaseModel):
     include_uncommitted: bool = False
     image: str | None = None
     dockerfile: Path | None = None
-    sandbox: Literal["docker", "local"] = "docker"
+    sandbox: SandboxKindName = "docker"
     apply: bool = False
     branch: str | None = None
     run_dir: Path | None = None
@@ -84,6 +89,13 @@ class Estimate(BaseModel):
         return text
 
 
+class SolveObserver(Observer):
+    """What ``solve`` tells its user: the pipeline's progress, lines of text, the result."""
+
+    def solved(self, result: ProblemResult, cost: float, seconds: float) -> None:
+        """The problem's result, the run's spend and this invocation's seconds."""
+
+
 class SolveOutcome(BaseModel):
     run_dir: Path
     result: ProblemResult | None = None
@@ -92,21 +104,6 @@ class SolveOutcome(BaseModel):
     patch_file: Path | None = None
     branch: str | None = None
     commit: str | None = None
-
-
-class ConsoleObserver(Observer):
-    def __init__(self, console: Console):
-        self.console = console
-        self.started = time.monotonic()
-
-    def problem_stage(self, problem_id: str, stage: str) -> None:
-        self.console.print(f"[bold]{stage}[/] ... ({time.monotonic() - self.started:.0f}s)")
-
-    def event(self, problem_id: str, kind: str, **info) -> None:
-        if kind.endswith("finished") and "trajectory" in kind:
-            idx = info.get("index", "?")
-            status = info.get("status", "")
-            self.console.print(f"  trajectory {idx}: {escape(str(status))}", highlight=False)
 
 
 def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: int) -> Estimate:
@@ -157,75 +154,38 @@ def estimate_cost(config: Config, n_files: int, file_tokens: int, issue_tokens: 
     )
 
 
-def ensure_sandbox_image(image: str, client, console: Console) -> None:
-    """Build the generic sandbox image when absent: from a registry base when one is
-    reachable, else offline from Debian packages."""
-    from codemonkeys.sandbox import image_exists
-
-    if image_exists(image, client):
-        return
-    console.print(f"building the generic sandbox image {image} (once) ...")
-    t0 = time.monotonic()
-    try:
-        client.images.build(
-            path=str(ROOT / "containers"), dockerfile="Dockerfile", tag=image, rm=True, pull=True
-        )
-    except Exception as e:
-        log.info("registry build failed (%s); building offline from Debian packages", e)
-        proc = subprocess.run(
-            ["bash", str(ROOT / "containers" / "build-offline-image.sh"), image],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise SolveError(
-                f"could not build the sandbox image {image}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            ) from None
-    console.print(f"sandbox image built in {time.monotonic() - t0:.0f}s")
-
-
 def prepare_environment(
-    opts: SolveOptions, config: Config, tree: Path, console: Console
+    opts: SolveOptions, config: Config, tree: Path, observer: SolveObserver
 ) -> tuple[str | None, Literal["python", "shell"]]:
     """The image to run tests in, and the test-script language for the project."""
-    from codemonkeys.environment import (
-        EnvironmentBuildError,
-        build_environment_image,
-        build_from_dockerfile,
-        default_test_language,
-        detect_environment,
-    )
-
     plan = detect_environment(tree)
     language = default_test_language(plan.kind)
-    if opts.sandbox == "local":
-        console.print(
-            "[bold yellow]warning:[/] --sandbox local runs model-written code as host processes, "
-            "without isolation or network limits."
+    if not sandbox_kind(opts.sandbox).isolated:
+        observer.message(
+            "--sandbox local runs model-written code as host processes, "
+            "without isolation or network limits.",
+            warning=True,
         )
-        console.print(escape(plan.describe()))
+        observer.message(plan.describe())
         return None, language
-    from codemonkeys.sandbox.docker_client import docker_client
 
-    client = docker_client()  # EngineUnreachable: the one message and fix
+    client = engine_client(opts.sandbox)  # EngineUnreachable: the one message and fix
     if opts.image:
-        from codemonkeys.sandbox import ensure_image
-
         ensure_image(opts.image, client)
-        console.print(f"environment: your image {opts.image}")
+        observer.message(f"environment: your image {opts.image}")
         return opts.image, language
     try:
         if opts.dockerfile:
             t0 = time.monotonic()
             tag = build_from_dockerfile(opts.dockerfile, client)
-            console.print(
+            observer.message(
                 f"environment: {opts.dockerfile} built as {tag} in {time.monotonic() - t0:.0f}s"
             )
             return tag, language
-        ensure_sandbox_image(config.sandbox.image, client, console)
-        console.print(escape(plan.describe()))
+        ensure_sandbox_image(config.sandbox.image, client, observer.message)
+        observer.message(plan.describe())
         built = build_environment_image(tree, plan, base_image=config.sandbox.image, client=client)
-        console.print(escape(built.describe(plan)))
+        observer.message(built.describe(plan))
         return built.tag, language
     except EnvironmentBuildError as e:
         raise SolveError(str(e)) from None
@@ -247,7 +207,7 @@ def problem_id(label: str, base_commit: str, issue: str) -> str:
 def solve(
     opts: SolveOptions,
     config: Config,
-    console: Console,
+    observer: SolveObserver,
     *,
     stop: threading.Event | None = None,
 ) -> SolveOutcome:
@@ -255,14 +215,13 @@ def solve(
     ``config``, ``prompts.dir`` overrides included). ``config`` is not changed (the job works on a copy with ``sandbox.kind`` from
     ``opts``). ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI
     entry)."""
-    return _solve(opts, config, console, stop)
+    return _solve(opts, config, observer, stop)
 
 
 def _solve(
-    opts: SolveOptions, config: Config, console: Console, stop: threading.Event | None
+    opts: SolveOptions, config: Config, observer: SolveObserver, stop: threading.Event | None
 ) -> SolveOutcome:
-    from codemonkeys.llm import check_models, check_prices
-    from codemonkeys.localrepo import export_tree, open_repo
+    from codemonkeys.localrepo import export_tree, open_repo  # deferred: loads git only when used
 
     # 1. fail fast: a model, a checkout, a base commit
     check_models(config.models)
@@ -281,11 +240,11 @@ def _solve(
         paths = export_tree(repo, base, tree)
         # 2. the estimate, before anything is built or spent
         outcome = SolveOutcome(run_dir=run_dir)
-        outcome.estimate, outcome.scan = print_estimates(opts.issue, tree, paths, config, console)
+        outcome.estimate, outcome.scan = print_estimates(opts.issue, tree, paths, config, observer)
         if opts.estimate_only or (stop is not None and stop.is_set()):
             return outcome
         # 3. the environment to run tests in
-        image, language = prepare_environment(opts, config, tree, console)
+        image, language = prepare_environment(opts, config, tree, observer)
     if stop is not None and stop.is_set():  # stopped while the environment was built
         return outcome
     problem = Problem(
@@ -300,31 +259,26 @@ def _solve(
         test_language=language,
     )
     # 4. the stages; 5. the result, saved and (--apply) committed on a new branch
-    outcome.result = run_problem(problem, run_dir, config, console, stop)
+    outcome.result = run_problem(problem, run_dir, config, observer, stop)
     if outcome.result.chosen_patch:
-        save_patch(outcome, opts, repo, base, console)
+        save_patch(outcome, opts, repo, base, observer)
     return outcome
 
 
 def print_estimates(
-    issue: str, tree: Path, paths: list[str], config: Config, console: Console
+    issue: str, tree: Path, paths: list[str], config: Config, observer: SolveObserver
 ) -> tuple[Estimate, ScanEstimate]:
     """The whole run's cost range and the relevance scan's price, printed with the cap."""
-    from codemonkeys.context.files import enumerate_files
-    from codemonkeys.context.prefilter import apply_prefilter
-    from codemonkeys.context.scan_cost import estimate_scan
-    from codemonkeys.context.tokens import count_tokens
-
     enum = enumerate_files(tree, paths, config.context)
     scanned = (
         apply_prefilter(issue, tree, enum, config.context) if config.context.prefilter else enum
     )
     estimate = estimate_cost(config, len(scanned.files), scanned.total_tokens, count_tokens(issue))
-    console.print(escape(estimate.describe()))
+    observer.message(estimate.describe())
     scan = estimate_scan(config, enum, issue, tree)
-    console.print(escape(scan.describe()))
+    observer.message(scan.describe())
     cap = config.run.max_cost_usd
-    console.print(
+    observer.message(
         f"cost cap: ${cap:.2f}" if cap is not None else "cost cap: none (--max-cost to set one)"
     )
     return estimate, scan
@@ -334,26 +288,26 @@ def run_problem(
     problem: Problem,
     run_dir: Path,
     config: Config,
-    console: Console,
+    observer: SolveObserver,
     stop: threading.Event | None,
 ) -> ProblemResult:
     """The three stages on the problem, in ``run_dir`` (resumed when it exists)."""
-    rt = open_run(run_dir, config, observer=ConsoleObserver(console), stop=stop)
+    rt = open_run(run_dir, config, observer=observer, stop=stop)
     try:
-        console.print(f"run directory: {run_dir}")
+        observer.message(f"run directory: {run_dir}")
         t0 = time.monotonic()
         result = solve_problem(rt, problem)
         if rt.store.disk_full.is_set():
             raise disk_full_error(rt.store.root)
         write_status(rt, [result])
-        _print_result(console, result, rt.costs.total, time.monotonic() - t0)
+        observer.solved(result, rt.costs.total, time.monotonic() - t0)
         return result
     finally:
         rt.close()
 
 
 def save_patch(
-    outcome: SolveOutcome, opts: SolveOptions, repo: LocalRepo, base: str, console: Console
+    outcome: SolveOutcome, opts: SolveOptions, repo: LocalRepo, base: str, observer: SolveObserver
 ) -> None:
     """``chosen.patch`` in the run directory; with ``--apply``, a commit on a new branch
     (the working tree is not touched)."""
@@ -361,7 +315,7 @@ def save_patch(
     assert result is not None and result.chosen_patch
     outcome.patch_file = outcome.run_dir / "chosen.patch"
     atomic_write_text(outcome.patch_file, result.chosen_patch)
-    console.print(f"patch saved to {outcome.patch_file}")
+    observer.message(f"patch saved to {outcome.patch_file}")
     if not opts.apply:
         return
     outcome.branch, outcome.commit = repo.apply_on_branch(
@@ -370,8 +324,8 @@ def save_patch(
         branch_name=opts.branch,
         message=f"Fix: {first_line(opts.issue)}\n\nProposed by codemonkeys ({outcome.run_dir.name}).",
     )
-    console.print(
-        f"applied on new branch [bold]{outcome.branch}[/] ({outcome.commit[:12]}); "
+    observer.message(
+        f"applied on new branch {outcome.branch} ({outcome.commit[:12]}); "
         "your working tree is untouched"
     )
 
@@ -379,29 +333,3 @@ def save_patch(
 def first_line(text: str, limit: int = 60) -> str:
     line = next((x.strip("# ").strip() for x in text.splitlines() if x.strip()), "issue")
     return line[:limit]
-
-
-def _print_result(console: Console, result: ProblemResult, cost: float, seconds: float) -> None:
-    if result.candidates:
-        table = Table(title="candidates", show_lines=False)
-        for col in ("id", "votes", "from", "outcomes"):
-            table.add_column(col)
-        for c in result.candidates:
-            mark = " (chosen)" if c.get("id") == result.chosen_id else ""
-            table.add_row(
-                f"{c.get('id')}{mark}",
-                str(c.get("votes", "")),
-                escape(", ".join(c.get("sources", []))),
-                escape(str(c.get("outcomes", ""))),
-            )
-        console.print(table)
-    status_colour = "green" if result.status == "done" else "red"
-    console.print(
-        f"status: [{status_colour}]{result.status}[/]  cost ${cost:.4f}  time {seconds:.0f}s"
-    )
-    if result.error:
-        console.print(f"[red]{escape(result.error)}[/]")
-    if result.reason:
-        console.print(f"selector: {escape(result.reason)}")
-    if result.chosen_patch:
-        console.print(Syntax(result.chosen_patch, "diff", word_wrap=True))

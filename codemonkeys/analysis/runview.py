@@ -19,16 +19,16 @@ from codemonkeys.analysis.views import (
     TemperatureView,
 )
 from codemonkeys.analysis.whatif import ProblemOutcome, TrajectoryOutcome
-from codemonkeys.generation.records import TrajectoryRecord
+from codemonkeys.generation.records import AdaptiveRecord, TrajectoryRecord
 from codemonkeys.records import Record, read_record_data
-from codemonkeys.report.loading import alias_stripped
 from codemonkeys.run_patches import (
+    alias_stripped,
     load_trajectories,
     patch_identity,
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.selection.records import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 GENERATION_STAGES = ("tests", "edits")
@@ -163,11 +163,9 @@ def temperature_view(problems: list[ProblemOutcome]) -> TemperatureView | None:
 def adaptive_view(run_dir: Path) -> AdaptiveView | None:
     """Each problem's adaptive sampling decisions (``adaptive.json``); None when the run
     did not sample adaptively. An unreadable record is skipped."""
-    from codemonkeys.generation.adaptive import ADAPTIVE_RECORD, AdaptiveRecord
-
     view = AdaptiveView()
     for pdir in _problem_dirs(run_dir):
-        raw = read_record_data(pdir, ADAPTIVE_RECORD)
+        raw = read_record_data(pdir, Record.ADAPTIVE)
         try:
             rec = AdaptiveRecord.model_validate(raw) if raw else None
         except ValueError:

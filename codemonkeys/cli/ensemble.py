@@ -61,6 +61,10 @@ def ensemble(
     ray: RayOpt = None,
 ) -> None:
     """Select among other systems' patches with model-written tests (no labels needed)."""
+    # command body: loads only when the command runs
+    from codemonkeys.cli.display import ProgressObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.ensemble_run import EnsembleOptions, run_ensemble
 
     inputs = ConfigInputs(
@@ -79,7 +83,9 @@ def ensemble(
         ray=ray,
     )
     with job_entry() as signals, user_errors_from(ValueError, FileNotFoundError):
-        path, summary = run_ensemble(opts, cfg, console, stop=signals.stop)
+        path, summary = run_ensemble(
+            opts, cfg, ProgressObserver(console, quiet=opts.quiet), stop=signals.stop
+        )
     console.print(f"predictions: {path}")
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(signals.exit_code or summary.exit_code)

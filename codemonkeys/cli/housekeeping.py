@@ -54,7 +54,7 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
 
 def doctor(config: ConfigOpt = None, set_: SetOpt = None, model: ModelOpt = None) -> None:
     """Check Python, the Docker engine, images, model keys (presence only) and disk space."""
-    from codemonkeys.doctor import run_checks
+    from codemonkeys.doctor import run_checks  # command body: loads only when the command runs
 
     cfg = ConfigInputs(path=config, overrides=set_ or [], model=model).load()
     checks = run_checks(cfg)
@@ -80,8 +80,11 @@ def clean(
     """Remove sandbox containers and temporary directories left behind by a crashed or
     killed run (only those whose owner process is gone), and prepared sandbox images
     whose source image is gone or was rebuilt."""
+    # command body: loads only when the command runs
     from codemonkeys.sandbox import clean_containers
     from codemonkeys.sandbox.prepared import remove_prepared_images
+
+    # command body: loads only when the command runs
     from codemonkeys.tempdirs import clean_temp_dirs
 
     dirs = clean_temp_dirs()

@@ -45,9 +45,16 @@ def report(
 ) -> None:
     """Resolve rate, coverage, selection accuracy, context recall, cost and time per stage,
     coverage forecasts, temperatures, adaptive sampling; ``--what-if`` for smaller budgets."""
+    # command body: loads only when the command runs
     from codemonkeys.analysis.render import render_whatif_terminal
+
+    # command body: loads only when the command runs
     from codemonkeys.analysis.runview import problem_outcomes
+
+    # command body: loads only when the command runs
     from codemonkeys.analysis.whatif import what_if as run_what_if
+
+    # command body: loads only when the command runs
     from codemonkeys.report import render_terminal, write_report
 
     if not run_dir.is_dir():
@@ -72,7 +79,7 @@ def report(
 
 def show(run_dir: RunDirArg, problem: ProblemArg, out: OutOpt = None) -> None:
     """Render one problem's trajectories, tests, diffs and votes as HTML."""
-    from codemonkeys.show import write_show
+    from codemonkeys.show import write_show  # command body: loads only when the command runs
 
     with user_errors_from(FileNotFoundError, KeyError, ValueError):
         path = write_show(run_dir, problem, out)

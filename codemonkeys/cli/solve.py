@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -23,6 +23,7 @@ from codemonkeys.cli.options import (
     SetOpt,
     VerboseOpt,
 )
+from codemonkeys.config import SandboxKindName
 from codemonkeys.errors import UsageError
 
 RepoOpt = Annotated[
@@ -79,18 +80,19 @@ def issue_text(
         with user_errors_from(OSError):
             return issue_file.read_text(encoding="utf-8", errors="replace")
     if github_issue is not None:
-        from codemonkeys.github import fetch_issue
+        from codemonkeys.github import fetch_issue  # command body: loads only when the command runs
 
         return fetch_issue(github_issue, api_base=github_api).text
     return issue or ""
 
 
-def sandbox_kind(value: str) -> Literal["docker", "local"]:
-    if value == "docker":
-        return "docker"
-    if value == "local":
-        return "local"
-    raise UsageError("--sandbox is docker or local")
+def sandbox_kind(value: str) -> SandboxKindName:
+    from codemonkeys.sandbox.kinds import KINDS  # command body: the sandbox package loads on use
+
+    for kind in KINDS:
+        if value == kind:
+            return kind
+    raise UsageError(f"--sandbox is {' or '.join(KINDS)}")
 
 
 def solve(
@@ -116,7 +118,11 @@ def solve(
     verbose: VerboseOpt = False,
 ) -> None:
     """Solve one issue in a local repository: the chosen patch, its votes, cost and time."""
-    from codemonkeys.solve import SolveOptions
+    # command body: loads only when the command runs
+    from codemonkeys.cli.display import ConsoleObserver
+    from codemonkeys.solve import SolveOptions  # command body: loads only when the command runs
+
+    # command body: loads only when the command runs
     from codemonkeys.solve import solve as run_solve
 
     inputs = ConfigInputs(
@@ -143,7 +149,7 @@ def solve(
         estimate_only=estimate_only,
     )
     with job_entry() as signals, user_errors_from(OSError):
-        outcome = run_solve(opts, cfg, console, stop=signals.stop)
+        outcome = run_solve(opts, cfg, ConsoleObserver(console), stop=signals.stop)
     if signals.received is not None:
         raise typer.Exit(signals.exit_code)
     if outcome.result is not None and outcome.result.status != "done":

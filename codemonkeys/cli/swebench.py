@@ -82,11 +82,17 @@ def run_label(dataset: str, name: str | None) -> str:
 
 
 def _estimate(opts: SwebenchRunOptions, cfg: Config) -> None:
+    # command body: loads only when the command runs
+    from codemonkeys.cli.display import ConsoleObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.swebench.estimate import estimate_swebench
-    from codemonkeys.swebench.run import load_rows
+    from codemonkeys.swebench.run import load_rows  # command body: loads only when the command runs
 
     with user_errors_from(ValueError):
-        estimate_swebench(load_rows(opts), cfg, console)  # ValueError: none could be
+        estimate_swebench(
+            load_rows(opts), cfg, ConsoleObserver(console)
+        )  # ValueError: none could be
 
 
 @swebench_app.command("run")
@@ -113,6 +119,10 @@ def swebench_run(
     ray: RayOpt = None,
 ) -> None:
     """Run the pipeline over SWE-bench problems: resumable, capped, streaming."""
+    # command body: loads only when the command runs
+    from codemonkeys.cli.display import ProgressObserver
+
+    # command body: loads only when the command runs
     from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 
     inputs = ConfigInputs(
@@ -141,7 +151,7 @@ def swebench_run(
         _estimate(opts, cfg)
         return
     with job_entry() as signals:
-        summary = run_swebench(opts, cfg, console, stop=signals.stop)
+        summary = run_swebench(opts, cfg, ProgressObserver(console, quiet=quiet), stop=signals.stop)
     console.print(summary.describe(), highlight=False, soft_wrap=True)
     raise typer.Exit(signals.exit_code or summary.exit_code)
 
@@ -175,6 +185,7 @@ def swebench_evaluate(
 ) -> None:
     """Grade a run's chosen patches and distinct final candidates with the official
     swebench harness."""
+    # command body: loads only when the command runs
     from codemonkeys.swebench.run import evaluate_run
 
     setup_logging(verbose)
@@ -186,7 +197,6 @@ def swebench_evaluate(
             candidates=candidates,
             intermediate=intermediate,
             max_workers=workers,
-            console=console,
             ray=ray,
         )
     typer.echo(json.dumps(summary))

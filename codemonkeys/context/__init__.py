@@ -1,18 +1,5 @@
-"""Context stage: read every file, rank the relevant ones, pack the token budget."""
+"""Context stage: read every file, rank the relevant ones, pack the token budget.
 
-from codemonkeys.context.files import Enumeration, SourceFile, enumerate_files
-from codemonkeys.context.packing import PackedFile, pack_files, render_file
-from codemonkeys.context.stage import ContextRecord, run_context
-from codemonkeys.context.tokens import count_tokens
-
-__all__ = [
-    "ContextRecord",
-    "Enumeration",
-    "PackedFile",
-    "SourceFile",
-    "count_tokens",
-    "enumerate_files",
-    "pack_files",
-    "render_file",
-    "run_context",
-]
+Nothing is imported here: loading a record module (``records.py``) must not load the stage
+that writes it. Import from the module (``stage.py``, ``records.py``, ...).
+"""

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
-from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.tokens import count_tokens
 from codemonkeys.secret_check import SecretCheck, matches_glob
 
 # Extensions that are never source text; skipped without reading the file.

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from codemonkeys.context.shrink import shrink_source
-from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.tokens import count_tokens
 
 _LANG = {
     "py": "python",

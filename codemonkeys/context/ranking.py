@@ -22,13 +22,8 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.config import ContextConfig
 from codemonkeys.context.relevance import FileDecision
-from codemonkeys.llm.base import (
-    BudgetExceeded,
-    ContextLengthExceeded,
-    Message,
-    Model,
-    ModelError,
-)
+from codemonkeys.errors import BudgetExceeded
+from codemonkeys.llm.base import ContextLengthExceeded, Message, Model, ModelError
 from codemonkeys.prompts import PromptTemplates
 
 

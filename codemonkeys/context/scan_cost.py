@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from codemonkeys.config import Config
 from codemonkeys.context.files import Enumeration
 from codemonkeys.context.prefilter import apply_prefilter
-from codemonkeys.context.tokens import count_tokens
 from codemonkeys.llm.pricing import Pricing
+from codemonkeys.llm.tokens import count_tokens
 
 BATCH_DISCOUNT: dict[str, float] = {"anthropic": 0.5, "openai": 0.5}
 """Share of the list price a batch request costs, per provider (both publish 50% off)."""

@@ -15,15 +15,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
 from codemonkeys.config import Config
 from codemonkeys.context.decision_cache import DecisionCache
 from codemonkeys.context.files import SourceFile, enumerate_files, read_text
-from codemonkeys.context.packing import PackedFile, SkippedFile, pack_files, render_files
+from codemonkeys.context.packing import pack_files
 from codemonkeys.context.prefilter import PREFILTER_REASON, apply_prefilter
-from codemonkeys.context.ranking import RankingAttempt, rank_files
+from codemonkeys.context.ranking import rank_files
+from codemonkeys.context.records import ContextRecord, RelevantFile
 from codemonkeys.context.relevance import RelevanceRecord, run_relevance
+from codemonkeys.context.relevance_batch import run_relevance_batches
+from codemonkeys.llm.batch import batch_api
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
 from codemonkeys.store import RunStore
@@ -35,60 +36,6 @@ log = logging.getLogger(__name__)
 
 RELEVANCE_RECORD = Record.RELEVANCE
 CONTEXT_RECORD = Record.CONTEXT
-
-
-class RelevantFile(BaseModel):
-    path: str
-    tokens: int
-    summary: str = ""
-
-
-class ContextRecord(BaseModel):
-    """What the generation stage receives: the packed files and how they were chosen."""
-
-    problem_id: str
-    token_budget: int
-    packing_budget: int
-    """token_budget less the safety margin: what the packer filled."""
-    enumerated_files: int = 0
-    excluded_counts: dict[str, int] = Field(default_factory=dict)
-    prefilter_skipped: list[str] = Field(default_factory=list)
-    """Files the prefilter ranked below its share: the relevance model never read them."""
-    relevance_counts: dict[str, int] = Field(default_factory=dict)
-    relevance_from_cache: int = 0
-    """Decisions answered by the cross-run decision cache (no call paid)."""
-    relevant: list[RelevantFile] = Field(default_factory=list)
-    parse_errors: list[str] = Field(default_factory=list)
-    errors: list[str] = Field(default_factory=list)
-    rankings: list[RankingAttempt] = Field(default_factory=list)
-    ranking: list[str] = Field(default_factory=list)
-    ranking_fallback: bool = False
-    packed: list[PackedFile] = Field(default_factory=list)
-    skipped: list[SkippedFile] = Field(default_factory=list)
-    total_tokens: int = 0
-    missing_decisions: int = 0
-    """Files whose relevance call failed (an outage): they are asked again on resume."""
-    failed_rankings: int = 0
-    """Rankings whose call failed (an outage): they are asked again on resume."""
-    metrics: dict[str, float] | None = None
-
-    @property
-    def missing(self) -> str:
-        """Why this context is incomplete ("" when it is complete)."""
-        parts = []
-        if self.missing_decisions:
-            parts.append(f"the relevance scan failed on {self.missing_decisions} file(s)")
-        if self.failed_rankings:
-            parts.append(f"{self.failed_rankings} of {len(self.rankings)} ranking(s) failed")
-        return " and ".join(parts)
-
-    def render(self) -> str:
-        """The files as one text block for the generation stage's cached prompt prefix."""
-        return render_files(self.packed)
-
-    @property
-    def paths(self) -> list[str]:
-        return [f.path for f in self.packed]
 
 
 def context_metrics(
@@ -176,9 +123,6 @@ def _batch_scan(
     config: Config,
 ) -> None:
     """The batch part of the scan; what it leaves undecided the interactive scan asks."""
-    from codemonkeys.context.relevance_batch import run_relevance_batches
-    from codemonkeys.llm.batch import batch_api
-
     api = batch_api(hub.provider("relevance"))
     if api is None:
         log.warning("%s: %s has no batch API; the scan runs interactively", problem.id, model_name)

@@ -8,8 +8,12 @@ import socket
 from typing import Any
 
 from codemonkeys.config import Config
+from codemonkeys.distributed.coordinator import Coordinator
+from codemonkeys.distributed.worker import remove_orphan_containers
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.llm import api_key_env
 from codemonkeys.pipeline import Runtime
+from codemonkeys.sandbox.kinds import sandbox_kind
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,6 @@ class RayUnavailable(CodemonkeysError, RuntimeError):
 def worker_env(config: Config) -> dict[str, str]:
     """The API keys of the configured endpoints, for the workers' runtime environment
     (never written to a record or a log)."""
-    from codemonkeys.llm import api_key_env
-
     env: dict[str, str] = {}
     for ep in (config.models.primary, config.models.relevance_endpoint()):
         name = api_key_env(ep)
@@ -59,7 +61,7 @@ def connect(address: str, config: Config) -> None:
     # driver's environment on each node instead (needs the package index there).
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
-        import ray
+        import ray  # deferred: ray loads only when used
     except ImportError as e:
         raise RayUnavailable("--ray needs Ray, which is not installed") from e
     if ray.is_initialized():
@@ -79,10 +81,10 @@ def connect(address: str, config: Config) -> None:
 
 def start_coordinator(rt: Runtime, limits: dict[str, int]) -> Any:
     """The coordinator actor, pinned to the driver's node (next to the run directory)."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    import ray  # deferred: ray loads only when used
 
-    from codemonkeys.distributed.coordinator import Coordinator
+    # deferred: ray loads only when used
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
     actor = ray.remote(Coordinator).options(
@@ -99,18 +101,18 @@ def start_coordinator(rt: Runtime, limits: dict[str, int]) -> Any:
 
 
 def _remove_orphans(config: Config, run_id: str) -> None:
-    from codemonkeys.distributed.worker import remove_orphan_containers
-
     remove_orphan_containers(config, run_id)
 
 
 def clean_nodes(config: Config, run_id: str, resource: str) -> None:
     """On every live node with the resource: remove this run's containers whose creating
     worker died (a node that lost its raylet but kept its engine)."""
-    import ray
+    import ray  # deferred: ray loads only when used
+
+    # deferred: ray loads only when used
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    if config.sandbox.kind != "docker":
+    if not sandbox_kind(config.sandbox.kind).needs_engine:
         return
     task = ray.remote(_remove_orphans)
     refs = [

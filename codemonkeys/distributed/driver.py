@@ -20,17 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from codemonkeys.distributed.cluster import RayUnavailable, clean_nodes, connect, start_coordinator
+from codemonkeys.distributed.worker import ProblemJob, prompt_files, solve_on_node
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CALLS_FILE
-from codemonkeys.pipeline import (
-    ProblemResult,
-    Runtime,
-    Status,
-    load_result,
-    result_fingerprint,
-)
+from codemonkeys.pipeline import Runtime, load_result, result_fingerprint
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import ProblemResult, Status
 from codemonkeys.run_summary import write_status
 from codemonkeys.store import PROMPTS_FILE, DiskFull
 
@@ -88,9 +85,7 @@ class Dispatcher:
     """Submits problems as tasks, applies the workers' events, retries lost tasks."""
 
     def __init__(self, rt: Runtime, coordinator: Any, solve: Any, options: RayOptions):
-        import ray
-
-        from codemonkeys.distributed.worker import prompt_files, solve_on_node
+        import ray  # deferred: ray loads only when used
 
         self.rt, self.coordinator, self.solve, self.options = rt, coordinator, solve, options
         self.slots = options.slots or rt.config.sandbox.pool_size
@@ -107,9 +102,7 @@ class Dispatcher:
         self.events_ref = coordinator.pull.remote(EVENT_WAIT_S)
 
     def capacity(self) -> int:
-        import ray
-
-        from codemonkeys.distributed.cluster import RayUnavailable
+        import ray  # deferred: ray loads only when used
 
         total = ray.cluster_resources().get(self.options.resource, 0)
         if total < self.slots:
@@ -121,8 +114,6 @@ class Dispatcher:
         return int(total // self.slots)
 
     def submit(self, problem: Problem, gold: Gold | None, number: int = 1) -> None:
-        from codemonkeys.distributed.worker import ProblemJob
-
         job = ProblemJob(
             run_name=self.rt.run_id,
             attempt=f"{problem.id}#{number}-{uuid.uuid4().hex[:8]}",
@@ -138,7 +129,7 @@ class Dispatcher:
         self.running[ref] = Attempt(problem, gold, number, job.attempt)
 
     def run(self, problems: Iterable[tuple[Problem, Gold | None]]) -> list[ProblemResult]:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         limit = self.capacity()
         pending = self._unfinished(problems)
@@ -185,13 +176,13 @@ class Dispatcher:
     def flush(self) -> None:
         """Apply every event pushed so far (before a finished task's result is taken, and
         before a lost problem is submitted again with its records)."""
-        import ray
+        import ray  # deferred: ray loads only when used
 
         ray.get(self.coordinator.push.remote([]))  # wakes the long poll at once
         self._take_events()
 
     def _take_events(self) -> None:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         events = ray.get(self.events_ref)
         self.events_ref = self.coordinator.pull.remote(EVENT_WAIT_S)
@@ -203,7 +194,7 @@ class Dispatcher:
                 log.error("%s", e)
 
     def _finished(self, ref: Any) -> None:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         attempt = self.running.pop(ref)
         try:
@@ -275,9 +266,7 @@ def run_problems_on_ray(
     options: RayOptions,
 ) -> list[ProblemResult]:
     """``pipeline.run_problems`` on a Ray cluster (``options.address``)."""
-    import ray
-
-    from codemonkeys.distributed.cluster import clean_nodes, connect, start_coordinator
+    import ray  # deferred: ray loads only when used
 
     connect(options.address, rt.config)
     coordinator = start_coordinator(rt, endpoint_limits(rt))

@@ -12,9 +12,6 @@ seeded copies, so a problem retried on another node never pays a recorded call t
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,12 +22,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemonkeys.config import Config
+from codemonkeys.distributed.coordinator import STOPPED
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded, Interrupted
 from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit
-from codemonkeys.pipeline import Observer, ProblemResult, Runtime
+from codemonkeys.pipeline import Observer, Runtime
 from codemonkeys.problem import Gold, Problem
+from codemonkeys.run_records import ProblemResult
+from codemonkeys.sandbox.images import remove_host_orphans
+from codemonkeys.sandbox.kinds import sandbox_kind
 from codemonkeys.store import RunStore, to_jsonable
+from codemonkeys.tempdirs import temp_dir
 
 Sink = Callable[[list[Any]], None]
 Solve = Callable[[Runtime, Problem, Gold | None], ProblemResult]
@@ -118,9 +120,7 @@ class RemoteCostTracker(CostTracker):
         self.coordinator = coordinator
 
     def check(self, problem_id: str) -> None:
-        import ray
-
-        from codemonkeys.distributed.coordinator import STOPPED
+        import ray  # deferred: ray loads only when used
 
         if self.stop.is_set():
             raise Interrupted("run interrupted: no new model calls are started")
@@ -132,7 +132,7 @@ class RemoteCostTracker(CostTracker):
             raise BudgetExceeded(reason)
 
     def add(self, problem_id: str, stage: str, cost: float) -> None:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         super().add(problem_id, stage, cost)
         ray.get(self.coordinator.add.remote(problem_id, cost))
@@ -148,7 +148,7 @@ class RemoteEndpointLimit(EndpointLimit):
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        import ray
+        import ray  # deferred: ray loads only when used
 
         if not ray.get(self.coordinator.acquire.remote(self.key, self.attempt)):
             self.stop.set()
@@ -182,7 +182,7 @@ class StreamingObserver(Observer):
 
 def node_name() -> str:
     """This node as the progress display names it: address and the start of its id."""
-    import ray
+    import ray  # deferred: ray loads only when used
 
     ip = ray.util.get_node_ip_address()
     return f"{ip}/{ray.get_runtime_context().get_node_id()[:6]}"
@@ -221,39 +221,15 @@ def remove_orphan_containers(config: Config, run_id: str) -> int:
     """Remove this run's containers that a worker of this host created and that outlived
     it (a node lost mid-problem); those of live workers, and of other hosts sharing the
     engine (pods on one Docker socket), are kept. How many were removed."""
-    if config.sandbox.kind != "docker":
+    kind = sandbox_kind(config.sandbox.kind)
+    if not kind.needs_engine:
         return 0
-    from codemonkeys.sandbox.images import docker_client
-    from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, RUN_LABEL
-
-    mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
-    removed = 0
-    with contextlib.suppress(Exception):  # an engine hiccup must not cost the problem
-        for c in docker_client().containers.list(all=True, filters={"label": mine}):
-            if not _alive((c.labels or {}).get(PID_LABEL, "")):
-                with contextlib.suppress(Exception):  # gone meanwhile
-                    c.remove(force=True)
-                    removed += 1
-    return removed
-
-
-def _alive(pid_text: str) -> bool:
-    try:
-        os.kill(int(pid_text), 0)
-    except ValueError:
-        return True  # no owner recorded: not ours to judge
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return remove_host_orphans(run_id, kind.engine_host)
 
 
 def solve_on_node(job: ProblemJob, solve: Solve, coordinator: Any) -> ProblemResult:
     """The body of the Ray task: the problem through ``solve`` on this node."""
-    import ray
-
-    from codemonkeys.tempdirs import temp_dir
+    import ray  # deferred: ray loads only when used
 
     if ray.get(coordinator.is_stopped.remote()):
         return ProblemResult(id=job.problem.id, status="interrupted", error="run interrupted")

@@ -1,5 +1,5 @@
 """Adaptive sampling (``generation.adaptive``): trajectories start in waves of
-``generation.adaptive_wave``; after each wave the stop rule (``analysis/stopping.py``) looks
+``generation.adaptive_wave``; after each wave the stop rule (``generation/stopping.py``) looks
 at the finished candidates -- their behaviour clusters and strict votes on the final tests
 written so far, run through the problem's execution cache (so selection reuses every run),
 and whether any test reproduces the issue -- and decides to stop, continue, or widen the
@@ -13,35 +13,16 @@ decisions instead of deciding again.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from codemonkeys.analysis.stopping import ClusterEvidence, StopDecision, StopRule, WaveEvidence
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import GenerationConfig
 from codemonkeys.execution import ExecutionCache
+from codemonkeys.generation.records import AdaptiveRecord, ClusterEvidence, WaveEvidence
+from codemonkeys.generation.stopping import StopRule
 from codemonkeys.records import Record
 from codemonkeys.selection.matrix import run_matrix
 from codemonkeys.selection.voting import VotingRule, behaviour_clusters, count_votes
 
 ADAPTIVE_RECORD = Record.ADAPTIVE
-
-
-class AdaptiveRecord(BaseModel):
-    """The decisions taken after each wave, in order (the last is ``stop`` once done)."""
-
-    wave_size: int
-    limit: int
-    ladder: list[float]
-    decisions: list[StopDecision] = Field(default_factory=list)
-
-    def started_at(self, wave: int) -> int:
-        """Trajectories started once wave ``wave`` (0-based) has started."""
-        return min(self.wave_size * (wave + 1), self.limit)
-
-    def in_use_at(self, wave: int) -> int:
-        """Temperatures of the ladder in use in wave ``wave``: one more per earlier widen."""
-        widened = sum(d.action == "widen" for d in self.decisions[:wave])
-        return min(1 + widened, len(self.ladder))
 
 
 def stop_rule(gen: GenerationConfig) -> StopRule:

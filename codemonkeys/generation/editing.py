@@ -23,8 +23,8 @@ from codemonkeys.generation.records import (
     TrajectoryRecord,
 )
 from codemonkeys.generation.runtime import GenerationRuntime
-from codemonkeys.generation.tags import Parsed
 from codemonkeys.llm.base import Message
+from codemonkeys.llm.tags import Parsed
 from codemonkeys.problem import Problem
 from codemonkeys.prompts import PromptTemplates
 

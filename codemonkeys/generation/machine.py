@@ -23,8 +23,8 @@ from typing import ClassVar, Literal
 from codemonkeys.execution import Script, TestRun
 from codemonkeys.generation.records import TestVersion, TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
-from codemonkeys.generation.tags import Parsed, parse_answer
 from codemonkeys.llm.base import Message
+from codemonkeys.llm.tags import Parsed, parse_answer
 
 State = Callable[[], None]
 

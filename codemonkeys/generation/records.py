@@ -117,3 +117,58 @@ class GenerationResult(BaseModel):
     @property
     def errors(self) -> list[str]:
         return [f"traj-{t.index}: {t.error}" for t in self.trajectories if t.status == "error"]
+
+
+Action = Literal["stop", "continue", "widen"]
+
+
+class ClusterEvidence(BaseModel):
+    members: list[str]
+    """Candidate ids that behave identically on every test so far."""
+    trajectories: int
+    """Trajectories whose final patch is one of the members."""
+    votes: int
+    """The most strict votes any member has."""
+
+
+class WaveEvidence(BaseModel):
+    started: int
+    """Trajectories started so far (all finished)."""
+    limit: int
+    """The most trajectories the problem may have (``generation.samples``)."""
+    with_patch: int
+    """Trajectories that ended with a patch."""
+    tests: int = 0
+    """Distinct final tests."""
+    reproducing_tests: int = 0
+    """Final tests that fail on the original code (a test that can tell a fix apart)."""
+    clusters: list[ClusterEvidence] = Field(default_factory=list)
+    """Largest (by trajectories) first."""
+    temperatures_in_use: int = 1
+    ladder: int = 1
+    """Temperatures in ``generation.temperatures``."""
+
+
+class StopDecision(BaseModel):
+    wave: int
+    action: Action
+    reason: str
+    evidence: WaveEvidence
+
+
+class AdaptiveRecord(BaseModel):
+    """The decisions taken after each wave, in order (the last is ``stop`` once done)."""
+
+    wave_size: int
+    limit: int
+    ladder: list[float]
+    decisions: list[StopDecision] = Field(default_factory=list)
+
+    def started_at(self, wave: int) -> int:
+        """Trajectories started once wave ``wave`` (0-based) has started."""
+        return min(self.wave_size * (wave + 1), self.limit)
+
+    def in_use_at(self, wave: int) -> int:
+        """Temperatures of the ladder in use in wave ``wave``: one more per earlier widen."""
+        widened = sum(d.action == "widen" for d in self.decisions[:wave])
+        return min(1 + widened, len(self.ladder))

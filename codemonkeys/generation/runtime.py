@@ -15,17 +15,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.execution import ExecutionCache, Script, TestRun
 from codemonkeys.generation.edits import EditError
 from codemonkeys.generation.records import TrajectoryRecord
-from codemonkeys.llm.base import BudgetExceeded, Completion, Message, Usage
+from codemonkeys.llm.base import Completion, Message, Usage
 from codemonkeys.llm.recording import RecordingModel
+from codemonkeys.original_files import OriginalBytes
 from codemonkeys.problem import Problem
-from codemonkeys.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +77,8 @@ class PrefixWarmer:
         yield time.monotonic() - start
 
 
-class OriginalFiles:
-    """Original contents of repo files, read once per problem from a host snapshot of the
-    repository (``repo_dir``) or from a clean sandbox."""
-
-    def __init__(
-        self,
-        repo_dir: Path | None,
-        lease: Callable[[], AbstractContextManager[Sandbox]] | None,
-    ):
-        self.repo_dir = Path(repo_dir) if repo_dir is not None else None
-        self.lease = lease
-        self._lock = threading.Lock()
-        self._cache: dict[str, bytes | None] = {}
+class OriginalFiles(OriginalBytes):
+    """The base-commit files decoded as text, for the edit format."""
 
     def read(self, path: str) -> str | None:
         data = self.read_bytes(path)
@@ -99,33 +88,6 @@ class OriginalFiles:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise EditError([f"{path} is not a UTF-8 text file; it cannot be edited."]) from None
-
-    def read_bytes(self, path: str) -> bytes | None:
-        """The file's bytes at the base commit (None when absent), read once."""
-        with self._lock:
-            if path in self._cache:
-                return self._cache[path]
-        data = self._read_bytes(path)
-        with self._lock:
-            self._cache[path] = data
-        return data
-
-    def _read_bytes(self, path: str) -> bytes | None:
-        if self.repo_dir is not None:
-            f = (self.repo_dir / path).resolve()
-            root = self.repo_dir.resolve()
-            if root not in f.parents or not f.is_file():
-                return None
-            return f.read_bytes()
-        if self.lease is None:
-            return None
-        from codemonkeys.sandbox.common import SandboxFileNotFound
-
-        with self.lease() as sandbox:
-            try:
-                return sandbox.read_file(path)
-            except SandboxFileNotFound:
-                return None
 
 
 class GenerationRuntime:

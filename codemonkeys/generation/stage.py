@@ -8,26 +8,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from codemonkeys.analysis.stopping import decide
 from codemonkeys.candidates import BaseFiles, CandidateSet
 from codemonkeys.config import Config
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.execution import ExecutionCache
 from codemonkeys.generation.adaptive import (
     ADAPTIVE_RECORD,
-    AdaptiveRecord,
     stop_rule,
     temperature_for,
     wave_evidence,
 )
-from codemonkeys.generation.records import GenerationResult, TrajectoryRecord
+from codemonkeys.generation.records import AdaptiveRecord, GenerationResult, TrajectoryRecord
 from codemonkeys.generation.runtime import (
     EventCallback,
     GenerationRuntime,
     OriginalFiles,
     PrefixWarmer,
 )
+from codemonkeys.generation.stopping import decide
 from codemonkeys.generation.trajectory import new_record, run_trajectory
-from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record, trajectory_name
 from codemonkeys.store import RunStore

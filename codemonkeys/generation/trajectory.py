@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.generation.editing import run_editing
 from codemonkeys.generation.records import TrajectoryRecord
 from codemonkeys.generation.runtime import GenerationRuntime
 from codemonkeys.generation.testing import run_testing
-from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded
+from codemonkeys.llm.base import ContextLengthExceeded, ModelError
+from codemonkeys.sandbox.base import SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,4 @@ def run_trajectory(
 
 
 def _expected(e: Exception) -> bool:
-    from codemonkeys.llm.base import ModelError
-    from codemonkeys.sandbox.base import SandboxError
-
     return isinstance(e, ModelError | SandboxError)

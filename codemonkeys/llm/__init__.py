@@ -11,9 +11,11 @@ Model strings:
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codemonkeys.config import Config, EndpointConfig, ModelsConfig
 from codemonkeys.llm.base import (
@@ -26,6 +28,9 @@ from codemonkeys.llm.base import (
 )
 from codemonkeys.llm.pricing import Pricing
 from codemonkeys.llm.recording import CallLog, CostTracker, EndpointLimit, RecordingModel
+
+if TYPE_CHECKING:
+    from codemonkeys.llm.sdk_model import SDKModel
 
 __all__ = [
     "BudgetExceeded",
@@ -40,6 +45,8 @@ __all__ = [
     "check_prices",
     "NO_MODEL_HELP",
     "api_key_env",
+    "PROVIDERS",
+    "provider_class",
 ]
 
 NO_MODEL_HELP = """No model is configured. Pick one of:
@@ -53,15 +60,34 @@ NO_MODEL_HELP = """No model is configured. Pick one of:
   (or set [models.primary] model = "..." in codemonkeys.toml; see README)"""
 
 
+PROVIDERS: dict[str, str] = {
+    "anthropic": "codemonkeys.llm.anthropic_model:AnthropicModel",
+    "openai": "codemonkeys.llm.openai_model:OpenAIModel",
+}
+"""The registry of ``<provider>/<name>`` model strings: provider -> its class (an
+``SDKModel``), named here and imported on first use (each SDK takes seconds to import).
+A new provider is its module plus one line here; its key variable (``default_key_env``)
+and whether a ``base_url`` makes the key optional (``keyless_with_base_url``) are read
+from the class."""
+
+
+def provider_class(provider: str) -> type[SDKModel] | None:
+    """The class registered for ``provider`` (None: not a registered provider)."""
+    path = PROVIDERS.get(provider)
+    if path is None:
+        return None
+    module, _, name = path.partition(":")
+    cls: type[SDKModel] = getattr(importlib.import_module(module), name)
+    return cls
+
+
 def api_key_env(endpoint: EndpointConfig) -> str | None:
     """The environment variable holding this endpoint's key (None: no key needed)."""
     if endpoint.api_key_env:
         return endpoint.api_key_env
-    if endpoint.model.startswith("anthropic/"):
-        return "ANTHROPIC_API_KEY"
-    if endpoint.model.startswith("openai/"):
-        return "OPENAI_API_KEY"
-    return None
+    provider, _, name = endpoint.model.strip().partition("/")
+    cls = provider_class(provider) if name else None
+    return cls.default_key_env if cls is not None else None
 
 
 def build_provider(
@@ -90,23 +116,16 @@ def build_provider(
         )
     key_env = api_key_env(endpoint)
     key = os.environ.get(key_env) if key_env else None
-    if provider == "anthropic":
-        from codemonkeys.llm.anthropic_model import AnthropicModel
-
-        if not key:
-            raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
-        return AnthropicModel(name, endpoint, pricing, api_key=key, stop=stop)
-    if provider == "openai":
-        from codemonkeys.llm.openai_model import OpenAIModel
-
-        if not key and not endpoint.base_url:
-            raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
-        # local OpenAI-compatible servers usually take any key
-        return OpenAIModel(name, endpoint, pricing, api_key=key or "not-needed", stop=stop)
-    raise ModelError(
-        f"unknown model provider {provider!r} in {spec!r} "
-        "(anthropic/, openai/, local:, scripted:, replay:)"
-    )
+    cls = provider_class(provider)
+    if cls is None:
+        known = ", ".join(f"{p}/" for p in PROVIDERS)
+        raise ModelError(
+            f"unknown model provider {provider!r} in {spec!r} ({known}, local:, scripted:, replay:)"
+        )
+    if not key and not (cls.keyless_with_base_url and endpoint.base_url):
+        raise ModelError(f"{spec}: {key_env} is not set.\n{NO_MODEL_HELP}")
+    # local OpenAI-compatible servers usually take any key
+    return cls(name, endpoint, pricing, api_key=key or "not-needed", stop=stop)
 
 
 def check_models(config: ModelsConfig) -> None:

@@ -9,7 +9,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from codemonkeys.errors import BudgetExceeded as BudgetExceeded  # re-export: see errors.py
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.errors import Interrupted as Interrupted  # re-export: see errors.py
 
 
 class Message(BaseModel):
@@ -76,15 +78,6 @@ class ContextLengthExceeded(ModelError):
     """The conversation does not fit the model's context window: found before sending (the
     window is known, see ``ModelCapabilities.context_window``) or answered by the provider.
     Final, never retried: the caller ends what it was doing in a recorded state."""
-
-
-class BudgetExceeded(RuntimeError):
-    """A cost cap was reached; no new model call is started."""
-
-
-class Interrupted(BudgetExceeded):
-    """The user asked the run to stop (Ctrl-C); stages stop the way they do at a cost cap:
-    save what they have and start nothing new."""
 
 
 @runtime_checkable

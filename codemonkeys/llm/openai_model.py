@@ -31,6 +31,7 @@ class OpenAIModel(SDKModel):
 
     provider = "openai"
     default_key_env = "OPENAI_API_KEY"
+    keyless_with_base_url = True
     sdk_error = openai.OpenAIError
     status_error = openai.APIStatusError
     connection_error = openai.APIConnectionError

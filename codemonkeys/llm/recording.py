@@ -32,6 +32,7 @@ from codemonkeys.llm.base import (
     request_hash,
 )
 from codemonkeys.llm.callindex import CallIndex
+from codemonkeys.llm.tokens import count_tokens
 from codemonkeys.store import RunStore
 
 CALLS_FILE = "calls.jsonl"
@@ -300,8 +301,6 @@ class RecordingModel:
 def request_tokens(messages: list[Message], max_tokens: int) -> int:
     """Estimated tokens of one request: the prompt (offline estimate, errs high) plus the
     output it may produce."""
-    from codemonkeys.context.tokens import count_tokens
-
     return sum(count_tokens(m.content) + 4 for m in messages) + max_tokens
 
 

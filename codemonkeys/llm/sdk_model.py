@@ -37,6 +37,8 @@ class SDKModel:
 
     provider: ClassVar[str]
     default_key_env: ClassVar[str]
+    keyless_with_base_url: ClassVar[bool] = False
+    """True: with a ``base_url`` (a local compatible server) no key is needed."""
     sdk_error: ClassVar[type[BaseException]]
     status_error: ClassVar[type[BaseException]]
     connection_error: ClassVar[type[BaseException]]

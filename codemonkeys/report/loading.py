@@ -22,47 +22,33 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from codemonkeys.analysis.runview import analyse_run
 from codemonkeys.candidates import candidate_id
-from codemonkeys.context.stage import ContextRecord
-from codemonkeys.pipeline import ProblemResult
+from codemonkeys.context.records import ContextRecord
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.records import Record, read_json_file, read_record_data
 from codemonkeys.report.metrics import majority_vote_expectation
-from codemonkeys.report.model import STAGES, ProblemRow, Report, StageCost
+from codemonkeys.report.model import STAGES, ProblemData, ProblemRow, Report, StageCost
+from codemonkeys.report.summary import summarise
 from codemonkeys.run_patches import (
+    alias_stripped,
     load_trajectories,
     patch_identity,
     trajectory_attempt_patches,
     trajectory_final_patch,
 )
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.run_records import ProblemResult
+from codemonkeys.selection.records import SelectionRecord
 from codemonkeys.store import read_jsonl
 
 Json = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
 
 
-class ProblemData(BaseModel):
-    """One problem's row plus what the run-wide figures need from it."""
-
-    row: ProblemRow
-    labels: list[bool] = Field(default_factory=list)
-    weighted: list[tuple[bool, int]] = Field(default_factory=list)
-    has_candidate_labels: bool = False
-    samples: tuple[int, int] | None = None
-    attempts: list[list[bool]] | None = None
-    votes: dict[str, int] = Field(default_factory=dict)
-    ungraded_attempts: int = 0
-    warnings: list[str] = Field(default_factory=list)
-    """Records of this problem that did not parse as their type."""
-
-
 def build_report(run_dir: Path | str) -> Report:
     """Everything measurable about a run directory. Never raises on partial records."""
-    from codemonkeys.report.summary import summarise
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run directory at {run_dir}")
@@ -91,8 +77,6 @@ def build_report(run_dir: Path | str) -> Report:
 
 def _analyse(report: Report, run_dir: Path) -> None:
     """Forecasts, temperatures, adaptive decisions; a failure there never hides the rest."""
-    from codemonkeys.analysis.runview import analyse_run
-
     try:
         report.analysis = analyse_run(run_dir)
     except Exception as e:
@@ -250,17 +234,6 @@ def _grade(
     if row.resolved is not None:
         row.verdict = "resolved" if row.resolved else "unresolved"
     return labels
-
-
-def alias_stripped(labels: dict[str, bool], selection: SelectionRecord) -> None:
-    """Selection strips test-file hunks from candidates, which changes their ids; graded
-    labels are keyed by the stripped id. Give the original (trajectory) id the same label;
-    an edit that only touched test files (no stripped id) is an empty patch: wrong."""
-    for s in selection.stripped:
-        if s.new_id is None:
-            labels.setdefault(s.original_id, False)
-        elif s.new_id in labels:
-            labels.setdefault(s.original_id, labels[s.new_id])
 
 
 def _label_candidates(data: ProblemData, candidates: list[Json], labels: dict[str, bool]) -> None:

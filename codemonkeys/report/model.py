@@ -121,3 +121,18 @@ class Report(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     analysis: RunAnalysis | None = None
     """Coverage forecasts, temperature view, adaptive decisions (``analysis/runview.py``)."""
+
+
+class ProblemData(BaseModel):
+    """One problem's row plus what the run-wide figures need from it."""
+
+    row: ProblemRow
+    labels: list[bool] = Field(default_factory=list)
+    weighted: list[tuple[bool, int]] = Field(default_factory=list)
+    has_candidate_labels: bool = False
+    samples: tuple[int, int] | None = None
+    attempts: list[list[bool]] | None = None
+    votes: dict[str, int] = Field(default_factory=dict)
+    ungraded_attempts: int = 0
+    warnings: list[str] = Field(default_factory=list)
+    """Records of this problem that did not parse as their type."""

@@ -12,7 +12,6 @@ from collections import defaultdict
 
 from codemonkeys.machine_time import SandboxSeconds, add_phase
 from codemonkeys.report.format import last_line
-from codemonkeys.report.loading import ProblemData
 from codemonkeys.report.metrics import (
     attempt_curves,
     coverage,
@@ -23,7 +22,7 @@ from codemonkeys.report.metrics import (
     selection_accuracy,
     weighted_random_pick_expectation,
 )
-from codemonkeys.report.model import PHASES, Curve, Report
+from codemonkeys.report.model import PHASES, Curve, ProblemData, Report
 
 
 def summarise(report: Report, loaded: list[ProblemData]) -> None:

@@ -36,13 +36,17 @@ class EngineUnreachable(DockerUnreachable, SandboxError):
         super().__init__(f"{type(cause).__name__}: {cause}", fix=self.FIX)
 
 
-def docker_client(timeout: int = DEFAULT_TIMEOUT) -> DockerClient:
-    """A client for the engine named by the environment (``DOCKER_HOST``, else the local
-    socket), checked with a ping; ``EngineUnreachable`` when it does not answer."""
+def docker_client(timeout: int = DEFAULT_TIMEOUT, *, host: str | None = None) -> DockerClient:
+    """A client for the engine at ``host`` (a sandbox kind's socket), else the one named by
+    the environment (``DOCKER_HOST``, else the local socket), checked with a ping;
+    ``EngineUnreachable`` when it does not answer."""
     try:
         import docker
 
-        client = docker.from_env(timeout=timeout)
+        if host is not None:
+            client = docker.DockerClient(base_url=host, timeout=timeout)
+        else:
+            client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:  # no SDK, no socket, refused, timed out, bad DOCKER_HOST
         raise EngineUnreachable(e) from e

@@ -76,7 +76,7 @@ from codemonkeys.sandbox.container import (
     on_scratch,
     reset_extra_script,
 )
-from codemonkeys.sandbox.docker_client import docker_client
+from codemonkeys.sandbox.kinds import engine_client
 from codemonkeys.sandbox.output import BoundedOutput, EndMarked
 from codemonkeys.sandbox.secret_copy import repo_copy
 from codemonkeys.sandbox.spec import SandboxSpec, parse_size
@@ -122,7 +122,7 @@ class DockerSandbox(ShellGitSandbox):
         self.max_output_chars = spec.max_output_chars
         self.default_timeout = spec.default_timeout
         self.keep_untracked = []
-        self.client = client if client is not None else docker_client()
+        self.client = client if client is not None else engine_client(spec.kind)
         self.api = self.client.api
         self._closed = False
         self._pending: list[tuple[str, bytes]] = []
@@ -164,7 +164,7 @@ class DockerSandbox(ShellGitSandbox):
     def _prepared_image(self) -> str | None:
         from codemonkeys.sandbox.prepared import prepared_image
 
-        return prepared_image(self.client, self.spec, self.uid)
+        return prepared_image(self.client, self.spec, self.uid, type(self))
 
     @property
     def id(self) -> str:

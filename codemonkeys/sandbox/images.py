@@ -3,6 +3,7 @@ image names, and removing containers a crashed run left behind (``codemonkeys cl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from typing import Any
@@ -97,3 +98,31 @@ def clean_containers(
         except Exception:  # already gone (auto-removed or removed concurrently)
             pass
     return removed
+
+
+def remove_host_orphans(run_id: str, host: str | None = None) -> int:
+    """Remove ``run_id``'s containers that a process of this host created and that outlived
+    it (a cluster node lost mid-problem); those of live processes, and of other hosts
+    sharing the engine, are kept. ``host``: the engine's socket (a sandbox kind's). How many
+    were removed."""
+    mine = [f"{MANAGED_LABEL}=1", f"{RUN_LABEL}={run_id}", f"{HOST_LABEL}={socket.gethostname()}"]
+    removed = 0
+    with contextlib.suppress(Exception):  # an engine hiccup must not cost the problem
+        for c in docker_client(host=host).containers.list(all=True, filters={"label": mine}):
+            if not _alive((c.labels or {}).get(PID_LABEL, "")):
+                with contextlib.suppress(Exception):  # gone meanwhile
+                    c.remove(force=True)
+                    removed += 1
+    return removed
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except ValueError:
+        return True  # no owner recorded: not ours to judge
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

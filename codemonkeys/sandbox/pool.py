@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from codemonkeys.sandbox.base import Sandbox, SandboxError
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.sandbox.spec import SandboxSpec
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def open_sandbox(
 ) -> Sandbox:
     """A ready sandbox for ``spec`` (at its base tree). Raises SandboxError with a clear
     message when it cannot be had (no engine, image missing, repo_path not a git repo)."""
-    if spec.kind == "local":
+    if not sandbox_kind(spec.kind).needs_engine:
         from codemonkeys.sandbox.local import LocalSandbox
 
         return LocalSandbox(spec, repo_tar=repo_tar)
@@ -97,10 +98,8 @@ class SandboxPool:
         return RedactingSandbox(box, self._copy.redactor)
 
     def _client_once(self) -> Any:
-        if self._client is None and self.spec.kind == "docker":
-            from codemonkeys.sandbox.images import docker_client
-
-            self._client = docker_client()
+        if self._client is None and sandbox_kind(self.spec.kind).needs_engine:
+            self._client = engine_client(self.spec.kind)
         return self._client
 
     def _create(self) -> Sandbox:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from codemonkeys.sandbox.agent import AGENT_DIR, PRIVATE_ROOT, RUN_LIB
 from codemonkeys.sandbox.base import SandboxError
@@ -32,9 +32,14 @@ from codemonkeys.sandbox.docker_client import docker_client
 from codemonkeys.sandbox.spec import HOST_LABEL, MANAGED_LABEL, PID_LABEL, PROBLEM_LABEL
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from docker import DockerClient
 
     from codemonkeys.sandbox.spec import SandboxSpec
+
+    OpenBox: TypeAlias = Callable[[SandboxSpec, DockerClient], Any]
+    """Opens a sandbox of a spec (the ``DockerSandbox`` class; a context manager)."""
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +73,12 @@ def _image_id(client: DockerClient, name: str) -> str | None:
         raise SandboxError(f"cannot inspect image {name}: {e}") from e
 
 
-def prepared_image(client: DockerClient, spec: SandboxSpec, uid: int) -> str | None:
-    """The prepared image for ``spec`` (an image repository), committed now if there is
+def prepared_image(
+    client: DockerClient, spec: SandboxSpec, uid: int, open_box: OpenBox
+) -> str | None:
+    """The prepared image for ``spec`` (an image repository), committed now (in a sandbox
+    ``open_box`` opens: the ``DockerSandbox`` class, handed in because it opens its own
+    containers from this module's images, so this module cannot import it) if there is
     none yet; None for a copied-in repository, with ``spec.prepare`` off, when the source image is absent (the caller's create reports it) or
     the commit failed (the caller prepares its container itself, as before)."""
     if spec.repo_path is not None or not spec.prepare:
@@ -83,7 +92,7 @@ def prepared_image(client: DockerClient, spec: SandboxSpec, uid: int) -> str | N
     with lock:  # one build per tag in this process; the others wait and reuse it
         if _image_id(client, tag) is not None:
             return tag
-        return _build(client, spec, tag, source_id)
+        return _build(client, spec, tag, source_id, open_box)
 
 
 def _labels(spec: SandboxSpec, source_id: str) -> dict[str, str]:
@@ -99,7 +108,9 @@ def _labels(spec: SandboxSpec, source_id: str) -> dict[str, str]:
     }
 
 
-def _build(client: DockerClient, spec: SandboxSpec, tag: str, source_id: str) -> str | None:
+def _build(
+    client: DockerClient, spec: SandboxSpec, tag: str, source_id: str, open_box: OpenBox
+) -> str | None:
     """Two commits: the adopted, hardened repository; then, in a container of that image,
     the index's stat data refreshed (a commit gives every file of its layer new inodes and
     ctimes, so an index refreshed before it would be stale in every later container, and
@@ -108,7 +119,7 @@ def _build(client: DockerClient, spec: SandboxSpec, tag: str, source_id: str) ->
 
     labels = _labels(spec, source_id)
     try:
-        stage = _adopt_and_harden(client, spec, labels)
+        stage = _adopt_and_harden(client, spec, labels, open_box)
         refresh = client.containers.run(
             stage,
             entrypoint=["bash", "-c", GIT_PRELUDE + REFRESH],
@@ -142,14 +153,14 @@ def _owner_labels() -> dict[str, str]:
     return {PID_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname()}
 
 
-def _adopt_and_harden(client: DockerClient, spec: SandboxSpec, labels: dict[str, str]) -> str:
+def _adopt_and_harden(
+    client: DockerClient, spec: SandboxSpec, labels: dict[str, str], open_box: OpenBox
+) -> str:
     """An (untagged) image of a container that adopted and hardened the repository; its id."""
-    from codemonkeys.sandbox.docker_sandbox import DockerSandbox
-
     prep = spec.model_copy(
         update={"prepare": False, "pass_env": [], "labels": {PROBLEM_LABEL: "prepare-image"}}
     )
-    with DockerSandbox(prep, client) as box:
+    with open_box(prep, client) as box:
         meta = {
             "base_commit": box.base_commit,
             "keep_untracked": box.keep_untracked,

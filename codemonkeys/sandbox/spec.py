@@ -4,9 +4,11 @@ the run's SandboxConfig by ``spec_from_config``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from codemonkeys.config import SandboxKindName
 
 MANAGED_LABEL = "org.codemonkeys.managed"
 RUN_LABEL = "org.codemonkeys.run"
@@ -27,7 +29,7 @@ def parse_size(size: str) -> int:
 
 
 class SandboxSpec(BaseModel):
-    kind: Literal["docker", "local"] = "docker"
+    kind: SandboxKindName = "docker"
     image: str = "codemonkeys-sandbox:latest"
     workdir: str = "/repo"
     """Where the repository lives in the container (SWE-bench images: /testbed)."""

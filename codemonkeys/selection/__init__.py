@@ -2,8 +2,7 @@
 
 Entry point: ``run_selection`` (stage.py). Pure voting rules in voting.py, the matrix in
 matrix.py, the model conversation in selector.py, test-file stripping in patches.py.
+
+Nothing is imported here: loading a record module (``records.py``) must not load the stage
+that writes it. Import from the module (``stage.py``, ``records.py``, ...).
 """
-
-from codemonkeys.selection.stage import SelectionRecord, run_selection
-
-__all__ = ["SelectionRecord", "run_selection"]

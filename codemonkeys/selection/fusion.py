@@ -34,7 +34,7 @@ there when candidates are graded); ``selection.fusion = "votes"`` turns the rule
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -76,29 +76,42 @@ class FusedRanking(BaseModel):
         return [e.id for e in kept if e.votes == kept[0].votes]
 
 
+class EvidencePart(TypedDict, total=False):
+    """What one verifier says about one candidate: any of ``Evidence``'s fields."""
+
+    votes: int
+    cluster_size: int
+    applies: bool
+    regressions: int | None
+
+
+VerifierEvidence = Mapping[str, EvidencePart]
+"""One verifier's evidence: candidate id -> what it says about that candidate (a candidate
+it says nothing about keeps ``Evidence``'s defaults)."""
+
+
 def _order(e: Evidence) -> tuple:
     return (-e.votes, -e.cluster_size, e.regressions or 0, e.id)
 
 
+def gather(ids: Sequence[str], evidence: Sequence[VerifierEvidence]) -> list[Evidence]:
+    """Each candidate's evidence from every verifier (later ones win on a shared field)."""
+    merged: list[Evidence] = []
+    for cid in ids:
+        fields: dict[str, object] = {"id": cid}
+        for verifier in evidence:
+            fields.update(verifier.get(cid, {}))
+        merged.append(Evidence.model_validate(fields))
+    return merged
+
+
 def fuse(
     ids: Sequence[str],
-    votes: Mapping[str, int],
-    cluster_size: Mapping[str, int],
-    applies: Mapping[str, bool],
-    regressions: Mapping[str, int | None],
+    evidence: Sequence[VerifierEvidence],
     rule: FusionRule = "regressions-then-votes",
 ) -> FusedRanking:
-    """Rank ``ids`` (see the module docstring)."""
-    ev = [
-        Evidence(
-            id=cid,
-            votes=votes.get(cid, 0),
-            cluster_size=cluster_size.get(cid, 1),
-            applies=applies.get(cid, True),
-            regressions=regressions.get(cid),
-        )
-        for cid in ids
-    ]
+    """Rank ``ids`` on the verifiers' ``evidence`` (see the module docstring)."""
+    ev = gather(ids, evidence)
     usable = [e for e in ev if e.applies] or ev
     for e in ev:
         if e not in usable:

@@ -29,16 +29,10 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.execution import Script
-from codemonkeys.generation.tags import last_block
-from codemonkeys.llm.base import (
-    BudgetExceeded,
-    ContextLengthExceeded,
-    Interrupted,
-    Message,
-    Model,
-    ModelError,
-)
+from codemonkeys.llm.base import ContextLengthExceeded, Message, Model, ModelError
+from codemonkeys.llm.tags import last_block
 from codemonkeys.prompts import PromptTemplates
 from codemonkeys.selection.matrix import ORIGINAL, Cell
 
@@ -91,7 +85,7 @@ class Reply:
 
 
 def parse_reply(text: str) -> Reply:
-    """Whichever counting block (``generation.tags`` rules: last complete block, anchored
+    """Whichever counting block (``llm.tags`` rules: last complete block, anchored
     preferred, code fences stripped, an unclosed final ``<test>`` accepted) comes last."""
     test = last_block(text, "test")
     choice = last_block(text, "choice", allow_unclosed=False)

@@ -21,31 +21,30 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, Field
-
 from codemonkeys.candidates import BaseFiles, Candidate, CandidateSet
 from codemonkeys.config import Config
 from codemonkeys.diffs import touched_files
+from codemonkeys.errors import Interrupted
 from codemonkeys.execution import ExecutionCache, Script
-from codemonkeys.llm.base import Interrupted, Message, Model, ModelError
+from codemonkeys.llm.base import Model, ModelError
+from codemonkeys.original_files import OriginalBytes
 from codemonkeys.problem import Problem
 from codemonkeys.records import Record
+from codemonkeys.run_records import RETRYABLE_FALLBACKS
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.fusion import FusedRanking, FusionRule, fuse
+from codemonkeys.selection.fusion import FusedRanking, FusionRule, VerifierEvidence, fuse
 from codemonkeys.selection.matrix import ORIGINAL, Cell, TestMatrix, run_cell, run_matrix
 from codemonkeys.selection.patches import strip_test_file_edits
+from codemonkeys.selection.records import SelectionRecord, StrippedEdit
 from codemonkeys.selection.regression import RegressionRecord, run_regression
 from codemonkeys.selection.selector import (
     RunTest,
     SelectorOutcome,
-    SelectorTest,
     ShownFile,
     only_candidate,
     run_selector,
 )
 from codemonkeys.selection.voting import (
-    Cluster,
-    RankedCandidate,
     VotingRule,
     behaviour_clusters,
     count_votes,
@@ -62,49 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_NAME = Record.SELECTION
-RETRYABLE_FALLBACKS = ("budget", "model-error", "selector-error")
-
-
-class StrippedEdit(BaseModel):
-    """A candidate whose test-file hunks were removed before selection."""
-
-    original_id: str
-    new_id: str | None
-    """None: nothing but test files was edited, the candidate was dropped."""
-    removed_files: list[str]
-
-
-class SelectionRecord(BaseModel):
-    problem_id: str
-    input_digest: str = ""
-    candidates: list[Candidate] = Field(default_factory=list)
-    """The candidates selection considered (after stripping test-file edits)."""
-    stripped: list[StrippedEdit] = Field(default_factory=list)
-    tests: list[Script] = Field(default_factory=list)
-    voting: str = "strict"
-    matrix: TestMatrix = Field(default_factory=TestMatrix)
-    votes: dict[str, int] = Field(default_factory=dict)
-    clusters: list[Cluster] = Field(default_factory=list)
-    ranking: list[RankedCandidate] = Field(default_factory=list)
-    """Votes-only ranking (the paper's rule)."""
-    regression: RegressionRecord | None = None
-    """The regression verifier's runs and verdicts (None when turned off)."""
-    fusion: FusedRanking = Field(default_factory=FusedRanking)
-    """Every verifier's evidence per candidate and the fused ranking the top-k comes from."""
-    top_k: list[str] = Field(default_factory=list)
-    chosen_id: str | None = None
-    chosen_patch: str = ""
-    reason: str = ""
-    fallback: bool = False
-    fallback_kind: str | None = None
-    selector_attempts: int = 0
-    selector_tests: list[SelectorTest] = Field(default_factory=list)
-    transcript: list[Message] = Field(default_factory=list)
-    selector_corrections: list[str] = Field(default_factory=list)
-    """Why each corrected selector reply could not be used (``SelectorOutcome.corrections``)."""
-    executions: int = 0
-    """Script and regression-suite runs this stage started (cache hits not counted)."""
-    seconds: float = 0.0
 
 
 def input_digest(candidates: CandidateSet, config: Config) -> str:
@@ -153,9 +109,7 @@ class SandboxLeases(Protocol):
 
 def base_files(pool: SandboxLeases) -> BaseFiles:
     """The problem's base files, read from clean sandbox leases (once per path)."""
-    from codemonkeys.generation.runtime import OriginalFiles
-
-    return OriginalFiles(None, pool.lease).read_bytes
+    return OriginalBytes(None, pool.lease).read_bytes
 
 
 def pool_workers(pool: SandboxLeases, config: Config) -> int:
@@ -227,18 +181,21 @@ def fuse_evidence(record: SelectionRecord, rule: FusionRule) -> FusedRanking:
     """The fused ranking of ``record``'s candidates from its matrix and regression runs."""
     ids = [c.id for c in record.candidates]
     reg = record.regression
-    return fuse(
-        ids,
-        record.votes,
-        {m: cl.size for cl in record.clusters for m in cl.members},
-        {
-            cid: not never_applied(record.matrix, cid)
+    votes: VerifierEvidence = {cid: {"votes": n} for cid, n in record.votes.items()}
+    clusters: VerifierEvidence = {
+        m: {"cluster_size": cl.size} for cl in record.clusters for m in cl.members
+    }
+    applies: VerifierEvidence = {
+        cid: {
+            "applies": not never_applied(record.matrix, cid)
             and not (reg and reg.candidates.get(cid) and reg.candidates[cid].status == "no-apply")
-            for cid in ids
-        },
-        {cid: reg.regressions_of(cid) for cid in ids} if reg else {},
-        rule,
+        }
+        for cid in ids
+    }
+    regressions: VerifierEvidence = (
+        {cid: {"regressions": reg.regressions_of(cid)} for cid in ids} if reg else {}
     )
+    return fuse(ids, [votes, clusters, applies, regressions], rule)
 
 
 def _broken_tests(

@@ -11,17 +11,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
 from codemonkeys.config import Config
 from codemonkeys.context.files import enumerate_files
 from codemonkeys.context.scan_cost import ScanCost, ScanEstimate, estimate_scan
+from codemonkeys.pipeline import Observer
+from codemonkeys.sandbox import spec_from_config
+from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
+from codemonkeys.sandbox.pool import open_sandbox
+from codemonkeys.swebench.dataset import DatasetError, to_problem
+from codemonkeys.swebench.images import image_present
 
 
 def _tree_estimate(problem: Any, config: Config, client: Any) -> ScanEstimate:
-    from codemonkeys.sandbox import spec_from_config
-    from codemonkeys.sandbox.pool import open_sandbox
-
     with tempfile.TemporaryDirectory(prefix="codemonkeys-estimate-") as tmp:
         box = open_sandbox(spec_from_config(problem, config.sandbox), client=client)
         try:
@@ -46,15 +47,13 @@ def _add(total: dict[str, ScanCost], rows: list[ScanCost]) -> None:
             t.batch_usd = round(t.batch_usd + c.batch_usd, 4)
 
 
-def estimate_swebench(rows: list[dict[str, Any]], config: Config, console: Any) -> ScanEstimate:
+def estimate_swebench(
+    rows: list[dict[str, Any]], config: Config, observer: Observer
+) -> ScanEstimate:
     """Print each problem's scan estimate and return the totals (same shape)."""
-    from codemonkeys.sandbox.docker_client import docker_client
-    from codemonkeys.swebench.dataset import DatasetError, to_problem
-    from codemonkeys.swebench.images import image_present
-
     client = None
-    if config.sandbox.kind == "docker":
-        client = docker_client()
+    if sandbox_kind(config.sandbox.kind).needs_engine:
+        client = engine_client(config.sandbox.kind)
     full: dict[str, ScanCost] = {}
     kept: dict[str, ScanCost] = {}
     last: ScanEstimate | None = None
@@ -64,15 +63,15 @@ def estimate_swebench(rows: list[dict[str, Any]], config: Config, console: Any) 
         try:
             problem, _ = to_problem(row)
         except DatasetError as e:
-            console.print(escape(f"{rid}: skipped ({e})"))
+            observer.message(f"{rid}: skipped ({e})")
             skipped += 1
             continue
         if client is not None and problem.image and not image_present(problem.image, client):
-            console.print(escape(f"{rid}: skipped (image {problem.image} is not on this engine)"))
+            observer.message(f"{rid}: skipped (image {problem.image} is not on this engine)")
             skipped += 1
             continue
         last = _tree_estimate(problem, config, client)
-        console.print(escape(f"{rid}:\n{last.describe()}"))
+        observer.message(f"{rid}:\n{last.describe()}")
         _add(full, last.full)
         _add(kept, last.prefiltered)
     if last is None:
@@ -81,5 +80,5 @@ def estimate_swebench(rows: list[dict[str, Any]], config: Config, console: Any) 
         update={"full": list(full.values()), "prefiltered": list(kept.values())}
     )
     n = len(rows) - skipped
-    console.print(escape(f"total over {n} problem(s) ({skipped} skipped):\n{total.describe()}"))
+    observer.message(f"total over {n} problem(s) ({skipped} skipped):\n{total.describe()}")
     return total

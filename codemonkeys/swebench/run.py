@@ -13,39 +13,42 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
+from codemonkeys.candidates import candidate_id
 from codemonkeys.config import Config
 from codemonkeys.distributed import execute, ray_options
+from codemonkeys.distributed.driver import RayOptions
 from codemonkeys.pipeline import (
     Observer,
-    ProblemResult,
     RunSummary,
     Runtime,
-    Status,
     open_run,
     require_docker,
-    result_fingerprint,
-    solve_problem,
     write_status,
 )
-from codemonkeys.problem import Gold, Problem
+from codemonkeys.predictions import export_predictions
 from codemonkeys.records import Record
-from codemonkeys.store import RunStore, atomic_write_text, read_jsonl
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from codemonkeys.llm.recording import CostTracker
-    from codemonkeys.progress import Progress
+from codemonkeys.run_patches import patch_identity, patches_for_grading
+from codemonkeys.run_records import ProblemResult
+from codemonkeys.store import RunStore, read_jsonl
+from codemonkeys.swebench import evaluate as harness
+from codemonkeys.swebench.dataset import harness_row, load_dataset, select
+from codemonkeys.swebench.evaluate import EMPTY, Verdict
+from codemonkeys.swebench.evaluate_ray import grader
+from codemonkeys.swebench.jobs import (
+    DATASET_FILE,
+    image_aware_solver,
+    problems_from_rows,
+    record_dataset,
+)
 
 log = logging.getLogger(__name__)
 
-DATASET_FILE = "dataset.jsonl"
 PREDICTIONS_FILE = "predictions.jsonl"
 MODEL_NAME = "codemonkeys"
 
@@ -65,44 +68,7 @@ class SwebenchRunOptions(BaseModel):
     """A Ray cluster's address (``--ray``): problems run as tasks on its nodes."""
 
 
-class ProgressObserver(Observer):
-    """Forwards pipeline events to the live display (progress.Progress)."""
-
-    def __init__(
-        self, progress: Progress, rt_costs: CostTracker | None = None, cap: float | None = None
-    ):
-        self.progress = progress
-        self.costs = rt_costs
-        self.cap = cap
-
-    def problem_stage(self, problem_id: str, stage: str) -> None:
-        self.progress.problem_stage(problem_id, stage)
-
-    def problem_node(self, problem_id: str, node: str) -> None:
-        self.progress.problem_node(problem_id, node)
-
-    def problem_done(self, result: ProblemResult) -> None:
-        self.progress.problem_done(result.id, result.status, result.cost_usd, result.error or None)
-        if self.costs is not None:
-            self.progress.cost(self.costs.total, self.cap)
-
-    def problem_resumed(self, result: ProblemResult) -> None:
-        self.progress.resumed(result.id, result.status)
-
-    def event(self, problem_id: str, kind: str, **info: Any) -> None:
-        if kind == "trajectory_started":
-            self.progress.trajectory_started(problem_id, info.get("index"))
-        elif kind == "trajectory_finished":
-            self.progress.trajectory_finished(problem_id, info.get("index"))
-            if self.costs is not None:
-                self.progress.cost(self.costs.total, self.cap)
-        elif kind == "containers":
-            self.progress.containers_in_use(int(info.get("n", 0)))
-
-
 def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
-    from codemonkeys.swebench.dataset import load_dataset, select
-
     rows = load_dataset(opts.dataset, split=opts.split)
     return select(
         rows,
@@ -114,78 +80,8 @@ def load_rows(opts: SwebenchRunOptions) -> list[dict[str, Any]]:
     )
 
 
-def problems_from_rows(
-    rt: Runtime, rows: list[dict[str, Any]], failed: list[ProblemResult]
-) -> Iterator[tuple[Problem, Gold | None]]:
-    """Rows as problems, lazily; a row that cannot become a problem is a failed result
-    naming the row and the field, and the others go on."""
-    from codemonkeys.swebench.dataset import DatasetError, to_problem
-
-    for row in rows:
-        try:
-            problem, gold = to_problem(row)
-        except DatasetError as e:
-            rid = str(row.get("instance_id") or "row")
-            result = ProblemResult(id=rid, status="failed", error=str(e))
-            rt.store.save_record(rid, Record.RESULT, result, result_fingerprint(rt.config))
-            rt.observer.problem_done(result)
-            failed.append(result)
-            continue
-        rt.store.write_json(rt.store.problem_dir(problem.id) / Record.GOLD.file, gold)
-        yield problem, gold
-
-
-def image_aware_solver(remove_images: bool):
-    """solve_problem preceded by making sure the instance image is there (one pull
-    attempt), and optionally followed by removing it."""
-
-    def solve(
-        rt: Runtime, problem: Problem, gold: Gold | None, candidates: Any = None
-    ) -> ProblemResult:
-        from codemonkeys.sandbox.base import SandboxError
-        from codemonkeys.sandbox.docker_client import docker_client
-        from codemonkeys.swebench.images import (
-            ImageMissing,
-            ensure_instance_image,
-            remove_instance_image,
-        )
-
-        client = None
-        if rt.config.sandbox.kind == "docker" and problem.image:
-            try:
-                client = docker_client()
-                ensure_instance_image(problem.image, client)
-            except (ImageMissing, SandboxError) as e:  # this problem's, the others go on
-                status: Status = "failed" if isinstance(e, ImageMissing) else "error"
-                result = ProblemResult(id=problem.id, status=status, error=str(e))
-                rt.store.save_record(
-                    problem.id, Record.RESULT, result, result_fingerprint(rt.config)
-                )
-                rt.observer.problem_done(result)
-                return result
-        result = solve_problem(rt, problem, gold, candidates=candidates)
-        if remove_images and client is not None and problem.image and result.finished:
-            remove_instance_image(problem.image, client)
-        return result
-
-    return solve
-
-
-def record_dataset(store: RunStore, rows: list[dict[str, Any]], source: str) -> None:
-    """Keep the selected rows (gold included) in ``dataset.jsonl``, merged with those of
-    earlier invocations: what ``swebench evaluate`` grades against and metrics read; never
-    read by prompt-building code. Every run kind that solves dataset rows records them."""
-    existing = {r.get("instance_id"): r for r in read_jsonl(store.root / DATASET_FILE)}
-    existing.update({r["instance_id"]: r for r in rows if r.get("instance_id")})
-    store.write_json(Path("dataset.json"), {"source": source, "count": len(existing)})
-    text = "".join(json.dumps(r, default=str) + "\n" for r in existing.values())
-    atomic_write_text(store.root / DATASET_FILE, text)
-
-
 def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
     """predictions.jsonl (harness format) from every finished problem of the run."""
-    from codemonkeys.ensemble import export_predictions
-
     path = path or rt.store.root / PREDICTIONS_FILE
     selections: dict[str, str] = {}
     for pid in rt.store.problem_ids():
@@ -198,23 +94,20 @@ def write_predictions(rt: Runtime, path: Path | None = None) -> Path:
 def run_swebench(
     opts: SwebenchRunOptions,
     config: Config,
-    console: Console,
+    observer: Observer,
     *,
     stop: threading.Event | None = None,
 ) -> RunSummary:
     """Run the selected problems; status.json and the returned summary say how it ended.
     ``stop``: the job's stop flag (set by interrupts.JobSignals at the CLI entry)."""
-    from codemonkeys.progress import Progress
-
     rows = load_rows(opts)
-    progress = Progress(len(rows), mode="quiet" if opts.quiet else "auto", console=console)
     rt = open_run(opts.run_dir, config, stop=stop)
     require_docker(rt)
-    rt.observer = ProgressObserver(progress, rt.costs, config.run.max_cost_usd)
+    rt.observer = observer
     record_dataset(rt.store, rows, opts.dataset)
 
     failed: list[ProblemResult] = []
-    with progress:
+    with observer.running(len(rows), rt.costs, config.run.max_cost_usd):
         results = execute(
             ray_options(opts.ray, config),
             rt,
@@ -222,14 +115,14 @@ def run_swebench(
             solve=image_aware_solver(opts.remove_images or config.run.remove_images_after),
         )
         summary = write_status(rt, failed + results, total=len(rows))
-        progress.run_status(summary.status)
+        observer.run_status(summary.status)
     if summary.status == "disk_full":
         rt.close()
         return summary
     path = write_predictions(rt)
-    console.print(f"predictions: {path}")
+    observer.message(f"predictions: {path}")
     if summary.status == "budget_exhausted":
-        console.print(
+        observer.message(
             f"cost cap reached (${rt.costs.total:.2f}); raise --max-cost and rerun to continue"
         )
     rt.close()
@@ -253,8 +146,6 @@ def _patches_to_grade(
     harness run, and its cached verdict, across reruns): with ``candidates``, selection's
     candidates and each trajectory's final patch (coverage); with ``intermediate`` every
     intermediate edit too (the serial-scaling curve, at many more harness runs)."""
-    from codemonkeys.run_patches import patches_for_grading
-
     chosen = store.record_data(pid, Record.RESULT).get("chosen_patch") or ""
     patches: dict[str, str] = {}
     if chosen.strip():
@@ -283,8 +174,6 @@ def _label_recorded_ids(
 
 def row_digest(row: dict[str, Any]) -> str:
     """What a verdict depends on besides the patch: the row the harness grades with."""
-    from codemonkeys.swebench.dataset import harness_row
-
     text = json.dumps(harness_row(row), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -316,9 +205,6 @@ def evaluation_record(
     ``chosen`` the same as a boolean, null when ungraded (with the ``reason``);
     ``candidates`` every graded patch by identity (``identify``, default
     ``candidate_id``; null: ungraded, see ``ungraded``)."""
-    from codemonkeys.candidates import candidate_id
-    from codemonkeys.swebench.evaluate import EMPTY
-
     identify = identify or candidate_id
     chosen = verdicts[identify(chosen_patch)] if chosen_patch.strip() else EMPTY
     record: dict[str, Any] = {
@@ -354,16 +240,11 @@ def _grader(ray: str | None, local: Callable[..., Any]) -> Callable[..., Any]:
     """``local`` (grade_candidates), or each problem graded on a node of the cluster."""
     if ray is None:
         return local
-    from codemonkeys.distributed.driver import RayOptions
-    from codemonkeys.distributed.evaluate import grader
-
     return grader(RayOptions(address=ray))
 
 
-def _known_verdict(resolved: bool) -> Any:
+def _known_verdict(resolved: bool) -> Verdict:
     """An earlier evaluation's verdict, as the harness would give it again."""
-    from codemonkeys.swebench.evaluate import Verdict
-
     return Verdict(resolved=resolved, status="resolved" if resolved else "unresolved")
 
 
@@ -385,18 +266,12 @@ def evaluate_run(
     candidates: bool = True,
     intermediate: bool = False,
     max_workers: int = 2,
-    console: Console,
     ray: str | None = None,
 ) -> dict[str, Any]:
     """Grade the chosen patches and each distinct final candidate with the official harness,
     each distinct patch once (``intermediate``: every intermediate edit too; ``ray``: on a
     cluster's nodes); writes problems/<id>/evaluation.json, returns a summary. Patches graded
     earlier are not sent again; ungraded ones (image gone, harness failure) are retried."""
-    from codemonkeys.ensemble import export_predictions
-    from codemonkeys.run_patches import patch_identity
-    from codemonkeys.store import RunStore
-    from codemonkeys.swebench.evaluate import grade_candidates
-
     by_id = {r["instance_id"]: r for r in read_dataset_rows(run_dir)}
     store = RunStore(run_dir)
     chosen: dict[str, str] = {}
@@ -417,7 +292,7 @@ def evaluate_run(
         pid: [(cid, p) for cid, p in ps.items() if cid not in known[pid]]
         for pid, ps in patches.items()
     }
-    graded = _grader(ray, grade_candidates)(
+    graded = _grader(ray, harness.grade_candidates)(  # looked up per call: tests record it
         {pid: ps for pid, ps in to_send.items() if ps},
         [by_id[i] for i in chosen],
         run_id_prefix=f"{run_dir.name}.eval",

@@ -1,5 +1,5 @@
 """Benchmark (a SIMULATION, no model and no sandbox): fixed N = 10 trajectories per problem
-against adaptive sampling (waves + the product's stop rule, ``codemonkeys.analysis.stopping``),
+against adaptive sampling (waves + the product's stop rule, ``codemonkeys.generation.stopping``),
 and the coverage forecast (``codemonkeys.analysis.forecast``) validated against measurement.
 
 The population is real in one respect only: each SWE-bench Verified instance's chance that
@@ -49,12 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from codemonkeys.analysis.forecast import forecast_coverage  # noqa: E402
 from codemonkeys.analysis.passk import pass_at_k_curve  # noqa: E402
-from codemonkeys.analysis.stopping import (  # noqa: E402
-    ClusterEvidence,
-    StopRule,
-    WaveEvidence,
-    decide,
-)
+from codemonkeys.generation.records import ClusterEvidence, WaveEvidence  # noqa: E402
+from codemonkeys.generation.stopping import StopRule, decide  # noqa: E402
 
 MATRIX = ROOT.parent / "shared" / "data" / "leaderboard" / "resolved_matrix.json"
 

@@ -41,7 +41,7 @@ from codemonkeys.context.files import (  # noqa: E402
     enumerate_files,
     path_exclusion,
 )
-from codemonkeys.context.tokens import count_tokens  # noqa: E402
+from codemonkeys.llm.tokens import count_tokens  # noqa: E402
 from codemonkeys.prompts import templates_for  # noqa: E402
 
 render = templates_for(None).render  # the packaged prompts

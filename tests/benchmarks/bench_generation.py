@@ -45,7 +45,7 @@ from codemonkeys.config import (  # noqa: E402
     SandboxConfig,
 )
 from codemonkeys.execution import ExecutionCache, Script, patch_digest  # noqa: E402
-from codemonkeys.generation import run_generation  # noqa: E402
+from codemonkeys.generation.stage import run_generation  # noqa: E402
 from codemonkeys.llm import ModelHub  # noqa: E402
 from codemonkeys.llm.recording import CallLog, CostTracker  # noqa: E402
 from codemonkeys.problem import Problem  # noqa: E402

@@ -39,8 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from codemonkeys.config import Config, EndpointConfig  # noqa: E402
 from codemonkeys.llm.base import Message  # noqa: E402
-from codemonkeys.pipeline import ProblemResult, open_run, run_problems  # noqa: E402
+from codemonkeys.pipeline import open_run, run_problems  # noqa: E402
 from codemonkeys.problem import Problem  # noqa: E402
+from codemonkeys.run_records import ProblemResult  # noqa: E402
 
 POLICY = """
 import time

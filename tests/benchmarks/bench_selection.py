@@ -339,9 +339,10 @@ def main() -> None:
         reg_best = [c for c in ids if (regs[c] or 0) == fewest]
         if votes is not None:
             votes = {c: votes.get(c, 0) for c in ids}
-            by_votes = fuse(ids, votes, {}, {}, {}, rule="votes").tied_best()
+            by_votes = fuse(ids, [{c: {"votes": n} for c, n in votes.items()}], "votes").tied_best()
             acc["votes"].append(score(by_votes, resolved))
-        fused = fuse(ids, votes or {}, {}, {}, regs).tied_best()
+        by_vote = {c: {"votes": n} for c, n in (votes or {}).items()}
+        fused = fuse(ids, [by_vote, {c: {"regressions": regs[c]} for c in ids}]).tied_best()
         acc["random"].append(score(ids, resolved))
         acc["regression_only"].append(score(reg_best, resolved))
         acc["fused"].append(score(fused, resolved))

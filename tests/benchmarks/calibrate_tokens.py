@@ -1,4 +1,4 @@
-"""Calibrate codemonkeys.context.tokens against real BPE vocabularies (cl100k, o200k), with
+"""Calibrate codemonkeys.llm.tokens against real BPE vocabularies (cl100k, o200k), with
 the error measured on files the fit never saw.
 
 The files of each language are shuffled (fixed seed) and split in two halves: the
@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # load tokens.py alone: the package itself needs the project's dependencies
 _spec = importlib.util.spec_from_file_location(
-    "cm_tokens", os.path.join(ROOT, "codemonkeys", "context", "tokens.py")
+    "cm_tokens", os.path.join(ROOT, "codemonkeys", "llm", "tokens.py")
 )
 T = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(T)

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from codemonkeys.config_loading import load_config
-from codemonkeys.pipeline import FINAL_STATUSES
+from codemonkeys.pipeline import Observer
+from codemonkeys.run_records import FINAL_STATUSES
 from codemonkeys.store import DiskFull, RunStore
 from codemonkeys.swebench.run import SwebenchRunOptions, run_swebench
 from tests.conftest import CLI, FIXTURES, ROOT, fill_disk, make_git_repo
@@ -97,7 +97,7 @@ def test_dataset_jsonl_is_rewritten_whole_or_not_at_all(small_disk, tmp_path):
     opts = SwebenchRunOptions(dataset=str(rows), run_dir=run_dir, quiet=True)
     config = load_config(None, ['models.primary.model="scripted:x.py"'], env={})
     with pytest.raises(DiskFull, match="no space left"):
-        run_swebench(opts, config, Console(stderr=True))
+        run_swebench(opts, config, Observer())
     assert (run_dir / "dataset.jsonl").read_text() == old
 
 

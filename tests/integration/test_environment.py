@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codemonkeys.environment import (
+from codemonkeys.localrepo import export_tree, open_repo
+from codemonkeys.sandbox.environment import (
     EnvironmentBuildError,
     build_environment_image,
     build_from_dockerfile,
@@ -17,7 +18,6 @@ from codemonkeys.environment import (
     dockerfile_text,
     image_tag,
 )
-from codemonkeys.localrepo import export_tree, open_repo
 from tests.conftest import FIXTURES, ROOT, make_git_repo
 
 EXAMPLE = ROOT / "examples" / "inventory"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from codemonkeys.config import Config, EndpointConfig, GenerationConfig, ModelsConfig, SandboxConfig
-from codemonkeys.generation import run_generation, run_testing_state_machine
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.generation.records import TrajectoryRecord
+from codemonkeys.generation.stage import run_generation, run_testing_state_machine
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem
 from codemonkeys.sandbox import SandboxPool, SandboxSpec
@@ -217,7 +217,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 from codemonkeys.config import Config
-from codemonkeys.generation import run_generation
+from codemonkeys.generation.stage import run_generation
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from codemonkeys.generation import run_generation
+from codemonkeys.generation.stage import run_generation
 from codemonkeys.sandbox import SandboxPool
 from codemonkeys.store import RunStore
 from tests.conftest import make_git_repo

@@ -482,7 +482,7 @@ def test_keys_never_reach_the_call_log_prompts_or_logs(
 def test_stop_flag_cuts_a_retry_backoff_short(server, tmp_path, monkeypatch):
     """Ctrl-C/SIGTERM during an outage: the backoff wait (here 60 s) ends as soon as the
     run's stop flag is set, with Interrupted (not a ModelError recorded as an answer)."""
-    from codemonkeys.llm.base import Interrupted
+    from codemonkeys.errors import Interrupted
 
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     server.set_default(OPENAI_PATH, Reply(503, openai_error(503, "down")))

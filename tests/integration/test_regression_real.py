@@ -84,5 +84,5 @@ def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_da
     # every candidate passes the naive check, so say each has one vote: the fused
     # rule drops the wrong fix, votes alone could not
     ids = [c.id for c in candidates]
-    fused = fuse(ids, dict.fromkeys(ids, 1), {}, {}, {c: rec.regressions_of(c) for c in ids})
+    fused = fuse(ids, [{c: {"votes": 1, "regressions": rec.regressions_of(c)} for c in ids}])
     assert set(fused.kept) == {"gold", "gemini", "haiku"}

@@ -27,7 +27,8 @@ from codemonkeys.execution import ExecutionCache, Script, run_script
 from codemonkeys.llm import ModelHub
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Problem
-from codemonkeys.selection.stage import SelectionRecord, run_selection
+from codemonkeys.selection.records import SelectionRecord
+from codemonkeys.selection.stage import run_selection
 from codemonkeys.store import RunStore
 from tests.conftest import FIXTURES, make_git_repo
 
@@ -339,12 +340,8 @@ def test_ensemble_from_prediction_files_generates_tests_and_exports_the_fix(tmp_
     machine writes one, selection tells the candidates apart, the export holds the fix."""
     import json
 
-    from codemonkeys.ensemble import (
-        ensemble_problem,
-        export_predictions,
-        load_predictions,
-        merge_candidates,
-    )
+    from codemonkeys.ensemble import ensemble_problem, load_predictions, merge_candidates
+    from codemonkeys.predictions import export_predictions
 
     problem, pool, cache, patches = fixture
     iid = problem.id

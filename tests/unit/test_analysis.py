@@ -10,7 +10,6 @@ import pytest
 
 from codemonkeys.analysis.forecast import fit_power_law, forecast_coverage
 from codemonkeys.analysis.passk import pass_at_k, pass_at_k_curve, subset_expectation
-from codemonkeys.analysis.stopping import ClusterEvidence, StopRule, WaveEvidence, decide
 from codemonkeys.analysis.whatif import (
     ProblemOutcome,
     TrajectoryOutcome,
@@ -18,6 +17,8 @@ from codemonkeys.analysis.whatif import (
     evaluate_config,
     what_if,
 )
+from codemonkeys.generation.records import ClusterEvidence, WaveEvidence
+from codemonkeys.generation.stopping import StopRule, decide
 
 # --- pass@k -------------------------------------------------------------------------------
 
@@ -195,8 +196,8 @@ def test_what_if_recommends_the_cheapest_configuration_within_the_margin():
 
 
 def test_waves_start_narrow_and_each_widen_adds_the_next_temperature():
-    from codemonkeys.analysis.stopping import StopDecision
-    from codemonkeys.generation.adaptive import AdaptiveRecord, temperature_for
+    from codemonkeys.generation.adaptive import temperature_for
+    from codemonkeys.generation.records import AdaptiveRecord, StopDecision
 
     def d(wave, action):
         return StopDecision(wave=wave, action=action, reason="", evidence=_ev())

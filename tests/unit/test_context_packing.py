@@ -6,7 +6,7 @@ import ast
 
 from codemonkeys.context.packing import pack_files, render_file
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
-from codemonkeys.context.tokens import count_tokens
+from codemonkeys.llm.tokens import count_tokens
 
 
 def test_token_estimate_is_plausible_and_monotonic():

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from codemonkeys.config import Config, ContextConfig, EndpointConfig, ModelsConfig, Price
+from codemonkeys.context.records import ContextRecord
 from codemonkeys.context.relevance import DECISIONS_FILE
-from codemonkeys.context.stage import ContextRecord, run_context
+from codemonkeys.context.stage import run_context
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.llm import ModelHub
-from codemonkeys.llm.base import BudgetExceeded
 from codemonkeys.llm.recording import CallLog, CostTracker
 from codemonkeys.problem import Gold, Problem
 from codemonkeys.sandbox.gittree import export_host_tree

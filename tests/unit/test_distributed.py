@@ -19,8 +19,9 @@ from codemonkeys.distributed.coordinator import STOPPED, Coordinator
 from codemonkeys.distributed.driver import apply_event, problem_files
 from codemonkeys.distributed.worker import StreamingRunStore
 from codemonkeys.llm.recording import CallLog
-from codemonkeys.pipeline import ProblemResult, StageTimes, open_run
+from codemonkeys.pipeline import open_run
 from codemonkeys.progress import Progress
+from codemonkeys.run_records import ProblemResult, StageTimes
 from tests.conftest import ROOT
 
 

@@ -9,7 +9,6 @@ import pytest
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.ensemble import (
     expected_random_pick_rate,
-    export_predictions,
     greedy_systems,
     load_predictions,
     merge_candidates,
@@ -17,7 +16,7 @@ from codemonkeys.ensemble import (
     random_pick_simulation,
 )
 from codemonkeys.execution import Script
-from codemonkeys.predictions import PredictionsError
+from codemonkeys.predictions import PredictionsError, export_predictions
 from tests.conftest import SHARED_DATA
 
 MINI_FILE = "leaderboard/20251118_mini-swe-agent_gemini-3-pro-preview/all_preds.jsonl"

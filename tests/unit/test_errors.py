@@ -16,12 +16,12 @@ POLICY = FIXTURES / "policies" / "example_solver.py"
 
 def test_user_facing_errors_share_one_base_and_keep_their_builtin_one():
     from codemonkeys.config_loading import ConfigError
-    from codemonkeys.environment import EnvironmentBuildError
     from codemonkeys.github import GitHubError
     from codemonkeys.llm.base import ContextLengthExceeded, ModelError
     from codemonkeys.localrepo import LocalRepoError, UncommittedChangesError
     from codemonkeys.predictions import PredictionsError
     from codemonkeys.sandbox.base import SandboxError
+    from codemonkeys.sandbox.environment import EnvironmentBuildError
     from codemonkeys.solve import SolveError
     from codemonkeys.store import DiskFull, RunLocked
     from codemonkeys.swebench.dataset import DatasetError

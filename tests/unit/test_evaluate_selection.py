@@ -42,11 +42,11 @@ def graded(tmp_path, monkeypatch):
 
 def test_evaluate_grades_final_candidates_not_intermediate_edits_by_default(graded):
     run, asked = graded
-    evaluate_run(run, console=None)
+    evaluate_run(run)
     assert asked["demo__lib-1"] == {candidate_id(PATCH_A), candidate_id(PATCH_B)}
 
 
 def test_intermediate_edits_are_graded_on_request(graded):
     run, asked = graded
-    evaluate_run(run, intermediate=True, console=None)
+    evaluate_run(run, intermediate=True)
     assert candidate_id(PATCH_E) in asked["demo__lib-1"]

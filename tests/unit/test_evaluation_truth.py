@@ -141,7 +141,7 @@ def harness(monkeypatch):
 
 def test_each_distinct_patch_is_graded_once_the_chosen_one_included(tmp_path, harness):
     run = _run_with_one_problem(tmp_path)
-    summary = evaluate_run(run, console=None)
+    summary = evaluate_run(run)
     patches = [patch for _, _, patch in harness["sent"]]
     assert sorted(patches) == sorted([PATCH_A, PATCH_B])  # A is chosen *and* a candidate
     assert summary == {"problems": 1, "graded": 1, "resolved": 1, "ungraded": 0, "covered": 1}
@@ -155,7 +155,7 @@ def test_an_ungraded_problem_is_recorded_as_such_and_retried_by_the_next_evaluat
 ):
     run = _run_with_one_problem(tmp_path)
     harness["missing"].add("demo__lib-1")
-    summary = evaluate_run(run, console=None)
+    summary = evaluate_run(run)
     assert summary["ungraded"] == 1 and summary["graded"] == 0 and summary["resolved"] == 0
     evaluation = json.loads((run / "problems" / "demo__lib-1" / "evaluation.json").read_text())
     assert evaluation["verdict"] == "ungraded" and evaluation["chosen"] is None
@@ -165,14 +165,14 @@ def test_an_ungraded_problem_is_recorded_as_such_and_retried_by_the_next_evaluat
 
     harness["missing"].clear()  # the image is back
     harness["sent"].clear()
-    summary = evaluate_run(run, console=None)
+    summary = evaluate_run(run)
     assert summary["graded"] == 1 and summary["resolved"] == 1 and summary["ungraded"] == 0
     assert len(harness["sent"]) == 2
     evaluation = json.loads((run / "problems" / "demo__lib-1" / "evaluation.json").read_text())
     assert evaluation["verdict"] == "resolved" and evaluation["chosen"] is True
 
     harness["sent"].clear()  # graded verdicts are kept: a third evaluate sends nothing
-    assert evaluate_run(run, console=None)["resolved"] == 1
+    assert evaluate_run(run)["resolved"] == 1
     assert harness["sent"] == []
 
 
@@ -187,7 +187,7 @@ def test_a_failed_harness_run_leaves_its_patches_ungraded_not_unresolved(
         )
 
     monkeypatch.setattr(evaluate, "run_harness_runs", failing)
-    summary = evaluate_run(run, console=None)
+    summary = evaluate_run(run)
     assert summary["ungraded"] == 1 and summary["graded"] == 0
     evaluation = json.loads((run / "problems" / "demo__lib-1" / "evaluation.json").read_text())
     assert evaluation["chosen"] is None and evaluation["chosen_status"] == "harness_failed"
@@ -289,12 +289,12 @@ def test_quiet_logging_keeps_warnings_on_one_line_and_drops_info(capsys):
 
 def test_a_changed_dataset_row_grades_every_patch_again(tmp_path, harness):
     run = _run_with_one_problem(tmp_path)
-    evaluate_run(run, console=None)
+    evaluate_run(run)
     harness["sent"].clear()
     row = json.loads((run / "dataset.jsonl").read_text())
     row["PASS_TO_PASS"] = '["test_new"]'
     (run / "dataset.jsonl").write_text(json.dumps(row) + "\n")
-    evaluate_run(run, console=None)
+    evaluate_run(run)
     assert len(harness["sent"]) == 2  # the old verdicts were for another row
 
 
@@ -305,7 +305,7 @@ def test_candidates_recorded_under_an_older_identity_keep_their_labels(tmp_path,
     sel = json.loads((pdir / "selection.json").read_text())
     sel["data"]["candidates"][1]["id"] = "cold-id"
     (pdir / "selection.json").write_text(json.dumps(sel))
-    evaluate_run(run, console=None)
+    evaluate_run(run)
     evaluation = json.loads((pdir / "evaluation.json").read_text())
     assert evaluation["candidates"]["cold-id"] is False
     # one patch, one identity (the run's): graded once, not again under its text id

@@ -15,9 +15,9 @@ import pytest
 
 from codemonkeys.context.packing import PackedFile, render_files
 from codemonkeys.generation.edits import edit_to_patch
-from codemonkeys.generation.tags import extract
 from codemonkeys.llm.base import Message
 from codemonkeys.llm.scripted import ScriptedRequest, load_policy
+from codemonkeys.llm.tags import extract
 from codemonkeys.prompts import templates_for
 from tests.conftest import FIXTURES, ROOT
 

@@ -6,7 +6,13 @@ from codemonkeys.selection.fusion import fuse
 
 
 def ranked(ids, votes, regressions, *, clusters=None, applies=None, rule="regressions-then-votes"):
-    fused = fuse(ids, votes, clusters or {}, applies or {}, regressions, rule)
+    evidence = [
+        {c: {"votes": n} for c, n in votes.items()},
+        {c: {"cluster_size": n} for c, n in (clusters or {}).items()},
+        {c: {"applies": a} for c, a in (applies or {}).items()},
+        {c: {"regressions": n} for c, n in regressions.items()},
+    ]
+    fused = fuse(ids, evidence, rule)
     return [e.id for e in fused.ranking], fused.kept, fused
 
 

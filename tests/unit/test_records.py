@@ -9,8 +9,9 @@ from pathlib import Path
 
 from codemonkeys.config import Config
 from codemonkeys.pipeline import load_result, open_run
-from codemonkeys.records import Record, record_type, trajectory_name
-from codemonkeys.swebench.run import problems_from_rows
+from codemonkeys.record_types import record_type
+from codemonkeys.records import Record, trajectory_name
+from codemonkeys.swebench.jobs import problems_from_rows
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 

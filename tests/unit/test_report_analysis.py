@@ -17,14 +17,13 @@ from codemonkeys.analysis.runview import (
     problem_outcomes,
     temperature_view,
 )
-from codemonkeys.analysis.stopping import StopDecision, WaveEvidence
 from codemonkeys.analysis.whatif import (
     ProblemOutcome,
     TrajectoryOutcome,
     WhatIfConfig,
     evaluate_config,
 )
-from codemonkeys.generation.adaptive import AdaptiveRecord
+from codemonkeys.generation.records import AdaptiveRecord, StopDecision, WaveEvidence
 from codemonkeys.report import build_report, render_html, render_terminal
 from codemonkeys.store import RunStore
 from tests.conftest import CLI

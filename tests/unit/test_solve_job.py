@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-
 from codemonkeys.config_loading import load_config
-from codemonkeys.solve import SolveOptions, solve
+from codemonkeys.solve import SolveObserver, SolveOptions, solve
 from tests.conftest import FIXTURES, make_git_repo
 
 POLICY = FIXTURES / "policies" / "example_solver.py"
@@ -20,6 +18,6 @@ def test_solve_leaves_the_callers_config_as_it_was(tmp_path):
     before = config.model_dump()
     assert config.sandbox.kind == "docker"
     opts = SolveOptions(repo=repo, issue="add() subtracts", sandbox="local", estimate_only=True)
-    outcome = solve(opts, config, Console(stderr=True))
+    outcome = solve(opts, config, SolveObserver())
     assert outcome.estimate is not None and outcome.estimate.files == 1
     assert config.model_dump() == before

@@ -11,9 +11,9 @@ import pytest
 from codemonkeys import pipeline
 from codemonkeys.candidates import CandidateSet
 from codemonkeys.config import Config
-from codemonkeys.llm.base import Interrupted
+from codemonkeys.errors import Interrupted
 from codemonkeys.problem import Problem
-from codemonkeys.selection.stage import SelectionRecord
+from codemonkeys.selection.records import SelectionRecord
 
 PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
 
@@ -44,15 +44,12 @@ def stages(monkeypatch):
     """Context takes 30 s; generation 100 s then Ctrl-C on the first call, 0.05 s (all
     trajectories already recorded) on the second; selection 2 s."""
     import codemonkeys.context.stage as context_stage
-    import codemonkeys.generation.stage as generation_stage
-    import codemonkeys.sandbox as sandbox
-    import codemonkeys.selection.stage as selection_stage
 
     clock = Clock()
     calls = {"generation": 0}
     monkeypatch.setattr(pipeline.time, "monotonic", clock)
-    monkeypatch.setattr(sandbox, "SandboxPool", FakePool)
-    monkeypatch.setattr(sandbox, "spec_from_config", lambda *a, **kw: None)
+    monkeypatch.setattr(pipeline, "SandboxPool", FakePool)
+    monkeypatch.setattr(pipeline, "spec_from_config", lambda *a, **kw: None)
 
     def context(*a, **kw):
         clock.t += 30
@@ -79,8 +76,8 @@ def stages(monkeypatch):
         )
 
     monkeypatch.setattr(context_stage, "run_context", context)
-    monkeypatch.setattr(generation_stage, "run_generation", generation)
-    monkeypatch.setattr(selection_stage, "run_selection", selection)
+    monkeypatch.setattr(pipeline, "run_generation", generation)
+    monkeypatch.setattr(pipeline, "run_selection", selection)
     return clock
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codemonkeys.generation.tags import extract, parse_answer, strip_fences
+from codemonkeys.llm.tags import extract, parse_answer, strip_fences
 
 
 def test_simple_block():

@@ -11,8 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from codemonkeys.config import Config
+from codemonkeys.distributed.cluster import connect
 from codemonkeys.distributed.driver import RayOptions
-from codemonkeys.swebench.evaluate import Verdict
+from codemonkeys.swebench.evaluate import Verdict, grade_candidates
+from codemonkeys.tempdirs import temp_dir
 
 Grade = Callable[..., dict[str, dict[str, Verdict]]]
 
@@ -23,9 +26,6 @@ def _grade_here(
     row: Mapping[str, Any],
     run_id_prefix: str,
 ) -> dict[str, Verdict]:
-    from codemonkeys.swebench.evaluate import grade_candidates
-    from codemonkeys.tempdirs import temp_dir
-
     with temp_dir("eval") as reports:
         graded = grade_candidates(
             {instance_id: list(patches)},
@@ -49,10 +49,7 @@ def grader(options: RayOptions) -> Grade:
         report_dir: str | Path,
         **_: Any,
     ) -> dict[str, dict[str, Verdict]]:
-        import ray
-
-        from codemonkeys.config import Config
-        from codemonkeys.distributed.cluster import connect
+        import ray  # deferred: ray loads only when used
 
         connect(options.address, Config())
         rows = {r["instance_id"]: r for r in dataset_rows}

@@ -25,18 +25,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
+import subprocess
 import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from codemonkeys.errors import CodemonkeysError
+from codemonkeys.sandbox.images import image_exists
 from codemonkeys.tempdirs import temp_dir
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+log = logging.getLogger(__name__)
+
+CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
+"""The generic sandbox image's Dockerfile and offline build script."""
 
 ProjectKind = Literal["python", "node", "go", "generic"]
 
@@ -419,3 +430,28 @@ def build_from_dockerfile(
         tag = f"{ENV_REPOSITORY}:dockerfile-{digest[:16]}"
     _run_build(client, context.resolve(), tag, timeout, on_log, dockerfile=str(path.resolve()))
     return tag
+
+
+def ensure_sandbox_image(image: str, client: DockerClient, say: Callable[[str], None]) -> None:
+    """Build the generic sandbox image when absent: from a registry base when one is
+    reachable, else offline from Debian packages."""
+    if image_exists(image, client):
+        return
+    say(f"building the generic sandbox image {image} (once) ...")
+    t0 = time.monotonic()
+    try:
+        client.images.build(
+            path=str(CONTAINERS), dockerfile="Dockerfile", tag=image, rm=True, pull=True
+        )
+    except Exception as e:
+        log.info("registry build failed (%s); building offline from Debian packages", e)
+        proc = subprocess.run(
+            ["bash", str(CONTAINERS / "build-offline-image.sh"), image],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise EnvironmentBuildError(
+                f"could not build the sandbox image {image}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            ) from None
+    say(f"sandbox image built in {time.monotonic() - t0:.0f}s")

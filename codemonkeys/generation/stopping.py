@@ -18,51 +18,15 @@ strict votes, and how many tests reproduce the issue at all (fail on the origina
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-Action = Literal["stop", "continue", "widen"]
+from codemonkeys.generation.records import Action, StopDecision, WaveEvidence
 
 
 class StopRule(BaseModel):
     agreement: float = Field(default=0.6, gt=0, le=1)
     min_cluster: int = Field(default=2, ge=1)
     min_votes: int = Field(default=1, ge=0)
-
-
-class ClusterEvidence(BaseModel):
-    members: list[str]
-    """Candidate ids that behave identically on every test so far."""
-    trajectories: int
-    """Trajectories whose final patch is one of the members."""
-    votes: int
-    """The most strict votes any member has."""
-
-
-class WaveEvidence(BaseModel):
-    started: int
-    """Trajectories started so far (all finished)."""
-    limit: int
-    """The most trajectories the problem may have (``generation.samples``)."""
-    with_patch: int
-    """Trajectories that ended with a patch."""
-    tests: int = 0
-    """Distinct final tests."""
-    reproducing_tests: int = 0
-    """Final tests that fail on the original code (a test that can tell a fix apart)."""
-    clusters: list[ClusterEvidence] = Field(default_factory=list)
-    """Largest (by trajectories) first."""
-    temperatures_in_use: int = 1
-    ladder: int = 1
-    """Temperatures in ``generation.temperatures``."""
-
-
-class StopDecision(BaseModel):
-    wave: int
-    action: Action
-    reason: str
-    evidence: WaveEvidence
 
 
 def decide(wave: int, ev: WaveEvidence, rule: StopRule) -> StopDecision:
