@@ -30,21 +30,19 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
-from codemonkeys.execution import ExecutionCache, patch_digest
+from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.regression_discovery import (
-    JUNIT_PATH,
-    LOG_PATH,
-    OUT_DIR,
-    Plan,
-    plan_regression,
-)
+from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
+from codemonkeys.selection.regression_plan import Plan, plan_regression
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
 
 log = logging.getLogger(__name__)
 
 _KEEP_OUTPUT_CHARS = 2000
 _MAX_LOG_BYTES = 4_000_000
+MIN_REPORTED_SHARE = 0.9
+"""A candidate's run that exits 0 must report at least this share of the tests that passed
+on the original code to count as evidence."""
 
 
 # -- records -------------------------------------------------------------------------------
@@ -66,9 +64,11 @@ class SuiteRun(BaseModel):
 
 
 class CandidateRegressions(BaseModel):
-    status: Literal["ok", "not-run", "no-apply", "error"]
+    status: Literal["ok", "not-run", "no-apply", "error", "no-evidence"]
     """ok: compared with the original; not-run: the budget ran out first (no evidence);
-    no-apply / error: the patch did not apply / the sandbox failed (no evidence)."""
+    no-apply / error: the patch did not apply / the sandbox failed (no evidence);
+    no-evidence: the run ended well but reported too few of the tests that passed on the
+    original (an interpreter ended early, a runner hijacked): never a clean verdict."""
     regressions: list[str] = Field(default_factory=list)
     """Tests that passed on both original runs and fail or error with the candidate."""
     run: SuiteRun | None = None
@@ -111,6 +111,24 @@ def baseline(first: dict[str, str], second: dict[str, str]) -> set[str]:
     return {t for t, s in first.items() if s == "passed" and second.get(t) == "passed"}
 
 
+def reported_share(passing: set[str], candidate: SuiteRun) -> float:
+    """The share of the original's passing tests that the candidate's run reports at all."""
+    if not passing:
+        return 1.0
+    return sum(1 for t in passing if t in candidate.outcomes) / len(passing)
+
+
+def lacks_evidence(passing: set[str], candidate: SuiteRun) -> bool:
+    """A run that exits 0 (or reports only the exit code) without reporting most of the
+    original's passing tests says nothing about them: ``sys.exit(0)`` at import, a runner
+    made to exit early. (A run that fails while reporting them counts them as broken.)"""
+    if SUITE in passing:
+        return False
+    if candidate.parser == "exit-code":
+        return candidate.exit_code == 0
+    return candidate.exit_code == 0 and reported_share(passing, candidate) < MIN_REPORTED_SHARE
+
+
 def regressions(passing: set[str], candidate: SuiteRun) -> list[str]:
     """Baseline-passing tests that fail or error with the candidate. A baseline test the
     candidate's run does not report at all counts too when that run failed (exit != 0): an
@@ -131,14 +149,18 @@ def run_suite(
     sandbox: Sandbox, patch: str | None, command: str, timeout: float, junit: bool
 ) -> SuiteRun:
     """Apply ``patch`` on a clean sandbox, run ``command`` from the repo root and parse the
-    outcomes (the runner's output goes to a file, so no output cap cuts the report)."""
+    outcomes (the runner's output goes to a file, so no output cap cuts the report). The
+    runner starts isolated: no user site, the repository root off ``PYTHONPATH`` (a
+    ``sitecustomize.py`` there is not run at start-up; runners put the root on their path
+    themselves once started)."""
     if patch and patch.strip():
         applied = sandbox.apply_patch(patch)
         if not applied.ok:
             return SuiteRun(patch_applied=False, error=applied.error[-_KEEP_OUTPUT_CHARS:])
     root = sandbox.workdir.rstrip("/")
     res = sandbox.run(
-        f"rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} && ( {command} ) > {LOG_PATH} 2>&1",
+        f"rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} && {ISOLATE_PYTHONPATH}export PYTHONNOUSERSITE=1"
+        f" && ( {command} ) > {LOG_PATH} 2>&1",
         timeout=timeout,
     )
     output = _read_text(sandbox, f"{root}/{LOG_PATH}")
@@ -282,4 +304,6 @@ def _candidate_verdict(
             regressions=sorted(passing) if broke else [],
             run=run,
         )
+    if lacks_evidence(passing, run):
+        return CandidateRegressions(status="no-evidence", run=run)
     return CandidateRegressions(status="ok", regressions=regressions(passing, run), run=run)

@@ -15,18 +15,13 @@ test`` for a ``package.json`` with a test script (exit code only).
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel
-
-from codemonkeys.candidates import Candidate
-from codemonkeys.config import SelectionConfig
-from codemonkeys.diffs import touched_files
-from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.patches import is_test_file
 
 Framework = Literal["django", "sympy", "pytest", "unittest", "go", "npm", "custom", "none"]
@@ -108,6 +103,90 @@ def _closeness(a: str, b: str) -> int:
 Grep = Callable[[str, Sequence[str]], list[str]]
 """(extended regex, paths) -> the paths whose text matches."""
 
+WEIGHT = {"name": 4, "import": 3, "uses": 2, "name-part": 1, "imports-importer": 1,
+          "package": 1, "package-dir": 1}  # fmt: skip
+"""Evidence per reason; a test file's rank is the sum of its reasons' weights."""
+
+_GENERIC_NAMES = frozenset({"main", "name", "value", "setup", "test", "self", "args", "data"})
+
+
+def names_pattern(names: Sequence[str]) -> str:
+    """An extended regex for any of ``names`` as a whole word."""
+    return "\\b(" + "|".join(re.escape(n) for n in sorted(names)) + ")\\b"
+
+
+def usable_names(names: Sequence[str]) -> list[str]:
+    """Names specific enough to grep tests for: no dunders, not too short or generic."""
+    return sorted(
+        n for n in set(names)
+        if len(n) >= 4 and not n.startswith("__") and n.lower() not in _GENERIC_NAMES
+    )  # fmt: skip
+
+
+def package_test_dir_files(src: str, tests: Sequence[str], test_dirs: Sequence[str]) -> list[str]:
+    """The test files of the nearest test directory above ``src`` (``pkg/sub/tests/`` for
+    ``pkg/sub/mod.py``, else ``pkg/tests/``..., else the root's ``tests/``)."""
+    parent = PurePosixPath(src).parent
+    for level in [parent, *parent.parents]:
+        prefixes = [str(level / d) + "/" if str(level) != "." else d + "/" for d in test_dirs]
+        found = [t for t in tests if t.startswith(tuple(prefixes))]
+        if found:
+            return found
+    return []
+
+
+class _Found:
+    """Reasons and closeness per test file, filled by each kind of evidence."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, set[str]] = {}
+        self.closeness: dict[str, int] = {}
+
+    def add(self, test: str, reason: str, src: str) -> None:
+        self.reasons.setdefault(test, set()).add(reason)
+        self.closeness[test] = max(self.closeness.get(test, 0), _closeness(src, test))
+
+    def ranked(self, limit: int) -> dict[str, str]:
+        def key(t: str) -> tuple:
+            return (-sum(WEIGHT[r] for r in self.reasons[t]), -self.closeness.get(t, 0), t)
+
+        labels = list(WEIGHT)
+        order = sorted(self.reasons, key=key)[:limit]
+        return {t: "+".join(sorted(self.reasons[t], key=labels.index)) for t in order}
+
+
+def _by_name(found: _Found, src: str, tests: Sequence[str]) -> None:
+    names = _test_names_for(src)
+    src_path = PurePosixPath(src)
+    same_dir = src_path.parent
+    stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
+    for t in tests:
+        tp = PurePosixPath(t)
+        if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
+            found.add(t, "name", src)
+        elif tp.suffix == src_path.suffix == ".py" and f"_{stem}_" in f"_{tp.stem}_":
+            found.add(t, "name-part", src)  # test_ext_viewcode.py
+        if src.endswith(".go") and t.endswith("_test.go") and tp.parent == same_dir:
+            found.add(t, "package", src)  # Go: the package's own tests
+
+
+def _by_import(
+    found: _Found, src: str, py_tests: Sequence[str], py_sources: Sequence[str], grep: Grep
+) -> None:
+    """Tests importing the module, and tests importing a module that imports it (a private
+    helper tested through the public module using it)."""
+    module = _module_name(src)
+    if not module or not py_tests:
+        return
+    for t in grep(import_pattern(module), py_tests):
+        found.add(t, "import", src)
+    importers = [m for f in grep(import_pattern(module), py_sources) if f != src
+                 and (m := _module_name(f)) and "." in m]  # fmt: skip
+    for i in range(0, len(importers), 20):  # keep each regex short
+        alts = "|".join(f"({import_pattern(m)})" for m in importers[i : i + 20])
+        for t in grep(alts, py_tests):
+            found.add(t, "imports-importer", src)
+
 
 def discover_tests(
     files: Sequence[str],
@@ -116,46 +195,54 @@ def discover_tests(
     *,
     test_dirs: Sequence[str],
     limit: int,
+    touched_names: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, str]:
     """Test files related to ``edited`` source files: ``{path: reason}``, best first, at
-    most ``limit``. Reasons: ``name`` (test_<module>.py and friends), ``name-part`` (the
-    module's name is a part of the test file's, e.g. ``test_ext_viewcode.py``), ``import``
-    (imports the edited module), ``package`` (Go: the package's tests), combined with ``+``;
-    best first: name over import over the rest, then the closest directory."""
+    most ``limit``. Reasons (``WEIGHT``), combined with ``+``: ``name`` (test_<module>.py
+    and friends), ``import`` (imports the edited module), ``uses`` (names a function or
+    class the diff touches, from ``touched_names``), ``name-part`` (``test_ext_viewcode.py``),
+    ``imports-importer`` (imports a module that imports the edited one), ``package-dir``
+    (in the package's nearest test directory), ``package`` (Go: the package's tests). Best
+    first: the most evidence, then the closest directory."""
     tests = [f for f in files if is_repo_test_file(f, test_dirs)]
-    sources = [e for e in edited if not is_test_file(e, test_dirs)]
-    reasons: dict[str, set[str]] = {}
-    closeness: dict[str, int] = {}
-    for src in sources:
-        names = _test_names_for(src)
-        src_path = PurePosixPath(src)
-        same_dir = src_path.parent
-        stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
-        for t in tests:
-            tp = PurePosixPath(t)
-            if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
-                reasons.setdefault(t, set()).add("name")
-            elif tp.suffix == src_path.suffix == ".py" and f"_{stem}_" in f"_{tp.stem}_":
-                reasons.setdefault(t, set()).add("name-part")  # test_ext_viewcode.py
+    py_tests = [t for t in tests if t.endswith(".py")]
+    py_sources = [f for f in files if f.endswith(".py") and not is_test_file(f, test_dirs)]
+    found = _Found()
+    for src in (e for e in edited if not is_test_file(e, test_dirs)):
+        _by_name(found, src, tests)
+        _by_import(found, src, py_tests, py_sources, grep)
+        names = usable_names((touched_names or {}).get(src, ()))
+        if names and py_tests:
+            for t in grep(names_pattern(names), py_tests):
+                found.add(t, "uses", src)
+        if src.endswith(".py"):
+            for t in package_test_dir_files(src, py_tests, test_dirs):
+                found.add(t, "package-dir", src)
+    return found.ranked(limit)
+
+
+def touched_definitions(original: str, lines: set[int]) -> list[str]:
+    """Names of the functions and classes (with their enclosing classes) whose source,
+    decorators included, holds one of the original file's ``lines`` (what a diff changes)."""
+    try:
+        tree = ast.parse(original)
+    except (SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+
+    def visit(node: ast.AST, enclosing: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                start = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                end = child.end_lineno or child.lineno
+                if any(start <= n <= end for n in lines):
+                    names.extend([*enclosing, child.name])
+                    visit(child, [*enclosing, child.name])
             else:
-                continue
-            closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
-        module = _module_name(src)
-        py_tests = [t for t in tests if t.endswith(".py")]
-        if module and py_tests:
-            for t in grep(import_pattern(module), py_tests):
-                reasons.setdefault(t, set()).add("import")
-                closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
-        if src.endswith(".go"):  # Go: the package's own tests
-            for t in tests:
-                if t.endswith("_test.go") and PurePosixPath(t).parent == same_dir:
-                    reasons.setdefault(t, set()).add("package")
-    weight = {"name": 3, "import": 2, "name-part": 1, "package": 1}
-    order = sorted(
-        reasons, key=lambda t: (-sum(weight[r] for r in reasons[t]), -closeness.get(t, 0), t)
-    )
-    labels = list(weight)
-    return {t: "+".join(sorted(reasons[t], key=labels.index)) for t in order[:limit]}
+                visit(child, enclosing)
+
+    visit(tree, [])
+    return list(dict.fromkeys(names))
 
 
 def detect_framework(
@@ -208,71 +295,4 @@ def custom_command(template: str, test_files: Sequence[str]) -> str:
     """``selection.regression_command`` with ``{tests}`` and ``{junit}`` filled in."""
     return template.replace("{tests}", " ".join(shlex.quote(t) for t in test_files)).replace(
         "{junit}", JUNIT_PATH
-    )
-
-
-# -- the plan for one problem ------------------------------------------------------------
-def _sandbox_grep(sandbox: Sandbox) -> Grep:
-    def grep(regex: str, paths: Sequence[str]) -> list[str]:
-        found: list[str] = []
-        for i in range(0, len(paths), 200):  # keep each command line short
-            chunk = " ".join(shlex.quote(p) for p in paths[i : i + 200])
-            res = sandbox.run(f"git grep -l -E {shlex.quote(regex)} -- {chunk}", timeout=120)
-            found += [ln.strip() for ln in res.output.splitlines() if ln.strip() in paths]
-        return found
-
-    return grep
-
-
-class Plan(BaseModel):
-    source: Literal["discovered", "config", "none"]
-    framework: str
-    command: str
-    test_files: list[str]
-    reasons: dict[str, str]
-    junit: bool
-
-
-def plan_regression(
-    sandbox: Sandbox,
-    candidates: Sequence[Candidate],
-    config: SelectionConfig,
-    test_dirs: Sequence[str],
-) -> Plan:
-    """Choose the test files and the command, reading the repository in ``sandbox``."""
-    listing = sandbox.run("git ls-files", timeout=120)
-    files = [ln.strip() for ln in listing.output.splitlines() if ln.strip()]
-    if config.regression_tests:
-        tests = list(config.regression_tests)
-        reasons = {t: "config" for t in tests}
-        source: Literal["discovered", "config", "none"] = "config"
-    else:
-        edited: list[str] = []
-        for c in candidates:
-            edited += [p for p in touched_files(c.patch) if p not in edited]
-        reasons = discover_tests(
-            files,
-            edited,
-            _sandbox_grep(sandbox),
-            test_dirs=test_dirs,
-            limit=config.regression_max_test_files,
-        )
-        tests = list(reasons)
-        source = "discovered" if tests else "none"
-    if config.regression_command:
-        command = custom_command(config.regression_command, tests)
-        return Plan(source="config" if not tests else source, framework="custom", command=command,
-                    test_files=tests, reasons=reasons, junit="{junit}" in config.regression_command)  # fmt: skip
-    has_pytest = (
-        any(t.endswith(".py") for t in tests)
-        and sandbox.run("python -c 'import pytest'", timeout=60).exit_code == 0
-    )
-    framework = detect_framework(files, tests, has_pytest)
-    return Plan(
-        source=source,
-        framework=framework,
-        command=build_command(framework, tests),
-        test_files=tests,
-        reasons=reasons,
-        junit=framework == "pytest",
     )

@@ -75,7 +75,7 @@ def test_discovery_by_name_and_import_best_first(tmp_path):
         files, ["pkg/core.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10
     )
     assert found == {
-        "pkg/tests/test_core.py": "name+import",
+        "pkg/tests/test_core.py": "name+import+package-dir",
         "tests/test_api.py": "import",
         "tests/test_other.py": "import",
         "other/test_core.py": "name",
@@ -128,10 +128,11 @@ def test_discovery_by_part_of_the_name_and_other_prefixes():
         test_dirs=TEST_DIRS,
         limit=10,
     )
-    assert found == {
-        "tests/lint/unittest_expand_modules.py": "name-part",
-        "tests/test_ext_viewcode.py": "name-part",
-        "tests/test_ext_viewcode_extra.py": "name-part",
+    assert found == {  # the root's tests/ is the nearest test directory of both
+        "tests/lint/unittest_expand_modules.py": "name-part+package-dir",
+        "tests/test_ext_viewcode.py": "name-part+package-dir",
+        "tests/test_ext_viewcode_extra.py": "name-part+package-dir",
+        "tests/test_viewcodes.py": "package-dir",
     }
 
 
