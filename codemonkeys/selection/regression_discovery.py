@@ -124,15 +124,26 @@ def usable_names(names: Sequence[str]) -> list[str]:
 
 
 def package_test_dir_files(src: str, tests: Sequence[str], test_dirs: Sequence[str]) -> list[str]:
-    """The test files of the nearest test directory above ``src`` (``pkg/sub/tests/`` for
-    ``pkg/sub/mod.py``, else ``pkg/tests/``..., else the root's ``tests/``)."""
+    """The test files of the nearest level above ``src`` that has any: its test directories
+    (``pkg/sub/tests/`` for ``pkg/sub/mod.py``, else ``pkg/tests/``..., else the root's
+    ``tests/``) and the test files lying directly in it (a root ``test_requests.py``)."""
     parent = PurePosixPath(src).parent
     for level in [parent, *parent.parents]:
-        prefixes = [str(level / d) + "/" if str(level) != "." else d + "/" for d in test_dirs]
-        found = [t for t in tests if t.startswith(tuple(prefixes))]
+        base = "" if str(level) == "." else str(level) + "/"
+        prefixes = tuple(base + d + "/" for d in test_dirs)
+        found = [t for t in tests if t.startswith(prefixes) or str(PurePosixPath(t).parent) == str(level)]
         if found:
             return found
     return []
+
+
+def relative_import_pattern(src: str) -> str:
+    """An extended regex for a relative import of ``src`` by a module of its own package."""
+    stem = PurePosixPath(src).stem
+    return (
+        f"(from[[:space:]]+\\.{stem}[[:space:]]+import)"
+        f"|(from[[:space:]]+\\.[[:space:]]+import[^#]*\\b{stem}\\b)"
+    )
 
 
 class _Found:
@@ -180,8 +191,11 @@ def _by_import(
         return
     for t in grep(import_pattern(module), py_tests):
         found.add(t, "import", src)
-    importers = [m for f in grep(import_pattern(module), py_sources) if f != src
-                 and (m := _module_name(f)) and "." in m]  # fmt: skip
+    siblings = [f for f in py_sources if PurePosixPath(f).parent == PurePosixPath(src).parent]
+    by = set(grep(import_pattern(module), py_sources)) | set(
+        grep(relative_import_pattern(src), siblings)
+    )
+    importers = sorted({m for f in by if f != src and (m := _module_name(f))})
     for i in range(0, len(importers), 20):  # keep each regex short
         alts = "|".join(f"({import_pattern(m)})" for m in importers[i : i + 20])
         for t in grep(alts, py_tests):

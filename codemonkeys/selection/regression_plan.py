@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel
@@ -73,9 +73,11 @@ class SandboxRepo:
         return data.decode("utf-8", errors="replace")
 
 
-def touched_names(candidates: Sequence[Candidate], read: SandboxRepo) -> dict[str, list[str]]:
+def touched_names(
+    candidates: Sequence[Candidate], read: Callable[[str], str | None]
+) -> dict[str, list[str]]:
     """Per edited Python file, the functions and classes the candidates' diffs change
-    (read from the original file)."""
+    (``read`` gives the original file's text)."""
     out: dict[str, list[str]] = {}
     originals: dict[str, str | None] = {}
     for c in candidates:
@@ -83,7 +85,7 @@ def touched_names(candidates: Sequence[Candidate], read: SandboxRepo) -> dict[st
             if not path.endswith(".py"):
                 continue
             if path not in originals:
-                originals[path] = read.read(path)
+                originals[path] = read(path)
             text = originals[path]
             if text:
                 names = touched_definitions(text, changed_old_lines(section))
@@ -124,7 +126,7 @@ def plan_regression(
             repo.grep,
             test_dirs=test_dirs,
             limit=config.regression_max_test_files,
-            touched_names=touched_names(candidates, repo),
+            touched_names=touched_names(candidates, repo.read),
         )
         tests = list(reasons)
         source = "discovered" if tests else "none"
