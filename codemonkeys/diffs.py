@@ -161,26 +161,27 @@ def touched_files(patch: str) -> list[str]:
     return list(dict.fromkeys(path for path, _ in file_sections(patch) if path))
 
 
-
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
 
 
 def changed_old_lines(section: str) -> set[int]:
     """The original file's line numbers one file's section changes: removed lines, and for
-    an insertion the lines on both sides of it (the code it lands in)."""
+    a pure insertion the lines on both sides of it (the code it lands in)."""
     out: set[int] = set()
     old = 0
+    removed = False
     for line in section.splitlines():
         m = _HUNK.match(line)
         if m:
-            old = int(m.group(1))
+            old, removed = int(m.group(1)), False
         elif not old or line.startswith("\\"):
             continue  # the file's header lines; "\ No newline at end of file"
         elif line.startswith("-"):
             out.add(old)
-            old += 1
+            old, removed = old + 1, True
         elif line.startswith("+"):
-            out.update((max(1, old - 1), old))
+            if not removed:
+                out.update((max(1, old - 1), old))
         else:
-            old += 1
+            old, removed = old + 1, False
     return out

@@ -14,16 +14,18 @@ repository root, with the repository root *not* on ``PYTHONPATH``, and a per-run
   ``os._exit`` leaves no mark: the host then treats the run as a crash, whatever its exit
   code, so a candidate that ends the interpreter early earns no vote.
 
-Standard library only; it must run on the oldest Python an instance image has (3.6+).
+Standard library only, and no syntax newer than Python 3.6 (the oldest an instance image
+has). Run as a script only: importing it does nothing.
 """
 
 import os
 import runpy
 import sys
 import traceback
+import types
 
 
-def _main():
+def _main() -> None:
     mark = os.environ.pop("CODEMONKEYS_TEST_MARK", "")
     root = os.path.realpath(os.getcwd())
     script = os.path.abspath(sys.argv[1])
@@ -33,14 +35,14 @@ def _main():
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     try:
         runpy.run_path(script, run_name="__main__")
-        code = 0
+        code: str | int | None = 0
     except SystemExit as e:
         where = _repository_frame(e.__traceback__, root + os.sep)
         if where:
             sys.stdout.flush()
             sys.stderr.write(
-                "codemonkeys: the repository's code ended the test (SystemExit(%r) at %s); "
-                "the test did not finish\n" % (e.code, where)
+                f"codemonkeys: the repository's code ended the test (SystemExit({e.code!r}) "
+                f"at {where}); the test did not finish\n"
             )
             sys.stderr.flush()
             os._exit(e.code if isinstance(e.code, int) else 1)
@@ -53,20 +55,21 @@ def _main():
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    sys.stdout.write("\n%s\n" % mark)
+    sys.stdout.write(f"\n{mark}\n")
     sys.stdout.flush()
     sys.exit(code)
 
 
-def _repository_frame(tb, root):
+def _repository_frame(tb: "types.TracebackType | None", root: str) -> str:
     for frame, line in traceback.walk_tb(tb):
         name = frame.f_code.co_filename
         if not os.path.isabs(name):
             continue  # <frozen runpy>, <string>: not a file of the repository
         path = os.path.realpath(name)
         if path.startswith(root):
-            return "%s:%d" % (path[len(root) :], line)
+            return f"{path[len(root) :]}:{line}"
     return ""
 
 
-_main()
+if __name__ == "__main__":
+    _main()

@@ -33,8 +33,8 @@ from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
-from codemonkeys.selection.regression_plan import Plan, plan_regression
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
+from codemonkeys.selection.regression_plan import Plan, plan_regression
 
 log = logging.getLogger(__name__)
 

@@ -102,12 +102,20 @@ def _closeness(a: str, b: str) -> int:
 
 Grep = Callable[[str, Sequence[str]], list[str]]
 """(extended regex, paths) -> the paths whose text matches."""
+GrepCount = Callable[[str, Sequence[str]], dict[str, int]]
+"""(extended regex, paths) -> matching lines per path that has any."""
 
-WEIGHT = {"name": 4, "import": 3, "uses": 2, "name-part": 1, "imports-importer": 1,
-          "package": 1, "package-dir": 1}  # fmt: skip
-"""Evidence per reason; a test file's rank is the sum of its reasons' weights."""
+WEIGHT = {"name": 4.0, "import": 3.0, "uses": 1.0, "name-part": 2.0, "imports-importer": 1.0,
+          "package-dir": 1.0, "package": 1.0}  # fmt: skip
+"""Evidence per reason (the most a reason adds); a test file's rank is the sum of its
+reasons' weights: ``uses`` adds up to 3 with how often the file names the touched
+definitions, a ``name``/``name-part`` match outside the package's test directory counts
+a quarter."""
 
-_GENERIC_NAMES = frozenset({"main", "name", "value", "setup", "test", "self", "args", "data"})
+_GENERIC_NAMES = frozenset(
+    {"main", "name", "value", "setup", "test", "self", "args", "data", "wrapper", "inner", "func",
+     "decorator", "call", "result"}
+)  # fmt: skip
 
 
 def names_pattern(names: Sequence[str]) -> str:
@@ -131,7 +139,8 @@ def package_test_dir_files(src: str, tests: Sequence[str], test_dirs: Sequence[s
     for level in [parent, *parent.parents]:
         base = "" if str(level) == "." else str(level) + "/"
         prefixes = tuple(base + d + "/" for d in test_dirs)
-        found = [t for t in tests if t.startswith(prefixes) or str(PurePosixPath(t).parent) == str(level)]
+        found = [t for t in tests
+                 if t.startswith(prefixes) or str(PurePosixPath(t).parent) == str(level)]  # fmt: skip
         if found:
             return found
     return []
@@ -146,37 +155,60 @@ def relative_import_pattern(src: str) -> str:
     )
 
 
+def _words(stem: str) -> list[str]:
+    return [w for w in re.split(r"[_\W]+", stem.lower()) if w and w not in ("test", "tests")]
+
+
+def similar_names(module_stem: str, test_stem: str) -> bool:
+    """A test file named after part of the module: ``test_sky_coord`` for
+    ``sky_coordinate``, ``test_quantity_decorator`` for ``decorators`` (word prefixes of at
+    least 5 letters, or every word of a short name)."""
+    mod, test = _words(module_stem), _words(test_stem)
+    if not mod or not test:
+        return False
+    joined_mod, joined_test = "_".join(mod), "_".join(test)
+    if len(joined_test) >= 5 and joined_mod.startswith(joined_test):
+        return True
+    return any(
+        min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)) for a in mod for b in test
+    )
+
+
 class _Found:
-    """Reasons and closeness per test file, filled by each kind of evidence."""
+    """Reasons, their weights and closeness per test file, filled by each kind of evidence."""
 
     def __init__(self) -> None:
-        self.reasons: dict[str, set[str]] = {}
+        self.reasons: dict[str, dict[str, float]] = {}
         self.closeness: dict[str, int] = {}
 
-    def add(self, test: str, reason: str, src: str) -> None:
-        self.reasons.setdefault(test, set()).add(reason)
+    def add(self, test: str, reason: str, src: str, weight: float | None = None) -> None:
+        got = self.reasons.setdefault(test, {})
+        got[reason] = max(got.get(reason, 0.0), WEIGHT[reason] if weight is None else weight)
         self.closeness[test] = max(self.closeness.get(test, 0), _closeness(src, test))
 
     def ranked(self, limit: int) -> dict[str, str]:
         def key(t: str) -> tuple:
-            return (-sum(WEIGHT[r] for r in self.reasons[t]), -self.closeness.get(t, 0), t)
+            return (-sum(self.reasons[t].values()), -self.closeness.get(t, 0), t)
 
         labels = list(WEIGHT)
         order = sorted(self.reasons, key=key)[:limit]
         return {t: "+".join(sorted(self.reasons[t], key=labels.index)) for t in order}
 
 
-def _by_name(found: _Found, src: str, tests: Sequence[str]) -> None:
+def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> None:
     names = _test_names_for(src)
     src_path = PurePosixPath(src)
     same_dir = src_path.parent
     stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
     for t in tests:
         tp = PurePosixPath(t)
+        share = 1.0 if t in near or tp.parent == same_dir else 0.25
         if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
-            found.add(t, "name", src)
-        elif tp.suffix == src_path.suffix == ".py" and f"_{stem}_" in f"_{tp.stem}_":
-            found.add(t, "name-part", src)  # test_ext_viewcode.py
+            found.add(t, "name", src, WEIGHT["name"] * share)
+        elif tp.suffix == src_path.suffix == ".py" and (
+            f"_{stem}_" in f"_{tp.stem}_" or similar_names(stem, tp.stem)
+        ):
+            found.add(t, "name-part", src, WEIGHT["name-part"] * share)  # test_ext_viewcode.py
         if src.endswith(".go") and t.endswith("_test.go") and tp.parent == same_dir:
             found.add(t, "package", src)  # Go: the package's own tests
 
@@ -202,6 +234,16 @@ def _by_import(
             found.add(t, "imports-importer", src)
 
 
+def _by_use(
+    found: _Found, src: str, names: Sequence[str], py_tests: Sequence[str], count: GrepCount
+) -> None:
+    """Tests naming the functions and classes the diff touches, weighted by how often."""
+    if not names or not py_tests:
+        return
+    for t, n in count(names_pattern(names), py_tests).items():
+        found.add(t, "uses", src, WEIGHT["uses"] * min(3.0, 1.0 + n / 10))
+
+
 def discover_tests(
     files: Sequence[str],
     edited: Sequence[str],
@@ -210,28 +252,30 @@ def discover_tests(
     test_dirs: Sequence[str],
     limit: int,
     touched_names: Mapping[str, Sequence[str]] | None = None,
+    count: GrepCount | None = None,
 ) -> dict[str, str]:
     """Test files related to ``edited`` source files: ``{path: reason}``, best first, at
     most ``limit``. Reasons (``WEIGHT``), combined with ``+``: ``name`` (test_<module>.py
     and friends), ``import`` (imports the edited module), ``uses`` (names a function or
-    class the diff touches, from ``touched_names``), ``name-part`` (``test_ext_viewcode.py``),
-    ``imports-importer`` (imports a module that imports the edited one), ``package-dir``
-    (in the package's nearest test directory), ``package`` (Go: the package's tests). Best
-    first: the most evidence, then the closest directory."""
+    class the diff touches, from ``touched_names``; ``count`` tells how often, else once),
+    ``name-part`` (``test_ext_viewcode.py``, ``test_sky_coord.py``), ``imports-importer``
+    (imports a module that imports the edited one), ``package-dir`` (in the package's
+    nearest test directory), ``package`` (Go: the package's tests). Best first: the most
+    evidence, then the closest directory."""
     tests = [f for f in files if is_repo_test_file(f, test_dirs)]
     py_tests = [t for t in tests if t.endswith(".py")]
     py_sources = [f for f in files if f.endswith(".py") and not is_test_file(f, test_dirs)]
+    counter = count or (lambda regex, paths: dict.fromkeys(grep(regex, paths), 1))
     found = _Found()
     for src in (e for e in edited if not is_test_file(e, test_dirs)):
-        _by_name(found, src, tests)
+        near = (
+            set(package_test_dir_files(src, py_tests, test_dirs)) if src.endswith(".py") else set()
+        )
+        _by_name(found, src, tests, near)
         _by_import(found, src, py_tests, py_sources, grep)
-        names = usable_names((touched_names or {}).get(src, ()))
-        if names and py_tests:
-            for t in grep(names_pattern(names), py_tests):
-                found.add(t, "uses", src)
-        if src.endswith(".py"):
-            for t in package_test_dir_files(src, py_tests, test_dirs):
-                found.add(t, "package-dir", src)
+        _by_use(found, src, usable_names((touched_names or {}).get(src, ())), py_tests, counter)
+        for t in near:
+            found.add(t, "package-dir", src)
     return found.ranked(limit)
 
 

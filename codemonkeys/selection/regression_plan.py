@@ -28,9 +28,19 @@ from codemonkeys.selection.regression_discovery import (
     touched_definitions,
 )
 
-
 _GREP_CHUNK = 1000
 """Paths per ``git grep`` (each path list is part of one script)."""
+
+
+def parse_counts(raw: bytes, wanted: set[str], prefix: str = "") -> dict[str, int]:
+    """``git grep -c -z`` output (``[<rev>:]path NUL count LF``) as {path: count}."""
+    out: dict[str, int] = {}
+    for line in raw.split(b"\n"):
+        path, sep, n = line.partition(b"\0")
+        name = path.decode("utf-8", "surrogateescape").removeprefix(prefix)
+        if sep and n.strip().isdigit() and name in wanted:
+            out[name] = int(n)
+    return out
 
 
 class SandboxRepo:
@@ -46,23 +56,28 @@ class SandboxRepo:
         return null_separated(res.stdout)
 
     def grep(self, regex: str, paths: Sequence[str]) -> list[str]:
-        """The ``paths`` whose text matches the extended ``regex`` (``git grep``); the
-        paths go in through a here-document, in chunks (no argument-length limit)."""
-        found: list[str] = []
+        """The ``paths`` whose text matches the extended ``regex``."""
+        return list(self.count(regex, paths))
+
+    def count(self, regex: str, paths: Sequence[str]) -> dict[str, int]:
+        """Matching lines per path (``git grep -c``), for the ``paths`` with any; the paths
+        go in through a here-document, in chunks (no argument-length limit)."""
+        found: dict[str, int] = {}
         wanted = set(paths)
         for i in range(0, len(paths), _GREP_CHUNK):
             chunk = [p for p in paths[i : i + _GREP_CHUNK] if "\n" not in p]
             end = f"CM_PATHS_{uuid.uuid4().hex[:8]}"
             res = run_whole(
                 self.sandbox,
-                f"xargs -d '\\n' -r git --literal-pathspecs grep -I -l -z -E {shlex.quote(regex)} -- <<'{end}'\n"
+                f"xargs -d '\\n' -r git --literal-pathspecs grep -I -c -z -E {shlex.quote(regex)}"
+                f" -- <<'{end}'\n"
                 + "\n".join(chunk)
                 + f"\n{end}\nrc=$?; [ $rc -le 123 ] || exit $rc",
                 timeout=300,
             )
             if res.exit_code not in (0, 123) or "fatal:" in res.stderr:
                 raise SandboxError(f"git grep failed (exit {res.exit_code}): {res.stderr}")
-            found += [p for p in null_separated(res.stdout) if p in wanted]
+            found.update(parse_counts(res.stdout, wanted))
         return found
 
     def read(self, path: str) -> str | None:
@@ -127,6 +142,7 @@ def plan_regression(
             test_dirs=test_dirs,
             limit=config.regression_max_test_files,
             touched_names=touched_names(candidates, repo.read),
+            count=repo.count,
         )
         tests = list(reasons)
         source = "discovered" if tests else "none"

@@ -34,7 +34,7 @@ import sys
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -43,7 +43,7 @@ from codemonkeys.candidates import Candidate  # noqa: E402
 from codemonkeys.config import Config  # noqa: E402
 from codemonkeys.diffs import touched_files  # noqa: E402
 from codemonkeys.selection.regression_discovery import discover_tests  # noqa: E402
-from codemonkeys.selection.regression_plan import touched_names  # noqa: E402
+from codemonkeys.selection.regression_plan import parse_counts, touched_names  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BASELINE_COMMIT = "c71d4d8"
@@ -66,12 +66,14 @@ class MirrorTree:
         return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
     def grep(self, regex: str, paths) -> list[str]:
-        found: list[str] = []
+        return list(self.count(regex, paths))
+
+    def count(self, regex: str, paths) -> dict[str, int]:
+        found: dict[str, int] = {}
         for i in range(0, len(paths), 1000):
-            out = git(self.git_dir, "--literal-pathspecs", "grep", "-I", "-l", "-z", "-E",
+            out = git(self.git_dir, "--literal-pathspecs", "grep", "-I", "-c", "-z", "-E",
                       regex, self.commit, "--", *paths[i : i + 1000])  # fmt: skip
-            prefix = f"{self.commit}:"
-            found += [p.decode()[len(prefix) :] for p in out.split(b"\0") if p]
+            found.update(parse_counts(out, set(paths), f"{self.commit}:"))
         return found
 
     def read(self, path: str) -> str | None:
@@ -154,7 +156,8 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
     limit = cfg.selection.regression_max_test_files
     dirs = cfg.context.test_dirs
     t0 = time.monotonic()
-    new = discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit, touched_names=names)
+    new = discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit, touched_names=names,
+                         count=tree.count)  # fmt: skip
     t1 = time.monotonic()
     base = old.discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit)
     guards, p2p = guard_files(row, tree)
@@ -235,7 +238,9 @@ def main() -> None:
     if args.images:
         secs = regression_seconds(cfg)
         figures["regression_run_seconds"] = secs
-        figures["regression_run_seconds_median"] = statistics.median(secs.values()) if secs else None
+        figures["regression_run_seconds_median"] = (
+            statistics.median(secs.values()) if secs else None
+        )
     print(json.dumps(figures))
 
 

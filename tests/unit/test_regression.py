@@ -115,7 +115,7 @@ def test_discovery_by_part_of_the_name_and_other_prefixes():
         "sphinx/ext/viewcode.py",
         "tests/test_ext_viewcode.py",
         "tests/test_ext_viewcode_extra.py",
-        "tests/test_viewcodes.py",  # another word
+        "tests/test_viewcodes.py",  # a word starting with the module's name
         "pylint/lint/expand_modules.py",
         "tests/lint/unittest_expand_modules.py",  # pylint's prefix
         "tests/conftest.py",
@@ -132,8 +132,12 @@ def test_discovery_by_part_of_the_name_and_other_prefixes():
         "tests/lint/unittest_expand_modules.py": "name-part+package-dir",
         "tests/test_ext_viewcode.py": "name-part+package-dir",
         "tests/test_ext_viewcode_extra.py": "name-part+package-dir",
-        "tests/test_viewcodes.py": "package-dir",
+        "tests/test_viewcodes.py": "name-part+package-dir",
     }
+    assert "tests/test_ext_viewcode.py" in discover_tests(
+        ["sphinx/ext/viewcode.py", "tests/test_views.py", "tests/test_ext_viewcode.py"],
+        ["sphinx/ext/viewcode.py"], lambda regex, paths: [], test_dirs=TEST_DIRS, limit=1,
+    )  # fmt: skip
 
 
 def test_go_and_js_tests_by_convention():
@@ -393,3 +397,48 @@ class OpsTest(unittest.TestCase):
     assert len(rec.candidates["broken"].regressions) == 2  # the module no longer imports
     assert rec.candidates["stale"].status == "no-apply"
     assert rec.regressions_of("stale") is None and rec.regressions_of("good") == 0
+
+
+def test_changed_lines_and_the_definitions_they_touch():
+    from codemonkeys.diffs import changed_old_lines
+    from codemonkeys.selection.regression_discovery import touched_definitions
+
+    original = (
+        "import os\n\n\nclass Printer:\n    def _print_Mul(self, e):\n        return 1\n\n"
+        "    def other(self):\n        return 2\n\n\ndef helper():\n    return 3\n"
+    )
+    section = (
+        "--- a/p.py\n+++ b/p.py\n@@ -5,2 +5,2 @@ class Printer:\n"
+        "     def _print_Mul(self, e):\n-        return 1\n+        return 4\n"
+    )
+    assert changed_old_lines(section) == {6}
+    assert touched_definitions(original, {6}) == ["Printer", "_print_Mul"]
+    assert touched_definitions(original, {13}) == ["helper"]
+    assert touched_definitions(original, {1}) == []  # module level: the import evidence
+    assert touched_definitions("def broken(:\n", {1}) == []
+
+
+def test_discovery_by_the_names_a_diff_touches_and_by_importers(tmp_path):
+    """A private helper module tested through the public module that imports it, and a
+    differently named test file using the class the diff changes."""
+    repo = {
+        "pkg/__init__.py": "from .api import Client\n",
+        "pkg/_helpers.py": "def _normalise(x):\n    return x\n",
+        "pkg/api.py": "from ._helpers import _normalise\n\n\nclass Client:\n    pass\n",
+        "pkg/tests/__init__.py": "",
+        "pkg/tests/test_client.py": "from pkg.api import Client\n",  # imports an importer
+        "tests/test_behaviour.py": "import pkg\n\npkg.Client()\n",  # uses the touched name
+        "tests/test_unrelated.py": "import os\n",
+    }
+    make_git_repo(tmp_path, repo)
+    found = discover_tests(
+        sorted(repo), ["pkg/api.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10,
+        touched_names={"pkg/api.py": ["Client"]},
+    )  # fmt: skip
+    assert found["pkg/tests/test_client.py"] == "import+uses+package-dir"
+    assert found["tests/test_behaviour.py"] == "uses+imports-importer"
+    assert "tests/test_unrelated.py" not in found
+    helper = discover_tests(
+        sorted(repo), ["pkg/_helpers.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10
+    )
+    assert helper["pkg/tests/test_client.py"] == "imports-importer+package-dir"
