@@ -34,7 +34,7 @@ from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_dige
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
-from codemonkeys.selection.regression_plan import Plan, plan_regression
+from codemonkeys.selection.regression_plan import Plan, narrowed, plan_regression
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class RegressionRecord(BaseModel):
     test_files: list[str] = Field(default_factory=list)
     reasons: dict[str, str] = Field(default_factory=dict)
     """Why each test file was chosen (name / import / config)."""
+    cut_files: list[str] = Field(default_factory=list)
+    """Test files left out because the original code's runs could not finish within
+    ``selection.regression_timeout_s`` with them (the plan was halved, best files kept)."""
     original_runs: list[SuiteRun] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list)
     baseline_passing: int = 0
@@ -256,10 +259,8 @@ def _verify(
     record.test_files, record.reasons = plan.test_files, plan.reasons
     if not plan.command:
         return "no related tests found" if not plan.test_files else "no runner for these tests"
-    suite = _SuiteRunner(cache, plan, config.regression_timeout_s, deadline)
     try:
-        with ThreadPoolExecutor(max_workers=2) as ex:
-            record.original_runs = list(ex.map(lambda i: suite(None, i), (0, 1)))
+        suite = _run_original(record, plan, cache, config, deadline)
     except BudgetSpent:
         return "the time budget ran out on the original code"
     except Exception as e:
@@ -280,6 +281,27 @@ def _verify(
         verdicts = list(ex.map(verdict, candidates))
     record.candidates.update({c.id: v for c, v in zip(candidates, verdicts, strict=True)})
     return ""
+
+
+def _run_original(
+    record: RegressionRecord,
+    plan: Plan,
+    cache: ExecutionCache,
+    config: SelectionConfig,
+    deadline: float,
+) -> _SuiteRunner:
+    """Both runs of the original code. When both time out, the plan is cut to its best
+    half and run again (what cannot finish is no evidence), while the budget lasts."""
+    while True:
+        suite = _SuiteRunner(cache, plan, config.regression_timeout_s, deadline)
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            record.original_runs = list(ex.map(suite, (None, None), (0, 1)))
+        smaller = narrowed(plan, len(plan.test_files) // 2)
+        if not all(r.timed_out for r in record.original_runs) or smaller is None:
+            return suite
+        record.cut_files += plan.test_files[len(smaller.test_files) :]
+        record.test_files, record.command = smaller.test_files, smaller.command
+        plan = smaller
 
 
 def _candidate_verdict(

@@ -74,10 +74,21 @@ def _test_names_for(path: str) -> set[str]:
     return set()
 
 
+_DATA_DIRS = frozenset(
+    {"roots", "fixtures", "example_scripts", "examples", "data", "testdata", "test_data",
+     "functional", "input", "inputs", "regrtest_data", "snapshots"}
+)  # fmt: skip
+"""Directories of test *inputs* (sphinx's ``tests/roots/test-*``, pytest's
+``testing/example_scripts``, pylint's ``tests/functional``): data a test file reads, not
+test files the runner should be given."""
+
+
 def is_repo_test_file(path: str, test_dirs: Sequence[str]) -> bool:
-    """A file of tests (not a helper, fixture or conftest): ``test_x.py``, ``x_test.py``,
-    ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
+    """A file of tests (not a helper, fixture, conftest or test input): ``test_x.py``,
+    ``x_test.py``, ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
     p = PurePosixPath(path)
+    if any(d in _DATA_DIRS or d.startswith("test-") for d in p.parts[:-1]):
+        return False
     if p.suffix == ".py":
         return (
             is_test_file(path, test_dirs)
@@ -161,17 +172,26 @@ def _words(stem: str) -> list[str]:
 
 def similar_names(module_stem: str, test_stem: str) -> bool:
     """A test file named after part of the module: ``test_sky_coord`` for
-    ``sky_coordinate``, ``test_quantity_decorator`` for ``decorators`` (word prefixes of at
-    least 5 letters, or every word of a short name)."""
+    ``sky_coordinate``, ``test_quantity_decorator`` for ``decorators``, ``test_indexes``
+    for ``indexing`` (see ``_alike``)."""
     mod, test = _words(module_stem), _words(test_stem)
     if not mod or not test:
         return False
     joined_mod, joined_test = "_".join(mod), "_".join(test)
     if len(joined_test) >= 5 and joined_mod.startswith(joined_test):
         return True
-    return any(
-        min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)) for a in mod for b in test
-    )
+    return any(_alike(a, b) for a in mod for b in test)
+
+
+def _alike(a: str, b: str) -> bool:
+    """Two words with a common start of at least 5 letters and 70% of the shorter one
+    (``indexing`` and ``indexes``, ``decorators`` and ``decorator``)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= 5 and n >= 0.7 * min(len(a), len(b))
 
 
 class _Found:
@@ -209,6 +229,8 @@ def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> N
             f"_{stem}_" in f"_{tp.stem}_" or similar_names(stem, tp.stem)
         ):
             found.add(t, "name-part", src, WEIGHT["name-part"] * share)  # test_ext_viewcode.py
+        elif tp.suffix == ".py" and f"_{same_dir.name}_" in f"_{tp.stem}_":
+            found.add(t, "name-part", src, share)  # the package's name: test_ext_autodoc_x.py
         if src.endswith(".go") and t.endswith("_test.go") and tp.parent == same_dir:
             found.add(t, "package", src)  # Go: the package's own tests
 

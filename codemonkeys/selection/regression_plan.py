@@ -21,6 +21,7 @@ from codemonkeys.diffs import changed_old_lines, file_sections, touched_files
 from codemonkeys.sandbox.base import Sandbox, SandboxError
 from codemonkeys.sandbox.whole import null_separated, run_whole
 from codemonkeys.selection.regression_discovery import (
+    Framework,
     build_command,
     custom_command,
     detect_framework,
@@ -110,11 +111,26 @@ def touched_names(
 
 class Plan(BaseModel):
     source: Literal["discovered", "config", "none"]
-    framework: str
+    framework: Framework
     command: str
     test_files: list[str]
     reasons: dict[str, str]
     junit: bool
+
+
+def narrowed(plan: Plan, keep: int) -> Plan | None:
+    """The plan with only its first ``keep`` (best) test files, or None when it cannot be
+    cut (nothing would be left; a configured command or a runner without per-file tests)."""
+    if keep < 1 or keep >= len(plan.test_files) or plan.framework in ("custom", "npm", "go"):
+        return None
+    tests = plan.test_files[:keep]
+    return plan.model_copy(
+        update={
+            "test_files": tests,
+            "reasons": {t: plan.reasons[t] for t in tests if t in plan.reasons},
+            "command": build_command(plan.framework, tests),
+        }
+    )
 
 
 def plan_regression(

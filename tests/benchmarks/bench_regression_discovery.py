@@ -9,7 +9,9 @@ in a sandbox) picks at most ``selection.regression_max_test_files`` test files. 
 tree at the base commit and the diff are read; the gold tests only score:
 
 - ``row_recall``: share of rows where a selected file is one the harness runs (the files
-  the row's test patch touches) or holds one of its PASS_TO_PASS tests;
+  of its FAIL_TO_PASS and PASS_TO_PASS tests, and of its test patch when the row has it);
+  ``row_recall_reachable`` counts only rows with such a file in the base tree (a test file
+  the test patch creates cannot be selected by anyone);
 - ``test_recall``: share of the rows' PASS_TO_PASS tests whose file is selected (pytest
   ids by path; Django ids by module; sympy's bare names by the test file defining them);
 - ``tests_selected_median``: test files selected per row.
@@ -161,19 +163,23 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
     t1 = time.monotonic()
     base = old.discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit)
     guards, p2p = guard_files(row, tree)
+    present = set(files)
 
     def score(sel: dict[str, str]) -> dict:
         return {"hit": bool(set(sel) & guards), "p2p_hit": sum(f in sel for f in p2p.values()),
                 "selected": len(sel)}  # fmt: skip
 
     return {"id": row["instance_id"], "p2p": len(p2p), "new": score(new), "old": score(base),
+            "reachable": bool(guards & present),
             "seconds": round(t1 - t0, 3), "reasons": new}  # fmt: skip
 
 
 def summarise(results: list[dict], key: str) -> dict:
     p2p = sum(r["p2p"] for r in results)
+    reachable = [r for r in results if r["reachable"]]
     return {
         "row_recall": round(sum(r[key]["hit"] for r in results) / len(results), 3),
+        "row_recall_reachable": round(sum(r[key]["hit"] for r in reachable) / len(reachable), 3),
         "test_recall": round(sum(r[key]["p2p_hit"] for r in results) / max(1, p2p), 3),
         "tests_selected_median": statistics.median(r[key]["selected"] for r in results),
     }
@@ -231,7 +237,8 @@ def main() -> None:
     missed = [r["id"] for r in results if not r["new"]["hit"]]
     print(f"rows measured {len(results)}, no snapshot {skipped}, "
           f"missing base commit {len(jobs) - len(results)}; new misses: {missed}")  # fmt: skip
-    figures = {"rows": len(results), "repos": sorted({r["id"].split("__")[0] for r in results}),
+    figures = {"rows": len(results), "rows_reachable": sum(r["reachable"] for r in results),
+               "repos": sorted({r["id"].split("__")[0] for r in results}),
                **summarise(results, "new"),
                "baseline": summarise(results, "old"),
                "discovery_seconds_median": statistics.median(r["seconds"] for r in results)}  # fmt: skip

@@ -442,3 +442,40 @@ def test_discovery_by_the_names_a_diff_touches_and_by_importers(tmp_path):
         sorted(repo), ["pkg/_helpers.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10
     )
     assert helper["pkg/tests/test_client.py"] == "imports-importer+package-dir"
+
+
+def test_a_plan_the_original_cannot_finish_is_cut_to_its_best_half(tmp_path):
+    """Two related test files, the second too slow to finish within the timeout: both runs
+    of the original time out, so the plan keeps its best half and runs again, and the
+    candidate is compared on what finished."""
+    from codemonkeys.sandbox import SandboxPool, SandboxSpec
+
+    fast = "import unittest\n\nfrom calc.ops import double\n\n\nclass T(unittest.TestCase):\n    def test_double(self):\n        self.assertEqual(double(2), 4)\n"  # fmt: skip
+    slow = fast.replace("test_double", "test_slow").replace(
+        "        self.assertEqual", "        import time\n\n        time.sleep(60)\n        self.assertEqual"
+    )  # fmt: skip
+    repo = tmp_path / "repo"
+    sha = make_git_repo(
+        repo,
+        {"calc/__init__.py": "", "calc/ops.py": "def double(x):\n    return 2 * x\n",
+         "tests/__init__.py": "", "tests/test_ops.py": fast, "tests/test_ops_slow.py": slow},
+    )  # fmt: skip
+    patch = (
+        "--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1,2 +1,2 @@\n def double(x):\n"
+        "-    return 2 * x\n+    return 3 * x\n"
+    )
+    config = SelectionConfig(
+        regression_tests=["tests/test_ops.py", "tests/test_ops_slow.py"],
+        regression_timeout_s=8,
+    )
+    pool = SandboxPool(SandboxSpec(kind="local", repo_path=repo, base_commit=sha), size=2)
+    try:
+        cache = ExecutionCache(pool.lease, timeout=60)
+        rec = run_regression(
+            [Candidate(id="wrong", patch=patch)], cache, config, test_dirs=TEST_DIRS, workers=1
+        )
+    finally:
+        pool.close()
+    assert rec.cut_files == ["tests/test_ops_slow.py"]
+    assert rec.test_files == ["tests/test_ops.py"] and rec.baseline_passing == 1
+    assert [t.rsplit(".", 1)[-1] for t in rec.candidates["wrong"].regressions] == ["test_double"]
