@@ -117,11 +117,15 @@ GrepCount = Callable[[str, Sequence[str]], dict[str, int]]
 """(extended regex, paths) -> matching lines per path that has any."""
 
 WEIGHT = {"name": 4.0, "import": 3.0, "uses": 1.0, "name-part": 2.0, "imports-importer": 1.0,
-          "package-dir": 1.0, "package": 1.0}  # fmt: skip
+          "package-dir": 1.0, "package": 1.5}  # fmt: skip
 """Evidence per reason (the most a reason adds); a test file's rank is the sum of its
 reasons' weights: ``uses`` adds up to 3 with how often the file names the touched
 definitions, a ``name``/``name-part`` match outside the package's test directory counts
-a quarter."""
+0.4 of it; a file needs ``MIN_EVIDENCE`` in all."""
+
+MIN_EVIDENCE = 1.5
+"""A test file needs more than being in the package's test directory to be run: on a
+repository with one flat ``tests/`` that alone would pick every file."""
 
 _GENERIC_NAMES = frozenset(
     {"main", "name", "value", "setup", "test", "self", "args", "data", "wrapper", "inner", "func",
@@ -206,13 +210,34 @@ class _Found:
         got[reason] = max(got.get(reason, 0.0), WEIGHT[reason] if weight is None else weight)
         self.closeness[test] = max(self.closeness.get(test, 0), _closeness(src, test))
 
-    def ranked(self, limit: int) -> dict[str, str]:
+    def order(self) -> list[str]:
+        """Best first: the most evidence, then the closest directory, then the path; a file
+        with less than ``MIN_EVIDENCE`` (only in the package's test directory) is left out."""
+
         def key(t: str) -> tuple:
             return (-sum(self.reasons[t].values()), -self.closeness.get(t, 0), t)
 
-        labels = list(WEIGHT)
-        order = sorted(self.reasons, key=key)[:limit]
-        return {t: "+".join(sorted(self.reasons[t], key=labels.index)) for t in order}
+        return sorted(
+            (t for t in self.reasons if sum(self.reasons[t].values()) >= MIN_EVIDENCE), key=key
+        )
+
+
+def _interleave(per_source: Sequence[_Found], limit: int) -> dict[str, str]:
+    """Each edited file's best tests in turn (its first, then every other file's first,
+    then the seconds...), so one heavily tested file does not crowd the others out; the
+    reasons of a test found for several files are merged."""
+    orders = [f.order() for f in per_source]
+    chosen: list[str] = []
+    for rank in range(max((len(o) for o in orders), default=0)):
+        for o in orders:
+            if rank < len(o) and o[rank] not in chosen:
+                chosen.append(o[rank])
+    labels = list(WEIGHT)
+    out: dict[str, str] = {}
+    for t in chosen[:limit]:
+        reasons = {r for f in per_source for r in f.reasons.get(t, {})}
+        out[t] = "+".join(sorted(reasons, key=labels.index))
+    return out
 
 
 def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> None:
@@ -222,15 +247,19 @@ def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> N
     stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
     for t in tests:
         tp = PurePosixPath(t)
-        share = 1.0 if t in near or tp.parent == same_dir else 0.25
+        share = 1.0 if t in near or tp.parent == same_dir else 0.4
         if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
             found.add(t, "name", src, WEIGHT["name"] * share)
         elif tp.suffix == src_path.suffix == ".py" and (
             f"_{stem}_" in f"_{tp.stem}_" or similar_names(stem, tp.stem)
         ):
             found.add(t, "name-part", src, WEIGHT["name-part"] * share)  # test_ext_viewcode.py
-        elif tp.suffix == ".py" and f"_{same_dir.name}_" in f"_{tp.stem}_":
-            found.add(t, "name-part", src, share)  # the package's name: test_ext_autodoc_x.py
+        elif (
+            len(same_dir.name) >= 5
+            and tp.suffix == ".py"
+            and f"_{same_dir.name}_" in f"_{tp.stem}_"
+        ):
+            found.add(t, "name-part", src, share / 2)  # the package's: test_ext_autodoc_x.py
         if src.endswith(".go") and t.endswith("_test.go") and tp.parent == same_dir:
             found.add(t, "package", src)  # Go: the package's own tests
 
@@ -282,14 +311,16 @@ def discover_tests(
     class the diff touches, from ``touched_names``; ``count`` tells how often, else once),
     ``name-part`` (``test_ext_viewcode.py``, ``test_sky_coord.py``), ``imports-importer``
     (imports a module that imports the edited one), ``package-dir`` (in the package's
-    nearest test directory), ``package`` (Go: the package's tests). Best first: the most
-    evidence, then the closest directory."""
+    nearest test directory), ``package`` (Go: the package's tests). Per edited file, best
+    first: the most evidence, then the closest directory; the files take turns."""
     tests = [f for f in files if is_repo_test_file(f, test_dirs)]
     py_tests = [t for t in tests if t.endswith(".py")]
     py_sources = [f for f in files if f.endswith(".py") and not is_test_file(f, test_dirs)]
     counter = count or (lambda regex, paths: dict.fromkeys(grep(regex, paths), 1))
-    found = _Found()
+    per_source: list[_Found] = []
     for src in (e for e in edited if not is_test_file(e, test_dirs)):
+        found = _Found()
+        per_source.append(found)
         near = (
             set(package_test_dir_files(src, py_tests, test_dirs)) if src.endswith(".py") else set()
         )
@@ -298,7 +329,7 @@ def discover_tests(
         _by_use(found, src, usable_names((touched_names or {}).get(src, ())), py_tests, counter)
         for t in near:
             found.add(t, "package-dir", src)
-    return found.ranked(limit)
+    return _interleave(per_source, limit)
 
 
 def touched_definitions(original: str, lines: set[int]) -> list[str]:
