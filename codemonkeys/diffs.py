@@ -159,3 +159,29 @@ def touched_files(patch: str) -> list[str]:
     """Repo-relative paths a patch touches (new side; old side for deletions), in order,
     without duplicates."""
     return list(dict.fromkeys(path for path, _ in file_sections(patch) if path))
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+
+
+def changed_old_lines(section: str) -> set[int]:
+    """The original file's line numbers one file's section changes: removed lines, and for
+    a pure insertion the lines on both sides of it (the code it lands in)."""
+    out: set[int] = set()
+    old = 0
+    removed = False
+    for line in section.splitlines():
+        m = _HUNK.match(line)
+        if m:
+            old, removed = int(m.group(1)), False
+        elif not old or line.startswith("\\"):
+            continue  # the file's header lines; "\ No newline at end of file"
+        elif line.startswith("-"):
+            out.add(old)
+            old, removed = old + 1, True
+        elif line.startswith("+"):
+            if not removed:
+                out.update((max(1, old - 1), old))
+        else:
+            old, removed = old + 1, False
+    return out

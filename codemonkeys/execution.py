@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import threading
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -37,9 +40,26 @@ class Script(BaseModel):
         ext = "py" if self.language == "python" else "sh"
         return f"{SCRIPT_DIR}/test_{self.digest}.{ext}"
 
-    @property
-    def command(self) -> str:
-        return f"python {self.path}" if self.language == "python" else f"bash {self.path}"
+    def command(self, mark: str) -> str:
+        """The command that runs the script and prints ``mark`` on a line of its own once
+        it finished by itself (``test_harness.py``): Python through the harness, isolated
+        from the user site and from a ``sitecustomize.py`` at the repository root."""
+        if self.language == "shell":
+            return f"bash {self.path}; rc=$?; printf '\\n%s\\n' {mark}; exit $rc"
+        return (
+            f"{ISOLATE_PYTHONPATH}CODEMONKEYS_TEST_MARK={mark} "
+            f"python -s {HARNESS_PATH} {shlex.quote(self.path)}"
+        )
+
+
+HARNESS_PATH = f"{SCRIPT_DIR}/cm_test_harness.py"
+ISOLATE_PYTHONPATH = (
+    'P="${PYTHONPATH#"$PWD"}"; P="${P#:}"; '
+    'if [ -n "$P" ]; then export PYTHONPATH="$P"; else unset PYTHONPATH; fi; '
+)
+"""Shell: the repository root (which ``Sandbox.run`` puts first) off ``PYTHONPATH``, so a
+``sitecustomize.py`` there is not run when the interpreter starts."""
+_HARNESS = (Path(__file__).parent / "test_harness.py").read_text()
 
 
 class TestRun(BaseModel):
@@ -49,14 +69,22 @@ class TestRun(BaseModel):
     output: str = ""
     timed_out: bool = False
     seconds: float = 0.0
+    completed: bool = True
+    """The script finished by itself (the harness's completion mark was printed). False when
+    the repository's code ended the interpreter (``sys.exit`` in an edited module,
+    ``os._exit``): the exit code is then not the test's. Runs recorded before the mark
+    existed read as True."""
 
     @property
     def verdict(self) -> str:
-        """fixed (exit 0) / unfixed (exit 2) / crash (anything else) / timeout / no-apply."""
+        """fixed (exit 0) / unfixed (exit 2) / crash (anything else, or a script that did
+        not finish by itself) / timeout / no-apply."""
         if not self.patch_applied:
             return "no-apply"
         if self.timed_out:
             return "timeout"
+        if not self.completed:
+            return "crash"
         return {0: "fixed", 2: "unfixed"}.get(
             self.exit_code if self.exit_code is not None else -1, "crash"
         )
@@ -74,9 +102,18 @@ def run_script(sandbox: Sandbox, patch: str | None, script: Script, timeout: flo
         if not applied.ok:
             return TestRun(patch_applied=False, patch_error=applied.error)
     sandbox.write_file(script.path, script.content)
-    res = sandbox.run(script.command, timeout=timeout)
+    if script.language == "python":
+        sandbox.write_file(HARNESS_PATH, _HARNESS)
+    mark = f"@@codemonkeys-test-done-{uuid.uuid4().hex}"
+    res = sandbox.run(script.command(mark), timeout=timeout)
+    completed = f"\n{mark}\n" in res.output or res.output.endswith(f"\n{mark}")
+    output = res.output.replace(f"\n{mark}\n", "").replace(f"\n{mark}", "")
     return TestRun(
-        exit_code=res.exit_code, output=res.output, timed_out=res.timed_out, seconds=res.seconds
+        exit_code=res.exit_code,
+        output=output,
+        timed_out=res.timed_out,
+        seconds=res.seconds,
+        completed=completed,
     )
 
 

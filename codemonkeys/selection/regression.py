@@ -30,21 +30,19 @@ from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import SelectionConfig
-from codemonkeys.execution import ExecutionCache, patch_digest
+from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
-from codemonkeys.selection.regression_discovery import (
-    JUNIT_PATH,
-    LOG_PATH,
-    OUT_DIR,
-    Plan,
-    plan_regression,
-)
+from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
+from codemonkeys.selection.regression_plan import Plan, narrowed, plan_regression
 
 log = logging.getLogger(__name__)
 
 _KEEP_OUTPUT_CHARS = 2000
 _MAX_LOG_BYTES = 4_000_000
+MIN_REPORTED_SHARE = 0.9
+"""A candidate's run that exits 0 must report at least this share of the tests that passed
+on the original code to count as evidence."""
 
 
 # -- records -------------------------------------------------------------------------------
@@ -66,9 +64,11 @@ class SuiteRun(BaseModel):
 
 
 class CandidateRegressions(BaseModel):
-    status: Literal["ok", "not-run", "no-apply", "error"]
+    status: Literal["ok", "not-run", "no-apply", "error", "no-evidence"]
     """ok: compared with the original; not-run: the budget ran out first (no evidence);
-    no-apply / error: the patch did not apply / the sandbox failed (no evidence)."""
+    no-apply / error: the patch did not apply / the sandbox failed (no evidence);
+    no-evidence: the run ended well but reported too few of the tests that passed on the
+    original (an interpreter ended early, a runner hijacked): never a clean verdict."""
     regressions: list[str] = Field(default_factory=list)
     """Tests that passed on both original runs and fail or error with the candidate."""
     run: SuiteRun | None = None
@@ -83,6 +83,9 @@ class RegressionRecord(BaseModel):
     test_files: list[str] = Field(default_factory=list)
     reasons: dict[str, str] = Field(default_factory=dict)
     """Why each test file was chosen (name / import / config)."""
+    cut_files: list[str] = Field(default_factory=list)
+    """Test files left out because the original code's runs could not finish within
+    ``selection.regression_timeout_s`` with them (the plan was halved, best files kept)."""
     original_runs: list[SuiteRun] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list)
     baseline_passing: int = 0
@@ -111,6 +114,24 @@ def baseline(first: dict[str, str], second: dict[str, str]) -> set[str]:
     return {t for t, s in first.items() if s == "passed" and second.get(t) == "passed"}
 
 
+def reported_share(passing: set[str], candidate: SuiteRun) -> float:
+    """The share of the original's passing tests that the candidate's run reports at all."""
+    if not passing:
+        return 1.0
+    return sum(1 for t in passing if t in candidate.outcomes) / len(passing)
+
+
+def lacks_evidence(passing: set[str], candidate: SuiteRun) -> bool:
+    """A run that exits 0 (or reports only the exit code) without reporting most of the
+    original's passing tests says nothing about them: ``sys.exit(0)`` at import, a runner
+    made to exit early. (A run that fails while reporting them counts them as broken.)"""
+    if SUITE in passing:
+        return False
+    if candidate.parser == "exit-code":
+        return candidate.exit_code == 0
+    return candidate.exit_code == 0 and reported_share(passing, candidate) < MIN_REPORTED_SHARE
+
+
 def regressions(passing: set[str], candidate: SuiteRun) -> list[str]:
     """Baseline-passing tests that fail or error with the candidate. A baseline test the
     candidate's run does not report at all counts too when that run failed (exit != 0): an
@@ -131,14 +152,18 @@ def run_suite(
     sandbox: Sandbox, patch: str | None, command: str, timeout: float, junit: bool
 ) -> SuiteRun:
     """Apply ``patch`` on a clean sandbox, run ``command`` from the repo root and parse the
-    outcomes (the runner's output goes to a file, so no output cap cuts the report)."""
+    outcomes (the runner's output goes to a file, so no output cap cuts the report). The
+    runner starts isolated: no user site, the repository root off ``PYTHONPATH`` (a
+    ``sitecustomize.py`` there is not run at start-up; runners put the root on their path
+    themselves once started)."""
     if patch and patch.strip():
         applied = sandbox.apply_patch(patch)
         if not applied.ok:
             return SuiteRun(patch_applied=False, error=applied.error[-_KEEP_OUTPUT_CHARS:])
     root = sandbox.workdir.rstrip("/")
     res = sandbox.run(
-        f"rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} && ( {command} ) > {LOG_PATH} 2>&1",
+        f"rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} && {ISOLATE_PYTHONPATH}export PYTHONNOUSERSITE=1"
+        f" && ( {command} ) > {LOG_PATH} 2>&1",
         timeout=timeout,
     )
     output = _read_text(sandbox, f"{root}/{LOG_PATH}")
@@ -234,10 +259,8 @@ def _verify(
     record.test_files, record.reasons = plan.test_files, plan.reasons
     if not plan.command:
         return "no related tests found" if not plan.test_files else "no runner for these tests"
-    suite = _SuiteRunner(cache, plan, config.regression_timeout_s, deadline)
     try:
-        with ThreadPoolExecutor(max_workers=2) as ex:
-            record.original_runs = list(ex.map(lambda i: suite(None, i), (0, 1)))
+        suite = _run_original(record, plan, cache, config, deadline)
     except BudgetSpent:
         return "the time budget ran out on the original code"
     except Exception as e:
@@ -258,6 +281,27 @@ def _verify(
         verdicts = list(ex.map(verdict, candidates))
     record.candidates.update({c.id: v for c, v in zip(candidates, verdicts, strict=True)})
     return ""
+
+
+def _run_original(
+    record: RegressionRecord,
+    plan: Plan,
+    cache: ExecutionCache,
+    config: SelectionConfig,
+    deadline: float,
+) -> _SuiteRunner:
+    """Both runs of the original code. When both time out, the plan is cut to its best
+    half and run again (what cannot finish is no evidence), while the budget lasts."""
+    while True:
+        suite = _SuiteRunner(cache, plan, config.regression_timeout_s, deadline)
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            record.original_runs = list(ex.map(suite, (None, None), (0, 1)))
+        smaller = narrowed(plan, len(plan.test_files) // 2)
+        if not all(r.timed_out for r in record.original_runs) or smaller is None:
+            return suite
+        record.cut_files += plan.test_files[len(smaller.test_files) :]
+        record.test_files, record.command = smaller.test_files, smaller.command
+        plan = smaller
 
 
 def _candidate_verdict(
@@ -282,4 +326,6 @@ def _candidate_verdict(
             regressions=sorted(passing) if broke else [],
             run=run,
         )
+    if lacks_evidence(passing, run):
+        return CandidateRegressions(status="no-evidence", run=run)
     return CandidateRegressions(status="ok", regressions=regressions(passing, run), run=run)

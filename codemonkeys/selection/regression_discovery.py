@@ -15,18 +15,13 @@ test`` for a ``package.json`` with a test script (exit code only).
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel
-
-from codemonkeys.candidates import Candidate
-from codemonkeys.config import SelectionConfig
-from codemonkeys.diffs import touched_files
-from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.patches import is_test_file
 
 Framework = Literal["django", "sympy", "pytest", "unittest", "go", "npm", "custom", "none"]
@@ -79,10 +74,21 @@ def _test_names_for(path: str) -> set[str]:
     return set()
 
 
+_DATA_DIRS = frozenset(
+    {"roots", "fixtures", "example_scripts", "examples", "data", "testdata", "test_data",
+     "functional", "input", "inputs", "regrtest_data", "snapshots"}
+)  # fmt: skip
+"""Directories of test *inputs* (sphinx's ``tests/roots/test-*``, pytest's
+``testing/example_scripts``, pylint's ``tests/functional``): data a test file reads, not
+test files the runner should be given."""
+
+
 def is_repo_test_file(path: str, test_dirs: Sequence[str]) -> bool:
-    """A file of tests (not a helper, fixture or conftest): ``test_x.py``, ``x_test.py``,
-    ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
+    """A file of tests (not a helper, fixture, conftest or test input): ``test_x.py``,
+    ``x_test.py``, ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
     p = PurePosixPath(path)
+    if any(d in _DATA_DIRS or d.startswith("test-") for d in p.parts[:-1]):
+        return False
     if p.suffix == ".py":
         return (
             is_test_file(path, test_dirs)
@@ -107,6 +113,186 @@ def _closeness(a: str, b: str) -> int:
 
 Grep = Callable[[str, Sequence[str]], list[str]]
 """(extended regex, paths) -> the paths whose text matches."""
+GrepCount = Callable[[str, Sequence[str]], dict[str, int]]
+"""(extended regex, paths) -> matching lines per path that has any."""
+
+WEIGHT = {"name": 4.0, "import": 3.0, "uses": 1.0, "name-part": 2.0, "imports-importer": 1.0,
+          "package-dir": 1.0, "package": 1.5}  # fmt: skip
+"""Evidence per reason (the most a reason adds); a test file's rank is the sum of its
+reasons' weights: ``uses`` adds up to 3 with how often the file names the touched
+definitions, a ``name``/``name-part`` match outside the package's test directory counts
+0.4 of it; a file needs ``MIN_EVIDENCE`` in all."""
+
+MIN_EVIDENCE = 1.5
+"""A test file needs more than being in the package's test directory to be run: on a
+repository with one flat ``tests/`` that alone would pick every file."""
+
+_GENERIC_NAMES = frozenset(
+    {"main", "name", "value", "setup", "test", "self", "args", "data", "wrapper", "inner", "func",
+     "decorator", "call", "result"}
+)  # fmt: skip
+
+
+def names_pattern(names: Sequence[str]) -> str:
+    """An extended regex for any of ``names`` as a whole word."""
+    return "\\b(" + "|".join(re.escape(n) for n in sorted(names)) + ")\\b"
+
+
+def usable_names(names: Sequence[str]) -> list[str]:
+    """Names specific enough to grep tests for: no dunders, not too short or generic."""
+    return sorted(
+        n for n in set(names)
+        if len(n) >= 4 and not n.startswith("__") and n.lower() not in _GENERIC_NAMES
+    )  # fmt: skip
+
+
+def package_test_dir_files(src: str, tests: Sequence[str], test_dirs: Sequence[str]) -> list[str]:
+    """The test files of the nearest level above ``src`` that has any: its test directories
+    (``pkg/sub/tests/`` for ``pkg/sub/mod.py``, else ``pkg/tests/``..., else the root's
+    ``tests/``) and the test files lying directly in it (a root ``test_requests.py``)."""
+    parent = PurePosixPath(src).parent
+    for level in [parent, *parent.parents]:
+        base = "" if str(level) == "." else str(level) + "/"
+        prefixes = tuple(base + d + "/" for d in test_dirs)
+        found = [t for t in tests
+                 if t.startswith(prefixes) or str(PurePosixPath(t).parent) == str(level)]  # fmt: skip
+        if found:
+            return found
+    return []
+
+
+def relative_import_pattern(src: str) -> str:
+    """An extended regex for a relative import of ``src`` by a module of its own package."""
+    stem = PurePosixPath(src).stem
+    return (
+        f"(from[[:space:]]+\\.{stem}[[:space:]]+import)"
+        f"|(from[[:space:]]+\\.[[:space:]]+import[^#]*\\b{stem}\\b)"
+    )
+
+
+def _words(stem: str) -> list[str]:
+    return [w for w in re.split(r"[_\W]+", stem.lower()) if w and w not in ("test", "tests")]
+
+
+def similar_names(module_stem: str, test_stem: str) -> bool:
+    """A test file named after part of the module: ``test_sky_coord`` for
+    ``sky_coordinate``, ``test_quantity_decorator`` for ``decorators``, ``test_indexes``
+    for ``indexing`` (see ``_alike``)."""
+    mod, test = _words(module_stem), _words(test_stem)
+    if not mod or not test:
+        return False
+    joined_mod, joined_test = "_".join(mod), "_".join(test)
+    if len(joined_test) >= 5 and joined_mod.startswith(joined_test):
+        return True
+    return any(_alike(a, b) for a in mod for b in test)
+
+
+def _alike(a: str, b: str) -> bool:
+    """Two words with a common start of at least 5 letters and 70% of the shorter one
+    (``indexing`` and ``indexes``, ``decorators`` and ``decorator``)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= 5 and n >= 0.7 * min(len(a), len(b))
+
+
+class _Found:
+    """Reasons, their weights and closeness per test file, filled by each kind of evidence."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, dict[str, float]] = {}
+        self.closeness: dict[str, int] = {}
+
+    def add(self, test: str, reason: str, src: str, weight: float | None = None) -> None:
+        got = self.reasons.setdefault(test, {})
+        got[reason] = max(got.get(reason, 0.0), WEIGHT[reason] if weight is None else weight)
+        self.closeness[test] = max(self.closeness.get(test, 0), _closeness(src, test))
+
+    def order(self) -> list[str]:
+        """Best first: the most evidence, then the closest directory, then the path; a file
+        with less than ``MIN_EVIDENCE`` (only in the package's test directory) is left out."""
+
+        def key(t: str) -> tuple:
+            return (-sum(self.reasons[t].values()), -self.closeness.get(t, 0), t)
+
+        return sorted(
+            (t for t in self.reasons if sum(self.reasons[t].values()) >= MIN_EVIDENCE), key=key
+        )
+
+
+def _interleave(per_source: Sequence[_Found], limit: int) -> dict[str, str]:
+    """Each edited file's best tests in turn (its first, then every other file's first,
+    then the seconds...), so one heavily tested file does not crowd the others out; the
+    reasons of a test found for several files are merged."""
+    orders = [f.order() for f in per_source]
+    chosen: list[str] = []
+    for rank in range(max((len(o) for o in orders), default=0)):
+        for o in orders:
+            if rank < len(o) and o[rank] not in chosen:
+                chosen.append(o[rank])
+    labels = list(WEIGHT)
+    out: dict[str, str] = {}
+    for t in chosen[:limit]:
+        reasons = {r for f in per_source for r in f.reasons.get(t, {})}
+        out[t] = "+".join(sorted(reasons, key=labels.index))
+    return out
+
+
+def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> None:
+    names = _test_names_for(src)
+    src_path = PurePosixPath(src)
+    same_dir = src_path.parent
+    stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
+    for t in tests:
+        tp = PurePosixPath(t)
+        share = 1.0 if t in near or tp.parent == same_dir else 0.4
+        if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
+            found.add(t, "name", src, WEIGHT["name"] * share)
+        elif tp.suffix == src_path.suffix == ".py" and (
+            f"_{stem}_" in f"_{tp.stem}_" or similar_names(stem, tp.stem)
+        ):
+            found.add(t, "name-part", src, WEIGHT["name-part"] * share)  # test_ext_viewcode.py
+        elif (
+            len(same_dir.name) >= 5
+            and tp.suffix == ".py"
+            and f"_{same_dir.name}_" in f"_{tp.stem}_"
+        ):
+            found.add(t, "name-part", src, share / 2)  # the package's: test_ext_autodoc_x.py
+        if src.endswith(".go") and t.endswith("_test.go") and tp.parent == same_dir:
+            found.add(t, "package", src)  # Go: the package's own tests
+
+
+def _by_import(
+    found: _Found, src: str, py_tests: Sequence[str], py_sources: Sequence[str], grep: Grep
+) -> None:
+    """Tests importing the module, and tests importing a module that imports it (a private
+    helper tested through the public module using it)."""
+    module = _module_name(src)
+    if not module or not py_tests:
+        return
+    for t in grep(import_pattern(module), py_tests):
+        found.add(t, "import", src)
+    siblings = [f for f in py_sources if PurePosixPath(f).parent == PurePosixPath(src).parent]
+    by = set(grep(import_pattern(module), py_sources)) | set(
+        grep(relative_import_pattern(src), siblings)
+    )
+    importers = sorted({m for f in by if f != src and (m := _module_name(f))})
+    for i in range(0, len(importers), 20):  # keep each regex short
+        alts = "|".join(f"({import_pattern(m)})" for m in importers[i : i + 20])
+        for t in grep(alts, py_tests):
+            found.add(t, "imports-importer", src)
+
+
+def _by_use(
+    found: _Found, src: str, names: Sequence[str], py_tests: Sequence[str], count: GrepCount
+) -> None:
+    """Tests naming the functions and classes the diff touches, weighted by how often."""
+    if not names or not py_tests:
+        return
+    for t, n in count(names_pattern(names), py_tests).items():
+        found.add(t, "uses", src, WEIGHT["uses"] * min(3.0, 1.0 + n / 10))
 
 
 def discover_tests(
@@ -116,46 +302,58 @@ def discover_tests(
     *,
     test_dirs: Sequence[str],
     limit: int,
+    touched_names: Mapping[str, Sequence[str]] | None = None,
+    count: GrepCount | None = None,
 ) -> dict[str, str]:
     """Test files related to ``edited`` source files: ``{path: reason}``, best first, at
-    most ``limit``. Reasons: ``name`` (test_<module>.py and friends), ``name-part`` (the
-    module's name is a part of the test file's, e.g. ``test_ext_viewcode.py``), ``import``
-    (imports the edited module), ``package`` (Go: the package's tests), combined with ``+``;
-    best first: name over import over the rest, then the closest directory."""
+    most ``limit``. Reasons (``WEIGHT``), combined with ``+``: ``name`` (test_<module>.py
+    and friends), ``import`` (imports the edited module), ``uses`` (names a function or
+    class the diff touches, from ``touched_names``; ``count`` tells how often, else once),
+    ``name-part`` (``test_ext_viewcode.py``, ``test_sky_coord.py``), ``imports-importer``
+    (imports a module that imports the edited one), ``package-dir`` (in the package's
+    nearest test directory), ``package`` (Go: the package's tests). Per edited file, best
+    first: the most evidence, then the closest directory; the files take turns."""
     tests = [f for f in files if is_repo_test_file(f, test_dirs)]
-    sources = [e for e in edited if not is_test_file(e, test_dirs)]
-    reasons: dict[str, set[str]] = {}
-    closeness: dict[str, int] = {}
-    for src in sources:
-        names = _test_names_for(src)
-        src_path = PurePosixPath(src)
-        same_dir = src_path.parent
-        stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
-        for t in tests:
-            tp = PurePosixPath(t)
-            if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
-                reasons.setdefault(t, set()).add("name")
-            elif tp.suffix == src_path.suffix == ".py" and f"_{stem}_" in f"_{tp.stem}_":
-                reasons.setdefault(t, set()).add("name-part")  # test_ext_viewcode.py
+    py_tests = [t for t in tests if t.endswith(".py")]
+    py_sources = [f for f in files if f.endswith(".py") and not is_test_file(f, test_dirs)]
+    counter = count or (lambda regex, paths: dict.fromkeys(grep(regex, paths), 1))
+    per_source: list[_Found] = []
+    for src in (e for e in edited if not is_test_file(e, test_dirs)):
+        found = _Found()
+        per_source.append(found)
+        near = (
+            set(package_test_dir_files(src, py_tests, test_dirs)) if src.endswith(".py") else set()
+        )
+        _by_name(found, src, tests, near)
+        _by_import(found, src, py_tests, py_sources, grep)
+        _by_use(found, src, usable_names((touched_names or {}).get(src, ())), py_tests, counter)
+        for t in near:
+            found.add(t, "package-dir", src)
+    return _interleave(per_source, limit)
+
+
+def touched_definitions(original: str, lines: set[int]) -> list[str]:
+    """Names of the functions and classes (with their enclosing classes) whose source,
+    decorators included, holds one of the original file's ``lines`` (what a diff changes)."""
+    try:
+        tree = ast.parse(original)
+    except (SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+
+    def visit(node: ast.AST, enclosing: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                start = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                end = child.end_lineno or child.lineno
+                if any(start <= n <= end for n in lines):
+                    names.extend([*enclosing, child.name])
+                    visit(child, [*enclosing, child.name])
             else:
-                continue
-            closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
-        module = _module_name(src)
-        py_tests = [t for t in tests if t.endswith(".py")]
-        if module and py_tests:
-            for t in grep(import_pattern(module), py_tests):
-                reasons.setdefault(t, set()).add("import")
-                closeness[t] = max(closeness.get(t, 0), _closeness(src, t))
-        if src.endswith(".go"):  # Go: the package's own tests
-            for t in tests:
-                if t.endswith("_test.go") and PurePosixPath(t).parent == same_dir:
-                    reasons.setdefault(t, set()).add("package")
-    weight = {"name": 3, "import": 2, "name-part": 1, "package": 1}
-    order = sorted(
-        reasons, key=lambda t: (-sum(weight[r] for r in reasons[t]), -closeness.get(t, 0), t)
-    )
-    labels = list(weight)
-    return {t: "+".join(sorted(reasons[t], key=labels.index)) for t in order[:limit]}
+                visit(child, enclosing)
+
+    visit(tree, [])
+    return list(dict.fromkeys(names))
 
 
 def detect_framework(
@@ -208,71 +406,4 @@ def custom_command(template: str, test_files: Sequence[str]) -> str:
     """``selection.regression_command`` with ``{tests}`` and ``{junit}`` filled in."""
     return template.replace("{tests}", " ".join(shlex.quote(t) for t in test_files)).replace(
         "{junit}", JUNIT_PATH
-    )
-
-
-# -- the plan for one problem ------------------------------------------------------------
-def _sandbox_grep(sandbox: Sandbox) -> Grep:
-    def grep(regex: str, paths: Sequence[str]) -> list[str]:
-        found: list[str] = []
-        for i in range(0, len(paths), 200):  # keep each command line short
-            chunk = " ".join(shlex.quote(p) for p in paths[i : i + 200])
-            res = sandbox.run(f"git grep -l -E {shlex.quote(regex)} -- {chunk}", timeout=120)
-            found += [ln.strip() for ln in res.output.splitlines() if ln.strip() in paths]
-        return found
-
-    return grep
-
-
-class Plan(BaseModel):
-    source: Literal["discovered", "config", "none"]
-    framework: str
-    command: str
-    test_files: list[str]
-    reasons: dict[str, str]
-    junit: bool
-
-
-def plan_regression(
-    sandbox: Sandbox,
-    candidates: Sequence[Candidate],
-    config: SelectionConfig,
-    test_dirs: Sequence[str],
-) -> Plan:
-    """Choose the test files and the command, reading the repository in ``sandbox``."""
-    listing = sandbox.run("git ls-files", timeout=120)
-    files = [ln.strip() for ln in listing.output.splitlines() if ln.strip()]
-    if config.regression_tests:
-        tests = list(config.regression_tests)
-        reasons = {t: "config" for t in tests}
-        source: Literal["discovered", "config", "none"] = "config"
-    else:
-        edited: list[str] = []
-        for c in candidates:
-            edited += [p for p in touched_files(c.patch) if p not in edited]
-        reasons = discover_tests(
-            files,
-            edited,
-            _sandbox_grep(sandbox),
-            test_dirs=test_dirs,
-            limit=config.regression_max_test_files,
-        )
-        tests = list(reasons)
-        source = "discovered" if tests else "none"
-    if config.regression_command:
-        command = custom_command(config.regression_command, tests)
-        return Plan(source="config" if not tests else source, framework="custom", command=command,
-                    test_files=tests, reasons=reasons, junit="{junit}" in config.regression_command)  # fmt: skip
-    has_pytest = (
-        any(t.endswith(".py") for t in tests)
-        and sandbox.run("python -c 'import pytest'", timeout=60).exit_code == 0
-    )
-    framework = detect_framework(files, tests, has_pytest)
-    return Plan(
-        source=source,
-        framework=framework,
-        command=build_command(framework, tests),
-        test_files=tests,
-        reasons=reasons,
-        junit=framework == "pytest",
     )

@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_NAME = Record.SELECTION
+VERDICT_RULES = "2"
+"""Part of the input digest: bumped when the rules turning runs into votes and verdicts
+change (2: a test must finish by itself to vote; a regression run must report the tests the
+original passed), so a saved record made under the old rules is recomputed."""
 
 
 def input_digest(candidates: CandidateSet, config: Config) -> str:
@@ -70,30 +74,29 @@ def input_digest(candidates: CandidateSet, config: Config) -> str:
     for t in sorted(candidates.tests, key=lambda t: t.digest):
         h.update(f"t{t.digest}\n".encode())
     h.update(str(config.selection.allow_test_file_edits).encode())
+    h.update(f"rules{VERDICT_RULES}".encode())
     return h.hexdigest()[:16]
 
 
 def prepare_candidates(
     candidates: CandidateSet, config: Config, base: BaseFiles | None = None
 ) -> tuple[CandidateSet, list[StrippedEdit]]:
-    """Strip test-file hunks (unless allowed), merge candidates that produce the same files
+    """Strip test-file hunks (unless allowed) and runner-file hunks (always), merge candidates that produce the same files
     from ``base`` (another system's formatting of the same change: one candidate, one
     top-k slot) and collapse identical tests."""
     out = CandidateSet()
     stripped: list[StrippedEdit] = []
     for c in candidates.candidates:
-        patch = c.patch
-        if not config.selection.allow_test_file_edits:
-            patch, removed = strip_test_file_edits(c.patch, config.context.test_dirs)
-            if removed:
-                added = out.add_sources(patch, c.sources or ["unknown"], base)
-                stripped.append(
-                    StrippedEdit(
-                        original_id=c.id, new_id=added.id if added else None, removed_files=removed
-                    )
+        patch, removed = strip_test_file_edits(
+            c.patch, config.context.test_dirs, tests=not config.selection.allow_test_file_edits
+        )
+        added = out.add_sources(patch, c.sources or ["unknown"], base)
+        if removed:
+            stripped.append(
+                StrippedEdit(
+                    original_id=c.id, new_id=added.id if added else None, removed_files=removed
                 )
-                continue
-        out.add_sources(patch, c.sources or ["unknown"], base)
+            )
     out.tests = distinct_tests(candidates.tests)
     return out, stripped
 

@@ -109,7 +109,7 @@ def scripts() -> list[Script]:
 
 def timed_command(script: Script) -> str:
     # The script's own time, measured inside the container around the script only.
-    return f't0=$(date +%s%N); {script.command}; rc=$?; echo "@@ns $(( $(date +%s%N) - t0 ))"; exit $rc'
+    return f't0=$(date +%s%N); {script.command("@@done")}; rc=$?; echo "@@ns $(( $(date +%s%N) - t0 ))"; exit $rc'
 
 
 def one_run(sb: Sandbox, patch: str, script: Script) -> tuple[int | None, float]:

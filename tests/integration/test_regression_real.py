@@ -86,3 +86,37 @@ def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_da
     ids = [c.id for c in candidates]
     fused = fuse(ids, [{c: {"votes": 1, "regressions": rec.regressions_of(c)} for c in ids}])
     assert set(fused.kept) == {"gold", "gemini", "haiku"}
+
+
+def test_the_plan_reads_the_whole_listing_and_whole_greps_in_a_real_image(
+    shared_data, docker_client
+):
+    """The listing and greps the plan parses are whole: the image's repository has more
+    files than the model-facing output cap shows (``Sandbox.run`` cuts it), and the plan
+    sees every one of them; a cut listing fails here."""
+    from codemonkeys.sandbox import open_sandbox
+    from codemonkeys.sandbox.spec import spec_from_config
+    from codemonkeys.selection.regression_plan import SandboxRepo
+
+    instances = shared_data("instances")
+    image = official_image_name(IID)
+    try:
+        docker_client.images.get(image)
+    except Exception:
+        pytest.skip(f"{image} is not built (see {instances}/README.md)")
+    rows = map(json.loads, (instances / "rows.jsonl").open())
+    row = next(r for r in rows if r["instance_id"] == IID)
+    problem, _ = to_problem(row)
+    with open_sandbox(spec_from_config(problem, Config())) as sandbox:
+        capped = sandbox.run("git ls-files")
+        tracked = int(sandbox.run("git ls-files | wc -l").output.strip())
+        py_with_import = int(
+            sandbox.run("git grep -l -E '^import ' -- '*.py' | wc -l").output.strip()
+        )
+        repo = SandboxRepo(sandbox)
+        files = repo.files()
+        grepped = repo.grep("^import ", [f for f in files if f.endswith(".py")])
+    assert capped.truncated  # what the plan read before: a cut listing
+    assert len(files) == tracked > len(capped.output.splitlines())
+    assert "tests/test_ext_viewcode.py" in files and "sphinx/ext/viewcode.py" in files
+    assert len(grepped) == py_with_import > 100

@@ -75,7 +75,7 @@ def test_discovery_by_name_and_import_best_first(tmp_path):
         files, ["pkg/core.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10
     )
     assert found == {
-        "pkg/tests/test_core.py": "name+import",
+        "pkg/tests/test_core.py": "name+import+package-dir",
         "tests/test_api.py": "import",
         "tests/test_other.py": "import",
         "other/test_core.py": "name",
@@ -115,7 +115,7 @@ def test_discovery_by_part_of_the_name_and_other_prefixes():
         "sphinx/ext/viewcode.py",
         "tests/test_ext_viewcode.py",
         "tests/test_ext_viewcode_extra.py",
-        "tests/test_viewcodes.py",  # another word
+        "tests/test_viewcodes.py",  # a word starting with the module's name
         "pylint/lint/expand_modules.py",
         "tests/lint/unittest_expand_modules.py",  # pylint's prefix
         "tests/conftest.py",
@@ -128,11 +128,16 @@ def test_discovery_by_part_of_the_name_and_other_prefixes():
         test_dirs=TEST_DIRS,
         limit=10,
     )
-    assert found == {
-        "tests/lint/unittest_expand_modules.py": "name-part",
-        "tests/test_ext_viewcode.py": "name-part",
-        "tests/test_ext_viewcode_extra.py": "name-part",
+    assert found == {  # the root's tests/ is the nearest test directory of both
+        "tests/lint/unittest_expand_modules.py": "name-part+package-dir",
+        "tests/test_ext_viewcode.py": "name-part+package-dir",
+        "tests/test_ext_viewcode_extra.py": "name-part+package-dir",
+        "tests/test_viewcodes.py": "name-part+package-dir",
     }
+    assert "tests/test_ext_viewcode.py" in discover_tests(
+        ["sphinx/ext/viewcode.py", "tests/test_views.py", "tests/test_ext_viewcode.py"],
+        ["sphinx/ext/viewcode.py"], lambda regex, paths: [], test_dirs=TEST_DIRS, limit=1,
+    )  # fmt: skip
 
 
 def test_go_and_js_tests_by_convention():
@@ -392,3 +397,85 @@ class OpsTest(unittest.TestCase):
     assert len(rec.candidates["broken"].regressions) == 2  # the module no longer imports
     assert rec.candidates["stale"].status == "no-apply"
     assert rec.regressions_of("stale") is None and rec.regressions_of("good") == 0
+
+
+def test_changed_lines_and_the_definitions_they_touch():
+    from codemonkeys.diffs import changed_old_lines
+    from codemonkeys.selection.regression_discovery import touched_definitions
+
+    original = (
+        "import os\n\n\nclass Printer:\n    def _print_Mul(self, e):\n        return 1\n\n"
+        "    def other(self):\n        return 2\n\n\ndef helper():\n    return 3\n"
+    )
+    section = (
+        "--- a/p.py\n+++ b/p.py\n@@ -5,2 +5,2 @@ class Printer:\n"
+        "     def _print_Mul(self, e):\n-        return 1\n+        return 4\n"
+    )
+    assert changed_old_lines(section) == {6}
+    assert touched_definitions(original, {6}) == ["Printer", "_print_Mul"]
+    assert touched_definitions(original, {13}) == ["helper"]
+    assert touched_definitions(original, {1}) == []  # module level: the import evidence
+    assert touched_definitions("def broken(:\n", {1}) == []
+
+
+def test_discovery_by_the_names_a_diff_touches_and_by_importers(tmp_path):
+    """A private helper module tested through the public module that imports it, and a
+    differently named test file using the class the diff changes."""
+    repo = {
+        "pkg/__init__.py": "from .api import Client\n",
+        "pkg/_helpers.py": "def _normalise(x):\n    return x\n",
+        "pkg/api.py": "from ._helpers import _normalise\n\n\nclass Client:\n    pass\n",
+        "pkg/tests/__init__.py": "",
+        "pkg/tests/test_client.py": "from pkg.api import Client\n",  # imports an importer
+        "tests/test_behaviour.py": "import pkg\n\npkg.Client()\n",  # uses the touched name
+        "tests/test_unrelated.py": "import os\n",
+    }
+    make_git_repo(tmp_path, repo)
+    found = discover_tests(
+        sorted(repo), ["pkg/api.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10,
+        touched_names={"pkg/api.py": ["Client"]},
+    )  # fmt: skip
+    assert found["pkg/tests/test_client.py"] == "import+uses+package-dir"
+    assert found["tests/test_behaviour.py"] == "uses+imports-importer"
+    assert "tests/test_unrelated.py" not in found
+    helper = discover_tests(
+        sorted(repo), ["pkg/_helpers.py"], git_grep(tmp_path), test_dirs=TEST_DIRS, limit=10
+    )
+    assert helper["pkg/tests/test_client.py"] == "imports-importer+package-dir"
+
+
+def test_a_plan_the_original_cannot_finish_is_cut_to_its_best_half(tmp_path):
+    """Two related test files, the second too slow to finish within the timeout: both runs
+    of the original time out, so the plan keeps its best half and runs again, and the
+    candidate is compared on what finished."""
+    from codemonkeys.sandbox import SandboxPool, SandboxSpec
+
+    fast = "import unittest\n\nfrom calc.ops import double\n\n\nclass T(unittest.TestCase):\n    def test_double(self):\n        self.assertEqual(double(2), 4)\n"  # fmt: skip
+    slow = fast.replace("test_double", "test_slow").replace(
+        "        self.assertEqual", "        import time\n\n        time.sleep(60)\n        self.assertEqual"
+    )  # fmt: skip
+    repo = tmp_path / "repo"
+    sha = make_git_repo(
+        repo,
+        {"calc/__init__.py": "", "calc/ops.py": "def double(x):\n    return 2 * x\n",
+         "tests/__init__.py": "", "tests/test_ops.py": fast, "tests/test_ops_slow.py": slow},
+    )  # fmt: skip
+    patch = (
+        "--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1,2 +1,2 @@\n def double(x):\n"
+        "-    return 2 * x\n+    return 3 * x\n"
+    )
+    config = SelectionConfig(
+        regression_tests=["tests/test_ops.py", "tests/test_ops_slow.py"],
+        regression_timeout_s=8,
+    )
+    pool = SandboxPool(SandboxSpec(kind="local", repo_path=repo, base_commit=sha), size=2)
+    try:
+        cache = ExecutionCache(pool.lease, timeout=60)
+        rec = run_regression(
+            [Candidate(id="wrong", patch=patch)], cache, config, test_dirs=TEST_DIRS, workers=1
+        )
+    finally:
+        pool.close()
+    assert rec.cut_files == ["tests/test_ops_slow.py"]
+    assert rec.test_files == ["tests/test_ops.py"] and rec.baseline_passing == 1
+    assert [t.rsplit(".", 1)[-1] for t in rec.candidates["wrong"].regressions] == ["test_double"]

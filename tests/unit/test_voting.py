@@ -175,3 +175,23 @@ def test_parse_reply_last_complete_block_wins():
     assert parse_reply("no tags here").kind == "none"
     r = parse_reply("<choice>c1</choice> then <test>\nimport sys\nsys.exit(0)\n")  # unclosed test
     assert (r.kind, r.body) == ("test", "import sys\nsys.exit(0)")
+
+
+def test_runner_files_are_stripped_even_when_test_edits_are_allowed():
+    from codemonkeys.execution import TestRun
+    from codemonkeys.selection.patches import strip_test_file_edits
+
+    def section(path: str) -> str:
+        return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n"
+
+    patch = "".join(
+        section(p) for p in ("pkg/mod.py", "sitecustomize.py", "lib/x.pth", "pytest.ini",
+                             "tests/test_mod.py")
+    )  # fmt: skip
+    kept, removed = strip_test_file_edits(patch, ["tests"], tests=False)
+    assert removed == ["sitecustomize.py", "lib/x.pth", "pytest.ini"]
+    assert "pkg/mod.py" in kept and "tests/test_mod.py" in kept
+    # a test that did not finish by itself never passes, whatever its exit code
+    assert TestRun(exit_code=0, completed=False).verdict == "crash"
+    assert TestRun(exit_code=2, completed=False).verdict == "crash"
+    assert TestRun(exit_code=0).verdict == "fixed"
