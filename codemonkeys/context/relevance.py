@@ -39,7 +39,8 @@ from codemonkeys.context.decision_cache import (
 )
 from codemonkeys.context.files import SourceFile, read_text
 from codemonkeys.context.shrink import shrink_source, truncate_to_tokens
-from codemonkeys.llm.base import BudgetExceeded, ContextLengthExceeded, Message, Model, ModelError
+from codemonkeys.errors import BudgetExceeded
+from codemonkeys.llm.base import ContextLengthExceeded, Message, Model, ModelError
 from codemonkeys.llm.tokens import count_tokens
 from codemonkeys.prompts import PromptTemplates
 from codemonkeys.store import RunStore

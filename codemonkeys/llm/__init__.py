@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codemonkeys.config import Config, EndpointConfig, ModelsConfig
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.llm.base import (
-    BudgetExceeded,
     Completion,
     Message,
     Model,

@@ -9,9 +9,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from codemonkeys.errors import BudgetExceeded as BudgetExceeded  # re-export: see errors.py
 from codemonkeys.errors import CodemonkeysError
-from codemonkeys.errors import Interrupted as Interrupted  # re-export: see errors.py
 
 
 class Message(BaseModel):

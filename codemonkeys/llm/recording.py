@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from codemonkeys.errors import BudgetExceeded, Interrupted
 from codemonkeys.llm.base import (
-    BudgetExceeded,
     Completion,
     ContextLengthExceeded,
-    Interrupted,
     Message,
     Model,
     Usage,

@@ -32,7 +32,8 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from codemonkeys.config import EndpointConfig
-from codemonkeys.llm.base import ContextLengthExceeded, Interrupted, ModelError
+from codemonkeys.errors import Interrupted
+from codemonkeys.llm.base import ContextLengthExceeded, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from codemonkeys.errors import Interrupted
 from codemonkeys.sandbox.base import Sandbox, SandboxError
 from codemonkeys.sandbox.kinds import engine_client, sandbox_kind
 from codemonkeys.sandbox.spec import SandboxSpec
@@ -135,8 +136,6 @@ class SandboxPool:
 
     def _acquire(self) -> Sandbox:
         if self.stop is not None and self.stop.is_set():
-            from codemonkeys.llm.base import Interrupted
-
             raise Interrupted("run interrupted: no new sandbox lease")
         with self._cond:
             while True:

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pydantic import BaseModel, Field
 
 from codemonkeys.candidates import Candidate
+from codemonkeys.errors import BudgetExceeded
 from codemonkeys.execution import ExecutionCache, Script, TestRun
-from codemonkeys.llm.base import BudgetExceeded
 
 log = logging.getLogger(__name__)
 
