@@ -117,7 +117,10 @@ def test_solve_the_readme_example_inside_this_repository(tmp_path, sandbox_image
     # the project's own tests of the edited module tell them apart: both wrong fixes break
     # tests that pass on the original code
     reg = selection["regression"]
-    assert reg["test_files"] == ["tests/test_pricing.py"] and reg["flaky"] == []
+    # the edited module's own test file ranks first; orders.py imports pricing.py, so its
+    # tests guard the edit too
+    assert reg["test_files"] == ["tests/test_pricing.py", "tests/test_orders.py"]
+    assert reg["flaky"] == []
     assert reg["candidates"][right]["regressions"] == []
     assert (
         "tests.test_pricing.PricingTest.test_first_tier" in reg["candidates"][late]["regressions"]
