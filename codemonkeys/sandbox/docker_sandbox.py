@@ -134,8 +134,6 @@ class DockerSandbox(TrackedReset):
         self.disk_limit = parse_size(spec.disk_limit)
         self.broken = False
         """Set when the sandbox itself failed (not the script): the pool discards it."""
-        self._tree_written = True  # until the start below has made the list (TrackedReset)
-        self._trusted = 0
         self.prepared = self._prepared_image()  # the image it starts from, if prepared
         image = {"image": self.prepared} if self.prepared else {}
         self.container = create_container(self.client, spec.model_copy(update=image))
