@@ -59,6 +59,7 @@ cm_killuser() {
 }
 cm_over() {  # did U write more than DISK to the work tree since the run began? (ctime:
   # a script can date its files' mtime back, never their ctime)
+  if cm_userlive; then ok=; fi  # before the walk: nothing of U may write behind it
   find "$WD" -xdev -path "$WD/.git" -prune -o -user "$U" -cnewer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
   local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
   [ $((s * 512)) -gt "$DISK" ]
@@ -84,12 +85,14 @@ cm_userlive() {  # a process of U not dead yet? (a zombie writes nothing more)
 }
 cm_track() {  # after the run, U's processes killed: one walk of the work tree gives the
   # disk check (what U wrote since $1, microseconds) and the list of entries that changed
-  # (U's own, directories) for reset; the list stays valid only if U is gone for good
+  # (U's own, directories) for reset; the list stays valid ($2 = ok) only if no process of
+  # U was alive when the walk began (then nothing can change behind it)
   local since b s=0 now ok=$2
   if [ -n "$1" ]; then printf -v since '@%d.%06d' $(($1 / 1000000)) $(($1 % 1000000))
   else printf -v now '%(%s)T' -1; since="@$((now - 2))"; fi
+  if cm_userlive; then ok=; fi  # before the walk: nothing of U may write behind it
   find "$WD" -xdev -path "$WD/.git" -prune -o -newerct "$since" \( -user "$U" -fprintf "$D/du" '%b\n' -printf 'o%p\0' -o -type d -printf 'd%p\0' \) >> "$TL" 2>/dev/null || ok=
-  if [ "$ok" = ok ] && ! cm_userlive; then echo ok > "$TS"; fi
+  if [ "$ok" = ok ]; then echo ok > "$TS"; fi
   while read -r b; do s=$((s + b)); done < "$D/du"
   [ $((s * 512)) -gt "$DISK" ]
 }

@@ -98,7 +98,7 @@ def reset_extra_script(uid: int) -> str:
         'if [ ${#del[@]} -gt 0 ]; then rm -rf -- "${del[@]}" || exit 1; fi\n'
         f'{{ [ -n "$ok" ] || install -d -m 755 $k; }} && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n'
         "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-        + TRACKING_START
+        + f"echo ok > {TOUCHED_STATE} || exit 1\n"
     )
 
 
@@ -115,7 +115,7 @@ def after_apply_script(uid: int) -> str:
         'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
         '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
         f'chown -h {uid}:{uid} -- "${{paths[@]}}" 2>/dev/null; '
-        f"printf 'o%s\\0' \"${{paths[@]}}\" \"${{nd[@]}}\" >> {TOUCHED_LIST};"
+        f'printf \'o%s\\0\' "${{paths[@]}}" "${{nd[@]}}" >> {TOUCHED_LIST};'
     )
 
 

@@ -51,14 +51,21 @@ def touched_clean_script(uid: int, workdir: str, keep_args: str, whole: bool) ->
     chown changes a file's ctime, so never re-own files git did not rewrite (the next
     reset would re-read them all)."""
     u = uid
-    chown = f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} +'
+    # what it re-owns starts the next list: the chown changed their ctime, so the next
+    # `git reset --hard` rewrites them (root's again) even if no script touched them
+    chown = (
+        f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} + '
+        f"-printf 'o%p\\0' >> {TOUCHED_LIST}"
+    )
     return (
         f"WD={shlex.quote(workdir)}; st=; {'' if whole else f'read -r st < {TOUCHED_STATE} 2>/dev/null; '}echo reset > {TOUCHED_STATE}\n"
-        "own=(); dirs=()\n"
+        "own=(); dirs=(); declare -A seen\n"
         f'if [ "$st" = ok ] && mapfile -d "" -t ent < {TOUCHED_LIST} && [ ${{#ent[@]}} -le {MAX_TOUCHED} ]; then\n'
         '  for e in "${ent[@]}"; do p=${e:1}; p=${p#"$WD"/}; [ "$p" = "$WD" ] && p=.; case $p in /*) st=;; esac\n'
+        '    while [ "${p#./}" != "$p" ]; do p=${p#./}; done; [ -n "${seen[${e:0:1}$p]}" ] && continue; seen[${e:0:1}$p]=1\n'
         '    case $e in o*) own+=("./$p");; d*) dirs+=("./$p");; *) st=;; esac; done\n'
         "else st=; fi\n"
+        f": > {TOUCHED_LIST} || exit 1\n"
         'if [ "$st" = ok ]; then\n'
         # a path inside a listed directory goes with it (git clean leaves a directory whose
         # contents a pathspec names)
