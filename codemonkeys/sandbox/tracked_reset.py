@@ -8,11 +8,14 @@ the work tree is already seen once, at the end of its run: the disk check (``cm_
 every entry whose ctime is newer than the run's start, 20 ms early for the coarse clock:
 the script user's entries (whatever it created, wrote, renamed or linked is its own, and it
 cannot set a ctime) and the directories whose entries changed (a removed file). Patches
-list the paths they wrote. So reset cleans and re-owns just those paths.
+list the paths they wrote. So reset cleans and re-owns just those paths; what it re-owns
+starts the next list (a chown changes the ctime git's index holds, so the next reset
+rewrites those files, root's again, even if nothing touched them).
 
 The list (``agent.TOUCHED_LIST``) is trusted only while ``TOUCHED_STATE`` says ``ok``:
-a run marks it open first and closes it only after a complete walk with no process of the
-script user alive (zombies write nothing); reset marks it open until it is done. Anything
+a run marks it open first and closes it only after a complete walk that began with no
+process of the script user alive (zombies write nothing, and only a run starts new ones);
+reset marks it open until it is done. Anything
 else means the whole tree is cleaned as before: a list missing, cut short or over
 ``MAX_TOUCHED`` entries, a root command of the caller's (``_sh`` from outside these
 methods, ``write_file`` into the tree), an old bash without ``mapfile -d``.
