@@ -138,7 +138,8 @@ class ShellGitSandbox:
         return f"git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
 
     def _after_apply(self) -> str:
-        """Shell run after a patch applied (``$paths`` holds the touched paths)."""
+        """Shell run after a patch applied (``$paths`` holds the touched paths, ``$pre``
+        those of them that existed before)."""
         return ""
 
     def write_file(self, path: str, content: str | bytes) -> None:
@@ -248,6 +249,7 @@ backup() {{ ex=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; t
   tar -cf "$BK" --no-recursion -T /dev/null "${{ex[@]}}" 2>/dev/null; }}
 restore() {{ for f in "${{paths[@]}}"; do if [ -f "$f" ] || [ -L "$f" ]; then rm -f -- "$f"; fi; done
   tar -xf "$BK" 2>/dev/null; git reset -q -- "${{paths[@]}}" >/dev/null 2>&1; true; }}
+pre=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; then pre+=("$f"); fi; done
 applied() {{ {self._after_apply()} echo "{METHOD_TAG}$1"; exit 0; }}
 if e1=$(git apply --whitespace=nowarn "$P" 2>&1); then applied git-apply; fi
 backup

@@ -109,13 +109,20 @@ TRACKING_START = f": > {TOUCHED_LIST} && echo ok > {TOUCHED_STATE} || exit 1\n"
 def after_apply_script(uid: int) -> str:
     """Shell run after a patch applied (``$paths``): patched files belong to the script
     user again; directories the patch created become sticky and writable like the rest
-    of the tree; both go on reset's list of what changed (``TOUCHED_LIST``)."""
+    of the tree; both go on reset's list of what changed (``TOUCHED_LIST``): paths that
+    existed before the patch (``$pre``) as ``c`` (re-own only: an untracked one was
+    listed by whatever made it), new ones and new directories as ``o`` (clean too)."""
     return (
         'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
         'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
         '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
         f'chown -h {uid}:{uid} -- "${{paths[@]}}" 2>/dev/null; '
-        f'printf \'o%s\\0\' "${{paths[@]}}" "${{nd[@]}}" >> {TOUCHED_LIST};'
+        'declare -A was; for f in "${pre[@]}"; do was[x$f]=1; done; new=(); '
+        'for f in "${paths[@]}"; do [ -n "${was[x$f]}" ] || new+=("$f"); done; new+=("${nd[@]}"); '
+        '[ ${#pre[@]} -eq 0 ] || printf "c%s\\0" "${pre[@]}" >> '
+        f"{TOUCHED_LIST}; "
+        '[ ${#new[@]} -eq 0 ] || printf "o%s\\0" "${new[@]}" >> '
+        f"{TOUCHED_LIST};"
     )
 
 

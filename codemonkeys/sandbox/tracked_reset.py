@@ -58,15 +58,15 @@ def touched_clean_script(uid: int, workdir: str, keep_args: str, whole: bool) ->
     # `git reset --hard` rewrites them (root's again) even if no script touched them
     chown = (
         f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} + '
-        f"-printf 'o%p\\0' >> {TOUCHED_LIST}"
+        f"-printf 'c%p\\0' >> {TOUCHED_LIST}"
     )
     return (
         f"WD={shlex.quote(workdir)}; st=; {'' if whole else f'read -r st < {TOUCHED_STATE} 2>/dev/null; '}echo reset > {TOUCHED_STATE}\n"
-        "own=(); dirs=(); declare -A seen\n"
+        "own=(); chg=(); dirs=(); declare -A seen\n"
         f'if [ "$st" = ok ] && mapfile -d "" -t ent < {TOUCHED_LIST} && [ ${{#ent[@]}} -le {MAX_TOUCHED} ]; then\n'
         '  for e in "${ent[@]}"; do p=${e:1}; p=${p#"$WD"/}; [ "$p" = "$WD" ] && p=.; case $p in /*) st=;; esac\n'
-        '    while [ "${p#./}" != "$p" ]; do p=${p#./}; done; [ -n "${seen[${e:0:1}$p]}" ] && continue; seen[${e:0:1}$p]=1\n'
-        '    case $e in o*) own+=("./$p");; d*) dirs+=("./$p");; *) st=;; esac; done\n'
+        '    while [ "${p#./}" != "$p" ]; do p=${p#./}; done; [ -n "$p" ] || st=; [ -n "${seen[${e:0:1}$p]}" ] && continue; seen[${e:0:1}$p]=1\n'
+        '    case $e in o*) own+=("./$p");; c*) chg+=("./$p");; d*) dirs+=("./$p");; *) st=;; esac; done\n'
         "else st=; fi\n"
         f": > {TOUCHED_LIST} || exit 1\n"
         'if [ "$st" = ok ]; then\n'
@@ -75,7 +75,8 @@ def touched_clean_script(uid: int, workdir: str, keep_args: str, whole: bool) ->
         '  declare -A listed; for p in "${own[@]}"; do listed[$p]=1; done; top=()\n'
         '  for p in "${own[@]}"; do a=$p; while [ "${a%/*}" != "$a" ]; do a=${a%/*}; [ -n "${listed[$a]}" ] && continue 2; done; top+=("$p"); done\n'
         f'  if [ ${{#top[@]}} -gt 0 ]; then GIT_LITERAL_PATHSPECS=1 git clean -ffdqx {keep_args} -- "${{top[@]}}" || exit 1; fi\n'
-        f'  if [ ${{#own[@]}} -gt 0 ] || [ ${{#dirs[@]}} -gt 0 ]; then find "${{own[@]}}" "${{dirs[@]}}" -maxdepth 1 {chown} 2>/dev/null; fi; true\n'
+        '  set -- "${own[@]}" "${chg[@]}" "${dirs[@]}"\n'
+        f'  if [ $# -gt 0 ]; then find "$@" -maxdepth 1 {chown} 2>/dev/null; fi; true\n'
         "else\n"
         f"  git clean -ffdqx {keep_args} || exit 1\n"
         f"  find . -xdev -path ./.git -prune -o {chown} || exit 1\n"
