@@ -33,6 +33,12 @@ PRIVATE_ROOT = "/var/lib/codemonkeys"
 AGENT_DIR = f"{PRIVATE_ROOT}/agent"
 SANDBOX_UID = 65534
 """Model-written code runs as this uid (``nobody`` in Debian/Ubuntu images)."""
+TOUCHED_LIST = f"{PRIVATE_ROOT}/touched"
+"""What changed in the work tree since the last reset (NUL-separated, ``o<path>``: the
+script user's entries and the paths patches wrote; ``d<path>``: directories whose entries
+changed). Valid only while ``TOUCHED_STATE`` holds ``ok``; reset then cleans and re-owns
+just these (see ``container.touched_clean_script``), else the whole tree."""
+TOUCHED_STATE = f"{TOUCHED_LIST}.state"
 DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox disk limit and was killed]"
 FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox disk limit]"
 
@@ -43,7 +49,8 @@ FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox
 # tree since the run began and kills the run past DISK. Afterwards every process of U is
 # killed, so nothing outlives the run (setsid escapees included).
 RUN_LIB = (
-    r"""
+    f"TL={TOUCHED_LIST}; TS={TOUCHED_STATE}\n"
+    + r"""
 cm_userprocs() {  # any process of U left? (builtins only: /proc/<pid> belongs to its uid)
   local d; for d in /proc/[0-9]*; do [ -O "$d" ] || [ ! -e "$d" ] || return 0; done; return 1
 }
@@ -52,6 +59,7 @@ cm_killuser() {
 }
 cm_over() {  # did U write more than DISK to the work tree since the run began? (ctime:
   # a script can date its files' mtime back, never their ctime)
+  if cm_userlive; then ok=; fi  # before the walk: nothing of U may write behind it
   find "$WD" -xdev -path "$WD/.git" -prune -o -user "$U" -cnewer "$D/runstamp" -printf '%b\n' > "$D/du" 2>/dev/null
   local b s=0; while read -r b; do s=$((s + b)); done < "$D/du"
   [ $((s * 512)) -gt "$DISK" ]
@@ -59,7 +67,7 @@ cm_over() {  # did U write more than DISK to the work tree since the run began? 
 cm_watch() {  # ticks on a read timeout (no sleep child left behind when killed)
   [ -p "$D/tick" ] || mkfifo -m 600 "$D/tick"; exec 9<> "$D/tick"
   while ! read -r -t 0.5 -u 9 _; do
-    if cm_over; then : > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
+    if cm_over; then echo 1 > "$D/disk"; kill -9 -- "-$1" 2>/dev/null; cm_killuser; return; fi
   done
 }
 cm_stopwatch() {  # the watchdog and a find it may be running, nothing left behind
@@ -69,8 +77,29 @@ cm_stopwatch() {  # the watchdog and a find it may be running, nothing left behi
   done
   kill -9 "$1" "${kids[@]}" 2>/dev/null; wait "$1" 2>/dev/null
 }
+cm_userlive() {  # a process of U not dead yet? (a zombie writes nothing more)
+  local d l; for d in /proc/[0-9]*; do
+    [ -O "$d" ] && continue; read -r l < "$d/stat" 2>/dev/null || continue
+    l=${l##*) }; case ${l%% *} in Z|X) ;; *) return 0;; esac
+  done; return 1
+}
+cm_track() {  # after the run, U's processes killed: one walk of the work tree gives the
+  # disk check (what U wrote since $1, microseconds) and the list of entries that changed
+  # (U's own, directories) for reset; the list stays valid ($2 = ok) only if no process of
+  # U was alive when the walk began (then nothing can change behind it)
+  local since b s=0 now ok=$2
+  if [ -n "$1" ]; then printf -v since '@%d.%06d' $(($1 / 1000000)) $(($1 % 1000000))
+  else printf -v now '%(%s)T' -1; since="@$((now - 2))"; fi
+  if cm_userlive; then ok=; fi  # before the walk: nothing of U may write behind it
+  find "$WD" -xdev -path "$WD/.git" -prune -o -newerct "$since" \( -user "$U" -fprintf "$D/du" '%b\n' -printf 'o%p\0' -o -type d -printf 'd%p\0' \) >> "$TL" 2>/dev/null || ok=
+  if [ "$ok" = ok ]; then echo ok > "$TS"; fi
+  while read -r b; do s=$((s + b)); done < "$D/du"
+  [ $((s * 512)) -gt "$DISK" ]
+}
 cm_run() {
-  rm -f "$D/disk"; : > "$D/runstamp"
+  local st=; read -r st < "$TS" 2>/dev/null; echo run > "$TS"  # the list is open until cm_track
+  local t0=${EPOCHREALTIME/[.,]/}; [ -z "$t0" ] || t0=$((10#$t0 - 20000))  # 20 ms early: the coarse clock of ctime
+  : > "$D/disk"; : > "$D/runstamp"
   ( ulimit -f $(( DISK / 1024 + 1 )) 2>/dev/null
     export HOME=/tmp/home USER=nobody LOGNAME=nobody TMPDIR=/tmp
     exec timeout -s KILL "$1" setpriv --reuid="$U" --regid="$U" --clear-groups bash "$2" ) < /dev/null &
@@ -78,7 +107,7 @@ cm_run() {
   cm_watch "$p" > /dev/null 2>&1 < /dev/null & w=$!
   wait "$p" 2>/dev/null; rc=$?  # no "Killed" job notice of our wrapper in the output
   cm_stopwatch "$w"; kill -9 -- "-$p" 2>/dev/null; cm_killuser
-  if [ -e "$D/disk" ] || cm_over; then printf '\n%s\n' """
+  if cm_track "$t0" "$st" || [ -s "$D/disk" ]; then printf '\n%s\n' """
     + shlex.quote(DISK_LIMIT_NOTE)
     + r"""; rc=137
   elif [ "$rc" = 153 ]; then printf '\n%s\n' """
@@ -94,7 +123,9 @@ AGENT_SCRIPT = (
     f'mkdir -p -m 700 {PRIVATE_ROOT} "$D"\n'
     + RUN_LIB
     + r"""
-sizes() { echo $(stat -c %s "$@"); }
+sizes() {  # SZ: the files' sizes, space-separated (no subshell)
+  stat -c %s "$@" > "$D/sz"; local n; SZ=; while read -r n; do SZ+="${SZ:+ }$n"; done < "$D/sz"
+}
 while IFS=' ' read -r nonce kind tmo cap pre b64; do
   if [ "$kind" = run ]; then
     : > "$D/o"
@@ -103,11 +134,11 @@ while IFS=' ' read -r nonce kind tmo cap pre b64; do
       cm_run "$tmo" "$R/.run.sh" 2>&1 | { head -c "$cap" > "$D/h"; dd bs=65536 2> "$D/d" | tail -c "$cap" > "$D/t"; }
       rc=${PIPESTATUS[0]}
       rest=0; while read -r n unit _; do [ "$unit" = bytes ] && rest=$n; done < "$D/d"
-      read -r hs ts <<< "$(sizes "$D/h" "$D/t")"
+      sizes "$D/h" "$D/t"; read -r hs ts <<< "$SZ"
       printf '@@CMRESP %s %s %s %s %s\n' "$nonce" "$rc" "$hs" "$ts" "$((hs + rest))"
       cat "$D/h" "$D/t"
     else
-      printf '@@CMRESP %s 999 %s 0 0\n' "$nonce" "$(sizes "$D/o")"; cat "$D/o"
+      sizes "$D/o"; printf '@@CMRESP %s 999 %s 0 0\n' "$nonce" "$SZ"; cat "$D/o"
     fi
     continue
   fi
@@ -115,8 +146,8 @@ while IFS=' ' read -r nonce kind tmo cap pre b64; do
   if [ "$tmo" = none ]; then ( . "$D/req.sh" ) < /dev/null > "$D/o" 2> "$D/e"
   else timeout -s KILL "$tmo" bash "$D/req.sh" < /dev/null > "$D/o" 2> "$D/e"; fi
   rc=$?
-  printf '@@CMRESP %s %s %s 0\n' "$nonce" "$rc" "$(sizes "$D/o" "$D/e")"
-  cat "$D/o" "$D/e"
+  sizes "$D/o" "$D/e"; printf '@@CMRESP %s %s %s 0\n' "$nonce" "$rc" "$SZ"
+  [ "$SZ" = "0 0" ] || cat "$D/o" "$D/e"
 done
 """
 )

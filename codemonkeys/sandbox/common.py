@@ -132,8 +132,14 @@ class ShellGitSandbox:
         """Shell run by reset() after the git reset: forget everything else a script left."""
         return f"rm -rf {q(self.tmp_dir)}\n"
 
+    def _clean_script(self) -> str:
+        """Shell run by reset() after ``git reset --hard``: remove every untracked file
+        but the kept ones (the Docker sandbox narrows this to what changed)."""
+        return f"git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
+
     def _after_apply(self) -> str:
-        """Shell run after a patch applied (``$paths`` holds the touched paths)."""
+        """Shell run after a patch applied (``$paths`` holds the touched paths, ``$pre``
+        those of them that existed before)."""
         return ""
 
     def write_file(self, path: str, content: str | bytes) -> None:
@@ -243,6 +249,7 @@ backup() {{ ex=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; t
   tar -cf "$BK" --no-recursion -T /dev/null "${{ex[@]}}" 2>/dev/null; }}
 restore() {{ for f in "${{paths[@]}}"; do if [ -f "$f" ] || [ -L "$f" ]; then rm -f -- "$f"; fi; done
   tar -xf "$BK" 2>/dev/null; git reset -q -- "${{paths[@]}}" >/dev/null 2>&1; true; }}
+pre=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; then pre+=("$f"); fi; done
 applied() {{ {self._after_apply()} echo "{METHOD_TAG}$1"; exit 0; }}
 if e1=$(git apply --whitespace=nowarn "$P" 2>&1); then applied git-apply; fi
 backup
@@ -316,7 +323,8 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
             + "&& RESET_SINCE=$((now - 2)) || exit 1\n"
             # .git/config as it was at start, where a script could write it (local)
             + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
-            + f"git reset -q --hard {q(self.base_commit)} && git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
+            + f"git reset -q --hard {q(self.base_commit)} || exit 1\n"
+            + self._clean_script()
             + self._reset_extra(),
             "resetting to the base commit",
             timeout=None,

@@ -16,6 +16,7 @@ import socket
 import uuid
 from typing import TYPE_CHECKING, cast
 
+from codemonkeys.sandbox.agent import TOUCHED_LIST, TOUCHED_STATE
 from codemonkeys.sandbox.base import SandboxError
 from codemonkeys.sandbox.images import GENERIC_IMAGE_HELP
 from codemonkeys.sandbox.spec import (
@@ -85,13 +86,10 @@ def kill_strays_script(uid: int) -> str:
 
 def reset_extra_script(uid: int) -> str:
     """Shell run by reset after git: scratch mounts emptied (rm never follows a symlink it
-    is given), System V IPC objects and POSIX message queues removed, and the files git
-    rewrote (as root: root-owned, written since ``.reset-stamp``) given back to the sandbox
-    user. Only those: a chown changes a file's ctime, and re-owning the whole tree made the
-    next reset re-read every file (seconds on a real repository). If git ever rewrote the
-    whole tree (it was seen after a fork bomb), the whole tree is re-owned.
-    ``/tmp/codemonkeys`` (root's, 755: the script user can neither write in it nor move
-    it) is kept; everything else on scratch goes, ``/tmp/home`` is made anew."""
+    is given), System V IPC objects and POSIX message queues removed; then the list of
+    what changed starts afresh (``TOUCHED_LIST``). ``/tmp/codemonkeys`` (root's, 755: the
+    script user can neither write in it nor move it) is kept; everything else on scratch
+    goes, ``/tmp/home`` is made anew."""
     u = uid
     return (
         "shopt -s dotglob nullglob; set -- /tmp/* /var/tmp/* /dev/shm/* /dev/mqueue/*; shopt -u dotglob nullglob\n"
@@ -100,20 +98,31 @@ def reset_extra_script(uid: int) -> str:
         'if [ ${#del[@]} -gt 0 ]; then rm -rf -- "${del[@]}" || exit 1; fi\n'
         f'{{ [ -n "$ok" ] || install -d -m 755 $k; }} && install -d -m 700 -o {u} -g {u} /tmp/home || exit 1\n'
         "for f in shm msg sem; do mapfile -t l < /proc/sysvipc/$f 2>/dev/null; if [ ${#l[@]} -gt 1 ]; then ipcrm -a 2>/dev/null; break; fi; done\n"
-        f'find . -xdev -path ./.git -prune -o ! -type d ! -user {u} -newermt "@$RESET_SINCE" '
-        f"-exec chown -h {u}:{u} -- {{}} + || exit 1\n"
+        + f"echo ok > {TOUCHED_STATE} || exit 1\n"
     )
+
+
+TRACKING_START = f": > {TOUCHED_LIST} && echo ok > {TOUCHED_STATE} || exit 1\n"
+"""The work tree is the base now: the list of what changed starts empty and valid."""
 
 
 def after_apply_script(uid: int) -> str:
     """Shell run after a patch applied (``$paths``): patched files belong to the script
     user again; directories the patch created become sticky and writable like the rest
-    of the tree."""
+    of the tree; both go on reset's list of what changed (``TOUCHED_LIST``): paths that
+    existed before the patch (``$pre``) as ``c`` (re-own only: an untracked one was
+    listed by whatever made it), new ones and new directories as ``o`` (clean too)."""
     return (
         'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
         'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '
         '[ ${#nd[@]} -eq 0 ] || chmod 1777 -- "${nd[@]}"; '
-        f'chown -h {uid}:{uid} -- "${{paths[@]}}" 2>/dev/null;'
+        f'chown -h {uid}:{uid} -- "${{paths[@]}}" 2>/dev/null; '
+        'declare -A was; for f in "${pre[@]}"; do was[x$f]=1; done; new=(); '
+        'for f in "${paths[@]}"; do [ -n "${was[x$f]}" ] || new+=("$f"); done; new+=("${nd[@]}"); '
+        '[ ${#pre[@]} -eq 0 ] || printf "c%s\\0" "${pre[@]}" >> '
+        f"{TOUCHED_LIST}; "
+        '[ ${#new[@]} -eq 0 ] || printf "o%s\\0" "${new[@]}" >> '
+        f"{TOUCHED_LIST};"
     )
 
 

@@ -11,20 +11,20 @@
   scripts run as the **unprivileged uid** ``SANDBOX_UID`` through ``setpriv``, on any
   image. ``HARDEN`` (once, before any script) leaves only the work tree and the scratch
   mounts writable by that uid, so ``reset()`` can forget everything a script did.
-- **Agent** (``agent.py``): the root commands and the runs go over one attached exec to
-  an in-container bash server; each request carries a random **nonce** the answer must
-  echo, and the script user cannot reach the agent, so a script can neither forge an
-  answer nor desynchronise the channel. Without the agent (it cannot start, or
-  ``sandbox.agent = false``) every call is a plain ``docker exec`` of the same wrapper.
+- **Agent** (``agent.py``): root commands and runs go over one attached exec to an
+  in-container bash server; a random **nonce** per request, which the script user cannot
+  reach, so a script can neither forge an answer nor desynchronise the channel. Without
+  the agent every call is a plain ``docker exec`` of the same wrapper.
 - **Runs** (``RUN_LIB``'s ``cm_run``): the script runs under ``timeout -s KILL`` in its
   own process group with ``RLIMIT_FSIZE`` at the **disk limit**; an in-container watchdog
   kills it when the uid has written more than the limit to the work tree; afterwards every
   process of the uid is killed. Output is capped (head + tail) inside the container. On
   the ``docker exec`` path a host-side **watchdog** (``WATCHDOG_GRACE_S`` past the
   timeout) kills everything but PID 1 if the in-container timeout did not.
-- **Reset** (``ShellGitSandbox.reset`` + ``_kill_strays``/``_reset_extra``): kill the uid's
-  processes, ``git reset --hard`` + ``git clean`` to the base (the image's untracked files
-  kept), empty scratch, ``/dev/shm`` and IPC, give the files git rewrote back to the uid.
+- **Reset** (``ShellGitSandbox.reset``, ``tracked_reset.py``): kill the uid's processes,
+  ``git reset --hard`` to the base, ``git clean`` (the image's untracked files kept) and
+  re-own what git rewrote, over just the paths the runs and patches listed as changed
+  when that list is sound, else the whole tree; empty scratch, ``/dev/shm`` and IPC.
 - **Prepared images** (``prepared.py``): an image repo is adopted and hardened once per
   image, committed, and every later container starts from that.
 - **Infrastructure vs the script**: a lost agent, a broken stream or a stopped container
@@ -63,23 +63,22 @@ from codemonkeys.sandbox.agent import (
 )
 from codemonkeys.sandbox.archive import archive_file_chunks, read_archive_file
 from codemonkeys.sandbox.base import SandboxError
-from codemonkeys.sandbox.common import SandboxFileNotFound, ShellGitSandbox
+from codemonkeys.sandbox.common import SandboxFileNotFound
 from codemonkeys.sandbox.container import (
     EXEC_ENV,
     HARDEN,
     KILL_EXIT,
     SCRATCH_SETUP,
-    after_apply_script,
+    TRACKING_START,
     create_container,
     exec_framed,
-    kill_strays_script,
     on_scratch,
-    reset_extra_script,
 )
 from codemonkeys.sandbox.kinds import engine_client
 from codemonkeys.sandbox.output import BoundedOutput, EndMarked
 from codemonkeys.sandbox.secret_copy import repo_copy
 from codemonkeys.sandbox.spec import SandboxSpec, parse_size
+from codemonkeys.sandbox.tracked_reset import TrackedReset
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -107,7 +106,7 @@ def close_all_live() -> None:
 atexit.register(close_all_live)
 
 
-class DockerSandbox(ShellGitSandbox):
+class DockerSandbox(TrackedReset):
     def __init__(
         self,
         spec: SandboxSpec,
@@ -141,7 +140,9 @@ class DockerSandbox(ShellGitSandbox):
         with _live_lock:
             _live.add(self)
         try:
-            self._start(repo_tar)
+            with self._trusted_calls():
+                self._start(repo_tar)
+            self._tree_written = False
         except BaseException:
             self.close()
             raise
@@ -152,7 +153,9 @@ class DockerSandbox(ShellGitSandbox):
         if self.prepared:  # what the preparation found, and this container's scratch
             from codemonkeys.sandbox.prepared import META_PATH, read_meta
 
-            out = self._git_ok(self._vars() + SCRATCH_SETUP + f"cat {META_PATH}", "starting")
+            out = self._git_ok(
+                self._vars() + SCRATCH_SETUP + TRACKING_START + f"cat {META_PATH}", "starting"
+            )
             self.base_commit, self.keep_untracked, self.keep_visible = read_meta(out)
             return
         if self.spec.repo_path is not None:
@@ -202,18 +205,10 @@ class DockerSandbox(ShellGitSandbox):
             + self._vars()
             + SCRATCH_SETUP
             + HARDEN
+            + TRACKING_START
             + f"mkdir -p -m 700 {self.private_dir} && cp .git/config {self.private_dir}/.git-config",
             "preparing the sandbox (permissions, scratch)",
         )
-
-    def _kill_strays(self) -> str:
-        return kill_strays_script(self.uid)
-
-    def _reset_extra(self) -> str:
-        return reset_extra_script(self.uid)
-
-    def _after_apply(self) -> str:
-        return after_apply_script(self.uid)
 
     # -- primitives ------------------------------------------------------------------------
     def _take_pending(self) -> str:
@@ -223,8 +218,9 @@ class DockerSandbox(ShellGitSandbox):
         parts = []
         for target, data in pending:
             b64 = base64.b64encode(data).decode()
+            d = shlex.quote(posixpath.dirname(target))
             parts.append(
-                f"mkdir -p {shlex.quote(posixpath.dirname(target))} && base64 -d > {shlex.quote(target)} "
+                f"{{ [ -d {d} ] || mkdir -p {d}; }} && base64 -d > {shlex.quote(target)} "
                 f"<<'CODEMONKEYS_EOF' || {{ echo 'codemonkeys: cannot write {target}' >&2; exit 125; }}\n"
                 f"{b64}\nCODEMONKEYS_EOF\n"
             )
@@ -272,6 +268,7 @@ class DockerSandbox(ShellGitSandbox):
     def _sh_raw(
         self, script: str, timeout: float | None = 300.0
     ) -> tuple[int | None, bytes, bytes]:
+        self._note_root_command()
         with self._agent_lock:
             agent = self._get_agent()
             if agent is not None:
@@ -425,6 +422,8 @@ class DockerSandbox(ShellGitSandbox):
             else bytes(content)
         )
         target = self._abs(path)
+        if not on_scratch(target) and not target.startswith(PRIVATE_ROOT + "/"):
+            self._tree_written = True  # root writes it: reset must look at the whole tree
         # Small files are queued and written by the next command's own exec (one Docker
         # round trip instead of two per script run); large ones go through put_archive.
         with self._pending_lock:
@@ -433,17 +432,19 @@ class DockerSandbox(ShellGitSandbox):
                 self._pending = [(t, d) for t, d in self._pending if t != target]
                 self._pending.append((target, data))
                 return
-        self._flush_pending()
+        with self._trusted_calls():
+            self._flush_pending()
         if on_scratch(target):
             # docker cp (put/get_archive) cannot see tmpfs mounts: append in chunks.
             for i in range(0, max(1, len(data)), INLINE_WRITE_LIMIT):
                 chunk = base64.b64encode(data[i : i + INLINE_WRITE_LIMIT]).decode()
                 redirect = ">" if i == 0 else ">>"
-                code, _, err = self._sh_raw(
-                    f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
-                    f"printf %s {chunk} | base64 -d {redirect} {shlex.quote(target)}",
-                    60,
-                )
+                with self._trusted_calls():
+                    code, _, err = self._sh_raw(
+                        f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
+                        f"printf %s {chunk} | base64 -d {redirect} {shlex.quote(target)}",
+                        60,
+                    )
                 if code != 0:
                     raise SandboxError(f"cannot write {target}: {err.decode(errors='replace')}")
             return
@@ -463,13 +464,15 @@ class DockerSandbox(ShellGitSandbox):
 
     def read_file(self, path: str) -> bytes:
         target = self._abs(path)
-        self._flush_pending()
+        with self._trusted_calls():
+            self._flush_pending()
         if on_scratch(target):
-            code, out, err = self._sh_raw(
-                f't={shlex.quote(target)}; if [ ! -e "$t" ]; then exit 3; fi; '
-                f'if [ ! -f "$t" ]; then exit 4; fi; cat -- "$t"',
-                120,
-            )
+            with self._trusted_calls():
+                code, out, err = self._sh_raw(
+                    f't={shlex.quote(target)}; if [ ! -e "$t" ]; then exit 3; fi; '
+                    f'if [ ! -f "$t" ]; then exit 4; fi; cat -- "$t"',
+                    120,
+                )
             if code == 3:
                 raise SandboxFileNotFound(f"{target} does not exist in the sandbox")
             if code != 0:

@@ -113,6 +113,15 @@ VECTORS = {
         "echo 'export POISON=1' | tee -a $HOME/.bashrc $HOME/.profile /etc/bash.bashrc /etc/environment "
         "/etc/profile >/dev/null 2>&1; true"
     ),
+    # reset cleans only what the runs listed as changed: names that are options to find,
+    # pathspec magic to git, a newline; new nested directories; a moved, a linked and a
+    # removed tracked file (git must restore them, owned by the script user again)
+    "tree-tricks": (
+        "mkdir -p poison-d/a/b && echo x > poison-d/a/b/poison-f; echo y > ./-poison-dash; "
+        "echo z > ':(exclude)poison-magic'; echo w > \"$(printf 'poison\\nnl')\"; "
+        "mv calc.py poison-moved.py; ln pkg/__init__.py pkg/poison-link; ln -s /etc pkg/poison-sym; "
+        "rm -f pkg/__init__.py; true"
+    ),
     "processes": (
         "(setsid bash -c 'while :; do echo x > /tmp/poison-daemon 2>/dev/null; "
         "echo y > poison-daemon.py 2>/dev/null; sleep 0.05; done' &) ; "
@@ -134,6 +143,9 @@ def test_reset_forgets_what_a_hostile_script_left(sb, vector):
     sb.reset()
     # Our own git ran during reset: no hook, alias or fsmonitor fired; nothing survives.
     assert sb.run(CHECK).output == CLEAN
+    # and every tracked file is the next script's to edit again
+    writable = 'git ls-files -z | while read -rd "" f; do [ -w "$f" ] || echo "read-only: $f"; done'
+    assert sb.run(writable).output == ""
     assert_honest(sb)
 
 
