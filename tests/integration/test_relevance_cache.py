@@ -165,16 +165,22 @@ def test_a_type_wrong_cache_entry_is_a_miss_not_a_failed_problem(tmp_path, repo)
         server.set_default(OPENAI_PATH, _answer)
         cache_dir = tmp_path / "cache"
         _run(_config(server, cache_dir), tmp_path / "run1", repo)
-        entries = _cache_entries(cache_dir)
-        bad = json.loads(entries[0].read_text())
-        entries[0].write_text(json.dumps({**bad, "summary": 123}))
+        # core.py's entry: its content is that of no other file (an entry two files share,
+        # such as an empty __init__.py, is asked once and reused for the second)
+        entry = next(
+            p
+            for p in _cache_entries(cache_dir)
+            if "core.py" in json.loads(p.read_text())["summary"]
+        )
+        bad = json.loads(entry.read_text())
+        entry.write_text(json.dumps({**bad, "summary": 123}))
         record, store = _run(_config(server, cache_dir), tmp_path / "run2", repo)
         assert _relevance_requests(server) == 11  # that one file was asked again
         assert record.missing == "" and record.relevance_from_cache == 10  # 11 files, 1 asked
         assert [f.path for f in record.relevant] == ["src/app/core.py"]
         lines = store.read_jsonl(store.problem_dir("p1") / DECISIONS_FILE)
         assert all(isinstance(line["summary"], str) for line in lines)
-        assert json.loads(entries[0].read_text())["summary"] != 123  # overwritten
+        assert json.loads(entry.read_text())["summary"] != 123  # overwritten
 
 
 def test_a_bad_line_in_the_decisions_file_is_asked_again_and_recorded_as_such(tmp_path, repo):
