@@ -37,7 +37,7 @@ TOUCHED_LIST = f"{PRIVATE_ROOT}/touched"
 """What changed in the work tree since the last reset (NUL-separated, ``o<path>``: the
 script user's entries and the paths patches wrote; ``d<path>``: directories whose entries
 changed). Valid only while ``TOUCHED_STATE`` holds ``ok``; reset then cleans and re-owns
-just these (see ``container.touched_clean_script``), else the whole tree."""
+just these (see ``tracked_reset.touched_restore_script``), else the whole tree."""
 TOUCHED_STATE = f"{TOUCHED_LIST}.state"
 DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox disk limit and was killed]"
 FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox disk limit]"

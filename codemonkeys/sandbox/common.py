@@ -132,10 +132,13 @@ class ShellGitSandbox:
         """Shell run by reset() after the git reset: forget everything else a script left."""
         return f"rm -rf {q(self.tmp_dir)}\n"
 
-    def _clean_script(self) -> str:
-        """Shell run by reset() after ``git reset --hard``: remove every untracked file
-        but the kept ones (the Docker sandbox narrows this to what changed)."""
-        return f"git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
+    def _restore_script(self) -> str:
+        """Shell run by reset(): the tracked files as in the base commit, every untracked
+        file but the kept ones removed (the Docker sandbox narrows this to what changed)."""
+        return (
+            f"git reset -q --hard {q(self.base_commit)} || exit 1\n"
+            f"git clean -ffdqx {self._keep_args('-e')} || exit 1\n"
+        )
 
     def _after_apply(self) -> str:
         """Shell run after a patch applied (``$paths`` holds the touched paths, ``$pre``
@@ -323,8 +326,7 @@ adderr=$(git add -A -- . {excludes} 2>&1 >/dev/null) || {{ rm -f "$idx"; echo "g
             + "&& RESET_SINCE=$((now - 2)) || exit 1\n"
             # .git/config as it was at start, where a script could write it (local)
             + (f"cp {priv}/.git-config .git/config || exit 1\n" if self.restore_git_config else "")
-            + f"git reset -q --hard {q(self.base_commit)} || exit 1\n"
-            + self._clean_script()
+            + self._restore_script()
             + self._reset_extra(),
             "resetting to the base commit",
             timeout=None,

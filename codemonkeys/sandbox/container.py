@@ -53,7 +53,9 @@ def on_scratch(path: str) -> bool:
 # Once per container, as root, before any script: scratch dirs for the sandbox user
 # (SCRATCH_SETUP, on the container's own tmpfs); once per image (HARDEN, kept in a
 # prepared image, see prepared.py): a system git config so *its* git accepts the root-owned repo (ours ignores system config);
-# nothing outside the work tree and the scratch mounts left writable by it; in the work
+# nothing outside the work tree and the scratch mounts left writable by it; the tracked
+# files as in the base commit (an image's install steps edit some: reset, which restores
+# only what scripts change, must start from the base); in the work
 # tree, directories root-owned and sticky (it may add files, never move .git or the
 # image's untracked files), tracked files its own, .git and kept files root's; the
 # index's stat data refreshed after those chowns (else the first reset re-reads every file).
@@ -66,6 +68,7 @@ for t in setpriv timeout find xargs install base64 stat; do
 done
 command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
 find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
+git reset -q --hard || exit 1
 find . -path ./.git -prune -o -type d -exec chown 0:0 {} + -exec chmod 1777 {} + || exit 1
 git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
 chown -R 0:0 .git && chmod -R go-w .git || exit 1

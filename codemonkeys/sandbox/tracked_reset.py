@@ -1,16 +1,15 @@
 """Reset that looks only at what changed since the last one (the Docker sandbox).
 
-``git clean`` of the whole tree and a ``find`` over it (to give the files git rewrote back
-to the script user) cost a walk of every directory each, on every reset: as much as the
-``git reset --hard`` itself on a real repository. Yet every change a script can make to
+``git reset --hard``, ``git clean`` of the whole tree and a ``find`` over it (to give the
+files git rewrote back to the script user) each stat every file, on every reset: their cost
+grows with the tree, whatever the script did. Yet every change a script can make to
 the work tree is already seen once, at the end of its run: the disk check (``cm_track`` in
 ``agent.RUN_LIB``) walks the tree after the script user's processes are killed, and lists
 every entry whose ctime is newer than the run's start, 20 ms early for the coarse clock:
 the script user's entries (whatever it created, wrote, renamed or linked is its own, and it
 cannot set a ctime) and the directories whose entries changed (a removed file). Patches
-list the paths they wrote. So reset cleans and re-owns just those paths; what it re-owns
-starts the next list (a chown changes the ctime git's index holds, so the next reset
-rewrites those files, root's again, even if nothing touched them).
+list the paths they wrote. So reset cleans, restores from the base commit and re-owns just
+those paths (``touched_restore_script``), and git's stat cache stays valid for the rest.
 
 The list (``agent.TOUCHED_LIST``) is trusted only while ``TOUCHED_STATE`` says ``ok``:
 a run marks it open first and closes it only after a complete walk that began with no
@@ -41,27 +40,31 @@ MAX_TOUCHED = 2000
 """More changed entries than this since the last reset: clean the whole tree instead."""
 
 
-def touched_clean_script(uid: int, workdir: str, keep_args: str, whole: bool) -> str:
-    """Shell run by reset after ``git reset --hard``: remove the untracked files, and give
-    the files git rewrote (as root: root-owned, written since ``$RESET_SINCE``) back to the
-    sandbox user. Only what changed since the last reset is looked at when that is known
-    (``TOUCHED_LIST``, kept by every run and patch, valid while ``TOUCHED_STATE`` says
-    ``ok``): ``git clean`` of just those paths and a chown of them and of the entries of
-    the directories that changed. A new file is always the script user's and newer than
-    its run's start (it cannot set a ctime), a removed one changes its directory; so the
-    list holds every path reset must look at. Otherwise (``whole``: a root command of the
-    host wrote in the tree; the list missing, cut short or too long) the whole tree: a
-    chown changes a file's ctime, so never re-own files git did not rewrite (the next
-    reset would re-read them all)."""
-    u = uid
-    # what it re-owns starts the next list: the chown changed their ctime, so the next
-    # `git reset --hard` rewrites them (root's again) even if no script touched them
-    chown = (
-        f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} + '
-        f"-printf 'c%p\\0' >> {TOUCHED_LIST}"
-    )
+def touched_restore_script(
+    uid: int, workdir: str, base: str, keep_args: str, scratch: str, whole: bool
+) -> str:
+    """Shell run by reset: the work tree back to ``base`` and the sandbox user's again.
+
+    When the list of what changed is known complete (``TOUCHED_LIST``, kept by every run
+    and patch, valid while ``TOUCHED_STATE`` says ``ok``), only those paths: ``git clean``
+    of the listed new entries; the base's files under the listed paths, and those missing
+    from the listed directories, written again from the index (which holds the base: see
+    ``TrackedReset.apply_patch``) and given back to the sandbox user. That covers every
+    change a script can make: a new or rewritten file is its own and newer than its run's
+    start (it cannot set a ctime); a removed one changes its directory, and directories are
+    root's and sticky, so none of them can go. Nothing else is read, so the cost follows
+    what changed, not the size of the tree, and git's stat cache stays valid for every
+    file not rewritten.
+
+    Otherwise (``whole``: a root command of the caller's wrote in the tree; the list
+    missing, cut short or too long; a directory of the base gone) ``git reset --hard`` and
+    ``git clean`` of the whole tree, and the files git rewrote (root's, written since
+    ``$RESET_SINCE``) re-owned: a chown changes a file's ctime, so never others."""
+    u, b = uid, shlex.quote(base)
+    chown = f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} +'
     return (
-        f"WD={shlex.quote(workdir)}; st=; {'' if whole else f'read -r st < {TOUCHED_STATE} 2>/dev/null; '}echo reset > {TOUCHED_STATE}\n"
+        f"WD={shlex.quote(workdir)}; RS={shlex.quote(scratch)}/restore; st=; "
+        f"{'' if whole else f'read -r st < {TOUCHED_STATE} 2>/dev/null; '}echo reset > {TOUCHED_STATE}\n"
         "own=(); chg=(); dirs=(); declare -A seen\n"
         f'if [ "$st" = ok ] && mapfile -d "" -t ent < {TOUCHED_LIST} && [ ${{#ent[@]}} -le {MAX_TOUCHED} ]; then\n'
         '  for e in "${ent[@]}"; do p=${e:1}; p=${p#"$WD"/}; [ "$p" = "$WD" ] && p=.; case $p in /*) st=;; esac\n'
@@ -70,17 +73,44 @@ def touched_clean_script(uid: int, workdir: str, keep_args: str, whole: bool) ->
         "else st=; fi\n"
         f": > {TOUCHED_LIST} || exit 1\n"
         'if [ "$st" = ok ]; then\n'
-        # a path inside a listed directory goes with it (git clean leaves a directory whose
-        # contents a pathspec names)
-        '  declare -A listed; for p in "${own[@]}"; do listed[$p]=1; done; top=()\n'
-        '  for p in "${own[@]}"; do a=$p; while [ "${a%/*}" != "$a" ]; do a=${a%/*}; [ -n "${listed[$a]}" ] && continue 2; done; top+=("$p"); done\n'
-        f'  if [ ${{#top[@]}} -gt 0 ]; then GIT_LITERAL_PATHSPECS=1 git clean -ffdqx {keep_args} -- "${{top[@]}}" || exit 1; fi\n'
-        '  set -- "${own[@]}" "${chg[@]}" "${dirs[@]}"\n'
-        f'  if [ $# -gt 0 ]; then find "$@" -maxdepth 1 {chown} 2>/dev/null; fi; true\n'
-        "else\n"
+        + _untracked_clean(keep_args)
+        + _tracked_restore(b)
+        + f'  if [ ${{#rs[@]}} -gt 0 ]; then chown -h {u}:{u} -- "${{rs[@]}}" || exit 1; fi\n'
+        "fi\n"
+        'if [ "$st" != ok ]; then\n'
+        f"  git reset -q --hard {b} || exit 1\n"
         f"  git clean -ffdqx {keep_args} || exit 1\n"
         f"  find . -xdev -path ./.git -prune -o {chown} || exit 1\n"
         "fi\n"
+    )
+
+
+def _untracked_clean(keep_args: str) -> str:
+    """The listed new entries go (``git clean`` of the top-most ones: it leaves a
+    directory whose contents a pathspec names); tracked ones are left to the restore."""
+    return (
+        '  declare -A listed; for p in "${own[@]}"; do listed[$p]=1; done; top=()\n'
+        '  for p in "${own[@]}"; do a=$p; while [ "${a%/*}" != "$a" ]; do a=${a%/*}; [ -n "${listed[$a]}" ] && continue 2; done; top+=("$p"); done\n'
+        f'  if [ ${{#top[@]}} -gt 0 ]; then GIT_LITERAL_PATHSPECS=1 git clean -ffdqx {keep_args} -- "${{top[@]}}" || exit 1; fi\n'
+    )
+
+
+def _tracked_restore(base: str) -> str:
+    """``rs``: the base's files under the listed entries, and the base's entries missing
+    from the listed directories, written again from the index (``checkout-index``: it
+    reads nothing else). A directory of the base that is gone (root's, so no script
+    removed it) makes the reset a whole one (``st``)."""
+    return (
+        "  rs=(); TAB=$'\\t'; : > \"$RS\" || exit 1\n"
+        "  if [ $((${#own[@]} + ${#chg[@]})) -gt 0 ]; then\n"
+        f'    git --literal-pathspecs ls-tree -r -z {base} -- "${{own[@]}}" "${{chg[@]}}" > "$RS" || exit 1; fi\n'
+        '  while IFS= read -r -d \'\' e; do m=${e%% *}; [ "$m" = 160000 ] || rs+=("./${e#*$TAB}"); done < "$RS"\n'
+        "  if [ ${#dirs[@]} -gt 0 ]; then\n"
+        f'    git --literal-pathspecs ls-tree -z {base} -- "${{dirs[@]/%//}}" > "$RS" || exit 1\n'
+        "    while IFS= read -r -d '' e; do m=${e%% *}; f=./${e#*$TAB}\n"
+        '      [ "$m" = 160000 ] || [ -e "$f" ] || [ -L "$f" ] || { [ "$m" = 040000 ] && st=; } || rs+=("$f"); done < "$RS"; fi\n'
+        '  if [ "$st" = ok ] && [ ${#rs[@]} -gt 0 ]; then\n'
+        '    printf "%s\\0" "${rs[@]}" | git checkout-index -f -q -z --stdin || exit 1; fi\n'
     )
 
 
@@ -110,7 +140,9 @@ class TrackedReset(ShellGitSandbox):
     def apply_patch(self, patch: str) -> PatchResult:
         with self._trusted_calls():
             result = super().apply_patch(patch)
-        if not result.ok:  # a failed attempt may leave what it made (a directory)
+        # a failed attempt may leave what it made (a directory); a 3-way one writes the
+        # index, which reset restores from: the next reset is a whole one
+        if not result.ok or result.method == "git-apply-3way":
             self._tree_written = True
         return result
 
@@ -135,6 +167,13 @@ class TrackedReset(ShellGitSandbox):
     def _after_apply(self) -> str:
         return after_apply_script(self.uid)
 
-    def _clean_script(self) -> str:
+    def _restore_script(self) -> str:
         whole, self._tree_written = self._tree_written, False
-        return touched_clean_script(self.uid, self.workdir, self._keep_args("-e"), whole)
+        return touched_restore_script(
+            self.uid,
+            self.workdir,
+            self.base_commit,
+            self._keep_args("-e"),
+            self.private_dir,
+            whole,
+        )

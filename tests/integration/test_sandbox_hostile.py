@@ -22,7 +22,18 @@ from tests.conftest import make_git_repo
 
 pytestmark = pytest.mark.docker
 
-FILES = {"calc.py": "def add(a, b):\n    return a - b\n", "pkg/__init__.py": ""}
+FILES = {
+    "calc.py": "def add(a, b):\n    return a - b\n",
+    "pkg/__init__.py": "",
+    "pkg/mod.py": "X = 1\n",
+    "pkg/sub/deep.py": "Y = 2\n",
+    "pkg/sub/other.py": "Z = 3\n",
+    "notes.txt": "keep\n",
+    "lib/a.txt": "a\n",
+    "lib/b.txt": "b\n",
+    "lines.txt": "".join(f"{i}\n" for i in range(1, 11)),
+    "lines-variant.txt": "".join(f"{i}\n" for i in range(1, 11)).replace("3\n", "3x\n", 1),
+}
 HONEST = "python -c 'import calc; print(calc.add(2, 2))'"
 
 
@@ -121,6 +132,15 @@ VECTORS = {
         "echo z > ':(exclude)poison-magic'; echo w > \"$(printf 'poison\\nnl')\"; "
         "mv calc.py poison-moved.py; ln pkg/__init__.py pkg/poison-link; ln -s /etc pkg/poison-sym; "
         "rm -f pkg/__init__.py; true"
+    ),
+    # reset restores only the tracked files the list names (and those missing from the
+    # directories it names): edits in place and through a hard link, a mode change, a
+    # directory emptied, files replaced by a directory and by a symlink
+    "tracked-rewrites": (
+        "echo poison >> pkg/mod.py; chmod 755 notes.txt; ln notes.txt poison-hl; "
+        "echo poison >> poison-hl; rm pkg/sub/deep.py pkg/sub/other.py; "
+        "rm lib/a.txt && mkdir lib/a.txt && echo poison > lib/a.txt/poison-x; "
+        "rm lib/b.txt && ln -s /etc/passwd lib/b.txt; true"
     ),
     "processes": (
         "(setsid bash -c 'while :; do echo x > /tmp/poison-daemon 2>/dev/null; "
@@ -329,4 +349,33 @@ def test_scripts_can_edit_patched_files_and_write_in_new_directories(sb):
     r = sb.run("echo '# edited' >> calc.py && echo y > pkg/new/out.txt && echo ok")
     assert r.output == "ok\n", r.output
     sb.reset()
-    assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\n"
+    assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\nmod.py\nsub\n"
+
+
+def _line_patch(old: str, new: str, number: int, replacement: str) -> str:
+    """A patch of lines.txt from ``old`` to ``new`` (line ``number`` replaced), with the
+    blob ids git's 3-way fallback needs."""
+    import difflib
+    import hashlib
+
+    def blob(text: str) -> str:
+        data = text.encode()
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+    lines = old.splitlines(keepends=True)
+    changed = [*lines[: number - 1], replacement, *lines[number:]]
+    body = "".join(difflib.unified_diff(lines, changed, "a/lines.txt", "b/lines.txt", n=3))
+    return f"diff --git a/lines.txt b/lines.txt\nindex {blob(old)}..{blob(new)} 100644\n" + body
+
+
+def test_reset_after_a_three_way_patch_restores_the_index_too(sb):
+    # A patch of lines.txt made against another version of it (lines-variant.txt's blob):
+    # its context does not match, so only git's 3-way fallback applies it, and that writes
+    # the index, which reset restores from.
+    base, variant = FILES["lines.txt"], FILES["lines-variant.txt"]
+    applied = sb.apply_patch(_line_patch(variant, variant.replace("6\n", "6b\n", 1), 6, "6b\n"))
+    assert applied.ok and applied.method == "git-apply-3way", applied
+    assert sb.run("cat lines.txt").output == base.replace("6\n", "6b\n", 1)
+    sb.reset()
+    assert sb.diff() == ""
+    assert sb.run("git status --porcelain; cat lines.txt").output == base
