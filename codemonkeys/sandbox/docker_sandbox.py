@@ -21,10 +21,11 @@
   process of the uid is killed. Output is capped (head + tail) inside the container. On
   the ``docker exec`` path a host-side **watchdog** (``WATCHDOG_GRACE_S`` past the
   timeout) kills everything but PID 1 if the in-container timeout did not.
-- **Reset** (``ShellGitSandbox.reset``, ``tracked_reset.py``): kill the uid's processes,
-  ``git reset --hard`` to the base, ``git clean`` (the image's untracked files kept) and
-  re-own what git rewrote, over just the paths the runs and patches listed as changed
-  when that list is sound, else the whole tree; empty scratch, ``/dev/shm`` and IPC.
+- **Reset** (``ShellGitSandbox.reset``, ``tracked_reset.py``): kill the uid's processes;
+  over just the paths the runs and patches listed as changed when that list is sound,
+  ``git clean`` (the image's untracked files kept), the base's files written again from
+  the index and re-owned; else ``git reset --hard`` and ``git clean`` of the whole tree;
+  empty scratch, ``/dev/shm`` and IPC.
 - **Prepared images** (``prepared.py``): an image repo is adopted and hardened once per
   image, committed, and every later container starts from that.
 - **Infrastructure vs the script**: a lost agent, a broken stream or a stopped container
