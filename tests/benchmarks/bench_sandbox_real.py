@@ -96,7 +96,7 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
         patch = one_line_patch(*touched_file(sb))
         apply_s, run_s, reset_s, cycle_s, floor_run, floor_reset = [], [], [], [], [], []
         bare_run = []  # the script alone, as root, no wrapper: what no warm design beats
-        bare = f"cd {TESTBED}\n{CONDA_ENV_SETUP}\n{SCRIPT}"
+        script_alone = f"cd {TESTBED}\n{CONDA_ENV_SETUP}\n{SCRIPT}"
         for _ in range(cycles):
             ta, res = timed(sb.apply_patch, patch)
             assert res.ok, res.error
@@ -118,8 +118,8 @@ def worker(image: str, base: str, cycles: int, label: str, later_open: bool) -> 
             floor_run.append(tr)
             floor_reset.append(tz)
             with getattr(sb, "_trusted_calls", contextlib.nullcontext)():
-                tb, (code, out_b, _) = timed(sb._sh, bare)
-            assert code == 0 and out_b == b"1\n", out_b
+                tb, (code, out_b, err_b) = timed(sb._sh, script_alone)
+            assert code == 0 and out_b == b"1\n", (code, out_b, err_b)
             bare_run.append(tb)
     finally:
         sb.close()
