@@ -21,7 +21,8 @@ one run, on the same work (a one-line patch to the repository's ``setup.py``, th
 
 The OLD code (``--old``, default: a ``git worktree`` of c71d4d8 at /tmp/old-sandbox,
 created if absent) runs the same work in a subprocess importing that tree, on the same
-images, in the same run. Last line: one JSON object.
+images, in the same run, in rounds alternating with the new code's (``--rounds``, each a new
+sandbox: load drifts on a shared machine, so both sides see the same). Last line: one JSON object.
 
     uv run python tests/benchmarks/bench_sandbox_real.py [--cycles 20] [--fresh-runs 10]
 """
@@ -216,6 +217,32 @@ def ensure_old_tree(path: Path) -> None:
         )
 
 
+def merged(chunks: list[dict]) -> dict:
+    """One worker's figures from its rounds: samples pooled; the first open is the first
+    round's, a later open the last round's (a new sandbox of an image already opened)."""
+    out = {
+        k: [x for c in chunks for x in c[k]]
+        for k, v in chunks[0].items()
+        if k != "open_s" and isinstance(v, list)
+    }
+    out["open_s"] = [chunks[0]["open_s"][0], chunks[-1]["open_s"][-1]]
+    out["patch"] = chunks[0]["patch"]
+    return out
+
+
+def interleaved(
+    old_tree: Path, image: str, base: str, cycles: int, rounds: int
+) -> tuple[dict, dict]:
+    """The new and the old code's cycles in alternating rounds (load drifts on a shared
+    machine: both sides see the same load), each round a new sandbox."""
+    per_round = max(1, cycles // rounds)
+    new_chunks, old_chunks = [], []
+    for _ in range(rounds):
+        new_chunks.append(run_worker(ROOT, image, base, per_round, "new"))
+        old_chunks.append(run_worker(old_tree, image, base, per_round, "old"))
+    return merged(new_chunks), merged(old_chunks)
+
+
 def forget_prepared(image: str) -> None:
     """Remove the prepared sandbox layer of ``image`` (if any), so its cost is measured."""
     from codemonkeys.sandbox.prepared import remove_prepared_images
@@ -227,6 +254,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--fresh-runs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating new/old rounds")
     ap.add_argument("--old", type=Path, default=Path("/tmp/old-sandbox"))
     ap.add_argument("--only", default="", help="instance ids, comma-separated")
     args = ap.parse_args()
@@ -240,9 +268,8 @@ def main() -> None:
     per_image: dict[str, dict] = {}
     for iid, image, base in images:
         forget_prepared(image)
-        new_raw = run_worker(ROOT, image, base, args.cycles, "new")
-        new = summarise(new_raw)
-        old = summarise(run_worker(args.old, image, base, args.cycles, "old"))
+        new_raw, old_raw = interleaved(args.old, image, base, args.cycles, args.rounds)
+        new, old = summarise(new_raw), summarise(old_raw)
         fresh = fresh_runs(image, new_raw["patch"], args.fresh_runs)
         fresh_p50 = ms(fresh)
         entry = {
