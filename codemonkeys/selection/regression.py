@@ -33,6 +33,7 @@ from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
+from codemonkeys.selection.regression_impact import ImpactRecord, narrow_by_impact
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
 from codemonkeys.selection.regression_plan import Plan, narrowed, plan_regression
 
@@ -83,6 +84,9 @@ class RegressionRecord(BaseModel):
     test_files: list[str] = Field(default_factory=list)
     reasons: dict[str, str] = Field(default_factory=dict)
     """Why each test file was chosen (name / import / config)."""
+    impact: ImpactRecord | None = None
+    """What the impact run found (``selection.regression_impact``): the tests kept (the
+    plan then runs those, ``command`` says how), the files that executed the edit, seconds."""
     cut_files: list[str] = Field(default_factory=list)
     """Test files left out because the original code's runs could not finish within
     ``selection.regression_timeout_s`` with them (the plan was halved, best files kept)."""
@@ -255,8 +259,14 @@ def _verify(
     except Exception as e:  # the sandbox failed: no evidence, selection goes on
         log.warning("regression discovery failed: %s", e)
         return f"discovery failed: {type(e).__name__}: {e}"
-    record.source, record.framework, record.command = plan.source, plan.framework, plan.command
+    record.source, record.framework = plan.source, plan.framework
     record.test_files, record.reasons = plan.test_files, plan.reasons
+    if config.regression_impact and plan.command:
+        plan, record.impact = narrow_by_impact(
+            plan, candidates, cache, test_dirs=test_dirs,
+            timeout_s=config.regression_timeout_s, deadline=deadline,
+        )  # fmt: skip
+    record.command = plan.command
     if not plan.command:
         return "no related tests found" if not plan.test_files else "no runner for these tests"
     try:
