@@ -7,12 +7,16 @@ Steps for one problem (``run_regression``):
    files related to the source files the candidates edit, by path convention and by import,
    never the dataset's gold tests; the runner (Django, sympy, pytest, unittest, Go, npm or
    ``selection.regression_command``) and its command.
-2. **Runs** inside the problem's sandboxes, each (patch, command) once through the
+2. **Impact** (``regression_impact.py``, ``selection.regression_impact``): for pytest, the
+   files run once on the original code under a line tracer; the plan keeps the single tests
+   that execute the candidates' changed lines or edited functions (its whole files when
+   none does). ``RegressionRecord.impact`` says what it found.
+3. **Runs** inside the problem's sandboxes, each (patch, command) once through the
    problem's ``ExecutionCache``, within ``selection.regression_budget_s``: the original
    code twice, then each distinct candidate once.
-3. **Outcomes** per test (``regression_outcomes.py``): JUnit XML where the runner wrote it,
+4. **Outcomes** per test (``regression_outcomes.py``): JUnit XML where the runner wrote it,
    the runner's own report otherwise, the exit code as the last resort.
-4. **Verdicts**: per candidate, the tests that passed on *both* runs of the original and
+5. **Verdicts**: per candidate, the tests that passed on *both* runs of the original and
    fail (or error) with the candidate. A test whose two original runs differ is flaky and
    never counts.
 """
