@@ -16,6 +16,11 @@ the row's patch breaks nothing); the tracer's cost (the traced run against an un
 the same whole files); and, scoring only, how many of the harness's PASS_TO_PASS tests in the
 chosen files each mode runs (gold tests never reach the verifier).
 
+The tracer's cost (unless ``--no-tracer-cost``): the whole files' command run untraced and
+traced twice each, one after the other in one sandbox, and every test's outcome compared
+(a test whose two untraced runs agree and whose traced runs both differ is counted as
+changed by the tracer).
+
 Run: ``uv run python tests/benchmarks/bench_regression_impact.py [--instances ID ...]``.
 Last line: JSON.
 """
@@ -78,7 +83,49 @@ def _figures(rec: RegressionRecord, p2p: list[str], whole_files: list[str]) -> d
     }
 
 
-def measure(row: dict, cfg: Config) -> dict | None:
+def tracer_cost(pool, candidates: list[Candidate], command: str, cfg: Config) -> dict:
+    """The whole files' command untraced and traced, one after the other in one sandbox,
+    in the order traced, untraced, untraced, traced (the first run also compiles bytecode:
+    this order charges that to the tracer); the outcomes of every test compared."""
+    from codemonkeys.selection.regression import run_suite
+    from codemonkeys.selection.regression_discovery import JUNIT_PATH
+    from codemonkeys.selection.regression_impact import edited_files, trace_run
+    from codemonkeys.selection.regression_outcomes import parse_junit
+    from codemonkeys.selection.regression_plan import Plan, SandboxRepo
+
+    plan = Plan(source="discovered", framework="pytest", command=command, test_files=[],
+                reasons={}, junit=True)  # fmt: skip
+    timeout = cfg.selection.regression_timeout_s
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    outcomes: dict[bool, list[dict]] = {True: [], False: []}
+    with pool.lease() as sb:
+        edited = edited_files(candidates, SandboxRepo(sb).read, cfg.context.test_dirs)
+        watched = {p: e.watched() for p, e in edited.items()}
+        for traced in (True, False, False, True):
+            if traced:
+                run = trace_run(sb, plan, watched, timeout)
+                xml = sb.read_file(f"{sb.workdir.rstrip('/')}/{JUNIT_PATH}").decode()
+                seconds[True].append(run.seconds)
+                outcomes[True].append(parse_junit(xml))
+            else:
+                plain = run_suite(sb, None, command, timeout, junit=True)
+                seconds[False].append(plain.seconds)
+                outcomes[False].append(plain.outcomes)
+    untraced, traced_s = statistics.median(seconds[False]), statistics.median(seconds[True])
+    differ = sorted(
+        t for t, o in outcomes[False][0].items()
+        if all(run.get(t) != o for run in outcomes[True]) and outcomes[False][1].get(t) == o
+    )  # fmt: skip
+    return {
+        "untraced_seconds": seconds[False],
+        "traced_seconds": seconds[True],
+        "ratio": round(traced_s / untraced, 3) if untraced else None,
+        "tests": len(outcomes[False][0]),
+        "outcomes_changed_by_tracer": differ,
+    }
+
+
+def measure(row: dict, cfg: Config, with_cost: bool) -> dict | None:
     from codemonkeys.sandbox import SandboxPool, image_exists
     from codemonkeys.sandbox.spec import spec_from_config
     from codemonkeys.swebench.dataset import to_problem
@@ -97,6 +144,9 @@ def measure(row: dict, cfg: Config) -> dict | None:
             cache = ExecutionCache(pool.lease, timeout=sel.regression_timeout_s)  # one per mode
             rec = run_regression(candidates, cache, sel, test_dirs=cfg.context.test_dirs, workers=1)
             out[mode] = rec
+        cost = None
+        if with_cost and out["whole"].framework == "pytest" and out["whole"].command:
+            cost = tracer_cost(pool, candidates, out["whole"].command, cfg)
     finally:
         pool.close()
     p2p = _p2p(row)
@@ -112,9 +162,9 @@ def measure(row: dict, cfg: Config) -> dict | None:
         if whole["seconds"]
         else None,
     }
-    imp = narrowed["impact"]
-    if imp and whole["original_run_seconds"]:
-        result["tracer_cost_ratio"] = round(imp["seconds"] / whole["original_run_seconds"], 3)
+    if cost is not None:
+        result["tracer_cost"] = cost
+        result["tracer_cost_ratio"] = cost["ratio"]
     print(f"{row['instance_id']}: {json.dumps(result)}", flush=True)
     return result
 
@@ -122,11 +172,16 @@ def measure(row: dict, cfg: Config) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", nargs="*", default=[], help="instance ids (default: all)")
+    ap.add_argument("--no-tracer-cost", action="store_true", help="skip the traced/untraced timing")
     args = ap.parse_args()
     cfg = Config()
     rows = [json.loads(x) for x in (DATA / "instances" / "rows.jsonl").open()]
     rows = [r for r in rows if not args.instances or r["instance_id"] in args.instances]
-    results = {r["instance_id"]: res for r in rows if (res := measure(r, cfg)) is not None}
+    results = {
+        r["instance_id"]: res
+        for r in rows
+        if (res := measure(r, cfg, not args.no_tracer_cost)) is not None
+    }
     total = {m: sum(v[m]["seconds"] for v in results.values()) for m in ("whole", "impact")}
     figures = {
         "instances": len(results),
@@ -145,6 +200,10 @@ def main() -> None:
         else None,
         "narrowed": sum(
             1 for v in results.values() if (v["impact"]["impact"] or {}).get("status") == "narrowed"
+        ),
+        "outcomes_changed_by_tracer": sum(
+            len(v.get("tracer_cost", {}).get("outcomes_changed_by_tracer", []))
+            for v in results.values()
         ),
         "verdicts_agree": sum(
             1 for v in results.values() if v["whole"]["candidate"] == v["impact"]["candidate"]

@@ -240,3 +240,14 @@ def test_the_tracer_changes_no_outcome(calc_repo, tmp_path):
     assert json.loads((repo / ".codemonkeys-regression/impact-watch.json").read_text()) == {
         "calc/ops.py": [12]
     }
+
+
+def test_an_interpreter_exit_in_a_narrowed_run_is_no_clean_verdict(calc_repo):
+    """The hostile wrong fix of ``test_selection_evidence.py`` (``sys.exit(0)`` at the end
+    of the edited module) against the narrowed pytest plan: never "breaks nothing"."""
+    repo, sha = calc_repo
+    hostile = OPS.replace("x / 2", "x // 3") + "\nimport sys\n\nsys.exit(0)\n"
+    exit_at_import = Candidate(id="exit", patch=_diff(repo, "calc/ops.py", hostile))
+    rec = _run(repo, sha, [exit_at_import], SelectionConfig())
+    assert rec.impact is not None and rec.impact.status == "narrowed", rec.impact
+    assert rec.regressions_of("exit") != 0, rec.candidates["exit"]
