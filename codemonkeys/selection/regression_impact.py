@@ -3,8 +3,9 @@
 Once per problem, before the original code's two runs, the plan's test files run on the
 original code under a line tracer restricted to the files the candidates edit
 (``impact_tracer.py``, a pytest plugin written into the sandbox's ``OUT_DIR``). It records,
-per test, which *watched* lines it executed: the original lines the candidates change
-(``diffs.changed_old_lines``) and the bodies of the functions holding them. The plan then
+per test, whether it entered a function holding a line the candidates change and which of
+those changed lines (``diffs.changed_old_lines``) it ran: probes compiled into the edited
+files by an import hook, ``sys.settrace`` only for an edited file imported before it. The plan then
 runs only the tests that executed one (pytest node ids, parameters folded into their
 function), the ones touching the changed lines first, within half the run timeout by their
 traced seconds. When none did (the edit is at module level, only run at import; a
@@ -12,9 +13,10 @@ non-pytest runner; the tracer did not load), the plan keeps its whole files: nev
 evidence than without this step.
 
 Why a tracer of our own and not coverage.py: the instance images do not have coverage.py
-and the sandbox has no network; this needs only "which watched lines did each test run",
-which ``sys.settrace`` gives in ~100 lines of standard library with no per-line cost
-outside the edited files. Its report is read whole through a file (never the output cap),
+and the sandbox has no network; this needs only "which edited functions and changed lines did each test run",
+which probes in the edited files give in ~250 lines of standard library at almost no cost
+(a global ``sys.settrace`` function would cost every Python call: 2-3 times slower on
+call-heavy code here, so it is only the fallback). Its report is read whole through a file (never the output cap),
 and the traced run's outcomes are not evidence: the original's two untraced runs decide.
 """
 
@@ -58,11 +60,15 @@ class EditedFile(BaseModel):
     functions: dict[str, tuple[int, int]] = Field(default_factory=dict)
     """Functions holding a changed line: qualified name -> (first body line, last line)."""
 
-    def watched(self) -> list[int]:
+    def watch(self) -> dict[str, list[int]]:
+        """What the tracer plugin watches: the functions' first body lines (probes at their
+        entry), the changed lines (probes before their statements), and every watched line
+        (the traced fallback: those functions' bodies and the changes)."""
         lines = set(self.changed)
         for first, last in self.functions.values():
             lines.update(range(first, last + 1))
-        return sorted(lines)
+        entries = sorted({first for first, _ in self.functions.values()})
+        return {"entries": entries, "changed": self.changed, "lines": sorted(lines)}
 
 
 class TracedTest(BaseModel):
@@ -70,6 +76,8 @@ class TracedTest(BaseModel):
     """pytest node id, its file relative to the repository root."""
     hits: dict[str, list[int]] = Field(default_factory=dict)
     seconds: float = 0.0
+    traced: list[str] = Field(default_factory=list)
+    """Edited files the plugin had to trace (imported before its import hook)."""
 
 
 class ImpactRecord(BaseModel):
@@ -87,6 +95,8 @@ class ImpactRecord(BaseModel):
     """Test files with a test that executed the edit."""
     functions: dict[str, int] = Field(default_factory=dict)
     """``path::function`` the candidates edit -> tests that executed it."""
+    files_traced: list[str] = Field(default_factory=list)
+    """Edited files watched by ``sys.settrace`` (the costly fallback) rather than probes."""
     edited_lines: int = 0
     edited_lines_executed: int = 0
     exit_code: int | None = None
@@ -139,7 +149,7 @@ def edited_files(
     return out
 
 
-def impact_command(command: str, watched: dict[str, list[int]]) -> str:
+def impact_command(command: str, watched: dict[str, dict[str, list[int]]]) -> str:
     """``command`` with the tracer plugin loaded: the plugin and the watched lines written
     into ``OUT_DIR`` (here-documents: the script's own user writes them), that directory on
     ``PYTHONPATH``, ``-p`` through ``PYTEST_ADDOPTS``."""
@@ -180,7 +190,7 @@ class _TraceRun(BaseModel):
 
 
 def trace_run(
-    sandbox: Sandbox, plan: Plan, watched: dict[str, list[int]], timeout: float
+    sandbox: Sandbox, plan: Plan, watched: dict[str, dict[str, list[int]]], timeout: float
 ) -> _TraceRun:
     """The plan's command on the original code with the tracer, in a clean ``sandbox``."""
     root = sandbox.workdir.rstrip("/")
@@ -271,6 +281,7 @@ def choose_tests(
         tests_cut=[g.id for g in executing if g.id not in kept_ids],
         files_executing=sorted({g.id.split("::", 1)[0] for g in executing}),
         functions=dict(sorted(functions.items())),
+        files_traced=sorted({f for t in traced for f in t.traced}),
         edited_lines=sum(len(e.changed) for e in edited.values()),
         edited_lines_executed=len(set().union(*(g.changed_hits(edited) for g in executing))),
     )
@@ -297,7 +308,7 @@ def narrow_by_impact(
 
     def compute(sb: Sandbox) -> tuple[dict[str, EditedFile], _TraceRun | None]:
         edited = edited_files(candidates, SandboxRepo(sb).read, test_dirs)
-        watched = {p: e.watched() for p, e in edited.items()}
+        watched = {p: e.watch() for p, e in edited.items()}
         return edited, (trace_run(sb, plan, watched, timeout) if watched else None)
 
     digest = hashlib.sha256("\0".join(sorted(c.patch for c in candidates)).encode()).hexdigest()

@@ -85,6 +85,12 @@ def test_own_tracer_still_works():
     assert "call" in calls
 
 
+def test_docstring_kept():
+    from calc.ops import Halver
+
+    assert Halver.half.__doc__ == "Half of x."
+
+
 def test_in_a_thread():
     out = []
     t = threading.Thread(target=lambda: out.append(half(6)))
@@ -124,7 +130,7 @@ def test_edited_files_skip_tests_and_new_files():
     originals = {"calc/ops.py": OPS, "tests/test_ops.py": SUITE}
     found = edited_files([Candidate(id="a", patch=patch)], originals.get, TEST_DIRS)
     assert found == {"calc/ops.py": EditedFile(changed=[5], functions={"double": (5, 5)})}
-    assert found["calc/ops.py"].watched() == [5]
+    assert found["calc/ops.py"].watch() == {"entries": [5], "changed": [5], "lines": [5]}
 
 
 def test_the_choice_folds_parameters_ranks_changed_lines_first_and_keeps_to_the_budget():
@@ -181,7 +187,7 @@ def test_the_impact_run_keeps_the_tests_that_execute_the_edit_and_catches_a_brea
         "tests/test_ops.py::test_half_many",
         "tests/test_ops.py::test_in_a_thread",
     ]
-    assert rec.impact.tests_traced == 7 and rec.impact.functions == {"calc/ops.py::Halver.half": 3}
+    assert rec.impact.tests_traced == 8 and rec.impact.functions == {"calc/ops.py::Halver.half": 3}
     assert rec.impact.files_executing == ["tests/test_ops.py"]
     assert "tests/test_ops.py::test_half_many" in rec.command and "test_double" not in rec.command
     assert rec.test_files == ["tests/test_ops.py"]
@@ -205,7 +211,7 @@ def test_a_module_level_edit_falls_back_to_the_whole_files(calc_repo):
     rec = _run(repo, sha, [rate], SelectionConfig())
     assert rec.impact is not None and rec.impact.status == "whole-files", rec.impact
     assert rec.impact.reason == "no test executed the edited code"
-    assert rec.command.endswith("tests/test_ops.py") and rec.baseline_passing == 7
+    assert rec.command.endswith("tests/test_ops.py") and rec.baseline_passing == 8
     assert any(t.endswith("test_double") for t in rec.candidates["rate"].regressions)
     off = _run(repo, sha, [rate], SelectionConfig(regression_impact=False))
     assert off.impact is None and off.command == rec.command
@@ -223,23 +229,25 @@ def test_the_tracer_changes_no_outcome(calc_repo, tmp_path):
         f"{base} --junitxml={junit} tests", shell=True, cwd=repo, capture_output=True, text=True
     )
     (repo / ".codemonkeys-regression").mkdir()
-    traced_cmd = impact_command(
-        f"{base} --junitxml={tmp_path}/traced.xml tests", {"calc/ops.py": [12]}
-    )
+    watch = {"calc/ops.py": {"entries": [11], "changed": [12], "lines": [11, 12]}}
+    traced_cmd = impact_command(f"{base} --junitxml={tmp_path}/traced.xml tests", watch)
     traced = subprocess.run(traced_cmd, shell=True, cwd=repo, capture_output=True, text=True)
     assert plain.returncode == traced.returncode == 0, traced.stdout + traced.stderr
+    # the probes are compiled from source, never cached: a plain run afterwards has none
+    for pyc in (repo / "calc").rglob("*.pyc"):
+        assert b"__cm_impact_probe__" not in pyc.read_bytes(), pyc
 
     from codemonkeys.selection.regression_outcomes import parse_junit
 
     assert parse_junit(junit.read_text()) == parse_junit((tmp_path / "traced.xml").read_text())
     report = parse_impact((repo / ".codemonkeys-regression/impact.jsonl").read_text())
-    assert report is not None and len(report) == 7
+    assert report is not None and len(report) == 8
     hits = {t.id: t.hits for t in report}
-    assert hits["tests/test_ops.py::test_in_a_thread"] == {"calc/ops.py": [12]}
+    assert hits["tests/test_ops.py::test_in_a_thread"] == {"calc/ops.py": [11, 12]}
     assert hits["tests/test_ops.py::test_double"] == {}
-    assert json.loads((repo / ".codemonkeys-regression/impact-watch.json").read_text()) == {
-        "calc/ops.py": [12]
-    }
+    assert hits["tests/test_ops.py::test_docstring_kept"] == {}
+    assert all(not t.traced for t in report)  # probes, not the costly tracer
+    assert json.loads((repo / ".codemonkeys-regression/impact-watch.json").read_text()) == watch
 
 
 def test_an_interpreter_exit_in_a_narrowed_run_is_no_clean_verdict(calc_repo):
@@ -251,3 +259,28 @@ def test_an_interpreter_exit_in_a_narrowed_run_is_no_clean_verdict(calc_repo):
     rec = _run(repo, sha, [exit_at_import], SelectionConfig())
     assert rec.impact is not None and rec.impact.status == "narrowed", rec.impact
     assert rec.regressions_of("exit") != 0, rec.candidates["exit"]
+
+
+def test_an_edited_module_imported_before_the_hook_is_traced_instead(calc_repo):
+    """When the edited module is already imported as pytest starts (here by the command
+    itself), the import hook cannot add probes: the plugin traces that file with
+    ``sys.settrace`` during each test instead, and says so."""
+    from codemonkeys.selection.regression_impact import impact_command, parse_impact
+
+    repo, _ = calc_repo
+    (repo / ".codemonkeys-regression").mkdir()
+    early = (
+        f"{sys.executable} -c 'import calc.ops, sys, pytest; "
+        'sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "tests"]))\''
+    )
+    watch = {"calc/ops.py": {"entries": [11], "changed": [12], "lines": [11, 12]}}
+    proc = subprocess.run(
+        impact_command(early, watch), shell=True, cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = parse_impact((repo / ".codemonkeys-regression/impact.jsonl").read_text())
+    assert report is not None and all(t.traced == ["calc/ops.py"] for t in report)
+    hits = {t.id: t.hits for t in report}
+    assert hits["tests/test_ops.py::test_in_a_thread"] == {"calc/ops.py": [12]}
+    assert hits["tests/test_ops.py::test_half"] == {"calc/ops.py": [12]}
+    assert hits["tests/test_ops.py::test_double"] == {}
