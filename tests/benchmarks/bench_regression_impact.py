@@ -100,7 +100,7 @@ def tracer_cost(pool, candidates: list[Candidate], command: str, cfg: Config) ->
     outcomes: dict[bool, list[dict]] = {True: [], False: []}
     with pool.lease() as sb:
         edited = edited_files(candidates, SandboxRepo(sb).read, cfg.context.test_dirs)
-        watched = {p: e.watched() for p, e in edited.items()}
+        watched = {p: e.watch() for p, e in edited.items()}
         for traced in (True, False, False, True):
             if traced:
                 run = trace_run(sb, plan, watched, timeout)
