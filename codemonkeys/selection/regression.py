@@ -8,9 +8,9 @@ Steps for one problem (``run_regression``):
    never the dataset's gold tests; the runner (Django, sympy, pytest, unittest, Go, npm or
    ``selection.regression_command``) and its command.
 2. **Impact** (``regression_impact.py``, ``selection.regression_impact``): for pytest, the
-   files run once on the original code with probes in the edited files; the plan keeps the single tests
-   that execute the candidates' changed lines or edited functions (its whole files when
-   none does). ``RegressionRecord.impact`` says what it found.
+   files run once on the original code with probes in the edited files; the plan keeps the
+   single tests that execute the candidates' changed lines or edited functions (its whole
+   files when none does). ``RegressionRecord.impact`` says what it found.
 3. **Runs** inside the problem's sandboxes, each (patch, command) once through the
    problem's ``ExecutionCache``, within ``selection.regression_budget_s``: the original
    code twice, then each distinct candidate once.
