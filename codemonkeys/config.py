@@ -298,6 +298,10 @@ class SelectionConfig(Section):
     """Shell command (from the repo root) instead of the detected runner; ``{tests}`` is
     replaced by the test files, ``{junit}`` by a path the command writes JUnit XML to."""
     regression_max_test_files: int = Field(default=8, ge=1)
+    regression_impact: bool = True
+    """Run the discovered pytest files once on the original code with probes in the edited
+    files and keep only the tests that execute the edited lines or functions (single test ids); the
+    whole files when none does (``selection/regression_impact.py``)."""
     regression_timeout_s: float = Field(default=300.0, gt=0)
     """Per run of the related tests."""
     regression_budget_s: float = Field(default=900.0, gt=0)

@@ -189,6 +189,8 @@ def regression_html(reg: Json) -> str:
         f"<h3>Regression verifier</h3><div><b>tests</b>: {esc(str(reg.get('source', '-')))} "
         f"({esc(str(reg.get('framework', '-')))}): {files}</div>"
     )
+    if isinstance(reg.get("impact"), Mapping):
+        head += impact_html(reg["impact"])
     if reg.get("command"):
         head += f"<div><b>command</b>: <code>{esc(str(reg['command']))}</code></div>"
     flaky = esc(", ".join(map(str, reg.get("flaky") or [])) or "none")
@@ -206,3 +208,32 @@ def regression_html(reg: Json) -> str:
             f"<pre>{esc(str(r.get('output_tail', '')))}</pre></details>"
         )
     return head
+
+
+def impact_html(impact: Json) -> str:
+    """What the impact run found: the tests kept, the files and functions that executed
+    the edit, or why the plan kept its whole files."""
+    status = str(impact.get("status", "-"))
+    line = (
+        f"<div><b>impact run</b>: {esc(status)}"
+        + (f" ({esc(str(impact['reason']))})" if impact.get("reason") else "")
+        + f", {esc(str(impact.get('tests_traced', 0)))} tests traced in "
+        f"{esc(str(impact.get('seconds', 0)))} s, "
+        f"{len(impact.get('tests_kept') or [])} kept"
+        + (f", {len(impact['tests_cut'])} cut for time" if impact.get("tests_cut") else "")
+        + "</div>"
+    )
+    functions = impact.get("functions") or {}
+    if functions:
+        line += (
+            "<div><b>edited functions executed</b>: "
+            + ", ".join(
+                f"<code>{esc(str(f))}</code> ({esc(str(n))} tests)" for f, n in functions.items()
+            )
+            + "</div>"
+        )
+    kept = impact.get("tests_kept") or []
+    if kept:
+        items = "".join(f"<li><code>{esc(str(t))}</code></li>" for t in kept)
+        line += f"<details><summary>tests kept</summary><ul>{items}</ul></details>"
+    return line

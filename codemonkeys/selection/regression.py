@@ -7,12 +7,16 @@ Steps for one problem (``run_regression``):
    files related to the source files the candidates edit, by path convention and by import,
    never the dataset's gold tests; the runner (Django, sympy, pytest, unittest, Go, npm or
    ``selection.regression_command``) and its command.
-2. **Runs** inside the problem's sandboxes, each (patch, command) once through the
+2. **Impact** (``regression_impact.py``, ``selection.regression_impact``): for pytest, the
+   files run once on the original code with probes in the edited files; the plan keeps the
+   single tests that execute the candidates' changed lines or edited functions (its whole
+   files when none does). ``RegressionRecord.impact`` says what it found.
+3. **Runs** inside the problem's sandboxes, each (patch, command) once through the
    problem's ``ExecutionCache``, within ``selection.regression_budget_s``: the original
    code twice, then each distinct candidate once.
-3. **Outcomes** per test (``regression_outcomes.py``): JUnit XML where the runner wrote it,
+4. **Outcomes** per test (``regression_outcomes.py``): JUnit XML where the runner wrote it,
    the runner's own report otherwise, the exit code as the last resort.
-4. **Verdicts**: per candidate, the tests that passed on *both* runs of the original and
+5. **Verdicts**: per candidate, the tests that passed on *both* runs of the original and
    fail (or error) with the candidate. A test whose two original runs differ is flaky and
    never counts.
 """
@@ -33,6 +37,7 @@ from codemonkeys.config import SelectionConfig
 from codemonkeys.execution import ISOLATE_PYTHONPATH, ExecutionCache, patch_digest
 from codemonkeys.sandbox.base import Sandbox
 from codemonkeys.selection.regression_discovery import JUNIT_PATH, LOG_PATH, OUT_DIR
+from codemonkeys.selection.regression_impact import ImpactRecord, narrow_by_impact
 from codemonkeys.selection.regression_outcomes import FAILING, SUITE, parse_outcomes
 from codemonkeys.selection.regression_plan import Plan, narrowed, plan_regression
 
@@ -83,6 +88,9 @@ class RegressionRecord(BaseModel):
     test_files: list[str] = Field(default_factory=list)
     reasons: dict[str, str] = Field(default_factory=dict)
     """Why each test file was chosen (name / import / config)."""
+    impact: ImpactRecord | None = None
+    """What the impact run found (``selection.regression_impact``): the tests kept (the
+    plan then runs those, ``command`` says how), the files that executed the edit, seconds."""
     cut_files: list[str] = Field(default_factory=list)
     """Test files left out because the original code's runs could not finish within
     ``selection.regression_timeout_s`` with them (the plan was halved, best files kept)."""
@@ -255,8 +263,14 @@ def _verify(
     except Exception as e:  # the sandbox failed: no evidence, selection goes on
         log.warning("regression discovery failed: %s", e)
         return f"discovery failed: {type(e).__name__}: {e}"
-    record.source, record.framework, record.command = plan.source, plan.framework, plan.command
+    record.source, record.framework = plan.source, plan.framework
     record.test_files, record.reasons = plan.test_files, plan.reasons
+    if config.regression_impact and plan.command:
+        plan, record.impact = narrow_by_impact(
+            plan, candidates, cache, test_dirs=test_dirs,
+            timeout_s=config.regression_timeout_s, deadline=deadline,
+        )  # fmt: skip
+    record.command = plan.command
     if not plan.command:
         return "no related tests found" if not plan.test_files else "no runner for these tests"
     try:

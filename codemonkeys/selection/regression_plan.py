@@ -179,3 +179,16 @@ def plan_regression(
         reasons=reasons,
         junit=framework == "pytest",
     )
+
+
+def narrowed_to_tests(plan: Plan, test_ids: Sequence[str]) -> Plan:
+    """The plan running single tests (``path::Class::test`` node ids) instead of whole
+    files; each id keeps its file's reason."""
+    ids = list(test_ids)
+    return plan.model_copy(
+        update={
+            "test_files": ids,
+            "reasons": {t: plan.reasons.get(t.split("::", 1)[0], "impact") for t in ids},
+            "command": build_command(plan.framework, ids),
+        }
+    )

@@ -76,6 +76,18 @@ def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_da
 
     assert rec.framework == "pytest" and rec.original_runs[0].parser == "junit"
     assert "tests/test_ext_viewcode.py" in rec.test_files
+    # coverage-guided (selection.regression_impact): one traced run of the files on the
+    # original keeps the tests that execute the edited functions (doctree_read, which the
+    # wrong fix changes, and collect_pages, the real fixes'); test_linkcode builds a project
+    # without viewcode, executes neither and is not run again
+    impact = rec.impact
+    assert impact is not None and impact.status == "narrowed", (impact, rec.skipped_reason)
+    assert "tests/test_ext_viewcode.py::test_local_source_files" in impact.tests_kept
+    assert "tests/test_ext_viewcode.py::test_linkcode" not in impact.tests_kept
+    assert impact.functions.get("sphinx/ext/viewcode.py::doctree_read", 0) >= 1
+    assert "tests/test_ext_viewcode.py::test_local_source_files" in rec.command
+    ran = set(rec.original_runs[0].outcomes) | set(rec.candidates["wrong"].run.outcomes)
+    assert not any(t.endswith("test_linkcode") for t in ran), ran
     assert rec.baseline_passing > 0
     broken = rec.candidates["wrong"].regressions
     assert "tests.test_ext_viewcode.test_local_source_files" in broken, rec.candidates["wrong"]

@@ -102,6 +102,13 @@ def test_show_has_every_verifiers_verdicts(tmp_path):
         "original_runs": [{"exit_code": 0, "parser": "unittest", "outcomes": {"t.a": "passed"}}],
         "flaky": ["tests.test_util.T.test_clock"],
         "baseline_passing": 1,
+        "impact": {
+            "status": "narrowed",
+            "tests_traced": 12,
+            "tests_kept": ["tests/test_util.py::T::test_y"],
+            "functions": {"lib/util.py::parse": 1},
+            "seconds": 3.5,
+        },
         "candidates": {
             C: {"status": "ok", "regressions": []},
             D: {"status": "ok", "regressions": ["tests.test_util.T.test_y"]},
@@ -120,3 +127,5 @@ def test_show_has_every_verifiers_verdicts(tmp_path):
     assert "tests.test_util.T.test_y" in page and "tests.test_util.T.test_clock" in page
     assert "regressions-then-votes" in page and "dropped" in page
     assert "breaks 1 existing test(s)" in page
+    assert "impact run</b>: narrowed, 12 tests traced" in page
+    assert "tests/test_util.py::T::test_y" in page and "lib/util.py::parse" in page
