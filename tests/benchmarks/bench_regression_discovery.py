@@ -46,6 +46,7 @@ from codemonkeys.config import Config  # noqa: E402
 from codemonkeys.diffs import touched_files  # noqa: E402
 from codemonkeys.selection.regression_discovery import discover_tests  # noqa: E402
 from codemonkeys.selection.regression_plan import parse_counts, touched_names  # noqa: E402
+from codemonkeys.selection.repo_test_settings import read_test_settings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BASELINE_COMMIT = "c71d4d8"
@@ -158,8 +159,9 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
     limit = cfg.selection.regression_max_test_files
     dirs = cfg.context.test_dirs
     t0 = time.monotonic()
+    settings = read_test_settings(tree.read, set(files))
     new = discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit, touched_names=names,
-                         count=tree.count)  # fmt: skip
+                         count=tree.count, settings=settings)  # fmt: skip
     t1 = time.monotonic()
     base = old.discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit)
     guards, p2p = guard_files(row, tree)
