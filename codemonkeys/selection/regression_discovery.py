@@ -228,14 +228,29 @@ def _interleave(per_source: Sequence[_Found], limit: int) -> dict[str, str]:
     return out
 
 
-def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> None:
+def mirrors_package(src: str, test: str, test_dirs: Sequence[str]) -> bool:
+    """The test's directories below its test directory name the source's packages (or the
+    module): ``tests/config/test_utils.py`` mirrors ``pylint/config/utils.py``,
+    ``tests/lint/test_utils.py`` does not (it tests ``pylint/lint/utils.py``)."""
+    parts = PurePosixPath(test).parent.parts
+    roots = [i for i, p in enumerate(parts) if p in test_dirs]
+    below = parts[roots[-1] + 1 :] if roots else ()
+    src_path = PurePosixPath(src)
+    allowed = {d.strip("_") for d in src_path.parent.parts} | {src_path.stem.strip("_")}
+    return all(d.strip("_") in allowed for d in below)
+
+
+def _by_name(
+    found: _Found, src: str, tests: Sequence[str], near: set[str], test_dirs: Sequence[str]
+) -> None:
     names = _test_names_for(src)
     src_path = PurePosixPath(src)
     same_dir = src_path.parent
     stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
     for t in tests:
         tp = PurePosixPath(t)
-        share = 1.0 if t in near or tp.parent == same_dir else 0.4
+        home = (t in near and mirrors_package(src, t, test_dirs)) or tp.parent == same_dir
+        share = 1.0 if home else 0.4
         if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
             found.add(t, "name", src, WEIGHT["name"] * share)
         elif tp.suffix == src_path.suffix == ".py" and (
@@ -319,7 +334,7 @@ def discover_tests(
         near = (
             set(package_test_dir_files(src, py_tests, test_dirs)) if src.endswith(".py") else set()
         )
-        _by_name(found, src, tests, near)
+        _by_name(found, src, tests, near, test_dirs)
         _by_import(found, src, py_tests, py_sources, grep)
         _by_use(found, src, usable_names((touched_names or {}).get(src, ())), py_tests, counter)
         for t in near:
@@ -379,11 +394,24 @@ def _dotted(path: str, strip: str = "") -> str:
     return ".".join(parts)
 
 
-def build_command(framework: Framework, test_files: Sequence[str]) -> str:
-    """The shell command (from the repo root) that runs ``test_files``."""
+def _pytest_command(files: str, settings: RepoTestSettings | None) -> str:
+    """pytest as the repository runs it (its test environment, interpreter and pytest
+    options from ``settings``), with our report options."""
+    s = settings or RepoTestSettings()
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(s.env.items()))
+    python = " ".join(["python", *map(shlex.quote, s.interpreter_options)])
+    extra = "".join(shlex.quote(o) + " " for o in s.pytest_options)
+    return f"{env}{python} -m pytest -rA -p no:cacheprovider {extra}--junitxml={JUNIT_PATH} {files}"
+
+
+def build_command(
+    framework: Framework, test_files: Sequence[str], settings: RepoTestSettings | None = None
+) -> str:
+    """The shell command (from the repo root) that runs ``test_files`` (pytest the way the
+    repository's ``settings`` say)."""
     q = " ".join(shlex.quote(t) for t in test_files)
     if framework == "pytest":
-        return f"python -m pytest -rA -p no:cacheprovider --junitxml={JUNIT_PATH} {q}"
+        return _pytest_command(q, settings)
     if framework == "unittest":
         mods = " ".join(shlex.quote(_dotted(t)) for t in test_files)
         return f"python -m unittest -v {mods}"

@@ -207,6 +207,23 @@ def _entry_points(read: Read) -> dict[str, str]:
     return {k: v.split("[")[0].strip() for k, v in found.items()}
 
 
+def known_pytest_options(settings: RepoTestSettings, pytest_help: str) -> RepoTestSettings:
+    """``settings`` without the pytest options the installed pytest does not list in its
+    ``--help`` (a plugin the repository's tox environment has and the sandbox lacks would
+    make every run a usage error)."""
+    kept: list[str] = []
+    dropped = False  # a value goes with its option
+    for word in settings.pytest_options:
+        if word.startswith("-"):
+            known = re.search(
+                rf"(^|[\s,]){re.escape(word.split('=')[0])}([\s=,]|$)", pytest_help, re.M
+            )
+            dropped = known is None
+        if not dropped:
+            kept.append(word)
+    return settings.model_copy(update={"pytest_options": kept})
+
+
 def read_test_settings(read: Read, files: set[str] | frozenset[str]) -> RepoTestSettings:
     """Read the settings from the repository's configuration files (those in ``files``)."""
     configs = {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "setup.py"} & set(files)

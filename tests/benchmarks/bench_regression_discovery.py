@@ -19,8 +19,10 @@ tree at the base commit and the diff are read; the gold tests only score:
 Baseline, same run, same rows: the discovery of commit c71d4d8 (by name and import only),
 loaded from git, given the same whole listing (before the fix it read a cut one).
 
-``--images``: also the median seconds of one regression run (the original code, the new
-plan) on the shared instances whose images are built.
+``--images``: also, on the shared instances whose images are built, one regression run of
+the original code with the plan's command (the repository's own test settings) and, baseline
+in the same run, with the plain pytest command of b7848b6 on the same files: tests passed,
+and the median seconds of one run.
 
 Run: ``uv run python tests/benchmarks/bench_regression_discovery.py``. Last line: JSON.
 """
@@ -187,33 +189,43 @@ def summarise(results: list[dict], key: str) -> dict:
     }
 
 
-def regression_seconds(cfg: Config) -> dict[str, float]:
-    """Seconds of one regression run of the original code per shared instance (new plan)."""
-    from codemonkeys.execution import ExecutionCache
-    from codemonkeys.sandbox import SandboxPool, image_exists
+def _passed(run) -> int:
+    return sum(v == "passed" for v in run.outcomes.values())
+
+
+def regression_runs(cfg: Config) -> dict[str, dict]:
+    """On each shared instance whose image is built: the plan for the gold patch (as a
+    candidate), then one run of the original code with the command as the repository runs
+    its tests (the plan's) and, baseline in the same run, the plain pytest command of
+    b7848b6 on the same files, each in a fresh sandbox: tests passed and seconds."""
+    from codemonkeys.sandbox import image_exists, open_sandbox
     from codemonkeys.sandbox.spec import spec_from_config
-    from codemonkeys.selection.regression import run_regression
+    from codemonkeys.selection.regression import run_suite
+    from codemonkeys.selection.regression_discovery import build_command
+    from codemonkeys.selection.regression_plan import plan_regression
     from codemonkeys.swebench.dataset import to_problem
 
-    out: dict[str, float] = {}
+    out: dict[str, dict] = {}
     for line in (DATA / "instances" / "rows.jsonl").open():
         row = json.loads(line)
         problem, _ = to_problem(row)
         spec = spec_from_config(problem, cfg)
         if not image_exists(spec.image):
             continue
-        pool = SandboxPool(spec, size=2)
-        try:
-            cand = [Candidate(id="gold", patch=row["patch"])]
-            rec = run_regression(cand, ExecutionCache(pool.lease, timeout=300), cfg.selection,
-                                 test_dirs=cfg.context.test_dirs, workers=1)  # fmt: skip
-        finally:
-            pool.close()
-        runs = [r.seconds for r in rec.original_runs]
-        print(f"{row['instance_id']}: {len(rec.test_files)} files, baseline "
-              f"{rec.baseline_passing} passing, runs {runs}, {rec.skipped_reason}")  # fmt: skip
-        if runs:
-            out[row["instance_id"]] = statistics.median(runs)
+        cand = [Candidate(id="gold", patch=row["patch"])]
+        with open_sandbox(spec) as sandbox:
+            plan = plan_regression(sandbox, cand, cfg.selection, cfg.context.test_dirs)
+        commands = {"repo_settings": plan.command,
+                    "baseline": build_command(plan.framework, plan.test_files)}  # fmt: skip
+        got: dict = {"files": len(plan.test_files), "command": plan.command}
+        for name, command in commands.items():
+            with open_sandbox(spec) as sandbox:
+                run = run_suite(sandbox, None, command, cfg.selection.regression_timeout_s,
+                                plan.junit)  # fmt: skip
+            got[name] = {"passed": _passed(run), "tests": len(run.outcomes),
+                         "seconds": run.seconds, "timed_out": run.timed_out}  # fmt: skip
+        print(f"{row['instance_id']}: {json.dumps(got)}")
+        out[row["instance_id"]] = got
     return out
 
 
@@ -221,9 +233,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirrors", default="/work/.mirror")
     ap.add_argument("--rows", type=int, default=0, help="at most this many rows (0 = all)")
-    ap.add_argument("--images", action="store_true", help="also time regression runs")
+    ap.add_argument("--images", action="store_true", help="also run the original code")
+    ap.add_argument("--images-only", action="store_true", help="only the --images part")
     args = ap.parse_args()
     cfg, old = Config(), baseline_discovery()
+    if args.images_only:
+        runs = regression_runs(cfg)
+        print(json.dumps({f"original_passed_{name}": {k: v[name]["passed"] for k, v in runs.items()}
+                          for name in ("repo_settings", "baseline")}))  # fmt: skip
+        return
     rows = [json.loads(x) for x in (DATA / "swe-bench-verified.partial.jsonl").open()]
     jobs, skipped = [], 0
     for row in rows:
@@ -245,11 +263,11 @@ def main() -> None:
                "baseline": summarise(results, "old"),
                "discovery_seconds_median": statistics.median(r["seconds"] for r in results)}  # fmt: skip
     if args.images:
-        secs = regression_seconds(cfg)
-        figures["regression_run_seconds"] = secs
-        figures["regression_run_seconds_median"] = (
-            statistics.median(secs.values()) if secs else None
-        )
+        runs = regression_runs(cfg)
+        for name in ("repo_settings", "baseline"):
+            figures[f"original_passed_{name}"] = {k: v[name]["passed"] for k, v in runs.items()}
+        secs = [v["repo_settings"]["seconds"] for v in runs.values()]
+        figures["regression_run_seconds_median"] = statistics.median(secs) if secs else None
     print(json.dumps(figures))
 
 
