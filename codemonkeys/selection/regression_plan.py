@@ -1,6 +1,7 @@
 """The regression plan for one problem, read from a sandbox: the repository's whole listing,
-the greps discovery asks for and the names each candidate's diff touches
-(``regression_discovery.py`` decides), then the framework and the command.
+the greps discovery asks for, the repository's own test settings (``repo_test_settings``) and
+the names each candidate's diff touches (``regression_discovery.py`` decides), then the
+framework and the command (pytest's options the installed pytest does not know are dropped).
 
 Everything read here is parsed, so it goes through ``run_whole`` (the whole stdout through
 a file), never through the model-facing output cap: a cut listing silently finds nothing.
