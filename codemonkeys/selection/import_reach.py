@@ -80,39 +80,67 @@ def entry_drivers(
             regexes[main] = (
                 f"(-m({quote}[[:space:]]*,[[:space:]]*{quote}|[[:space:]]+){pkg}({quote}|[[:space:]]|$))"
             )
-    found = {module: grep(regex, py_tests) for module, regex in regexes.items()} if py_tests else {}
+    if not regexes or not py_tests:
+        return {}
+    anyone = grep("|".join(f"({r})" for r in regexes.values()), py_tests)  # most have none
+    found = {module: grep(regex, anyone) for module, regex in regexes.items()} if anyone else {}
     return {module: tests for module, tests in found.items() if tests}
 
 
 def importers(modules: Sequence[str], by_module: Mapping[str, str], py_sources: Sequence[str],
-               grep: Grep) -> set[str]:  # fmt: skip
+               grep: Grep, chunk: int = 20) -> set[str]:  # fmt: skip
     """The modules importing any of ``modules``: absolute imports anywhere, relative ones
-    (``from .run import Run``) from their own package."""
+    (``from .run import Run``) from their own package (``chunk`` modules per regex)."""
     hits: set[str] = set()
-    for i in range(0, len(modules), 20):  # keep each regex short
-        hits |= set(grep("|".join(f"({import_pattern(m)})" for m in modules[i : i + 20]),
+    for i in range(0, len(modules), chunk):
+        hits |= set(grep("|".join(f"({import_pattern(m)})" for m in modules[i : i + chunk]),
                          py_sources))  # fmt: skip
+    relative: dict[PurePosixPath, list[str]] = {}  # package directory -> its modules' patterns
     for m in modules:
         path = PurePosixPath(by_module.get(m, ""))
         home = path.parent.parent if path.name == "__init__.py" else path.parent
         named = str(path.parent) + ".py" if path.name == "__init__.py" else str(path)
+        relative.setdefault(home, []).append(f"({relative_import_pattern(named)})")
+    for home, patterns in relative.items():
         package = [f for f in py_sources if PurePosixPath(f).parent == home]
-        hits |= set(grep(relative_import_pattern(named), package)) if package else set()
+        for i in range(0, len(patterns), chunk) if package else ():
+            hits |= set(grep("|".join(patterns[i : i + chunk]), package))
     return {n for f in hits if (n := module_name(f))}
 
 
+class _Spent(Exception):
+    """The walk's greps are spent."""
+
+
 def reached_from(src: str, entries: set[str], py_sources: Sequence[str], grep: Grep,
-                  depth: int = 4, width: int = 200) -> set[str]:  # fmt: skip
-    """The ``entries`` (modules) that import ``src``, through at most ``depth`` importers
-    (each step looks at no more than ``width`` modules)."""
+                 depth: int = 4, width: int = 60, max_greps: int = 16) -> set[str]:  # fmt: skip
+    """The ``entries`` (modules) that import ``src``, through at most ``depth`` importers.
+    Each step follows at most ``width`` modules, the shallowest first (entry points live near
+    a package's top), and the walk stops with what it found after ``max_greps`` greps (each
+    is a sandbox command)."""
     module = module_name(src)
     if not module:
         return set()
     by_module = {m: f for f in py_sources if (m := module_name(f))}
+    calls = 0
+
+    def counted(regex: str, paths: Sequence[str]) -> list[str]:
+        nonlocal calls
+        if calls >= max_greps:
+            raise _Spent
+        calls += 1
+        return grep(regex, paths)
+
+    # ``python -m pkg`` runs ``pkg/__init__.py``, then ``pkg/__main__.py``: either reaches
+    gates = {e: {e, e.removesuffix(".__main__")} for e in entries}
     seen = frontier = {module}
-    for _ in range(depth):
-        if not frontier or entries <= seen:
-            break
-        frontier = importers(sorted(frontier)[:width], by_module, py_sources, grep) - seen
-        seen = seen | frontier
-    return entries & seen
+    try:
+        for _ in range(depth):
+            if not frontier or all(g & seen for g in gates.values()):
+                break
+            follow = sorted(frontier, key=lambda m: (m.count("."), m))[:width]
+            frontier = importers(follow, by_module, py_sources, counted, width) - seen
+            seen = seen | frontier
+    except _Spent:
+        pass
+    return {e for e, g in gates.items() if g & seen}

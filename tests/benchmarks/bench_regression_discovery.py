@@ -65,6 +65,7 @@ class MirrorTree:
 
     def __init__(self, git_dir: Path, commit: str):
         self.git_dir, self.commit = git_dir, commit
+        self.greps = 0  # git grep processes run (each is one sandbox command in a real run)
 
     def files(self) -> list[str]:
         out = git(self.git_dir, "ls-tree", "-r", "-z", "--name-only", self.commit)
@@ -76,6 +77,7 @@ class MirrorTree:
     def count(self, regex: str, paths) -> dict[str, int]:
         found: dict[str, int] = {}
         for i in range(0, len(paths), 1000):
+            self.greps += 1
             out = git(self.git_dir, "--literal-pathspecs", "grep", "-I", "-c", "-z", "-E",
                       regex, self.commit, "--", *paths[i : i + 1000])  # fmt: skip
             found.update(parse_counts(out, set(paths), f"{self.commit}:"))
@@ -160,12 +162,13 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
     names = touched_names([Candidate(id="gold", patch=row["patch"])], tree.read)
     limit = cfg.selection.regression_max_test_files
     dirs = cfg.context.test_dirs
-    t0 = time.monotonic()
+    t0, greps0 = time.monotonic(), tree.greps
     settings = read_test_settings(tree.read, set(files))
     new = discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit, touched_names=names,
                          count=tree.count, settings=settings)  # fmt: skip
-    t1 = time.monotonic()
+    t1, greps1 = time.monotonic(), tree.greps
     base = old.discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit)
+    t2, greps2 = time.monotonic(), tree.greps
     guards, p2p = guard_files(row, tree)
     present = set(files)
 
@@ -175,7 +178,8 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
 
     return {"id": row["instance_id"], "p2p": len(p2p), "new": score(new), "old": score(base),
             "reachable": bool(guards & present),
-            "seconds": round(t1 - t0, 3), "reasons": new}  # fmt: skip
+            "seconds": round(t1 - t0, 3), "baseline_seconds": round(t2 - t1, 3),
+            "greps": greps1 - greps0, "baseline_greps": greps2 - greps1, "reasons": new}  # fmt: skip
 
 
 def summarise(results: list[dict], key: str) -> dict:
@@ -261,7 +265,12 @@ def main() -> None:
                "repos": sorted({r["id"].split("__")[0] for r in results}),
                **summarise(results, "new"),
                "baseline": summarise(results, "old"),
-               "discovery_seconds_median": statistics.median(r["seconds"] for r in results)}  # fmt: skip
+               "discovery_seconds_median": statistics.median(r["seconds"] for r in results),
+               "discovery_greps_median": statistics.median(r["greps"] for r in results)}  # fmt: skip
+    figures["baseline"]["discovery_seconds_median"] = statistics.median(
+        r["baseline_seconds"] for r in results)  # fmt: skip
+    figures["baseline"]["discovery_greps_median"] = statistics.median(
+        r["baseline_greps"] for r in results)  # fmt: skip
     if args.images:
         runs = regression_runs(cfg)
         for name in ("repo_settings", "baseline"):
