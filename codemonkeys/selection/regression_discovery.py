@@ -136,10 +136,12 @@ def names_pattern(names: Sequence[str]) -> str:
 
 
 def usable_names(names: Sequence[str]) -> list[str]:
-    """Names specific enough to grep tests for: no dunders, not too short or generic."""
+    """Names specific enough to grep tests for: no dunders, not too short or generic (a
+    capitalised class name may have three letters: sympy's ``Mod``, ``Add``)."""
     return sorted(
         n for n in set(names)
-        if len(n) >= 4 and not n.startswith("__") and n.lower() not in _GENERIC_NAMES
+        if (len(n) >= 4 or (len(n) == 3 and n[0].isupper())) and not n.startswith("__")
+        and n.lower() not in _GENERIC_NAMES
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from codemonkeys.selection.regression_discovery import (
     discover_tests,
     is_repo_test_file,
     mirrors_package,
+    usable_names,
 )
 from codemonkeys.selection.repo_test_settings import (
     RepoTestSettings,
@@ -202,3 +203,9 @@ def test_a_namesake_in_another_packages_test_directory_is_weaker_evidence():
         files, ["pkg/config/utils.py"], lambda r, p: [], test_dirs=TEST_DIRS, limit=1
     )
     assert list(found) == ["tests/config/test_utils.py"]
+
+
+def test_a_short_class_name_is_specific_enough_to_look_for():
+    """sympy's ``Mod`` is tested wherever a test names it; a three-letter lower-case name
+    (``add``) would match too much."""
+    assert usable_names(["Mod", "add", "__init__", "main", "doit"]) == ["Mod", "doit"]
