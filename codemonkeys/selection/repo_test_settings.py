@@ -72,6 +72,13 @@ def _toml(text: str | None) -> dict[str, Any]:
         return {}
 
 
+def _table(doc: Any, *keys: str) -> dict[str, Any]:
+    """``doc[k1][k2]...`` when each is a table, else ``{}`` (a malformed file says nothing)."""
+    for key in keys:
+        doc = doc.get(key) if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else {}
+
+
 def _ini_list(value: str) -> list[str]:
     return [w for line in value.splitlines() for w in line.split() if not w.startswith("#")]
 
@@ -81,9 +88,9 @@ def _pytest_ini_options(read: Read) -> Mapping[str, Any]:
     ini = _ini(read("pytest.ini"))
     if ini is not None and ini.has_section("pytest"):
         return dict(ini["pytest"])
-    pyproject = _toml(read("pyproject.toml")).get("tool", {}).get("pytest", {})
-    if isinstance(pyproject.get("ini_options"), dict):
-        return pyproject["ini_options"]
+    pyproject = _table(_toml(read("pyproject.toml")), "tool", "pytest")
+    if "ini_options" in pyproject:
+        return _table(pyproject, "ini_options")
     for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
         ini = _ini(read(name))
         if ini is not None and ini.has_section(section):
@@ -193,8 +200,8 @@ _SETUP_PY_SCRIPT = re.compile(r"""["']\s*([\w.-]+)\s*=\s*([\w.]+:[\w.]+)\s*["']"
 
 
 def _entry_points(read: Read) -> dict[str, str]:
-    scripts = _toml(read("pyproject.toml")).get("project", {}).get("scripts", {})
-    found = {str(k): str(v) for k, v in scripts.items()} if isinstance(scripts, dict) else {}
+    scripts = _table(_toml(read("pyproject.toml")), "project", "scripts")
+    found = {str(k): str(v) for k, v in scripts.items()}
     cfg = _ini(read("setup.cfg"))
     if cfg is not None and cfg.has_option("options.entry_points", "console_scripts"):
         for line in cfg["options.entry_points"]["console_scripts"].splitlines():

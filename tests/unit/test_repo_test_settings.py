@@ -99,6 +99,8 @@ def test_pytest_reads_pytest_ini_first_and_bad_files_lose_nothing():
     assert read_test_settings(files.get, set()).python_files == []
     bad = {"pyproject.toml": "[tool.pytest.ini_options\n", "tox.ini": "no section\n"}
     assert read_test_settings(bad.get, set(bad)) == RepoTestSettings()
+    odd = {"pyproject.toml": 'tool = 1\nproject = "x"\n'}  # valid TOML, not tables
+    assert read_test_settings(odd.get, set(odd)) == RepoTestSettings()
 
 
 def test_options_the_installed_pytest_lacks_are_dropped():
