@@ -4,8 +4,8 @@ For real SWE-bench Verified rows (``../shared/data/swe-bench-verified.partial.js
 repository has a bare snapshot under ``/work/.mirror/<owner>+<name>/repo`` (the ``fetch``
 tool; rows whose base commit the snapshot lacks are skipped and counted): the tree at the
 base commit and the files the gold patch edits stand in for a candidate's diff; discovery
-(``discover_tests`` with the names the diff touches, exactly what ``plan_regression`` does
-in a sandbox) picks at most ``selection.regression_max_test_files`` test files. Only the
+(``discover_tests`` with the names the diff touches and the repository's own test settings,
+``read_test_settings``: exactly what ``plan_regression`` does in a sandbox) picks at most ``selection.regression_max_test_files`` test files. Only the
 tree at the base commit and the diff are read; the gold tests only score:
 
 - ``row_recall``: share of rows where a selected file is one the harness runs (the files
@@ -14,7 +14,9 @@ tree at the base commit and the diff are read; the gold tests only score:
   the test patch creates cannot be selected by anyone);
 - ``test_recall``: share of the rows' PASS_TO_PASS tests whose file is selected (pytest
   ids by path; Django ids by module; sympy's bare names by the test file defining them);
-- ``tests_selected_median``: test files selected per row.
+- ``tests_selected_median``: test files selected per row;
+- ``discovery_greps_median``: ``git grep`` processes per row (each is a sandbox command in a
+  real run), and ``discovery_seconds_median``.
 
 Baseline, same run, same rows: the discovery of commit c71d4d8 (by name and import only),
 loaded from git, given the same whole listing (before the fix it read a cut one).
