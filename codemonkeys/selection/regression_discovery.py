@@ -16,13 +16,23 @@ test`` for a ``package.json`` with a test script (exit code only).
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Literal
 
+from codemonkeys.selection.import_reach import (
+    Grep,
+    entry_drivers,
+    import_pattern,
+    module_name,
+    reached_from,
+    relative_import_pattern,
+)
 from codemonkeys.selection.patches import is_test_file
+from codemonkeys.selection.repo_test_settings import RepoTestSettings
 
 Framework = Literal["django", "sympy", "pytest", "unittest", "go", "npm", "custom", "none"]
 
@@ -32,34 +42,6 @@ an unprivileged user who cannot write our script directory, and a path inside th
 own checkout stays private to that sandbox (local sandboxes too); resets remove it."""
 LOG_PATH = f"{OUT_DIR}/output.log"
 JUNIT_PATH = f"{OUT_DIR}/junit.xml"
-
-
-def _module_name(path: str) -> str | None:
-    """``pkg/sub/mod.py`` -> ``pkg.sub.mod``; ``pkg/__init__.py`` -> ``pkg``; a leading
-    ``src/`` or ``lib/`` is dropped."""
-    p = PurePosixPath(path)
-    if p.suffix != ".py":
-        return None
-    parts = list(p.with_suffix("").parts)
-    if parts and parts[0] in ("src", "lib"):
-        parts = parts[1:]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts) if parts and all(x.isidentifier() for x in parts) else None
-
-
-def import_pattern(module: str) -> str:
-    """An extended regex (``git grep -E``) for lines importing ``module``."""
-    parts = module.split(".")
-    dotted = re.escape(module).replace("\\.", "\\.")
-    alts = [
-        f"import[[:space:]]+{dotted}([^[:alnum:]_]|$)",
-        f"from[[:space:]]+{dotted}[[:space:]]+import",
-    ]
-    if len(parts) > 1:
-        parent = re.escape(".".join(parts[:-1]))
-        alts.append(f"from[[:space:]]+{parent}[[:space:]]+import[^#]*\\b{parts[-1]}\\b")
-    return "|".join(f"({a})" for a in alts)
 
 
 def _test_names_for(path: str) -> set[str]:
@@ -83,18 +65,33 @@ _DATA_DIRS = frozenset(
 test files the runner should be given."""
 
 
-def is_repo_test_file(path: str, test_dirs: Sequence[str]) -> bool:
+def matches_python_files(path: str, globs: Sequence[str]) -> bool:
+    """pytest's ``python_files`` rule: a glob without ``/`` matches the file name, one with
+    ``/`` the end of the path (``testing/*/*.py``)."""
+    name = PurePosixPath(path).name
+    return any(
+        fnmatch.fnmatchcase(name, g) if "/" not in g else fnmatch.fnmatchcase("/" + path, "*/" + g)
+        for g in globs
+    )
+
+
+def is_repo_test_file(
+    path: str, test_dirs: Sequence[str], python_files: Sequence[str] = ()
+) -> bool:
     """A file of tests (not a helper, fixture, conftest or test input): ``test_x.py``,
-    ``x_test.py``, ``tests.py``, pylint's ``unittest_x.py``...; ``x.test.js``; ``x_test.go``."""
+    ``x_test.py``, ``tests.py``, pylint's ``unittest_x.py``..., or what the repository's
+    pytest ``python_files`` names (pytest's ``testing/*/*.py``); ``x.test.js``; ``x_test.go``."""
     p = PurePosixPath(path)
     if any(d in _DATA_DIRS or d.startswith("test-") for d in p.parts[:-1]):
         return False
     if p.suffix == ".py":
         return (
-            is_test_file(path, test_dirs)
-            and "test" in p.stem
-            and p.name != "conftest.py"
+            p.name != "conftest.py"
             and "__" not in p.stem
+            and (
+                (is_test_file(path, test_dirs) and "test" in p.stem)
+                or matches_python_files(path, python_files)
+            )
         )
     if p.suffix == ".go":
         return p.name.endswith("_test.go")
@@ -111,17 +108,17 @@ def _closeness(a: str, b: str) -> int:
     return n
 
 
-Grep = Callable[[str, Sequence[str]], list[str]]
-"""(extended regex, paths) -> the paths whose text matches."""
 GrepCount = Callable[[str, Sequence[str]], dict[str, int]]
 """(extended regex, paths) -> matching lines per path that has any."""
 
 WEIGHT = {"name": 4.0, "import": 3.0, "uses": 1.0, "name-part": 2.0, "imports-importer": 1.0,
-          "package-dir": 1.0, "package": 1.5}  # fmt: skip
+          "cli": 1.5, "package-dir": 1.0, "package": 1.5}  # fmt: skip
 """Evidence per reason (the most a reason adds); a test file's rank is the sum of its
 reasons' weights: ``uses`` adds up to 3 with how often the file names the touched
 definitions, a ``name``/``name-part`` match outside the package's test directory counts
-0.4 of it; a file needs ``MIN_EVIDENCE`` in all."""
+0.4 of it; a file needs ``MIN_EVIDENCE`` in all. ``cli``: the file drives a command-line
+entry point that reaches the edited module (pylint's ``tests/test_self.py`` runs
+``python -m pylint``)."""
 
 MIN_EVIDENCE = 1.5
 """A test file needs more than being in the package's test directory to be run: on a
@@ -139,10 +136,12 @@ def names_pattern(names: Sequence[str]) -> str:
 
 
 def usable_names(names: Sequence[str]) -> list[str]:
-    """Names specific enough to grep tests for: no dunders, not too short or generic."""
+    """Names specific enough to grep tests for: no dunders, not too short or generic (a
+    capitalised class name may have three letters: sympy's ``Mod``, ``Add``)."""
     return sorted(
         n for n in set(names)
-        if len(n) >= 4 and not n.startswith("__") and n.lower() not in _GENERIC_NAMES
+        if (len(n) >= 4 or (len(n) == 3 and n[0].isupper())) and not n.startswith("__")
+        and n.lower() not in _GENERIC_NAMES
     )  # fmt: skip
 
 
@@ -159,15 +158,6 @@ def package_test_dir_files(src: str, tests: Sequence[str], test_dirs: Sequence[s
         if found:
             return found
     return []
-
-
-def relative_import_pattern(src: str) -> str:
-    """An extended regex for a relative import of ``src`` by a module of its own package."""
-    stem = PurePosixPath(src).stem
-    return (
-        f"(from[[:space:]]+\\.{stem}[[:space:]]+import)"
-        f"|(from[[:space:]]+\\.[[:space:]]+import[^#]*\\b{stem}\\b)"
-    )
 
 
 def _words(stem: str) -> list[str]:
@@ -240,14 +230,29 @@ def _interleave(per_source: Sequence[_Found], limit: int) -> dict[str, str]:
     return out
 
 
-def _by_name(found: _Found, src: str, tests: Sequence[str], near: set[str]) -> None:
+def mirrors_package(src: str, test: str, test_dirs: Sequence[str]) -> bool:
+    """The test's directories below its test directory name the source's packages (or the
+    module): ``tests/config/test_utils.py`` mirrors ``pylint/config/utils.py``,
+    ``tests/lint/test_utils.py`` does not (it tests ``pylint/lint/utils.py``)."""
+    parts = PurePosixPath(test).parent.parts
+    roots = [i for i, p in enumerate(parts) if p in test_dirs]
+    below = parts[roots[-1] + 1 :] if roots else ()
+    src_path = PurePosixPath(src)
+    allowed = {d.strip("_") for d in src_path.parent.parts} | {src_path.stem.strip("_")}
+    return all(d.strip("_") in allowed for d in below)
+
+
+def _by_name(
+    found: _Found, src: str, tests: Sequence[str], near: set[str], test_dirs: Sequence[str]
+) -> None:
     names = _test_names_for(src)
     src_path = PurePosixPath(src)
     same_dir = src_path.parent
     stem = src_path.stem if src_path.stem != "__init__" else same_dir.name
     for t in tests:
         tp = PurePosixPath(t)
-        share = 1.0 if t in near or tp.parent == same_dir else 0.4
+        home = (t in near and mirrors_package(src, t, test_dirs)) or tp.parent == same_dir
+        share = 1.0 if home else 0.4
         if tp.name in names or (tp.name == "tests.py" and tp.parent == same_dir):
             found.add(t, "name", src, WEIGHT["name"] * share)
         elif tp.suffix == src_path.suffix == ".py" and (
@@ -269,7 +274,7 @@ def _by_import(
 ) -> None:
     """Tests importing the module, and tests importing a module that imports it (a private
     helper tested through the public module using it)."""
-    module = _module_name(src)
+    module = module_name(src)
     if not module or not py_tests:
         return
     for t in grep(import_pattern(module), py_tests):
@@ -278,7 +283,7 @@ def _by_import(
     by = set(grep(import_pattern(module), py_sources)) | set(
         grep(relative_import_pattern(src), siblings)
     )
-    importers = sorted({m for f in by if f != src and (m := _module_name(f))})
+    importers = sorted({m for f in by if f != src and (m := module_name(f))})
     for i in range(0, len(importers), 20):  # keep each regex short
         alts = "|".join(f"({import_pattern(m)})" for m in importers[i : i + 20])
         for t in grep(alts, py_tests):
@@ -304,6 +309,7 @@ def discover_tests(
     limit: int,
     touched_names: Mapping[str, Sequence[str]] | None = None,
     count: GrepCount | None = None,
+    settings: RepoTestSettings | None = None,
 ) -> dict[str, str]:
     """Test files related to ``edited`` source files: ``{path: reason}``, best first, at
     most ``limit``. Reasons (``WEIGHT``), combined with ``+``: ``name`` (test_<module>.py
@@ -311,11 +317,17 @@ def discover_tests(
     class the diff touches, from ``touched_names``; ``count`` tells how often, else once),
     ``name-part`` (``test_ext_viewcode.py``, ``test_sky_coord.py``), ``imports-importer``
     (imports a module that imports the edited one), ``package-dir`` (in the package's
-    nearest test directory), ``package`` (Go: the package's tests). Per edited file, best
+    nearest test directory), ``package`` (Go: the package's tests), ``cli`` (drives an
+    entry point reaching it). ``settings``: the repository's ``python_files`` (under its
+    ``testpaths``) also name test files; its entry points give ``cli``. Per edited file, best
     first: the most evidence, then the closest directory; the files take turns."""
-    tests = [f for f in files if is_repo_test_file(f, test_dirs)]
+    settings = settings or RepoTestSettings()
+    roots = tuple(p.strip("/") + "/" for p in settings.testpaths if p.strip("/"))
+    tests = [f for f in files if is_repo_test_file(
+        f, test_dirs, settings.python_files if not roots or f.startswith(roots) else ())]  # fmt: skip
     py_tests = [t for t in tests if t.endswith(".py")]
     py_sources = [f for f in files if f.endswith(".py") and not is_test_file(f, test_dirs)]
+    drivers = entry_drivers(py_tests, files, settings.entry_points, grep)
     counter = count or (lambda regex, paths: dict.fromkeys(grep(regex, paths), 1))
     per_source: list[_Found] = []
     for src in (e for e in edited if not is_test_file(e, test_dirs)):
@@ -324,11 +336,14 @@ def discover_tests(
         near = (
             set(package_test_dir_files(src, py_tests, test_dirs)) if src.endswith(".py") else set()
         )
-        _by_name(found, src, tests, near)
+        _by_name(found, src, tests, near, test_dirs)
         _by_import(found, src, py_tests, py_sources, grep)
         _by_use(found, src, usable_names((touched_names or {}).get(src, ())), py_tests, counter)
         for t in near:
             found.add(t, "package-dir", src)
+        for entry in reached_from(src, set(drivers), py_sources, grep) if drivers else ():
+            for t in drivers[entry]:
+                found.add(t, "cli", src)
     return _interleave(per_source, limit)
 
 
@@ -381,11 +396,24 @@ def _dotted(path: str, strip: str = "") -> str:
     return ".".join(parts)
 
 
-def build_command(framework: Framework, test_files: Sequence[str]) -> str:
-    """The shell command (from the repo root) that runs ``test_files``."""
+def _pytest_command(files: str, settings: RepoTestSettings | None) -> str:
+    """pytest as the repository runs it (its test environment, interpreter and pytest
+    options from ``settings``), with our report options."""
+    s = settings or RepoTestSettings()
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(s.env.items()))
+    python = " ".join(["python", *map(shlex.quote, s.interpreter_options)])
+    extra = "".join(shlex.quote(o) + " " for o in s.pytest_options)
+    return f"{env}{python} -m pytest -rA -p no:cacheprovider {extra}--junitxml={JUNIT_PATH} {files}"
+
+
+def build_command(
+    framework: Framework, test_files: Sequence[str], settings: RepoTestSettings | None = None
+) -> str:
+    """The shell command (from the repo root) that runs ``test_files`` (pytest the way the
+    repository's ``settings`` say)."""
     q = " ".join(shlex.quote(t) for t in test_files)
     if framework == "pytest":
-        return f"python -m pytest -rA -p no:cacheprovider --junitxml={JUNIT_PATH} {q}"
+        return _pytest_command(q, settings)
     if framework == "unittest":
         mods = " ".join(shlex.quote(_dotted(t)) for t in test_files)
         return f"python -m unittest -v {mods}"

@@ -1,6 +1,7 @@
 """The regression plan for one problem, read from a sandbox: the repository's whole listing,
-the greps discovery asks for and the names each candidate's diff touches
-(``regression_discovery.py`` decides), then the framework and the command.
+the greps discovery asks for, the repository's own test settings (``repo_test_settings``) and
+the names each candidate's diff touches (``regression_discovery.py`` decides), then the
+framework and the command (pytest's options the installed pytest does not know are dropped).
 
 Everything read here is parsed, so it goes through ``run_whole`` (the whole stdout through
 a file), never through the model-facing output cap: a cut listing silently finds nothing.
@@ -27,6 +28,11 @@ from codemonkeys.selection.regression_discovery import (
     detect_framework,
     discover_tests,
     touched_definitions,
+)
+from codemonkeys.selection.repo_test_settings import (
+    RepoTestSettings,
+    known_pytest_options,
+    read_test_settings,
 )
 
 _GREP_CHUNK = 1000
@@ -116,6 +122,8 @@ class Plan(BaseModel):
     test_files: list[str]
     reasons: dict[str, str]
     junit: bool
+    settings: RepoTestSettings = RepoTestSettings()
+    """The repository's own test settings the command follows (pytest)."""
 
 
 def narrowed(plan: Plan, keep: int) -> Plan | None:
@@ -128,7 +136,7 @@ def narrowed(plan: Plan, keep: int) -> Plan | None:
         update={
             "test_files": tests,
             "reasons": {t: plan.reasons[t] for t in tests if t in plan.reasons},
-            "command": build_command(plan.framework, tests),
+            "command": build_command(plan.framework, tests, plan.settings),
         }
     )
 
@@ -142,6 +150,7 @@ def plan_regression(
     """Choose the test files and the command, reading the repository in ``sandbox``."""
     repo = SandboxRepo(sandbox)
     files = repo.files()
+    settings = read_test_settings(repo.read, set(files))
     source: Literal["discovered", "config", "none"]
     if config.regression_tests:
         tests = list(config.regression_tests)
@@ -159,6 +168,7 @@ def plan_regression(
             limit=config.regression_max_test_files,
             touched_names=touched_names(candidates, repo.read),
             count=repo.count,
+            settings=settings,
         )
         tests = list(reasons)
         source = "discovered" if tests else "none"
@@ -171,10 +181,14 @@ def plan_regression(
         and sandbox.run("python -c 'import pytest'", timeout=60).exit_code == 0
     )
     framework = detect_framework(files, tests, has_pytest)
+    if framework == "pytest" and settings.pytest_options:
+        pytest_help = run_whole(sandbox, "python -m pytest -p no:cacheprovider --help", timeout=120)
+        settings = known_pytest_options(settings, pytest_help.stdout.decode("utf-8", "replace"))
     return Plan(
         source=source,
         framework=framework,
-        command=build_command(framework, tests),
+        command=build_command(framework, tests, settings),
+        settings=settings,
         test_files=tests,
         reasons=reasons,
         junit=framework == "pytest",

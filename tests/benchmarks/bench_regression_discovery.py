@@ -4,8 +4,8 @@ For real SWE-bench Verified rows (``../shared/data/swe-bench-verified.partial.js
 repository has a bare snapshot under ``/work/.mirror/<owner>+<name>/repo`` (the ``fetch``
 tool; rows whose base commit the snapshot lacks are skipped and counted): the tree at the
 base commit and the files the gold patch edits stand in for a candidate's diff; discovery
-(``discover_tests`` with the names the diff touches, exactly what ``plan_regression`` does
-in a sandbox) picks at most ``selection.regression_max_test_files`` test files. Only the
+(``discover_tests`` with the names the diff touches and the repository's own test settings,
+``read_test_settings``: exactly what ``plan_regression`` does in a sandbox) picks at most ``selection.regression_max_test_files`` test files. Only the
 tree at the base commit and the diff are read; the gold tests only score:
 
 - ``row_recall``: share of rows where a selected file is one the harness runs (the files
@@ -14,13 +14,17 @@ tree at the base commit and the diff are read; the gold tests only score:
   the test patch creates cannot be selected by anyone);
 - ``test_recall``: share of the rows' PASS_TO_PASS tests whose file is selected (pytest
   ids by path; Django ids by module; sympy's bare names by the test file defining them);
-- ``tests_selected_median``: test files selected per row.
+- ``tests_selected_median``: test files selected per row;
+- ``discovery_greps_median``: ``git grep`` processes per row (each is a sandbox command in a
+  real run), and ``discovery_seconds_median``.
 
 Baseline, same run, same rows: the discovery of commit c71d4d8 (by name and import only),
 loaded from git, given the same whole listing (before the fix it read a cut one).
 
-``--images``: also the median seconds of one regression run (the original code, the new
-plan) on the shared instances whose images are built.
+``--images``: also, on the shared instances whose images are built, one regression run of
+the original code with the plan's command (the repository's own test settings) and, baseline
+in the same run, with the plain pytest command of b7848b6 on the same files: tests passed,
+and the median seconds of one run.
 
 Run: ``uv run python tests/benchmarks/bench_regression_discovery.py``. Last line: JSON.
 """
@@ -46,6 +50,7 @@ from codemonkeys.config import Config  # noqa: E402
 from codemonkeys.diffs import touched_files  # noqa: E402
 from codemonkeys.selection.regression_discovery import discover_tests  # noqa: E402
 from codemonkeys.selection.regression_plan import parse_counts, touched_names  # noqa: E402
+from codemonkeys.selection.repo_test_settings import read_test_settings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BASELINE_COMMIT = "c71d4d8"
@@ -62,6 +67,7 @@ class MirrorTree:
 
     def __init__(self, git_dir: Path, commit: str):
         self.git_dir, self.commit = git_dir, commit
+        self.greps = 0  # git grep processes run (each is one sandbox command in a real run)
 
     def files(self) -> list[str]:
         out = git(self.git_dir, "ls-tree", "-r", "-z", "--name-only", self.commit)
@@ -73,6 +79,7 @@ class MirrorTree:
     def count(self, regex: str, paths) -> dict[str, int]:
         found: dict[str, int] = {}
         for i in range(0, len(paths), 1000):
+            self.greps += 1
             out = git(self.git_dir, "--literal-pathspecs", "grep", "-I", "-c", "-z", "-E",
                       regex, self.commit, "--", *paths[i : i + 1000])  # fmt: skip
             found.update(parse_counts(out, set(paths), f"{self.commit}:"))
@@ -157,11 +164,13 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
     names = touched_names([Candidate(id="gold", patch=row["patch"])], tree.read)
     limit = cfg.selection.regression_max_test_files
     dirs = cfg.context.test_dirs
-    t0 = time.monotonic()
+    t0, greps0 = time.monotonic(), tree.greps
+    settings = read_test_settings(tree.read, set(files))
     new = discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit, touched_names=names,
-                         count=tree.count)  # fmt: skip
-    t1 = time.monotonic()
+                         count=tree.count, settings=settings)  # fmt: skip
+    t1, greps1 = time.monotonic(), tree.greps
     base = old.discover_tests(files, edited, tree.grep, test_dirs=dirs, limit=limit)
+    t2, greps2 = time.monotonic(), tree.greps
     guards, p2p = guard_files(row, tree)
     present = set(files)
 
@@ -171,7 +180,8 @@ def measure(row: dict, git_dir: Path, cfg: Config, old: types.ModuleType) -> dic
 
     return {"id": row["instance_id"], "p2p": len(p2p), "new": score(new), "old": score(base),
             "reachable": bool(guards & present),
-            "seconds": round(t1 - t0, 3), "reasons": new}  # fmt: skip
+            "seconds": round(t1 - t0, 3), "baseline_seconds": round(t2 - t1, 3),
+            "greps": greps1 - greps0, "baseline_greps": greps2 - greps1, "reasons": new}  # fmt: skip
 
 
 def summarise(results: list[dict], key: str) -> dict:
@@ -185,33 +195,43 @@ def summarise(results: list[dict], key: str) -> dict:
     }
 
 
-def regression_seconds(cfg: Config) -> dict[str, float]:
-    """Seconds of one regression run of the original code per shared instance (new plan)."""
-    from codemonkeys.execution import ExecutionCache
-    from codemonkeys.sandbox import SandboxPool, image_exists
+def _passed(run) -> int:
+    return sum(v == "passed" for v in run.outcomes.values())
+
+
+def regression_runs(cfg: Config) -> dict[str, dict]:
+    """On each shared instance whose image is built: the plan for the gold patch (as a
+    candidate), then one run of the original code with the command as the repository runs
+    its tests (the plan's) and, baseline in the same run, the plain pytest command of
+    b7848b6 on the same files, each in a fresh sandbox: tests passed and seconds."""
+    from codemonkeys.sandbox import image_exists, open_sandbox
     from codemonkeys.sandbox.spec import spec_from_config
-    from codemonkeys.selection.regression import run_regression
+    from codemonkeys.selection.regression import run_suite
+    from codemonkeys.selection.regression_discovery import build_command
+    from codemonkeys.selection.regression_plan import plan_regression
     from codemonkeys.swebench.dataset import to_problem
 
-    out: dict[str, float] = {}
+    out: dict[str, dict] = {}
     for line in (DATA / "instances" / "rows.jsonl").open():
         row = json.loads(line)
         problem, _ = to_problem(row)
         spec = spec_from_config(problem, cfg)
         if not image_exists(spec.image):
             continue
-        pool = SandboxPool(spec, size=2)
-        try:
-            cand = [Candidate(id="gold", patch=row["patch"])]
-            rec = run_regression(cand, ExecutionCache(pool.lease, timeout=300), cfg.selection,
-                                 test_dirs=cfg.context.test_dirs, workers=1)  # fmt: skip
-        finally:
-            pool.close()
-        runs = [r.seconds for r in rec.original_runs]
-        print(f"{row['instance_id']}: {len(rec.test_files)} files, baseline "
-              f"{rec.baseline_passing} passing, runs {runs}, {rec.skipped_reason}")  # fmt: skip
-        if runs:
-            out[row["instance_id"]] = statistics.median(runs)
+        cand = [Candidate(id="gold", patch=row["patch"])]
+        with open_sandbox(spec) as sandbox:
+            plan = plan_regression(sandbox, cand, cfg.selection, cfg.context.test_dirs)
+        commands = {"repo_settings": plan.command,
+                    "baseline": build_command(plan.framework, plan.test_files)}  # fmt: skip
+        got: dict = {"files": len(plan.test_files), "command": plan.command}
+        for name, command in commands.items():
+            with open_sandbox(spec) as sandbox:
+                run = run_suite(sandbox, None, command, cfg.selection.regression_timeout_s,
+                                plan.junit)  # fmt: skip
+            got[name] = {"passed": _passed(run), "tests": len(run.outcomes),
+                         "seconds": run.seconds, "timed_out": run.timed_out}  # fmt: skip
+        print(f"{row['instance_id']}: {json.dumps(got)}")
+        out[row["instance_id"]] = got
     return out
 
 
@@ -219,9 +239,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirrors", default="/work/.mirror")
     ap.add_argument("--rows", type=int, default=0, help="at most this many rows (0 = all)")
-    ap.add_argument("--images", action="store_true", help="also time regression runs")
+    ap.add_argument("--images", action="store_true", help="also run the original code")
+    ap.add_argument("--images-only", action="store_true", help="only the --images part")
     args = ap.parse_args()
     cfg, old = Config(), baseline_discovery()
+    if args.images_only:
+        runs = regression_runs(cfg)
+        print(json.dumps({f"original_passed_{name}": {k: v[name]["passed"] for k, v in runs.items()}
+                          for name in ("repo_settings", "baseline")}))  # fmt: skip
+        return
     rows = [json.loads(x) for x in (DATA / "swe-bench-verified.partial.jsonl").open()]
     jobs, skipped = [], 0
     for row in rows:
@@ -241,13 +267,18 @@ def main() -> None:
                "repos": sorted({r["id"].split("__")[0] for r in results}),
                **summarise(results, "new"),
                "baseline": summarise(results, "old"),
-               "discovery_seconds_median": statistics.median(r["seconds"] for r in results)}  # fmt: skip
+               "discovery_seconds_median": statistics.median(r["seconds"] for r in results),
+               "discovery_greps_median": statistics.median(r["greps"] for r in results)}  # fmt: skip
+    figures["baseline"]["discovery_seconds_median"] = statistics.median(
+        r["baseline_seconds"] for r in results)  # fmt: skip
+    figures["baseline"]["discovery_greps_median"] = statistics.median(
+        r["baseline_greps"] for r in results)  # fmt: skip
     if args.images:
-        secs = regression_seconds(cfg)
-        figures["regression_run_seconds"] = secs
-        figures["regression_run_seconds_median"] = (
-            statistics.median(secs.values()) if secs else None
-        )
+        runs = regression_runs(cfg)
+        for name in ("repo_settings", "baseline"):
+            figures[f"original_passed_{name}"] = {k: v[name]["passed"] for k, v in runs.items()}
+        secs = [v["repo_settings"]["seconds"] for v in runs.values()]
+        figures["regression_run_seconds_median"] = statistics.median(secs) if secs else None
     print(json.dumps(figures))
 
 
