@@ -203,6 +203,6 @@ def narrowed_to_tests(plan: Plan, test_ids: Sequence[str]) -> Plan:
         update={
             "test_files": ids,
             "reasons": {t: plan.reasons.get(t.split("::", 1)[0], "impact") for t in ids},
-            "command": build_command(plan.framework, ids),
+            "command": build_command(plan.framework, ids, plan.settings),
         }
     )
