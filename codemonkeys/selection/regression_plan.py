@@ -76,7 +76,7 @@ class SandboxRepo:
             end = f"CM_PATHS_{uuid.uuid4().hex[:8]}"
             res = run_whole(
                 self.sandbox,
-                f"xargs -d '\\n' -r git --literal-pathspecs grep -I -c -z -E {shlex.quote(regex)}"
+                f"xargs -d '\\n' -r git --literal-pathspecs grep -I -c -z -E -e {shlex.quote(regex)}"
                 f" -- <<'{end}'\n"
                 + "\n".join(chunk)
                 + f"\n{end}\nrc=$?; [ $rc -le 123 ] || exit $rc",

@@ -284,3 +284,13 @@ def test_an_edited_module_imported_before_the_hook_is_traced_instead(calc_repo):
     assert hits["tests/test_ops.py::test_in_a_thread"] == {"calc/ops.py": [12]}
     assert hits["tests/test_ops.py::test_half"] == {"calc/ops.py": [12]}
     assert hits["tests/test_ops.py::test_double"] == {}
+
+
+def test_a_grep_pattern_that_starts_with_a_dash_is_a_pattern_not_an_option(calc_repo):
+    from codemonkeys.sandbox import open_sandbox, SandboxSpec
+    from codemonkeys.selection.regression_plan import SandboxRepo
+
+    repo, sha = calc_repo
+    with open_sandbox(SandboxSpec(kind="local", repo_path=repo, base_commit=sha)) as sb:
+        found = SandboxRepo(sb).count("-?[a-z]+ / 2", ["calc/ops.py", "tests/test_ops.py"])
+    assert list(found) == ["calc/ops.py"]
