@@ -287,7 +287,7 @@ def test_an_edited_module_imported_before_the_hook_is_traced_instead(calc_repo):
 
 
 def test_a_grep_pattern_that_starts_with_a_dash_is_a_pattern_not_an_option(calc_repo):
-    from codemonkeys.sandbox import open_sandbox, SandboxSpec
+    from codemonkeys.sandbox import SandboxSpec, open_sandbox
     from codemonkeys.selection.regression_plan import SandboxRepo
 
     repo, sha = calc_repo
