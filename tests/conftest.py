@@ -141,3 +141,24 @@ def fill_disk(mount_point: Path, leave_bytes: int) -> Path:
     with filler.open("wb") as f:
         f.write(b"\0" * max(0, free - leave_bytes))
     return filler
+
+
+@pytest.fixture
+def instance_row(shared_data, docker_client):
+    """``instance_row(iid)``: the harness row of a real instance in ``../shared/data/instances``
+    whose image is built (the test skips with the reason when it is not)."""
+    import json
+
+    from codemonkeys.swebench.images import official_image_name
+
+    def row(iid: str) -> dict:
+        instances = shared_data("instances")
+        image = official_image_name(iid)
+        try:
+            docker_client.images.get(image)
+        except Exception:
+            pytest.skip(f"{image} is not built (see {instances}/README.md)")
+        rows = map(json.loads, (instances / "rows.jsonl").open())
+        return next(r for r in rows if r["instance_id"] == iid)
+
+    return row

@@ -17,7 +17,6 @@ from codemonkeys.execution import ExecutionCache
 from codemonkeys.selection.fusion import fuse
 from codemonkeys.selection.regression import run_regression
 from codemonkeys.swebench.dataset import to_problem
-from codemonkeys.swebench.images import official_image_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -44,15 +43,9 @@ WRONG_FIX = (
 )
 
 
-def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_data, docker_client):
+def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_data, instance_row):
     instances = shared_data("instances")
-    image = official_image_name(IID)
-    try:
-        docker_client.images.get(image)
-    except Exception:
-        pytest.skip(f"{image} is not built (see {instances}/README.md)")
-    rows = {r["instance_id"]: r for r in map(json.loads, (instances / "rows.jsonl").open())}
-    row = rows[IID]
+    row = instance_row(IID)
     candidates = [Candidate(id="gold", patch=row["patch"]), Candidate(id="wrong", patch=WRONG_FIX)]
     for system in ("gemini", "haiku"):
         for line in (instances / "verify" / f"preds_{system}.jsonl").open():
@@ -100,9 +93,7 @@ def test_regression_verifier_flags_the_wrong_fix_and_not_the_real_ones(shared_da
     assert set(fused.kept) == {"gold", "gemini", "haiku"}
 
 
-def test_the_plan_reads_the_whole_listing_and_whole_greps_in_a_real_image(
-    shared_data, docker_client
-):
+def test_the_plan_reads_the_whole_listing_and_whole_greps_in_a_real_image(instance_row):
     """The listing and greps the plan parses are whole: the image's repository has more
     files than the model-facing output cap shows (``Sandbox.run`` cuts it), and the plan
     sees every one of them; a cut listing fails here."""
@@ -110,14 +101,7 @@ def test_the_plan_reads_the_whole_listing_and_whole_greps_in_a_real_image(
     from codemonkeys.sandbox.spec import spec_from_config
     from codemonkeys.selection.regression_plan import SandboxRepo
 
-    instances = shared_data("instances")
-    image = official_image_name(IID)
-    try:
-        docker_client.images.get(image)
-    except Exception:
-        pytest.skip(f"{image} is not built (see {instances}/README.md)")
-    rows = map(json.loads, (instances / "rows.jsonl").open())
-    row = next(r for r in rows if r["instance_id"] == IID)
+    row = instance_row(IID)
     problem, _ = to_problem(row)
     with open_sandbox(spec_from_config(problem, Config())) as sandbox:
         capped = sandbox.run("git ls-files")

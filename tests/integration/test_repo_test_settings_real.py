@@ -7,36 +7,25 @@ patch is only a candidate whose edited files discovery reads; no model is involv
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from codemonkeys.candidates import Candidate
 from codemonkeys.config import Config
 from codemonkeys.swebench.dataset import to_problem
-from codemonkeys.swebench.images import official_image_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 IID = "sphinx-doc__sphinx-11445"
 
 
-def test_the_plan_runs_pytest_with_the_repositorys_tox_settings(shared_data, docker_client):
+def test_the_plan_runs_pytest_with_the_repositorys_tox_settings(instance_row):
     from codemonkeys.sandbox import open_sandbox
     from codemonkeys.sandbox.spec import spec_from_config
     from codemonkeys.selection.regression import run_suite
     from codemonkeys.selection.regression_discovery import build_command
     from codemonkeys.selection.regression_plan import plan_regression
 
-    instances = shared_data("instances")
-    image = official_image_name(IID)
-    try:
-        docker_client.images.get(image)
-    except Exception:
-        pytest.skip(f"{image} is not built (see {instances}/README.md)")
-    row = next(
-        r for r in map(json.loads, (instances / "rows.jsonl").open()) if r["instance_id"] == IID
-    )
+    row = instance_row(IID)
     problem, _ = to_problem(row)
     config = Config()
     spec = spec_from_config(problem, config)

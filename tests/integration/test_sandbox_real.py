@@ -5,13 +5,10 @@ whatever a script did to tracked and untracked files."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from codemonkeys.config import Config
 from codemonkeys.swebench.dataset import to_problem
-from codemonkeys.swebench.images import official_image_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -31,18 +28,11 @@ STATE = "git status --porcelain --ignored; git ls-files -s | git hash-object --s
 WRITABLE = 'git ls-files -z | while read -rd "" f; do [ -w "$f" ] || echo "read-only: $f"; done'
 
 
-@pytest.fixture(scope="module")
-def spec(shared_data, docker_client):
+@pytest.fixture
+def spec(instance_row):
     from codemonkeys.sandbox.spec import spec_from_config
 
-    instances = shared_data("instances")
-    image = official_image_name(IID)
-    try:
-        docker_client.images.get(image)
-    except Exception:
-        pytest.skip(f"{image} is not built (see {instances}/README.md)")
-    rows = map(json.loads, (instances / "rows.jsonl").open())
-    problem, _ = to_problem(next(r for r in rows if r["instance_id"] == IID))
+    problem, _ = to_problem(instance_row(IID))
     return spec_from_config(problem, Config())
 
 
