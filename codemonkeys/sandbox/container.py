@@ -59,6 +59,11 @@ def on_scratch(path: str) -> bool:
 # tree, directories root-owned and sticky (it may add files, never move .git or the
 # image's untracked files), tracked files its own, .git and kept files root's; the
 # index's stat data refreshed after those chowns (else the first reset re-reads every file).
+# Only what needs it is changed: a chown or chmod copies a file up into the container's
+# layer even when nothing changes, and `chmod -R` follows a kept symlink (sphinx images keep
+# `.tox/py39/lib`, a link to the whole conda environment). The revert to the base compares
+# size and mtime only (the image's index holds another layer's inodes and ctimes, so the
+# default would re-read every file; an edit racing the index's own write is still caught).
 SCRATCH_SETUP = r"""
 mkdir -p -m 755 /tmp/codemonkeys && mkdir -p -m 700 /tmp/home && chown "$U:$U" /tmp/home || exit 1
 """
@@ -68,11 +73,11 @@ for t in setpriv timeout find xargs install base64 stat; do
 done
 command git config --system --get-all safe.directory 2>/dev/null | grep -qx '[*]' || command git config --system --add safe.directory '*' 2>/dev/null
 find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp -o -path "$WD" \) -prune -o ! -type l \( \( -user "$U" -exec chown -h 0:0 {} + \) , \( -perm -0002 -exec chmod o-w {} + \) \)
-git reset -q --hard || exit 1
+git -c core.checkStat=minimal reset -q --hard || exit 1
 find . -path ./.git -prune -o -type d -exec chown 0:0 {} + -exec chmod 1777 {} + || exit 1
 git ls-files -z | xargs -0r chown -h "$U:$U" || exit 1
 chown -R 0:0 .git && chmod -R go-w .git || exit 1
-if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" chown -hR 0:0 && xargs -0r -a "$KEEP" chmod -R go-w; fi
+if [ -s "$KEEP" ]; then xargs -0r -a "$KEEP" sh -c 'n=$#; for p; do set -- "$@" "./$p"; done; shift $n; find "$@" \( ! -user 0 -exec chown -h 0:0 {} + \) , \( ! -type l -perm /022 -exec chmod go-w {} + \)' keep || exit 1; fi
 git update-index -q --refresh > /dev/null 2>&1; true
 """
 

@@ -419,11 +419,18 @@ def test_pool_replaces_a_sandbox_whose_reset_fails(repo, sandbox_image):
 
 def test_image_repo_keeps_preexisting_untracked_files(repo, sandbox_image, docker_client):
     """SWE-bench style: the image holds the repo plus build artefacts (ignored files);
-    reset must keep those and remove only what runs added."""
+    reset must keep those and remove only what runs added. Kept files are made read-only
+    for scripts, and a kept symlink is not followed out of the repository (sphinx images
+    keep a link to the whole conda environment)."""
     spec = SandboxSpec(image=sandbox_image, repo_path=repo)
     tag = f"codemonkeys-test-imagerepo:{uuid.uuid4().hex[:8]}"
     with open_sandbox(spec) as s:
         s.run("mkdir -p build && echo artefact > build/ext.so && echo egg > pkg.log")
+        code, _, err = s._sh(
+            "mkdir -p /opt/outside && echo o > /opt/outside/f && chmod 666 /opt/outside/f"
+            f" && ln -s /opt/outside {s.workdir}/build/env-lib && chmod 666 {s.workdir}/pkg.log"
+        )
+        assert code == 0, err
         s.container.commit(repository=tag.split(":")[0], tag=tag.split(":")[1])
     try:
         with open_sandbox(SandboxSpec(image=tag, workdir="/repo")) as img:
@@ -433,7 +440,11 @@ def test_image_repo_keeps_preexisting_untracked_files(repo, sandbox_image, docke
             assert "untracked.py" in img.diff() and "build/ext.so" not in img.diff()
             img.reset()
             out = img.run("cat build/ext.so pkg.log; ls build; git status --porcelain").output
-            assert out == "artefact\negg\next.so\n"
+            assert out == "artefact\negg\nenv-lib\next.so\n"
+            assert img.run("[ -w pkg.log ] || echo read-only").output == "read-only\n"
+            # only the write bit for others goes outside the tree (HARDEN's global pass), not
+            # the group's as for kept files: the link was not followed
+            assert img.run("stat -c %a /opt/outside/f").output == "664\n"
     finally:
         remove_prepared_images(docker_client, source=tag)
         docker_client.images.remove(tag, force=True)
