@@ -118,8 +118,9 @@ def after_apply_script(uid: int) -> str:
     """Shell run after a patch applied (``$paths``): patched files belong to the script
     user again; directories the patch created become sticky and writable like the rest
     of the tree; both go on reset's list of what changed (``TOUCHED_LIST``): paths that
-    existed before the patch (``$pre``) as ``c`` (re-own only: an untracked one was
-    listed by whatever made it), new ones and new directories as ``o`` (clean too)."""
+    existed before the patch (``$pre``) as ``c`` (restored from the base if tracked,
+    never cleaned: an untracked one was listed by whatever made it), new ones and new
+    directories as ``o`` (cleaned too)."""
     return (
         'nd=(); for f in "${paths[@]}"; do d=$f; while [ "${d%/*}" != "$d" ]; do d=${d%/*}; '
         'if [ -d "$d" ] && [ ! -k "$d" ]; then nd+=("$d"); fi; done; done; '

@@ -41,7 +41,7 @@ MAX_TOUCHED = 2000
 
 
 def touched_restore_script(
-    uid: int, workdir: str, base: str, keep_args: str, scratch: str, whole: bool
+    uid: int, workdir: str, base: str, keep_args: str, scratch: str, whole: bool, full: str
 ) -> str:
     """Shell run by reset: the work tree back to ``base`` and the sandbox user's again.
 
@@ -57,8 +57,9 @@ def touched_restore_script(
     file not rewritten.
 
     Otherwise (``whole``: a root command of the caller's wrote in the tree; the list
-    missing, cut short or too long; a directory of the base gone) ``git reset --hard`` and
-    ``git clean`` of the whole tree, and the files git rewrote (root's, written since
+    missing, cut short or too long; a directory of the base gone) ``full``, the reset of
+    the whole tree every sandbox has (``ShellGitSandbox._restore_script``: ``git reset
+    --hard``, ``git clean``), and the files git rewrote (root's, written since
     ``$RESET_SINCE``) re-owned: a chown changes a file's ctime, so never others."""
     u, b = uid, shlex.quote(base)
     chown = f'! -type d ! -user {u} -newermt "@$RESET_SINCE" -exec chown -h {u}:{u} -- {{}} +'
@@ -78,9 +79,8 @@ def touched_restore_script(
         + f'  if [ ${{#rs[@]}} -gt 0 ]; then chown -h {u}:{u} -- "${{rs[@]}}" || exit 1; fi\n'
         "fi\n"
         'if [ "$st" != ok ]; then\n'
-        f"  git reset -q --hard {b} || exit 1\n"
-        f"  git clean -ffdqx {keep_args} || exit 1\n"
-        f"  find . -xdev -path ./.git -prune -o {chown} || exit 1\n"
+        + full
+        + f"  find . -xdev -path ./.git -prune -o {chown} || exit 1\n"
         "fi\n"
     )
 
@@ -176,4 +176,5 @@ class TrackedReset(ShellGitSandbox):
             self._keep_args("-e"),
             self.private_dir,
             whole,
+            super()._restore_script(),
         )
