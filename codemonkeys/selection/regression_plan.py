@@ -132,10 +132,15 @@ def narrowed(plan: Plan, keep: int) -> Plan | None:
     if keep < 1 or keep >= len(plan.test_files) or plan.framework in ("custom", "npm", "go"):
         return None
     tests = plan.test_files[:keep]
+    return _running(plan, tests, {t: plan.reasons[t] for t in tests if t in plan.reasons})
+
+
+def _running(plan: Plan, tests: list[str], reasons: dict[str, str]) -> Plan:
+    """The plan running ``tests`` (files or node ids) the way the repository runs them."""
     return plan.model_copy(
         update={
             "test_files": tests,
-            "reasons": {t: plan.reasons[t] for t in tests if t in plan.reasons},
+            "reasons": reasons,
             "command": build_command(plan.framework, tests, plan.settings),
         }
     )
@@ -199,10 +204,4 @@ def narrowed_to_tests(plan: Plan, test_ids: Sequence[str]) -> Plan:
     """The plan running single tests (``path::Class::test`` node ids) instead of whole
     files; each id keeps its file's reason."""
     ids = list(test_ids)
-    return plan.model_copy(
-        update={
-            "test_files": ids,
-            "reasons": {t: plan.reasons.get(t.split("::", 1)[0], "impact") for t in ids},
-            "command": build_command(plan.framework, ids, plan.settings),
-        }
-    )
+    return _running(plan, ids, {t: plan.reasons.get(t.split("::", 1)[0], "impact") for t in ids})
