@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import secrets
 import shlex
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 PRIVATE_ROOT = "/var/lib/codemonkeys"
@@ -39,6 +41,9 @@ script user's entries and the paths patches wrote; ``d<path>``: directories whos
 changed). Valid only while ``TOUCHED_STATE`` holds ``ok``; reset then cleans and re-owns
 just these (see ``tracked_reset.touched_restore_script``), else the whole tree."""
 TOUCHED_STATE = f"{TOUCHED_LIST}.state"
+WHOLE_RESET_MARK = "@@codemonkeys-whole-reset@@"
+"""A line reset prints when it reset the whole tree (the Python agent then watches the
+whole tree again: see agent_server.py)."""
 DISK_LIMIT_NOTE = "[codemonkeys: the script exceeded the sandbox disk limit and was killed]"
 FILE_LIMIT_NOTE = "[codemonkeys: the script wrote a file larger than the sandbox disk limit]"
 
@@ -152,6 +157,44 @@ done
 """
 )
 
+PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/miniconda3/bin/python3")
+# The Python agent (agent_server.py) under the image's first python3 that is root's, not
+# writable by others and at least 3.6; none: exit 97 (the caller starts the bash agent).
+PY_LAUNCH = (
+    f"for p in {' '.join(PYTHONS)}; do\n"
+    + r"""  [ -x "$p" ] || continue; read -r o m < <(stat -L -c '%u %a' "$p") || continue
+  [ "$o" = 0 ] && [ $((8#$m & 022)) = 0 ] || continue
+  "$p" -I -S -c 'import sys; sys.exit(sys.version_info < (3, 6))' < /dev/null > /dev/null 2>&1 || continue
+  exec "$p" -I -S -c "$0" "$@"
+done
+exit 97
+"""
+)
+
+
+def python_agent_argv(uid: int, workdir: str, disk_limit: int) -> list[str]:
+    """The command that starts agent_server.py (see PY_LAUNCH) and its settings."""
+    from codemonkeys.sandbox.common import GIT_ARGS, GIT_ENV, GIT_UNSET, METHOD_TAG
+    from codemonkeys.sandbox.tracked_reset import MAX_TOUCHED
+
+    source = (Path(__file__).parent / "agent_server.py").read_text()
+    settings = {
+        "uid": uid,
+        "workdir": workdir,
+        "disk": disk_limit,
+        "agent_dir": AGENT_DIR,
+        "touched_list": TOUCHED_LIST,
+        "touched_state": TOUCHED_STATE,
+        "max_touched": MAX_TOUCHED,
+        "disk_note": DISK_LIMIT_NOTE,
+        "file_note": FILE_LIMIT_NOTE,
+        "whole_mark": WHOLE_RESET_MARK,
+        "method_tag": METHOD_TAG,
+        "git": {"unset": GIT_UNSET, "env": GIT_ENV, "args": GIT_ARGS},
+    }
+    return ["bash", "-c", PY_LAUNCH, source, json.dumps(settings)]
+
+
 PRELUDE_FAILED = 999
 """rc (no process can exit with it) of a run whose root prelude (writing the script file)
 failed: the sandbox's failure, not the script's."""
@@ -171,10 +214,18 @@ class Agent:
         workdir: str,
         disk_limit: int,
         uid: int = SANDBOX_UID,
+        python: bool = True,
     ):
+        """``python``: the Python agent (agent_server.py), else the bash one."""
+        argv = (
+            python_agent_argv(uid, workdir, disk_limit)
+            if python
+            else ["bash", "-c", AGENT_SCRIPT, "agent", str(uid), workdir, str(disk_limit)]
+        )
+        self.python = python
         eid = api.exec_create(
             container_id,
-            ["bash", "-c", AGENT_SCRIPT, "agent", str(uid), workdir, str(disk_limit)],
+            argv,
             stdin=True,
             stdout=True,
             stderr=True,

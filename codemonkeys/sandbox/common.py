@@ -34,11 +34,27 @@ SCRIPT_TMP = "/tmp/codemonkeys"
 # never trip over "dubious ownership" (the repo may belong to another uid than ours).
 # core.fsmonitor= (empty), not =false: git < 2.36 (the SWE-bench images carry 2.30) reads
 # the value as a hook program and would run one named `false`; empty is off in every git.
-GIT_PRELUDE = r"""
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXTERNAL_DIFF
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
-git() { command git -c safe.directory='*' -c user.name=codemonkeys -c user.email=sandbox@codemonkeys.invalid -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.fsmonitor= -c core.untrackedCache=false -c core.autocrlf=false -c core.quotepath=on "$@"; }
-"""
+GIT_UNSET = (
+    "GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES "
+    "GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXTERNAL_DIFF"
+).split()
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_ATTR_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+GIT_ARGS = [
+    *("-c", "safe.directory=*", "-c", "user.name=codemonkeys"),
+    *("-c", "user.email=sandbox@codemonkeys.invalid", "-c", "commit.gpgsign=false"),
+    *("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=", "-c", "core.untrackedCache=false"),
+    *("-c", "core.autocrlf=false", "-c", "core.quotepath=on"),
+]
+GIT_PRELUDE = (
+    f"\nunset {' '.join(GIT_UNSET)}\n"
+    f"export {' '.join(f'{k}={v}' for k, v in GIT_ENV.items())}\n"
+    f'git() {{ command git {shlex.join(GIT_ARGS)} "$@"; }}\n'
+)
 
 # Make everything later than the base commit unreachable: a new .git holding only the
 # base commit (same hash, marked shallow) and its tree, so `git log --all`, reflogs,
@@ -235,7 +251,6 @@ class ShellGitSandbox:
             patch += "\n"
         data = patch.encode("utf-8", "surrogateescape")
         pfile = f"{self.private_dir}/.patch-{hashlib.sha256(data).hexdigest()[:12]}.diff"
-        self.write_file(pfile, data)
         bk = f"{self.private_dir}/.patch-backup.tar"
         arr = " ".join(q(p) for p in paths)
         script = (
@@ -265,13 +280,20 @@ printf '== git apply ==\\n%s\\n== git apply --3way ==\\n%s\\n== patch --fuzz=3 =
 exit 1
 """
         )
-        code, out, err = self._sh(script, timeout=120)
+        code, out, err = self._apply_sh(script, pfile, data, paths)
         text = (out + err).decode("utf-8", "backslashreplace")
         if code == 0 and METHOD_TAG in text:
             return PatchResult(ok=True, method=text.split(METHOD_TAG, 1)[1].split()[0])
         return PatchResult(
             ok=False, error=text.strip() or f"patch application failed (exit {code})"
         )
+
+    def _apply_sh(
+        self, script: str, pfile: str, data: bytes, paths: list[str]
+    ) -> tuple[int | None, bytes, bytes]:
+        """Runs apply_patch's ``script``, the patch (``data``) written at ``pfile`` first."""
+        self.write_file(pfile, data)
+        return self._sh(script, timeout=120)
 
     def diff(self) -> str:
         raw = self._diff_bytes([])

@@ -237,29 +237,52 @@ class DockerSandbox(TrackedReset):
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
         return self._sh_raw(self._take_pending() + script, timeout)
 
+    def reset(self) -> None:
+        with self._trusted_calls():
+            self._flush_pending()  # the agent may reset without running the script
+        super().reset()
+
+    def _apply_sh(
+        self, script: str, pfile: str, data: bytes, paths: list[str]
+    ) -> tuple[int | None, bytes, bytes]:
+        with self._trusted_calls():
+            self._flush_pending()  # the agent may apply without running the script
+        return super()._apply_sh(script, pfile, data, paths)
+
     def _get_agent(self) -> Agent | None:
         """The in-container command server (see agent.py), started on first use; None
         when it cannot run in this image (then every call is a plain docker exec)."""
-        if self._agent is None and self._agent_usable:
+        for python in (True, False):
+            if self._agent is not None or not self._agent_usable:
+                break
+            if python and not self.spec.python_agent:
+                continue
             try:
-                agent = Agent(
-                    self.api,
-                    self.id,
-                    EXEC_ENV,
-                    workdir=self.workdir,
-                    disk_limit=self.disk_limit,
-                    uid=self.uid,
-                )
-                rc, out, _, _ = agent.call("sh", 30, 0, "echo ok", io_timeout=60)
-                if rc != 0 or out != b"ok\n":
-                    raise AgentBroken(f"agent self-test answered {rc} {out!r}")
-                self._agent = agent
+                self._agent = self._started_agent(python)
             except Exception as e:
-                log.info(
-                    "sandbox agent unavailable in %s, using docker exec: %s", self.spec.image, e
-                )
-                self._agent_usable = False
+                log.info("sandbox agent (python=%s) unavailable in %s: %s", python, self.spec.image, e)
+        self._agent_usable = self._agent is not None
         return self._agent
+
+    def _started_agent(self, python: bool) -> Agent:
+        agent = Agent(
+            self.api,
+            self.id,
+            EXEC_ENV,
+            workdir=self.workdir,
+            disk_limit=self.disk_limit,
+            uid=self.uid,
+            python=python,
+        )
+        try:
+            rc, out, _, _ = agent.call("sh", 30, 0, "echo ok", io_timeout=60)
+        except AgentBroken:
+            agent.close()
+            raise
+        if rc != 0 or out != b"ok\n":
+            agent.close()
+            raise AgentBroken(f"agent self-test answered {rc} {out!r}")
+        return agent
 
     def _drop_agent(self) -> None:
         if self._agent is not None:
@@ -274,8 +297,9 @@ class DockerSandbox(TrackedReset):
             agent = self._get_agent()
             if agent is not None:
                 try:
+                    kind, extra = self._request
                     rc, out, err, _ = agent.call(
-                        "sh", timeout, 0, script, io_timeout=(timeout or 600.0) + 30
+                        kind, timeout, 0, script, io_timeout=(timeout or 600.0) + 30, prelude=extra
                     )
                     return rc, out, err
                 except AgentBroken as e:

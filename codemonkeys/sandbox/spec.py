@@ -58,6 +58,9 @@ class SandboxSpec(BaseModel):
     default_timeout: float = 100.0
     agent: bool = True
     """Commands through the in-container command server (False: one docker exec each)."""
+    python_agent: bool = True
+    """That server in the image's python3 where it has one (agent_server.py: no process
+    per request, inotify instead of a walk per run); False, or no python3: in bash."""
     prepare: bool = True
     """An image repository (``repo_path`` None): start from a prepared image committed
     once per (image, work tree, base commit) instead of preparing every container

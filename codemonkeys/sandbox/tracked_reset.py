@@ -22,12 +22,14 @@ methods, ``write_file`` into the tree), an old bash without ``mapfile -d``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from codemonkeys.sandbox.agent import TOUCHED_LIST, TOUCHED_STATE
+from codemonkeys.sandbox.agent import TOUCHED_LIST, TOUCHED_STATE, WHOLE_RESET_MARK
 from codemonkeys.sandbox.base import PatchResult
 from codemonkeys.sandbox.common import ShellGitSandbox
 from codemonkeys.sandbox.container import (
@@ -79,6 +81,7 @@ def touched_restore_script(
         + f'  if [ ${{#rs[@]}} -gt 0 ]; then chown -h {u}:{u} -- "${{rs[@]}}" || exit 1; fi\n'
         "fi\n"
         'if [ "$st" != ok ]; then\n'
+        f"  echo {WHOLE_RESET_MARK}\n"
         + full
         + f"  find . -xdev -path ./.git -prune -o {chown} || exit 1\n"
         "fi\n"
@@ -123,6 +126,10 @@ class TrackedReset(ShellGitSandbox):
     the next one cleans the whole tree."""
     _trusted: int = 0
     """Inside a call of ours that writes no untracked file as root (or lists it)."""
+    _request: tuple[str, str] = ("sh", "")
+    """What the agent is told a root command is, and what it needs to do it in process:
+    ``reset`` / ``reset-whole`` with the kept paths, ``apply`` with the patch (a bash
+    agent takes every kind but ``run`` as ``sh``, see agent_server.py)."""
 
     @contextlib.contextmanager
     def _trusted_calls(self) -> Iterator[None]:
@@ -150,9 +157,26 @@ class TrackedReset(ShellGitSandbox):
         with self._trusted_calls():
             return super().diff()
 
+    @contextlib.contextmanager
+    def _as_request(self, kind: str, extra: str) -> Iterator[None]:
+        self._request = (kind, extra)
+        try:
+            yield
+        finally:
+            self._request = ("sh", "")
+
     def reset(self) -> None:
-        with self._trusted_calls():
+        kind = "reset-whole" if self._tree_written else "reset"
+        with self._trusted_calls(), self._as_request(kind, "\0".join(self.keep_untracked)):
             super().reset()
+
+    def _apply_sh(
+        self, script: str, pfile: str, data: bytes, paths: list[str]
+    ) -> tuple[int | None, bytes, bytes]:
+        self.write_file(pfile, data)
+        extra = json.dumps({"paths": paths, "patch": base64.b64encode(data).decode()})
+        with self._as_request("apply", extra):
+            return self._sh(script, timeout=120)
 
     def export_repo(self, dest: Path) -> list[str]:
         with self._trusted_calls():

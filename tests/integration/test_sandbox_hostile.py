@@ -44,11 +44,14 @@ def repo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def box(repo, sandbox_image):
+@pytest.fixture(scope="module", params=["python-agent", "bash-agent"])
+def box(request, repo, sandbox_image):
+    """Every guarantee holds with either in-container agent (agent_server.py, or the bash
+    one for images without python3)."""
     spec = SandboxSpec(
         image=sandbox_image,
         repo_path=repo,
+        python_agent=request.param == "python-agent",
         memory="512m",
         pids_limit=128,
         default_timeout=30,
@@ -57,6 +60,8 @@ def box(repo, sandbox_image):
         labels={"org.codemonkeys.problem": "test-sandbox-hostile"},
     )
     with open_sandbox(spec) as sb:
+        agent = sb._get_agent()
+        assert agent is not None and agent.python == spec.python_agent
         yield sb
 
 
@@ -142,6 +147,17 @@ VECTORS = {
         "rm lib/a.txt && mkdir lib/a.txt && echo poison > lib/a.txt/poison-x; "
         "rm lib/b.txt && ln -s /etc/passwd lib/b.txt; true"
     ),
+    # writes no directory event shows (what the Python agent's inotify must still see):
+    # through a hard link in a directory the run made, through one removed again, and
+    # through a shared memory map of a tracked file
+    "hidden-writes": (
+        "mkdir poison-dir && ln pkg/mod.py poison-dir/l && echo poison >> poison-dir/l && rm -r poison-dir; "
+        "ln notes.txt .poison-tmp && echo poison >> .poison-tmp && rm .poison-tmp; "
+        "python -c \"import mmap; f = open('calc.py', 'r+b'); m = mmap.mmap(f.fileno(), 0); "
+        "f.close(); m[0:3] = b'zzz'; m.flush()\"; true"
+    ),
+    # more changed entries than reset's list holds: the whole tree is reset
+    "many-entries": "touch poison-{1..2100}; echo poison >> pkg/mod.py; true",
     "processes": (
         "(setsid bash -c 'while :; do echo x > /tmp/poison-daemon 2>/dev/null; "
         "echo y > poison-daemon.py 2>/dev/null; sleep 0.05; done' &) ; "
