@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import io
 import json
 import secrets
 import shlex
 import socket
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
+
+from codemonkeys.sandbox.common import GIT_ARGS, GIT_ENV, GIT_UNSET, METHOD_TAG
 
 PRIVATE_ROOT = "/var/lib/codemonkeys"
 AGENT_DIR = f"{PRIVATE_ROOT}/agent"
@@ -41,6 +46,8 @@ script user's entries and the paths patches wrote; ``d<path>``: directories whos
 changed). Valid only while ``TOUCHED_STATE`` holds ``ok``; reset then cleans and re-owns
 just these (see ``tracked_reset.touched_restore_script``), else the whole tree."""
 TOUCHED_STATE = f"{TOUCHED_LIST}.state"
+MAX_TOUCHED = 2000
+"""More changed entries than this since the last reset: clean the whole tree instead."""
 WHOLE_RESET_MARK = "@@codemonkeys-whole-reset@@"
 """A line reset prints when it reset the whole tree (the Python agent then watches the
 whole tree again: see agent_server.py)."""
@@ -158,26 +165,35 @@ done
 )
 
 PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/miniconda3/bin/python3")
-# The Python agent (agent_server.py) under the image's first python3 that is root's, not
-# writable by others and at least 3.6; none: exit 97 (the caller starts the bash agent).
+# The Python agent (the agent_server package, given as a base64 zip in $0, unpacked into
+# the root-only AGENT_DIR) under the image's first python3 that is root's, not writable by
+# others and at least 3.7; none: exit 97 (the sandbox then starts the bash agent).
 PY_LAUNCH = (
+    f"Z={AGENT_DIR}/server.zip; mkdir -p -m 700 {PRIVATE_ROOT} {AGENT_DIR} || exit 97\n"
+    'base64 -d > "$Z.new" <<< "$0" && mv -f "$Z.new" "$Z" || exit 97\n'
     f"for p in {' '.join(PYTHONS)}; do\n"
     + r"""  [ -x "$p" ] || continue; read -r o m < <(stat -L -c '%u %a' "$p") || continue
   [ "$o" = 0 ] && [ $((8#$m & 022)) = 0 ] || continue
-  "$p" -I -S -c 'import sys; sys.exit(sys.version_info < (3, 6))' < /dev/null > /dev/null 2>&1 || continue
-  exec "$p" -I -S -c "$0" "$@"
+  "$p" -I -S -c 'import sys; sys.exit(sys.version_info < (3, 7))' < /dev/null > /dev/null 2>&1 || continue
+  exec "$p" -I -S -c 'import sys; sys.path.insert(0, sys.argv[1]); from cm_agent.server import main; main()' "$Z" "$1"
 done
 exit 97
 """
 )
 
 
-def python_agent_argv(uid: int, workdir: str, disk_limit: int) -> list[str]:
-    """The command that starts agent_server.py (see PY_LAUNCH) and its settings."""
-    from codemonkeys.sandbox.common import GIT_ARGS, GIT_ENV, GIT_UNSET, METHOD_TAG
-    from codemonkeys.sandbox.tracked_reset import MAX_TOUCHED
+@functools.cache
+def _server_zip() -> str:
+    """The agent_server package as a zip (package ``cm_agent``), base64."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted((Path(__file__).parent / "agent_server").glob("*.py")):
+            z.writestr(f"cm_agent/{path.name}", path.read_text())
+    return base64.b64encode(buf.getvalue()).decode()
 
-    source = (Path(__file__).parent / "agent_server.py").read_text()
+
+def python_agent_argv(uid: int, workdir: str, disk_limit: int) -> list[str]:
+    """The command that starts the Python agent (see PY_LAUNCH) with its settings."""
     settings = {
         "uid": uid,
         "workdir": workdir,
@@ -190,9 +206,10 @@ def python_agent_argv(uid: int, workdir: str, disk_limit: int) -> list[str]:
         "file_note": FILE_LIMIT_NOTE,
         "whole_mark": WHOLE_RESET_MARK,
         "method_tag": METHOD_TAG,
+        "prelude_failed": PRELUDE_FAILED,
         "git": {"unset": GIT_UNSET, "env": GIT_ENV, "args": GIT_ARGS},
     }
-    return ["bash", "-c", PY_LAUNCH, source, json.dumps(settings)]
+    return ["bash", "-c", PY_LAUNCH, _server_zip(), json.dumps(settings)]
 
 
 PRELUDE_FAILED = 999
@@ -236,6 +253,14 @@ class Agent:
         self.sock: socket.socket = getattr(self._io, "_sock", self._io)
         self._raw = bytearray()  # docker's multiplexed frames, not yet parsed
         self._out = bytearray()  # the agent's stdout
+        try:  # it answers, or it is not started
+            rc, out, _, _ = self.call("sh", 30, 0, "echo ok", io_timeout=60)
+        except AgentBroken:
+            self.close()
+            raise
+        if rc != 0 or out != b"ok\n":
+            self.close()
+            raise AgentBroken(f"agent self-test answered {rc} {out!r}")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

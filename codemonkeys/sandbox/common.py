@@ -34,10 +34,17 @@ SCRIPT_TMP = "/tmp/codemonkeys"
 # never trip over "dubious ownership" (the repo may belong to another uid than ours).
 # core.fsmonitor= (empty), not =false: git < 2.36 (the SWE-bench images carry 2.30) reads
 # the value as a hook program and would run one named `false`; empty is off in every git.
-GIT_UNSET = (
-    "GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES "
-    "GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXTERNAL_DIFF"
-).split()
+GIT_UNSET = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_EXTERNAL_DIFF",
+]
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",

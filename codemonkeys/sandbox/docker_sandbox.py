@@ -12,20 +12,20 @@
   image. ``HARDEN`` (once, before any script) leaves only the work tree and the scratch
   mounts writable by that uid, so ``reset()`` can forget everything a script did.
 - **Agent** (``agent.py``): root commands and runs go over one attached exec to an
-  in-container bash server; a random **nonce** per request, which the script user cannot
-  reach, so a script can neither forge an answer nor desynchronise the channel. Without
-  the agent every call is a plain ``docker exec`` of the same wrapper.
-- **Runs** (``RUN_LIB``'s ``cm_run``): the script runs under ``timeout -s KILL`` in its
-  own process group with ``RLIMIT_FSIZE`` at the **disk limit**; an in-container watchdog
-  kills it when the uid has written more than the limit to the work tree; afterwards every
-  process of the uid is killed. Output is capped (head + tail) inside the container. On
-  the ``docker exec`` path a host-side **watchdog** (``WATCHDOG_GRACE_S`` past the
-  timeout) kills everything but PID 1 if the in-container timeout did not.
-- **Reset** (``ShellGitSandbox.reset``, ``tracked_reset.py``): kill the uid's processes;
-  over just the paths the runs and patches listed as changed when that list is sound,
-  ``git clean`` (the image's untracked files kept), the base's files written again from
-  the index and re-owned; else ``git reset --hard`` and ``git clean`` of the whole tree;
-  empty scratch, ``/dev/shm`` and IPC.
+  in-container server (``agent_server`` under the image's python3, else a bash loop), with
+  a random **nonce** per request that no script can reach (it can neither forge an answer
+  nor desynchronise the channel). Without one, every call is a plain ``docker exec``.
+- **Runs**: the script runs under the time limit in its own process group with
+  ``RLIMIT_FSIZE`` at the **disk limit**; a watchdog in the container kills it when the
+  uid has written more than the limit to the work tree; afterwards every process of the
+  uid is killed. Output is capped (head + tail) inside the container. On the ``docker
+  exec`` path a host-side **watchdog** (``WATCHDOG_GRACE_S`` past the timeout) kills
+  everything but PID 1 if the in-container timeout did not.
+- **Reset** (``ShellGitSandbox.reset``, ``tracked_reset.py``): the uid's processes killed;
+  over just the paths the runs and patches listed as changed, when that list is sound,
+  new entries removed (the image's untracked files kept) and the base's files written
+  again from the index and re-owned; else ``git reset --hard`` and ``git clean`` of the
+  whole tree; scratch, ``/dev/shm`` and IPC emptied.
 - **Prepared images** (``prepared.py``): an image repo is adopted and hardened once per
   image, committed, and every later container starts from that.
 - **Infrastructure vs the script**: a lost agent, a broken stream or a stopped container
@@ -237,52 +237,28 @@ class DockerSandbox(TrackedReset):
     def _sh(self, script: str, timeout: float | None = 300.0) -> tuple[int | None, bytes, bytes]:
         return self._sh_raw(self._take_pending() + script, timeout)
 
-    def reset(self) -> None:
-        with self._trusted_calls():
-            self._flush_pending()  # the agent may reset without running the script
-        super().reset()
-
-    def _apply_sh(
-        self, script: str, pfile: str, data: bytes, paths: list[str]
-    ) -> tuple[int | None, bytes, bytes]:
-        with self._trusted_calls():
-            self._flush_pending()  # the agent may apply without running the script
-        return super()._apply_sh(script, pfile, data, paths)
-
     def _get_agent(self) -> Agent | None:
         """The in-container command server (see agent.py), started on first use; None
         when it cannot run in this image (then every call is a plain docker exec)."""
-        for python in (True, False):
+        for python in (True, False) if self.spec.python_agent else (False,):
             if self._agent is not None or not self._agent_usable:
                 break
-            if python and not self.spec.python_agent:
-                continue
             try:
-                self._agent = self._started_agent(python)
+                self._agent = Agent(
+                    self.api,
+                    self.id,
+                    EXEC_ENV,
+                    workdir=self.workdir,
+                    disk_limit=self.disk_limit,
+                    uid=self.uid,
+                    python=python,
+                )
             except Exception as e:
-                log.info("sandbox agent (python=%s) unavailable in %s: %s", python, self.spec.image, e)
+                log.info(
+                    "sandbox agent (python=%s) unavailable in %s: %s", python, self.spec.image, e
+                )
         self._agent_usable = self._agent is not None
         return self._agent
-
-    def _started_agent(self, python: bool) -> Agent:
-        agent = Agent(
-            self.api,
-            self.id,
-            EXEC_ENV,
-            workdir=self.workdir,
-            disk_limit=self.disk_limit,
-            uid=self.uid,
-            python=python,
-        )
-        try:
-            rc, out, _, _ = agent.call("sh", 30, 0, "echo ok", io_timeout=60)
-        except AgentBroken:
-            agent.close()
-            raise
-        if rc != 0 or out != b"ok\n":
-            agent.close()
-            raise AgentBroken(f"agent self-test answered {rc} {out!r}")
-        return agent
 
     def _drop_agent(self) -> None:
         if self._agent is not None:

@@ -29,7 +29,12 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from codemonkeys.sandbox.agent import TOUCHED_LIST, TOUCHED_STATE, WHOLE_RESET_MARK
+from codemonkeys.sandbox.agent import (
+    MAX_TOUCHED,
+    TOUCHED_LIST,
+    TOUCHED_STATE,
+    WHOLE_RESET_MARK,
+)
 from codemonkeys.sandbox.base import PatchResult
 from codemonkeys.sandbox.common import ShellGitSandbox
 from codemonkeys.sandbox.container import (
@@ -37,9 +42,6 @@ from codemonkeys.sandbox.container import (
     kill_strays_script,
     reset_extra_script,
 )
-
-MAX_TOUCHED = 2000
-"""More changed entries than this since the last reset: clean the whole tree instead."""
 
 
 def touched_restore_script(
@@ -165,7 +167,13 @@ class TrackedReset(ShellGitSandbox):
         finally:
             self._request = ("sh", "")
 
+    def _flush_pending(self) -> None:
+        """Writes queued for the next root command made now (the Docker sandbox queues
+        small ones): the agent may reset or patch in process, without the script."""
+
     def reset(self) -> None:
+        with self._trusted_calls():
+            self._flush_pending()
         kind = "reset-whole" if self._tree_written else "reset"
         with self._trusted_calls(), self._as_request(kind, "\0".join(self.keep_untracked)):
             super().reset()
@@ -173,6 +181,8 @@ class TrackedReset(ShellGitSandbox):
     def _apply_sh(
         self, script: str, pfile: str, data: bytes, paths: list[str]
     ) -> tuple[int | None, bytes, bytes]:
+        with self._trusted_calls():
+            self._flush_pending()
         self.write_file(pfile, data)
         extra = json.dumps({"paths": paths, "patch": base64.b64encode(data).decode()})
         with self._as_request("apply", extra):

@@ -1,0 +1,250 @@
+"""What a run changed in the work tree: inotify events, or a walk by ctime.
+
+Every directory of the tree (children created, removed, moved, written, closed after a
+write, their attributes changed) and every regular file's own inode (written, closed after
+a write, attributes changed, which includes a new hard link to it) is watched, so a change
+through any path, a shared memory map (its writable open closes at the latest when the
+process dies) or a hard link is seen. Files under a directory the run made are not
+watched: that whole directory is the script's, and reset removes it.
+
+A run's list is the events between two sync marks (a file made in a watched private
+directory: one inotify instance delivers its events in order), taken after every process
+of the sandbox user is dead. It is trusted only when no event was lost (queue overflow),
+no watch failed and it stays within ``max_touched`` entries; otherwise, and wherever
+inotify cannot be used (no ``inotify_init1``, the watch limit reached), the run walks the
+tree by ctime as ``agent.RUN_LIB``'s ``cm_track`` does (``walk_changes``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+import struct
+import threading
+from typing import TYPE_CHECKING
+
+from .listing import listed_paths
+from .settings import Settings, put
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
+IN_ONLYDIR, IN_DONT_FOLLOW = 0x1000000, 0x2000000
+FILE_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DONT_FOLLOW
+DIR_MASK = FILE_MASK | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR
+DIR_MASK |= IN_DELETE_SELF | IN_MOVE_SELF
+GONE = IN_MOVED_FROM | IN_DELETE
+EVENT = struct.Struct("iIII")
+
+if TYPE_CHECKING:  # (a runtime alias would need Python 3.9 in the container)
+    Entry = tuple[str, str]
+    """("o", a path written or made) or ("d", a directory whose entries changed)."""
+
+
+class Tracker:
+    """Inotify watches over the work tree; the entries changed between two sync marks."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.lock = threading.Lock()
+        self.paths: dict[int, tuple[str, bool]] = {}  # watch -> (path, is a directory)
+        self.entries: dict[Entry, None] = {}  # in order
+        self.watching = True  # every watch in place (one failed: walk until a rescan)
+        self.complete = True  # no event of this run lost, not too many
+        self.scanned = False
+        self.synced = threading.Event()
+        self.mark = b""
+        self.sync_dir = settings.agent_dir + "/sync"
+        libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own: libc is in it
+        self.add = libc.inotify_add_watch
+        self.add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self.fd = libc.inotify_init1(os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        os.makedirs(self.sync_dir, 0o700, exist_ok=True)
+        self.watch(self.sync_dir, True)
+        threading.Thread(target=self.read_events, daemon=True).start()
+
+    # -- watches ----------------------------------------------------------------------------
+    def watch(self, path: str, is_dir: bool) -> None:
+        wd = self.add(self.fd, os.fsencode(path), DIR_MASK if is_dir else FILE_MASK)
+        with self.lock:
+            if wd < 0:
+                self.watching = False  # the watch limit, or a race with a removal
+            else:
+                self.paths[wd] = (path, is_dir)
+
+    def watch_tree(self, top: str) -> None:
+        """Watches on ``top`` and every directory and regular file under it (not .git)."""
+        for root, dirs, files in os.walk(top):
+            if root == self.s.workdir and ".git" in dirs:
+                dirs.remove(".git")
+            self.watch(root, True)
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        self.watch(path, False)
+                except OSError:
+                    pass
+
+    def rescan(self) -> None:
+        with self.lock:
+            self.watching = True
+        self.watch_tree(self.s.workdir)
+        self.scanned = True
+
+    def renew(self, listed: list[Entry], whole: bool) -> None:
+        """After reset: watch what it wrote again (a checkout makes new inodes)."""
+        if whole or not self.scanned:
+            self.rescan()
+            return
+        for kind, path in listed:
+            if kind == "d":
+                self.watch_children(path)
+            elif os.path.isdir(path) and not os.path.islink(path):
+                self.watch_tree(path)
+            elif os.path.isfile(path) and not os.path.islink(path):
+                self.watch(path, False)
+
+    def watch_children(self, path: str) -> None:
+        try:
+            with os.scandir(path) as it:
+                for e in it:
+                    if e.is_file(follow_symlinks=False):
+                        self.watch(e.path, False)
+        except OSError:
+            pass
+
+    # -- events ------------------------------------------------------------------------------
+    def read_events(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except InterruptedError:
+                continue
+            except OSError:
+                with self.lock:
+                    self.watching = False
+                return
+            with self.lock:
+                at = 0
+                while at < len(data):
+                    wd, mask, _, size = EVENT.unpack_from(data, at)
+                    self.take(wd, mask, data[at + 16 : at + 16 + size].rstrip(b"\0"))
+                    at += 16 + size
+
+    def take(self, wd: int, mask: int, name: bytes) -> None:
+        """One event (the lock held)."""
+        if mask & IN_Q_OVERFLOW:
+            self.complete = False
+            return
+        if mask & IN_IGNORED:
+            self.paths.pop(wd, None)
+            return
+        if wd not in self.paths:
+            return
+        path, is_dir = self.paths[wd]
+        if path == self.sync_dir:
+            if name == self.mark:
+                self.synced.set()
+            return
+        if not is_dir:
+            self.entries[("o", path)] = None
+        elif name:
+            if not mask & GONE:
+                self.entries[("o", path + "/" + os.fsdecode(name))] = None
+            if mask & (GONE | IN_CREATE | IN_MOVED_TO):
+                self.entries[("d", path)] = None
+        elif mask & (IN_DELETE_SELF | IN_MOVE_SELF) and path != self.s.workdir:
+            self.entries[("o", path)] = None
+        if len(self.entries) > self.s.max_touched:
+            self.complete = False
+
+    # -- a run ---------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Every event before this call has been taken."""
+        mark = os.urandom(8).hex().encode()
+        with self.lock:
+            self.mark = mark
+            self.synced.clear()
+        path = os.path.join(self.sync_dir, mark.decode())
+        put(path, b"")
+        os.unlink(path)
+        if not self.synced.wait(10):
+            with self.lock:
+                self.complete = False
+
+    def begin(self) -> None:
+        """A run starts: nothing before it counts; the tree is watched (the first time:
+        whatever the sandbox's preparation rewrote is the tree now), and so are the
+        directories a patch made."""
+        if not self.scanned:
+            self.rescan()
+        for kind, path in listed_paths(self.s.workdir, self.s.touched_list):
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
+            if kind == "o" and path != self.s.workdir and is_dir:
+                self.watch_tree(path)
+        self.sync()
+        with self.lock:
+            self.entries = {}
+            self.complete = True
+
+    def taken(self) -> tuple[list[Entry], bool]:
+        """(the entries since ``begin``, whether they are all of them)."""
+        with self.lock:
+            return list(self.entries), self.watching and self.complete
+
+
+def bytes_written(uid: int, entries: list[Entry]) -> int:
+    """The disk the sandbox user's listed entries hold (its directories walked whole)."""
+    total = 0
+    for kind, path in entries:
+        if kind != "o":
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if st.st_uid != uid:
+            continue
+        total += st.st_blocks * 512
+        if stat.S_ISDIR(st.st_mode):
+            total += walk_changes(uid, path, path, None)[1]
+    return total
+
+
+def walk_changes(uid: int, workdir: str, top: str, since: int | None) -> tuple[list[Entry], int]:
+    """``cm_track``'s walk of ``top``: (the entries whose ctime is newer than ``since``, in
+    ns (None: all), and the bytes the sandbox user's of them hold): the user's own entries
+    as ``o``, other directories as ``d``. Its filesystem only; the work tree's .git not
+    entered."""
+    entries: list[Entry] = []
+    total = 0
+    dev = os.lstat(top).st_dev
+    stack = [top]
+    while stack:
+        here = stack.pop()
+        try:
+            listing = list(os.scandir(here))
+        except OSError:
+            continue
+        for e in listing:
+            if here == workdir and e.name == ".git":
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if is_dir and st.st_dev == dev:
+                stack.append(e.path)
+            if since is not None and st.st_ctime_ns <= since:
+                continue
+            if st.st_uid == uid:
+                entries.append(("o", e.path))
+                total += st.st_blocks * 512
+            elif is_dir:
+                entries.append(("d", e.path))
+    return entries, total
