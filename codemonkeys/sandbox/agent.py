@@ -1,22 +1,31 @@
-"""A tiny in-container command server, so a script run costs no ``docker exec``.
+"""The in-container command server, so a script run costs no ``docker exec``.
 
 Each ``docker exec`` makes the engine spawn a process through runc: 30-150 ms depending on
 load, several times per script run (apply, run, reset). Instead, every DockerSandbox
-starts one long-lived bash loop (this agent, as root) over a single attached exec and
-sends it requests on stdin; answers come back on stdout. Output capping happens inside the
-container (``head -c`` / ``dd`` / ``tail -c``), so 100 MB of output never crosses the
-socket. If the agent cannot start, the sandbox falls back to plain ``docker exec`` calls.
+starts one long-lived server (this agent, as root) over a single attached exec and sends it
+requests on stdin; answers come back on stdout. Output capping happens inside the
+container, so 100 MB of output never crosses the socket. Two servers keep one contract:
+
+- the ``agent_server`` package under the image's own python3 (``PY_LAUNCH``: root's, not
+  writable by others, 3.7 or later): no process per request but the command itself,
+  inotify instead of a walk of the tree per run, patches and resets in process;
+- else this module's bash loop (``AGENT_SCRIPT`` with ``RUN_LIB``), which the plain
+  ``docker exec`` path uses too when no agent can start.
 
 Model-written code never runs as root: ``run`` requests execute as the unprivileged
-sandbox uid (``SANDBOX_UID``, see ``RUN_LIB``), which cannot read the agent's ``/proc``
-entries, its files (``AGENT_DIR``, mode 700) or its stdout. Every request carries a random
-nonce that the answer must echo, so even bytes that did reach the channel could not pass
-for an answer or shift the stream: a mismatch breaks the agent (an infrastructure error).
+sandbox uid (``SANDBOX_UID``), which cannot read the agent's ``/proc`` entries, its files
+(``AGENT_DIR``, mode 700) or its stdout. Every request carries a random nonce that the
+answer must echo, so even bytes that did reach the channel could not pass for an answer or
+shift the stream: a mismatch breaks the agent (an infrastructure error).
 
 Protocol (one request at a time):
-``<nonce> <kind> <timeout|none> <cap> <base64 root prelude|-> <base64 script>\\n``;
+``<nonce> <kind> <timeout|none> <cap> <base64 extra|-> <base64 script>\\n``;
 answer ``@@CMRESP <nonce> <rc> <len1> <len2> <total>\\n`` + len1 bytes + len2 bytes
-(run: head, tail, total output bytes; sh: stdout, stderr).
+(run: head, tail, total output bytes; the others: stdout, stderr). Kinds: ``run`` (extra:
+a root prelude, e.g. writing queued files), ``sh`` (a root script), and three the Python
+server may do in process, running the script only when it cannot: ``apply`` (extra: JSON
+of the patch and its paths), ``reset`` and ``reset-whole`` (extra: the kept untracked
+paths, NUL-separated). The bash server runs every kind but ``run`` as ``sh``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
 from codemonkeys.sandbox import (
@@ -69,11 +70,14 @@ def repo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def box(repo, sandbox_image):
+@pytest.fixture(scope="module", params=["python-agent", "bash-agent"])
+def box(request, repo, sandbox_image):
+    """Every test of a sandbox holds with either in-container agent (agent_server, or the
+    bash one for images without a python3 fit to run as root)."""
     spec = SandboxSpec(
         image=sandbox_image,
         repo_path=repo,
+        python_agent=request.param == "python-agent",
         memory="256m",
         pids_limit=128,
         max_output_chars=2000,
@@ -81,6 +85,8 @@ def box(repo, sandbox_image):
         labels={"org.codemonkeys.problem": "test-sandbox-docker"},
     )
     sb = open_sandbox(spec)
+    agent = sb._get_agent()
+    assert agent is not None and agent.python == spec.python_agent
     yield sb
     sb.close()
 
@@ -186,6 +192,27 @@ def test_agent_off_by_config_uses_docker_exec(repo, sandbox_image):
     with open_sandbox(SandboxSpec(image=sandbox_image, repo_path=repo)) as default:
         assert default.run("echo via-agent").output == "via-agent\n"
         assert default._agent is not None
+
+
+def test_an_image_whose_python3_others_may_write_gets_the_bash_agent(repo, sandbox_image):
+    """The Python agent runs as root: an interpreter any user could replace is not used
+    (agent.PY_LAUNCH), and every operation still works through the bash agent."""
+    prep = docker.from_env().containers.run(
+        sandbox_image, ["bash", "-c", "chmod o+w $(readlink -f /usr/bin/python3)"], detach=True
+    )
+    prep.wait()
+    image = prep.commit(repository="codemonkeys-test-unsafe-python", tag="latest")
+    prep.remove()
+    try:
+        with open_sandbox(SandboxSpec(image=image.id, repo_path=repo)) as one:
+            agent = one._get_agent()
+            assert agent is not None and not agent.python
+            assert one.apply_patch(FIX).ok
+            assert one.run("python -c 'import calc; print(calc.add(1, 2))'").output == "3\n"
+            one.reset()
+            assert one.diff() == ""
+    finally:
+        docker.from_env().images.remove(image.id, force=True)
 
 
 def test_write_and_read_files(sb):
