@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 
 def user_pids(uid: int, live_only: bool) -> list[int]:
@@ -30,8 +31,8 @@ def _state(pid: str) -> bytes:
 
 
 def kill_user(uid: int) -> None:
-    """Every process of ``uid`` killed, as that user: ``kill(-1)`` is the kernel's own
-    walk, which a fork in flight cannot outrun twice."""
+    """Every process of ``uid`` killed, as that user (``kill(-1)`` is the kernel's own
+    walk, which a fork in flight cannot outrun twice), and given up to a second to die."""
     if not user_pids(uid, False):
         return
     pid = os.fork()
@@ -46,6 +47,9 @@ def kill_user(uid: int) -> None:
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+    deadline = time.monotonic() + 1.0  # killed ones take a moment to become zombies
+    while user_pids(uid, True) and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def kill_group(pid: int) -> None:

@@ -67,7 +67,7 @@ class Server:
                 self.run(nonce, timeout or 1e9, int(cap), extra, script)
                 continue
             if kind == "apply":
-                rc, out, err = self.apply(script, timeout, json.loads(extra))
+                rc, out, err = self.apply(script, timeout, extra)
             elif kind in ("reset", "reset-whole"):
                 keep = [k.rstrip("/") for k in os.fsdecode(extra).split("\0") if k]
                 rc, out, err = self.reset(script, timeout, keep, kind == "reset-whole")
@@ -102,11 +102,11 @@ class Server:
             return 137, out, err
         return exit_code(p.returncode), out, err
 
-    def apply(self, script: bytes, timeout: float | None, spec: dict) -> tuple[int, bytes, bytes]:
+    def apply(self, script: bytes, timeout: float | None, spec: bytes) -> tuple[int, bytes, bytes]:
         try:
-            said = apply_patch(self.s, spec)
-        except OSError as e:
-            sys.stderr.write(f"codemonkeys agent: patch in process failed: {e}\n")
+            said = apply_patch(self.s, json.loads(spec))
+        except Exception as e:  # the script then does it: never a lost agent for this
+            sys.stderr.write(f"codemonkeys agent: patch in process failed: {e!r}\n")
             said = None
         return (0, said, b"") if said is not None else self.sh(script, timeout)
 
@@ -126,8 +126,8 @@ class Server:
                 if done:
                     empty_scratch(self.s.uid)
                     put(self.s.touched_state, b"ok\n", 0o644)
-            except OSError as e:
-                sys.stderr.write(f"codemonkeys agent: reset in process failed: {e}\n")
+            except Exception as e:  # the script then resets the whole tree
+                sys.stderr.write(f"codemonkeys agent: reset in process failed: {e!r}\n")
                 done = False
         rc, out, err = (0, b"", b"") if done else self.sh(script, timeout)
         if self.tracker is not None:
