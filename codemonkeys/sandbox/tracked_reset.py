@@ -10,6 +10,9 @@ the script user's entries (whatever it created, wrote, renamed or linked is its 
 cannot set a ctime) and the directories whose entries changed (a removed file). Patches
 list the paths they wrote. So reset cleans, restores from the base commit and re-owns just
 those paths (``touched_restore_script``), and git's stat cache stays valid for the rest.
+The Python agent (``agent_server``) keeps the same list from inotify instead of the walk,
+and resets and patches in process when it can (``reset``/``apply`` requests, which carry
+this module's scripts for when it cannot).
 
 The list (``agent.TOUCHED_LIST``) is trusted only while ``TOUCHED_STATE`` says ``ok``:
 a run marks it open first and closes it only after a complete walk that began with no

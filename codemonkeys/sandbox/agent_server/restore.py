@@ -152,5 +152,5 @@ def empty_scratch(uid: int) -> None:
     os.chown("/tmp/home", uid, uid)
     for kind in ("shm", "msg", "sem"):
         if len(get("/proc/sysvipc/" + kind).splitlines()) > 1:
-            subprocess.run(["ipcrm", "-a"], stderr=subprocess.DEVNULL)
+            subprocess.run(["ipcrm", "-a"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             break

@@ -150,6 +150,8 @@ class Tracker:
             if name == self.mark:
                 self.synced.set()
             return
+        if not self.complete:
+            return  # too many already: the run walks the tree (and memory stays bounded)
         if not is_dir:
             self.entries[("o", path)] = None
         elif name:
