@@ -341,6 +341,9 @@ class SandboxConfig(Section):
     agent: bool = True
     """Send commands through the in-container command server (docs/sandbox.md); false:
     one ``docker exec`` per command."""
+    python_agent: bool = True
+    """That server in the image's own python3 where it has a safe one (inotify, patches and
+    resets in process: docs/sandbox.md); false: the bash server everywhere."""
     copy_secret_files: list[str] = Field(default_factory=list)
     """Globs of files copied into the sandbox as they are although they look like secrets
     (``context.secret_globs`` or a secret found in them), for tests that need the real

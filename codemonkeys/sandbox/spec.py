@@ -107,6 +107,7 @@ def spec_from_config(problem: Any, config: Any, *, run_id: str = "") -> SandboxS
         max_output_chars=cfg.max_output_chars,
         default_timeout=cfg.script_timeout_s,
         agent=cfg.agent,
+        python_agent=cfg.python_agent,
         labels=labels,
         secret_globs=list(context.secret_globs),
         copy_secret_files=list(getattr(cfg, "copy_secret_files", [])),

@@ -172,6 +172,8 @@ def test_spec_from_config_uses_problem_image_and_config_limits():
         1000,
     )
     assert spec.labels == {"org.codemonkeys.problem": "a__b-1", "org.codemonkeys.run": "r1"}
+    assert spec.python_agent  # the default; the config key turns it off
+    assert not spec_from_config(problem, SandboxConfig(python_agent=False)).python_agent
     assert (
         spec_from_config(Problem(id="p", repo="r", issue="i"), Config()).image
         == "codemonkeys-sandbox:latest"
