@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import json
 import shlex
 from collections.abc import Iterator
@@ -45,6 +46,11 @@ from codemonkeys.sandbox.container import (
     kill_strays_script,
     reset_extra_script,
 )
+
+_REQUEST: contextvars.ContextVar[tuple[object, str, str] | None] = contextvars.ContextVar(
+    "codemonkeys_agent_request", default=None
+)
+"""(sandbox, kind, extra) of the command the current thread is making (``_as_request``)."""
 
 
 def touched_restore_script(
@@ -131,10 +137,6 @@ class TrackedReset(ShellGitSandbox):
     the next one cleans the whole tree."""
     _trusted: int = 0
     """Inside a call of ours that writes no untracked file as root (or lists it)."""
-    _request: tuple[str, str] = ("sh", "")
-    """What the agent is told a root command is, and what it needs to do it in process:
-    ``reset`` / ``reset-whole`` with the kept paths, ``apply`` with the patch (a bash
-    agent takes every kind but ``run`` as ``sh``, see agent_server.py)."""
 
     @contextlib.contextmanager
     def _trusted_calls(self) -> Iterator[None]:
@@ -162,13 +164,22 @@ class TrackedReset(ShellGitSandbox):
         with self._trusted_calls():
             return super().diff()
 
+    @property
+    def _request(self) -> tuple[str, str]:
+        """What the agent is told the calling thread's root command is, and what it needs
+        to do it in process: ``reset`` / ``reset-whole`` with the kept paths, ``apply``
+        with the patch; else ``sh`` (a bash agent takes every kind but ``run`` as ``sh``,
+        see agent_server). Per thread: another thread's command is never taken for it."""
+        current = _REQUEST.get()
+        return (current[1], current[2]) if current and current[0] is self else ("sh", "")
+
     @contextlib.contextmanager
     def _as_request(self, kind: str, extra: str) -> Iterator[None]:
-        self._request = (kind, extra)
+        token = _REQUEST.set((self, kind, extra))
         try:
             yield
         finally:
-            self._request = ("sh", "")
+            _REQUEST.reset(token)
 
     def _flush_pending(self) -> None:
         """Writes queued for the next root command made now (the Docker sandbox queues

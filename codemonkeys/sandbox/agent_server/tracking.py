@@ -152,17 +152,21 @@ class Tracker:
             return
         if not self.complete:
             return  # too many already: the run walks the tree (and memory stays bounded)
-        if not is_dir:
-            self.entries[("o", path)] = None
-        elif name:
-            if not mask & GONE:
-                self.entries[("o", path + "/" + os.fsdecode(name))] = None
-            if mask & (GONE | IN_CREATE | IN_MOVED_TO):
-                self.entries[("d", path)] = None
-        elif mask & (IN_DELETE_SELF | IN_MOVE_SELF) and path != self.s.workdir:
-            self.entries[("o", path)] = None
+        for entry in self.changed(path, is_dir, mask, name):
+            self.entries[entry] = None
         if len(self.entries) > self.s.max_touched:
             self.complete = False
+
+    def changed(self, path: str, is_dir: bool, mask: int, name: bytes) -> list[Entry]:
+        """What one event on ``path``'s watch says changed."""
+        if not is_dir:
+            return [("o", path)]  # its inode: written, closed after a write, linked
+        if name:
+            child = [] if mask & GONE else [("o", path + "/" + os.fsdecode(name))]
+            return child + ([("d", path)] if mask & (GONE | IN_CREATE | IN_MOVED_TO) else [])
+        if mask & (IN_DELETE_SELF | IN_MOVE_SELF) and path != self.s.workdir:
+            return [("o", path)]
+        return []
 
     # -- a run ---------------------------------------------------------------------------------
     def sync(self) -> None:
