@@ -243,10 +243,8 @@ def _set_umask(mask: int) -> None:
 
 
 def pump(stream: IO[bytes], out: Capped) -> None:
-    while True:
-        data = stream.read1(1 << 16)  # type: ignore[attr-defined]
-        if not data:
-            return
+    """The run's output into ``out`` as it comes, until every writer is gone."""
+    for data in iter(lambda: os.read(stream.fileno(), 1 << 16), b""):
         out.feed(data)
 
 
