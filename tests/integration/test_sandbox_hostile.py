@@ -235,6 +235,22 @@ def test_writing_past_the_disk_limit_is_the_scripts_failure(sb, write, message):
     assert_honest(sb)
 
 
+def test_disk_written_through_a_link_to_a_patched_file_counts(sb):
+    # A patch writes new inodes (git apply replaces the files it changes). Written through
+    # a hard link in a directory the run made (and removed again), such a file changes no
+    # watched directory; with 25 MB more in a new file, the run holds 50 MB of a 32 MB limit.
+    fix = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    assert sb.apply_patch(fix).ok
+    r = sb.run(
+        "mkdir poison-dir && ln calc.py poison-dir/l && head -c 25000000 /dev/zero >> poison-dir/l "
+        "&& rm -r poison-dir; head -c 25000000 /dev/zero > big.bin; echo exit-was-$?"
+    )
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert_honest(sb)
+
+
 # -- 4. infrastructure vs the script -------------------------------------------------------------
 SLOW_ON_FIRST = Script(
     content=(

@@ -185,13 +185,17 @@ class Tracker:
     def begin(self) -> None:
         """A run starts: nothing before it counts; the tree is watched (the first time:
         whatever the sandbox's preparation rewrote is the tree now), and so are the
-        directories a patch made."""
+        directories a patch made and the files it wrote (new inodes: a write through a hard
+        link to one changes no watched directory)."""
         if not self.scanned:
             self.rescan()
         for kind, path in listed_paths(self.s.workdir, self.s.touched_list):
-            is_dir = os.path.isdir(path) and not os.path.islink(path)
-            if kind == "o" and path != self.s.workdir and is_dir:
+            if kind != "o" or path == self.s.workdir or os.path.islink(path):
+                continue
+            if os.path.isdir(path):
                 self.watch_tree(path)
+            elif os.path.isfile(path):
+                self.watch(path, False)
         self.sync()
         with self.lock:
             self.entries = {}
