@@ -173,10 +173,10 @@ class Server:
         if self.tracker is not None:
             self.tracker.sync()
             entries, sound = self.tracker.taken()
-        if sound:
-            used = bytes_written(self.s.uid, entries)
+        if sound and self.tracker is not None:
+            used = bytes_written(self.s.uid, entries, self.tracker.sizes)
         else:
-            entries, used = walk_changes(self.s.uid, self.s.workdir, self.s.workdir, self.since)
+            entries, used = walk_changes(*self.walk_args())
         with open(self.s.touched_list, "ab") as f:
             f.write(b"".join(k.encode() + os.fsencode(p) + b"\0" for k, p in entries))
         return used
@@ -234,8 +234,14 @@ class Server:
         if self.tracker is not None:
             entries, sound = self.tracker.taken()
             if sound:
-                return bytes_written(self.s.uid, entries)
-        return walk_changes(self.s.uid, self.s.workdir, self.s.workdir, self.since)[1]
+                return bytes_written(self.s.uid, entries, self.tracker.sizes)
+        return walk_changes(*self.walk_args())[1]
+
+    def walk_args(self) -> tuple[int, str, str, int, dict[str, int]]:
+        """``walk_changes``'s arguments for this run (no tracker: directories' sizes
+        before it not known)."""
+        sizes = {} if self.tracker is None else self.tracker.sizes
+        return self.s.uid, self.s.workdir, self.s.workdir, self.since, sizes
 
 
 def _set_umask(mask: int) -> None:

@@ -53,6 +53,7 @@ class Tracker:
         self.watching = True  # every watch in place (one failed: walk until a rescan)
         self.complete = True  # no event of this run lost, not too many
         self.scanned = False
+        self.sizes: dict[str, int] = {}  # directory -> its bytes when the run began
         self.synced = threading.Event()
         self.mark = b""
         self.sync_dir = settings.agent_dir + "/sync"
@@ -200,6 +201,8 @@ class Tracker:
         with self.lock:
             self.entries = {}
             self.complete = True
+            dirs = [path for path, is_dir in self.paths.values() if is_dir]
+        self.sizes = {path: size_of(path) for path in dirs}
 
     def taken(self) -> tuple[list[Entry], bool]:
         """(the entries since ``begin``, whether they are all of them)."""
@@ -207,11 +210,27 @@ class Tracker:
             return list(self.entries), self.watching and self.complete
 
 
-def bytes_written(uid: int, entries: list[Entry]) -> int:
-    """The disk the sandbox user's listed entries hold (its directories walked whole)."""
+def size_of(path: str) -> int:
+    """The bytes ``path`` holds on disk (0 when it is gone)."""
+    try:
+        return os.lstat(path).st_blocks * 512
+    except OSError:
+        return 0
+
+
+def growth(path: str, sizes: dict[str, int]) -> int:
+    """How much a directory not the user's grew since the run began (its entries: a
+    directory never shrinks as they go); 0 when its size then is not known."""
+    return max(0, size_of(path) - sizes.get(path, 1 << 62))
+
+
+def bytes_written(uid: int, entries: list[Entry], sizes: dict[str, int]) -> int:
+    """The disk the sandbox user's listed entries hold (its directories walked whole),
+    and the growth of the listed directories not the user's (``sizes``: theirs before)."""
     total = 0
     for kind, path in entries:
         if kind != "o":
+            total += growth(path, sizes)
             continue
         try:
             st = os.lstat(path)
@@ -221,15 +240,17 @@ def bytes_written(uid: int, entries: list[Entry]) -> int:
             continue
         total += st.st_blocks * 512
         if stat.S_ISDIR(st.st_mode):
-            total += walk_changes(uid, path, path, None)[1]
+            total += walk_changes(uid, path, path, None, sizes)[1]
     return total
 
 
-def walk_changes(uid: int, workdir: str, top: str, since: int | None) -> tuple[list[Entry], int]:
+def walk_changes(
+    uid: int, workdir: str, top: str, since: int | None, sizes: dict[str, int]
+) -> tuple[list[Entry], int]:
     """``cm_track``'s walk of ``top``: (the entries whose ctime is newer than ``since``, in
-    ns (None: all), and the bytes the sandbox user's of them hold): the user's own entries
-    as ``o``, other directories as ``d``. Its filesystem only; the work tree's .git not
-    entered."""
+    ns (None: all), and the bytes the sandbox user's of them hold and the other
+    directories grew by, ``sizes`` their bytes before): the user's own entries as ``o``,
+    other directories as ``d``. Its filesystem only; the work tree's .git not entered."""
     entries: list[Entry] = []
     total = 0
     dev = os.lstat(top).st_dev
@@ -257,4 +278,5 @@ def walk_changes(uid: int, workdir: str, top: str, since: int | None) -> tuple[l
                 total += st.st_blocks * 512
             elif is_dir:
                 entries.append(("d", e.path))
+                total += growth(e.path, sizes)
     return entries, total
