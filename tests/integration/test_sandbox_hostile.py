@@ -272,6 +272,32 @@ def test_a_base_directory_grown_by_its_entries_counts_against_the_disk_limit(sb,
     assert (r.exit_code, r.output) == (0, "0\n"), r.output
 
 
+UNLINKED = (
+    'python3 -c "import os, time\nfds = []\nfor i in range(3):\n'
+    "    fd = os.open('poison-u%d' % i, os.O_CREAT | os.O_WRONLY); os.write(fd, b'x' * 20_000_000)\n"
+    "    os.unlink('poison-u%d' % i); fds.append(fd)\n"
+    "try:\n    fd = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600); os.write(fd, b'x' * 20_000_000)\n"
+    "except OSError:\n    pass\n"
+    'time.sleep(3)"; echo exit-was-$?'
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open issue: neither agent sees a file no name leads to (root without "
+    "CAP_SYS_PTRACE cannot read another uid's /proc/<pid>/fd; a non-dumpable process hides "
+    "them from its own uid too); needs a size-limited filesystem for the work tree",
+)
+def test_files_removed_but_held_open_count_against_the_disk_limit(sb):
+    # Removed while open (and one never linked, O_TMPFILE), 80 MB of files stay on the
+    # work tree's disk until the run ends; no walk of the tree sees them.
+    r = sb.run(UNLINKED)
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert_honest(sb)
+
+
 # -- 4. infrastructure vs the script -------------------------------------------------------------
 SLOW_ON_FIRST = Script(
     content=(
