@@ -431,6 +431,20 @@ def test_scripts_can_edit_patched_files_and_write_in_new_directories(sb):
     assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\nmod.py\nsub\n"
 
 
+def test_a_patch_through_a_symlink_the_script_left_is_reset(sb):
+    # The script points a new name in the tree at a directory of the base; a patch of a
+    # file under that name (git apply refuses it, patch(1) follows the link) changes the
+    # base's file, which no list names by its own path: reset must still restore it.
+    assert sb.run("ln -s ../lib pkg/poison-s").exit_code == 0
+    applied = sb.apply_patch(
+        "--- a/pkg/poison-s/a.txt\n+++ b/pkg/poison-s/a.txt\n@@ -1 +1 @@\n-a\n+poison\n"
+    )
+    assert not applied.ok or applied.method != "git-apply", applied
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert sb.run("cat lib/a.txt").output == "a\n"
+
+
 def _line_patch(old: str, new: str, number: int, replacement: str) -> str:
     """A patch of lines.txt from ``old`` to ``new`` (line ``number`` replaced), with the
     blob ids git's 3-way fallback needs."""
