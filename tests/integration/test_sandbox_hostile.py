@@ -445,6 +445,23 @@ def test_a_patch_through_a_symlink_the_script_left_is_reset(sb):
     assert sb.run("cat lib/a.txt").output == "a\n"
 
 
+def test_a_patch_cannot_write_git_config_through_a_symlink(sb):
+    # .git is refused by name; a symlink the script left to it must not open the way:
+    # patch(1) as root would add an alias (or a filter, a hook path) that outlives reset.
+    config = sb.run("cat .git/config").output.splitlines()
+    assert sb.run("ln -s ../.git pkg/poison-g").exit_code == 0
+    context = "".join(f" {line}\n" for line in config)
+    patch = (
+        f"--- a/pkg/poison-g/config\n+++ b/pkg/poison-g/config\n"
+        f"@@ -1,{len(config)} +1,{len(config) + 2} @@\n{context}"
+        "+[alias]\n+\treset = !touch /tmp/poison-alias\n"
+    )
+    applied = sb.apply_patch(patch)
+    assert not applied.ok and "resolves into .git" in applied.error, applied
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+
+
 def _line_patch(old: str, new: str, number: int, replacement: str) -> str:
     """A patch of lines.txt from ``old`` to ``new`` (line ``number`` replaced), with the
     blob ids git's 3-way fallback needs."""
