@@ -298,6 +298,33 @@ def test_files_removed_but_held_open_count_against_the_disk_limit(sb):
     assert_honest(sb)
 
 
+WATCHES = "for f in /proc/[0-9]*/fdinfo/*; do grep -c '^inotify wd' $f; done 2>/dev/null | sort -n | tail -1"
+
+
+def _agent_watches(sb) -> int:
+    return int(sb.container.exec_run(["bash", "-c", WATCHES], user="0").output or 0)
+
+
+def test_what_a_script_made_never_costs_the_agent_inotify_watches(sb, request):
+    # Watches count against the host's per-user limit for root (fs.inotify.max_user_watches,
+    # shared by every container): a directory of 20,000 files a run left, then another run
+    # without a reset between, must not have the agent watch each of them.
+    if "bash-agent" in request.node.callspec.id:
+        pytest.skip("the bash agent watches nothing")
+    before = _agent_watches(sb)
+    made = "mkdir poison-d && python3 -c \"import os\nfor i in range(20000): open('poison-d/%d' % i, 'w').close()\""
+    assert sb.run(made + " && echo made").output == "made\n"
+    assert sb.run("echo again").output == "again\n"
+    assert _agent_watches(sb) < before + 1000
+    # what a later run writes in that directory still counts against its disk limit
+    r = sb.run(
+        "for i in 1 2; do head -c 20000000 /dev/zero > poison-d/big$i; done; echo exit-was-$?"
+    )
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+
+
 # -- 4. infrastructure vs the script -------------------------------------------------------------
 SLOW_ON_FIRST = Script(
     content=(

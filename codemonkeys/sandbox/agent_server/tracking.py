@@ -54,6 +54,7 @@ class Tracker:
         self.complete = True  # no event of this run lost, not too many
         self.scanned = False
         self.sizes: dict[str, int] = {}  # directory -> its bytes when the run began
+        self.older: list[str] = []  # the user's directories of earlier runs, not reset yet
         self.synced = threading.Event()
         self.mark = b""
         self.sync_dir = settings.agent_dir + "/sync"
@@ -187,15 +188,25 @@ class Tracker:
         """A run starts: nothing before it counts; the tree is watched (the first time:
         whatever the sandbox's preparation rewrote is the tree now), and so are the
         directories a patch made and the files it wrote (new inodes: a write through a hard
-        link to one changes no watched directory)."""
+        link to one changes no watched directory). Never a directory of the sandbox
+        user's (a run's, not reset yet: reset removes it whole, and the disk check walks it
+        by ctime): its entries would cost the host's watches for root
+        (``max_user_watches``, shared by every container)."""
         if not self.scanned:
             self.rescan()
+        self.older = []
         for kind, path in listed_paths(self.s.workdir, self.s.touched_list):
-            if kind != "o" or path == self.s.workdir or os.path.islink(path):
+            try:
+                st = os.lstat(path)
+            except OSError:
                 continue
-            if os.path.isdir(path):
+            if kind != "o" or path == self.s.workdir:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == self.s.uid:
+                self.older.append(path)  # what this run writes in it: found by ctime
+            elif stat.S_ISDIR(st.st_mode):
                 self.watch_tree(path)
-            elif os.path.isfile(path):
+            elif stat.S_ISREG(st.st_mode):
                 self.watch(path, False)
         self.sync()
         with self.lock:
