@@ -163,6 +163,13 @@ VECTORS = {
         "echo y > poison-daemon.py 2>/dev/null; sleep 0.05; done' &) ; "
         "(nohup sleep 300 > /dev/null 2>&1 &); true"
     ),
+    # every pid of the container taken by processes that outlive the run: the agent
+    # cannot fork to kill them (nor to run anything) until they are gone
+    "fork-bomb": (
+        '(setsid python3 -c "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n'
+        '            time.sleep(100)\n    except OSError:\n        time.sleep(0.001)" poison-bomb '
+        "> /dev/null 2>&1 &); sleep 2; true"
+    ),
 }
 CHECK = (
     "find / /tmp /var/tmp /dev/shm -xdev -path /proc -prune -o -name 'poison*' -print 2>/dev/null; "

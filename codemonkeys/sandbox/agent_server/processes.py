@@ -35,7 +35,11 @@ def kill_user(uid: int) -> None:
     walk, which a fork in flight cannot outrun twice), and given up to a second to die."""
     if not user_pids(uid, False):
         return
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no pid left (the user's fork bomb holds them all)
+        _kill_each(uid)
+        return
     if pid == 0:
         try:
             os.setgroups([])
@@ -50,6 +54,19 @@ def kill_user(uid: int) -> None:
     deadline = time.monotonic() + 1.0  # killed ones take a moment to become zombies
     while user_pids(uid, True) and time.monotonic() < deadline:
         time.sleep(0.002)
+
+
+def _kill_each(uid: int) -> None:
+    """``kill_user`` without a fork: root kills the user's processes one by one until
+    none is left (a fork bomb refills what it loses for a while), for up to a second."""
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        pids = user_pids(uid, True)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def kill_group(pid: int) -> None:
