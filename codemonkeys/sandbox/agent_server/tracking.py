@@ -221,6 +221,16 @@ class Tracker:
             return list(self.entries), self.watching and self.complete
 
 
+ENTRY_COST = 4096
+"""What an entry of the sandbox user's costs at least (an inode, a directory slot): empty
+files hold no block, and millions of them would use up the host's inodes."""
+
+
+def charged(st: os.stat_result) -> int:
+    """What one of the user's entries counts against the disk limit."""
+    return max(st.st_blocks * 512, ENTRY_COST)
+
+
 def size_of(path: str) -> int:
     """The bytes ``path`` holds on disk (0 when it is gone)."""
     try:
@@ -249,7 +259,7 @@ def bytes_written(uid: int, entries: list[Entry], sizes: dict[str, int]) -> int:
             continue
         if st.st_uid != uid:
             continue
-        total += st.st_blocks * 512
+        total += charged(st)
         if stat.S_ISDIR(st.st_mode):
             total += walk_changes(uid, path, path, None, sizes)[1]
     return total
@@ -286,7 +296,7 @@ def walk_changes(
                 continue
             if st.st_uid == uid:
                 entries.append(("o", e.path))
-                total += st.st_blocks * 512
+                total += charged(st)
             elif is_dir:
                 entries.append(("d", e.path))
                 total += growth(e.path, sizes)
