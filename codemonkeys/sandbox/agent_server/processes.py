@@ -9,7 +9,8 @@ import time
 
 
 def user_pids(uid: int, live_only: bool) -> list[int]:
-    """The processes of ``uid`` (``live_only``: not zombies, which write nothing)."""
+    """The processes of ``uid`` (``live_only``: not zombies, which write nothing; a
+    zombie leader whose other threads still run is alive)."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -17,12 +18,20 @@ def user_pids(uid: int, live_only: bool) -> list[int]:
         try:
             if os.stat(f"/proc/{name}").st_uid != uid:
                 continue
-            if live_only and _state(name) in (b"Z", b"X"):
+            if live_only and not _alive(name):
                 continue
         except (OSError, IndexError):
             continue
         found.append(int(name))
     return found
+
+
+def _alive(pid: str) -> bool:
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, IndexError):
+            if _state(f"{pid}/task/{tid}") not in (b"Z", b"X"):
+                return True
+    return False
 
 
 def _state(pid: str) -> bytes:
@@ -60,11 +69,8 @@ def _kill_each(uid: int) -> None:
     """``kill_user`` without a fork: root kills the user's processes one by one until
     none is left (a fork bomb refills what it loses for a while), for up to a second."""
     deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        pids = user_pids(uid, True)
-        if not pids:
-            return
-        for pid in pids:
+    while time.monotonic() < deadline and user_pids(uid, True):
+        for pid in user_pids(uid, False):  # a zombie leader's live threads too
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
 
