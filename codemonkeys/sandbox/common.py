@@ -269,7 +269,8 @@ paths=({arr})
 WDR=$(pwd -P)
 for f in "${{paths[@]}}"; do
   r=$(realpath -m -- "$f")
-  case "$r" in "$WDR"/*) ;; *) echo "refused: $f resolves outside the repository (to $r)"; exit 3;; esac
+  case "$r" in "$WDR"/.git|"$WDR"/.git/*) echo "refused: $f resolves into .git (to $r)"; exit 3;;
+    "$WDR"/*) ;; *) echo "refused: $f resolves outside the repository (to $r)"; exit 3;; esac
 done
 backup() {{ ex=(); for f in "${{paths[@]}}"; do if [ -e "$f" ] || [ -L "$f" ]; then ex+=("$f"); fi; done
   tar -cf "$BK" --no-recursion -T /dev/null "${{ex[@]}}" 2>/dev/null; }}

@@ -2,8 +2,8 @@
 
 Checked on the host before anything runs: absolute paths, ``..`` components and paths
 inside ``.git`` are refused outright. Symlink escapes (``link/file`` where ``link`` points
-outside the repository) are checked inside the sandbox with ``realpath`` just before
-applying, since only the sandbox knows its own tree.
+outside the repository, or into its ``.git``) are checked inside the sandbox with
+``realpath`` just before applying, since only the sandbox knows its own tree.
 """
 
 from __future__ import annotations

@@ -155,8 +155,10 @@ class TrackedReset(ShellGitSandbox):
         with self._trusted_calls():
             result = super().apply_patch(patch)
         # a failed attempt may leave what it made (a directory); a 3-way one writes the
-        # index, which reset restores from: the next reset is a whole one
-        if not result.ok or result.method == "git-apply-3way":
+        # index, which reset restores from; patch(1) follows a symlink the script left in
+        # the tree to a file no list names: after any but a plain git apply, the next
+        # reset is a whole one
+        if not result.ok or result.method != "git-apply":
             self._tree_written = True
         return result
 

@@ -163,6 +163,13 @@ VECTORS = {
         "echo y > poison-daemon.py 2>/dev/null; sleep 0.05; done' &) ; "
         "(nohup sleep 300 > /dev/null 2>&1 &); true"
     ),
+    # every pid of the container taken by processes that outlive the run: the agent
+    # cannot fork to kill them (nor to run anything) until they are gone
+    "fork-bomb": (
+        '(setsid python3 -c "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n'
+        '            time.sleep(100)\n    except OSError:\n        time.sleep(0.001)" poison-bomb '
+        "> /dev/null 2>&1 &); sleep 2; true"
+    ),
 }
 CHECK = (
     "find / /tmp /var/tmp /dev/shm -xdev -path /proc -prune -o -name 'poison*' -print 2>/dev/null; "
@@ -174,7 +181,10 @@ CLEAN = "env:clean\n"
 
 
 @pytest.mark.parametrize("vector", sorted(VECTORS))
-def test_reset_forgets_what_a_hostile_script_left(sb, vector):
+def test_reset_forgets_what_a_hostile_script_left(sb, vector, request):
+    if vector == "fork-bomb" and "bash-agent" in request.node.callspec.id:
+        reason = "open: the bash agent needs a fork to kill the bomb, and may die (a lost sandbox)"
+        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
     sb.run(VECTORS[vector])
     sb.reset()
     # Our own git ran during reset: no hook, alias or fsmonitor fired; nothing survives.
@@ -233,6 +243,111 @@ def test_writing_past_the_disk_limit_is_the_scripts_failure(sb, write, message):
     usage = sb.run("du -sk --exclude=.git . /tmp | awk '{s += $1} END {print s}'").output
     assert int(usage) < 4096  # kilobytes: nothing of it left
     assert_honest(sb)
+
+
+def test_disk_written_through_a_link_to_a_patched_file_counts(sb):
+    # A patch writes new inodes (git apply replaces the files it changes). Written through
+    # a hard link in a directory the run made (and removed again), such a file changes no
+    # watched directory; with 25 MB more in a new file, the run holds 50 MB of a 32 MB limit.
+    fix = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    assert sb.apply_patch(fix).ok
+    r = sb.run(
+        "mkdir poison-dir && ln calc.py poison-dir/l && head -c 25000000 /dev/zero >> poison-dir/l "
+        "&& rm -r poison-dir; head -c 25000000 /dev/zero > big.bin; echo exit-was-$?"
+    )
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert_honest(sb)
+
+
+BLOAT = (
+    'python3 -c "import os\nfor i in range(130000):\n'
+    "    os.close(os.open('pkg/sub/poison' + 'x' * 200 + str(i), os.O_CREAT | os.O_WRONLY))\"; "
+    "echo exit-was-$?"
+)
+
+
+def test_empty_files_count_against_the_disk_limit(sb, request):
+    # Empty files hold no block but an inode each: 200,000 of them in one run (the host's
+    # filesystem has a few million) must meet the disk limit like bytes do.
+    if "bash-agent" in request.node.callspec.id:
+        pytest.xfail("the bash agent counts only blocks")
+    made = (
+        'mkdir poison-e && python3 -c "import os\nfor i in range(200000): '
+        "os.close(os.open('poison-e/%d' % i, os.O_CREAT | os.O_WRONLY))\"; echo exit-was-$?"
+    )
+    r = sb.run(made, timeout=120)
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+
+
+def test_a_base_directory_grown_by_its_entries_counts_against_the_disk_limit(sb, request):
+    # 130,000 empty files with long names in a directory of the base (root's): the files
+    # hold no block, their directory grows past 40 MB of the 32 MB limit.
+    if "bash-agent" in request.node.callspec.id:
+        pytest.xfail("the bash agent's walk counts only the sandbox user's entries")
+    r = sb.run(BLOAT, timeout=120)
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    # the next honest script that writes in that directory is not charged for its size
+    r = sb.run("echo x > pkg/sub/new.txt && " + HONEST)
+    assert (r.exit_code, r.output) == (0, "0\n"), r.output
+
+
+UNLINKED = (
+    'python3 -c "import os, time\nfds = []\nfor i in range(3):\n'
+    "    fd = os.open('poison-u%d' % i, os.O_CREAT | os.O_WRONLY); os.write(fd, b'x' * 20_000_000)\n"
+    "    os.unlink('poison-u%d' % i); fds.append(fd)\n"
+    "try:\n    fd = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600); os.write(fd, b'x' * 20_000_000)\n"
+    "except OSError:\n    pass\n"
+    'time.sleep(3)"; echo exit-was-$?'
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open issue: neither agent sees a file no name leads to (root without "
+    "CAP_SYS_PTRACE cannot read another uid's /proc/<pid>/fd; a non-dumpable process hides "
+    "them from its own uid too); needs a size-limited filesystem for the work tree",
+)
+def test_files_removed_but_held_open_count_against_the_disk_limit(sb):
+    # Removed while open (and one never linked, O_TMPFILE), 80 MB of files stay on the
+    # work tree's disk until the run ends; no walk of the tree sees them.
+    r = sb.run(UNLINKED)
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert_honest(sb)
+
+
+WATCHES = "for f in /proc/[0-9]*/fdinfo/*; do grep -c '^inotify wd' $f; done 2>/dev/null | sort -n | tail -1"
+
+
+def _agent_watches(sb) -> int:
+    return int(sb.container.exec_run(["bash", "-c", WATCHES], user="0").output or 0)
+
+
+def test_what_a_script_made_never_costs_the_agent_inotify_watches(sb, request):
+    # Watches count against the host's per-user limit for root (fs.inotify.max_user_watches,
+    # shared by every container): a directory of 5,000 files a run left, then another run
+    # without a reset between, must not have the agent watch each of them.
+    if "bash-agent" in request.node.callspec.id:
+        pytest.skip("the bash agent watches nothing")
+    before = _agent_watches(sb)
+    made = "mkdir poison-d && python3 -c \"import os\nfor i in range(5000): open('poison-d/%d' % i, 'w').close()\""
+    assert sb.run(made + " && echo made").output == "made\n"
+    assert sb.run("echo again").output == "again\n"
+    assert _agent_watches(sb) < before + 1000
+    # what a later run writes in that directory still counts against its disk limit
+    r = sb.run(
+        "for i in 1 2; do head -c 20000000 /dev/zero > poison-d/big$i; done; echo exit-was-$?"
+    )
+    assert "exceeded the sandbox disk limit" in r.output and r.exit_code != 0, r.output
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
 
 
 # -- 4. infrastructure vs the script -------------------------------------------------------------
@@ -366,6 +481,37 @@ def test_scripts_can_edit_patched_files_and_write_in_new_directories(sb):
     assert r.output == "ok\n", r.output
     sb.reset()
     assert sb.run("git status --porcelain --ignored; ls pkg").output == "__init__.py\nmod.py\nsub\n"
+
+
+def test_a_patch_through_a_symlink_the_script_left_is_reset(sb):
+    # The script points a new name in the tree at a directory of the base; a patch of a
+    # file under that name (git apply refuses it, patch(1) follows the link) changes the
+    # base's file, which no list names by its own path: reset must still restore it.
+    assert sb.run("ln -s ../lib pkg/poison-s").exit_code == 0
+    applied = sb.apply_patch(
+        "--- a/pkg/poison-s/a.txt\n+++ b/pkg/poison-s/a.txt\n@@ -1 +1 @@\n-a\n+poison\n"
+    )
+    assert not applied.ok or applied.method != "git-apply", applied
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+    assert sb.run("cat lib/a.txt").output == "a\n"
+
+
+def test_a_patch_cannot_write_git_config_through_a_symlink(sb):
+    # .git is refused by name; a symlink the script left to it must not open the way:
+    # patch(1) as root would add an alias (or a filter, a hook path) that outlives reset.
+    config = sb.run("cat .git/config").output.splitlines()
+    assert sb.run("ln -s ../.git pkg/poison-g").exit_code == 0
+    context = "".join(f" {line}\n" for line in config)
+    patch = (
+        f"--- a/pkg/poison-g/config\n+++ b/pkg/poison-g/config\n"
+        f"@@ -1,{len(config)} +1,{len(config) + 2} @@\n{context}"
+        "+[alias]\n+\treset = !touch /tmp/poison-alias\n"
+    )
+    applied = sb.apply_patch(patch)
+    assert not applied.ok and "resolves into .git" in applied.error, applied
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
 
 
 def _line_patch(old: str, new: str, number: int, replacement: str) -> str:

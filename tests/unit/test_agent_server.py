@@ -9,12 +9,14 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from codemonkeys.sandbox.agent import python_agent_argv
 from codemonkeys.sandbox.agent_server.listing import relative
+from codemonkeys.sandbox.agent_server.processes import user_pids
 from codemonkeys.sandbox.agent_server.restore import Restorer
 from codemonkeys.sandbox.agent_server.server import Capped
 from codemonkeys.sandbox.agent_server.settings import Settings
@@ -133,3 +135,27 @@ def test_capped_output_keeps_the_head_the_tail_and_the_size():
     for chunk in (b"HEAD", b"middle" * 100, b"xTAIL"):
         out.feed(chunk)
     assert out.parts() == (b"HEAD", b"TAIL") and out.total == 4 + 600 + 5
+
+
+ZOMBIE_LEADER = (
+    "import ctypes, sys, threading, time\n"
+    "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+    "print('ready', flush=True)\n"
+    "ctypes.CDLL(None).pthread_exit(None)\n"
+)
+
+
+def test_a_process_whose_leader_exited_while_a_thread_runs_is_alive():
+    # Its /proc/<pid>/stat says Z (the leader's state), yet a thread of it still runs and
+    # may write: the run's list must not be closed while it lives.
+    p = subprocess.Popen(["python3", "-c", ZOMBIE_LEADER], stdout=subprocess.PIPE)
+    try:
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        for _ in range(200):  # the leader's exit is asynchronous to its output
+            if (Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) == "Z":
+                break
+            time.sleep(0.01)
+        assert p.pid in user_pids(os.getuid(), True)
+    finally:
+        p.kill()
+        p.wait()

@@ -18,12 +18,14 @@ from .settings import Settings
 
 def apply_patch(s: Settings, spec: dict[str, Any]) -> bytes | None:
     """The answer's text when applied; None when the script must do it (a path leading
-    out of the tree, ``git apply`` refusing: the script then tries the other methods and
-    says why). ``spec``: the patch (base64) and its paths, as the host checked them."""
+    out of the tree or into .git, which the script refuses; ``git apply`` refusing: the
+    script then tries the other methods and says why). ``spec``: the patch (base64) and
+    its paths, as the host checked them."""
     paths: list[str] = spec["paths"]
     top = os.path.realpath(s.workdir)
     for path in paths:
-        if not os.path.realpath(os.path.join(s.workdir, path)).startswith(top + "/"):
+        real = os.path.realpath(os.path.join(s.workdir, path))
+        if not real.startswith(top + "/") or (real + "/").startswith(top + "/.git/"):
             return None
     pre = [p for p in paths if os.path.lexists(os.path.join(s.workdir, p))]
     p = subprocess.run(

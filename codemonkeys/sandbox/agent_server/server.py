@@ -174,10 +174,10 @@ class Server:
         if self.tracker is not None:
             self.tracker.sync()
             entries, sound = self.tracker.taken()
-        if sound:
-            used = bytes_written(self.s.uid, entries)
+        if sound and self.tracker is not None:
+            used = self.written(self.tracker, entries)
         else:
-            entries, used = walk_changes(self.s.uid, self.s.workdir, self.s.workdir, self.since)
+            entries, used = walk_changes(*self.walk_args())
         with open(self.s.touched_list, "ab") as f:
             f.write(b"".join(k.encode() + os.fsencode(p) + b"\0" for k, p in entries))
         return used
@@ -234,8 +234,22 @@ class Server:
         if self.tracker is not None:
             entries, sound = self.tracker.taken()
             if sound:
-                return bytes_written(self.s.uid, entries)
-        return walk_changes(self.s.uid, self.s.workdir, self.s.workdir, self.since)[1]
+                return self.written(self.tracker, entries)
+        return walk_changes(*self.walk_args())[1]
+
+    def written(self, tracker: Tracker, entries: list[tuple[str, str]]) -> int:
+        """The bytes of the run's entries, and of what it wrote in the user's directories
+        of earlier runs (not watched: walked by ctime)."""
+        used = bytes_written(self.s.uid, entries, tracker.sizes)
+        for top in tracker.older:
+            used += walk_changes(self.s.uid, top, top, self.since, tracker.sizes)[1]
+        return used
+
+    def walk_args(self) -> tuple[int, str, str, int, dict[str, int]]:
+        """``walk_changes``'s arguments for this run (no tracker: directories' sizes
+        before it not known)."""
+        sizes = {} if self.tracker is None else self.tracker.sizes
+        return self.s.uid, self.s.workdir, self.s.workdir, self.since, sizes
 
 
 def _drop_to(uid: int) -> None:

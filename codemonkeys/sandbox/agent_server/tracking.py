@@ -53,6 +53,8 @@ class Tracker:
         self.watching = True  # every watch in place (one failed: walk until a rescan)
         self.complete = True  # no event of this run lost, not too many
         self.scanned = False
+        self.sizes: dict[str, int] = {}  # directory -> its bytes when the run began
+        self.older: list[str] = []  # the user's directories of earlier runs, not reset yet
         self.synced = threading.Event()
         self.mark = b""
         self.sync_dir = settings.agent_dir + "/sync"
@@ -185,17 +187,33 @@ class Tracker:
     def begin(self) -> None:
         """A run starts: nothing before it counts; the tree is watched (the first time:
         whatever the sandbox's preparation rewrote is the tree now), and so are the
-        directories a patch made."""
+        directories a patch made and the files it wrote (new inodes: a write through a hard
+        link to one changes no watched directory). Never a directory of the sandbox
+        user's (a run's, not reset yet: reset removes it whole, and the disk check walks it
+        by ctime): its entries would cost the host's watches for root
+        (``max_user_watches``, shared by every container)."""
         if not self.scanned:
             self.rescan()
+        self.older = []
         for kind, path in listed_paths(self.s.workdir, self.s.touched_list):
-            is_dir = os.path.isdir(path) and not os.path.islink(path)
-            if kind == "o" and path != self.s.workdir and is_dir:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if kind != "o" or path == self.s.workdir:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == self.s.uid:
+                self.older.append(path)  # what this run writes in it: found by ctime
+            elif stat.S_ISDIR(st.st_mode):
                 self.watch_tree(path)
+            elif stat.S_ISREG(st.st_mode):
+                self.watch(path, False)
         self.sync()
         with self.lock:
             self.entries = {}
             self.complete = True
+            dirs = [path for path, is_dir in self.paths.values() if is_dir]
+        self.sizes = {path: size_of(path) for path in dirs}
 
     def taken(self) -> tuple[list[Entry], bool]:
         """(the entries since ``begin``, whether they are all of them)."""
@@ -203,11 +221,37 @@ class Tracker:
             return list(self.entries), self.watching and self.complete
 
 
-def bytes_written(uid: int, entries: list[Entry]) -> int:
-    """The disk the sandbox user's listed entries hold (its directories walked whole)."""
+ENTRY_COST = 4096
+"""What an entry of the sandbox user's costs at least (an inode, a directory slot): empty
+files hold no block, and millions of them would use up the host's inodes."""
+
+
+def charged(st: os.stat_result) -> int:
+    """What one of the user's entries counts against the disk limit."""
+    return max(st.st_blocks * 512, ENTRY_COST)
+
+
+def size_of(path: str) -> int:
+    """The bytes ``path`` holds on disk (0 when it is gone)."""
+    try:
+        return os.lstat(path).st_blocks * 512
+    except OSError:
+        return 0
+
+
+def growth(path: str, sizes: dict[str, int]) -> int:
+    """How much a directory not the user's grew since the run began (its entries: a
+    directory never shrinks as they go); 0 when its size then is not known."""
+    return max(0, size_of(path) - sizes.get(path, 1 << 62))
+
+
+def bytes_written(uid: int, entries: list[Entry], sizes: dict[str, int]) -> int:
+    """The disk the sandbox user's listed entries hold (its directories walked whole),
+    and the growth of the listed directories not the user's (``sizes``: theirs before)."""
     total = 0
     for kind, path in entries:
         if kind != "o":
+            total += growth(path, sizes)
             continue
         try:
             st = os.lstat(path)
@@ -215,17 +259,19 @@ def bytes_written(uid: int, entries: list[Entry]) -> int:
             continue
         if st.st_uid != uid:
             continue
-        total += st.st_blocks * 512
+        total += charged(st)
         if stat.S_ISDIR(st.st_mode):
-            total += walk_changes(uid, path, path, None)[1]
+            total += walk_changes(uid, path, path, None, sizes)[1]
     return total
 
 
-def walk_changes(uid: int, workdir: str, top: str, since: int | None) -> tuple[list[Entry], int]:
+def walk_changes(
+    uid: int, workdir: str, top: str, since: int | None, sizes: dict[str, int]
+) -> tuple[list[Entry], int]:
     """``cm_track``'s walk of ``top``: (the entries whose ctime is newer than ``since``, in
-    ns (None: all), and the bytes the sandbox user's of them hold): the user's own entries
-    as ``o``, other directories as ``d``. Its filesystem only; the work tree's .git not
-    entered."""
+    ns (None: all), and the bytes the sandbox user's of them hold and the other
+    directories grew by, ``sizes`` their bytes before): the user's own entries as ``o``,
+    other directories as ``d``. Its filesystem only; the work tree's .git not entered."""
     entries: list[Entry] = []
     total = 0
     dev = os.lstat(top).st_dev
@@ -250,7 +296,8 @@ def walk_changes(uid: int, workdir: str, top: str, since: int | None) -> tuple[l
                 continue
             if st.st_uid == uid:
                 entries.append(("o", e.path))
-                total += st.st_blocks * 512
+                total += charged(st)
             elif is_dir:
                 entries.append(("d", e.path))
+                total += growth(e.path, sizes)
     return entries, total
