@@ -53,7 +53,7 @@ class Tracker:
         self.watching = True  # every watch in place (one failed: walk until a rescan)
         self.complete = True  # no event of this run lost, not too many
         self.scanned = False
-        self.sizes: dict[str, int] = {}  # directory -> its bytes when the run began
+        self.sizes: dict[str, int] = {}  # watched directory -> its bytes before this run
         self.older: list[str] = []  # the user's directories of earlier runs, not reset yet
         self.synced = threading.Event()
         self.mark = b""
@@ -76,6 +76,8 @@ class Tracker:
                 self.watching = False  # the watch limit, or a race with a removal
             else:
                 self.paths[wd] = (path, is_dir)
+        if is_dir:
+            self.sizes[path] = size_of(path)
 
     def watch_tree(self, top: str) -> None:
         """Watches on ``top`` and every directory and regular file under it (not .git)."""
@@ -196,6 +198,7 @@ class Tracker:
             self.rescan()
         self.older = []
         for kind, path in listed_paths(self.s.workdir, self.s.touched_list):
+            self.resize(path if kind == "d" else os.path.dirname(path))
             try:
                 st = os.lstat(path)
             except OSError:
@@ -212,8 +215,14 @@ class Tracker:
         with self.lock:
             self.entries = {}
             self.complete = True
-            dirs = [path for path, is_dir in self.paths.values() if is_dir]
-        self.sizes = {path: size_of(path) for path in dirs}
+
+    def resize(self, path: str) -> None:
+        """A watched directory's size now, for the disk check of the next run. Only those
+        that grew since the last run need it (what earlier runs and patches listed: reset
+        makes no directory grow, and after a whole one every watch is renewed), so a run
+        does not stat every directory of the tree."""
+        if path in self.sizes:
+            self.sizes[path] = size_of(path)
 
     def taken(self) -> tuple[list[Entry], bool]:
         """(the entries since ``begin``, whether they are all of them)."""
