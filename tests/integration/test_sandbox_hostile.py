@@ -330,6 +330,16 @@ def _agent_watches(sb) -> int:
     return int(sb.container.exec_run(["bash", "-c", WATCHES], user="0").output or 0)
 
 
+def test_a_run_that_removes_what_an_earlier_run_made_is_still_the_scripts_run(sb):
+    # A directory of the script user's from an earlier run (no reset between) is walked
+    # for the disk check; the later run removing it must not cost the sandbox (the Python
+    # agent once died walking a directory that was gone: a lost sandbox).
+    assert sb.run("mkdir -p poison-made/d && echo x > poison-made/d/f && echo ok").output == "ok\n"
+    assert sb.run("rm -r poison-made && echo gone").output == "gone\n"
+    sb.reset()
+    assert sb.run(CHECK).output == CLEAN
+
+
 def test_what_a_script_made_never_costs_the_agent_inotify_watches(sb):
     # Watches count against the host's per-user limit for root (fs.inotify.max_user_watches,
     # shared by every container): a directory of 5,000 files a run left, then another run

@@ -174,9 +174,12 @@ class Server:
         if self.tracker is not None:
             self.tracker.sync()
             entries, sound = self.tracker.taken()
-        if sound and self.tracker is not None:
-            used = self.written(self.tracker, entries)
-        else:
+        try:
+            used = self.written(self.tracker, entries) if sound and self.tracker else -1
+        except OSError as e:  # never a lost sandbox for it: the walk below is the same list
+            sys.stderr.write(f"codemonkeys agent: the tracked list failed: {e!r}\n")
+            used = -1
+        if used < 0:
             entries, used = walk_changes(*self.walk_args())
         with open(self.s.touched_list, "ab") as f:
             f.write(b"".join(k.encode() + os.fsencode(p) + b"\0" for k, p in entries))

@@ -283,7 +283,10 @@ def walk_changes(
     other directories as ``d``. Its filesystem only; the work tree's .git not entered."""
     entries: list[Entry] = []
     total = 0
-    dev = os.lstat(top).st_dev
+    try:
+        dev = os.lstat(top).st_dev
+    except OSError:  # gone (a directory of the user's that the run removed)
+        return entries, total
     stack = [top]
     while stack:
         here = stack.pop()
