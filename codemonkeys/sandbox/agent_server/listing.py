@@ -23,13 +23,19 @@ def relative(workdir: str, path: str) -> str | None:
     return rel
 
 
+def _parsed(workdir: str, list_path: str) -> list[tuple[str, str | None]]:
+    """Every entry as (kind, path relative to the work tree, None if outside it)."""
+    return [
+        (entry[:1].decode(errors="replace"), relative(workdir, os.fsdecode(entry[1:])))
+        for entry in get(list_path).split(b"\0")
+        if entry
+    ]
+
+
 def read_list(workdir: str, list_path: str) -> list[tuple[str, str]] | None:
     """The entries as (kind, relative path); None when one is not understood."""
     out = []
-    for entry in get(list_path).split(b"\0"):
-        if not entry:
-            continue
-        kind, rel = entry[:1].decode(errors="replace"), relative(workdir, os.fsdecode(entry[1:]))
+    for kind, rel in _parsed(workdir, list_path):
         if rel is None or kind not in ("o", "c", "d"):
             return None
         out.append((kind, rel))
@@ -38,13 +44,11 @@ def read_list(workdir: str, list_path: str) -> list[tuple[str, str]] | None:
 
 def listed_paths(workdir: str, list_path: str) -> list[tuple[str, str]]:
     """The understood entries, absolute, as ("d", directory) or ("o", any other path)."""
-    out = []
-    for entry in get(list_path).split(b"\0"):
-        rel = relative(workdir, os.fsdecode(entry[1:])) if entry[:1] in (b"o", b"c", b"d") else None
-        if rel is not None:
-            kind = "d" if entry[:1] == b"d" else "o"
-            out.append((kind, workdir + "/" + rel if rel else workdir))
-    return out
+    return [
+        ("d" if kind == "d" else "o", workdir + "/" + rel if rel else workdir)
+        for kind, rel in _parsed(workdir, list_path)
+        if rel is not None and kind in ("o", "c", "d")
+    ]
 
 
 def ancestors(rel: str) -> list[str]:

@@ -9,10 +9,10 @@ import base64
 import contextlib
 import os
 import stat
-import subprocess
 from typing import Any
 
 from .listing import ancestors
+from .restore import run_git
 from .settings import Settings
 
 
@@ -28,13 +28,7 @@ def apply_patch(s: Settings, spec: dict[str, Any]) -> bytes | None:
         if not real.startswith(top + "/") or (real + "/").startswith(top + "/.git/"):
             return None
     pre = [p for p in paths if os.path.lexists(os.path.join(s.workdir, p))]
-    p = subprocess.run(
-        ["git", *s.git_args, "apply", "--whitespace=nowarn"],
-        cwd=s.workdir,
-        env=s.git_env,
-        input=base64.b64decode(spec["patch"]),
-        capture_output=True,
-    )
+    p = run_git(s, ["apply", "--whitespace=nowarn"], base64.b64decode(spec["patch"]))
     if p.returncode != 0:
         return None
     made = _after_apply(s, paths)  # applied: nothing below may send it to the script again

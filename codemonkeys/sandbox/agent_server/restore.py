@@ -20,11 +20,18 @@ SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
 SUBMODULE, TREE = "160000", "040000"
 
 
-def git(s: Settings, args: list[str], data: bytes | None = None) -> bytes:
+def run_git(
+    s: Settings, args: list[str], data: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """A git command of ours in the work tree (no hooks, no system config: common.GIT_*)."""
-    p = subprocess.run(
+    return subprocess.run(
         ["git", *s.git_args, *args], cwd=s.workdir, env=s.git_env, input=data, capture_output=True
     )
+
+
+def git(s: Settings, args: list[str], data: bytes | None = None) -> bytes:
+    """``run_git``'s output; OSError when it fails."""
+    p = run_git(s, args, data)
     if p.returncode != 0:
         raise OSError(f"git {args[0]} failed: {p.stderr.decode(errors='replace')[-500:]}")
     return p.stdout

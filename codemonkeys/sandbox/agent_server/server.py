@@ -169,21 +169,24 @@ class Server:
 
     def list_changes(self) -> int:
         """Appends what the run changed to reset's list; the bytes the user wrote."""
-        entries: list[tuple[str, str]] = []
-        sound = False
         if self.tracker is not None:
             self.tracker.sync()
-            entries, sound = self.tracker.taken()
-        try:
-            used = self.written(self.tracker, entries) if sound and self.tracker else -1
-        except OSError as e:  # never a lost sandbox for it: the walk below is the same list
-            sys.stderr.write(f"codemonkeys agent: the tracked list failed: {e!r}\n")
-            used = -1
-        if used < 0:
-            entries, used = walk_changes(*self.walk_args())
+        entries, used = self.changes()
         with open(self.s.touched_list, "ab") as f:
             f.write(b"".join(k.encode() + os.fsencode(p) + b"\0" for k, p in entries))
         return used
+
+    def changes(self) -> tuple[list[tuple[str, str]], int]:
+        """What the run changed so far and the bytes the user wrote: the tracker's list
+        when it is sound, else (or when reading it fails) the walk by ctime."""
+        if self.tracker is not None:
+            entries, sound = self.tracker.taken()
+            try:
+                if sound:
+                    return entries, self.written(self.tracker, entries)
+            except OSError as e:  # never a lost sandbox or watchdog for it: walk instead
+                sys.stderr.write(f"codemonkeys agent: the tracked list failed: {e!r}\n")
+        return walk_changes(*self.walk_args())
 
     def script(self, out: Capped, timeout: float) -> tuple[int, bool]:
         """The script as the sandbox user, in its own session, under the time and file
@@ -227,18 +230,11 @@ class Server:
                 why.append("time")
                 kill_group(pid)
                 return
-            if self.disk_used() > self.s.disk:
+            if self.changes()[1] > self.s.disk:
                 why.append("disk")
                 kill_group(pid)
                 kill_user(self.s.uid)
                 return
-
-    def disk_used(self) -> int:
-        if self.tracker is not None:
-            entries, sound = self.tracker.taken()
-            if sound:
-                return self.written(self.tracker, entries)
-        return walk_changes(*self.walk_args())[1]
 
     def written(self, tracker: Tracker, entries: list[tuple[str, str]]) -> int:
         """The bytes of the run's entries, and of what it wrote in the user's directories
